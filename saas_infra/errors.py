@@ -1,0 +1,160 @@
+"""The whole exception tree of saas-infra. Nothing here talks to the network or the disk.
+
+    SaasInfraError                     base; exit code 1 unless a subclass says otherwise
+    ├── ConfigError                    missing token, bad settings, bad flags
+    ├── ManifestError                  one or more ManifestProblem (file, line, field, message)
+    ├── PlanError                      a saved plan that cannot be applied
+    │   └── StalePlanError             its tenants changed since it was made
+    ├── GuardError                     a safety guard stopped the pass (exit code 3)
+    ├── LockHeldError                  another pass holds the fleet lock
+    ├── NotConvergedError              apply finished but a re-plan is not empty
+    └── RailwayError                   anything Railway (or the way to it) answered badly
+        ├── TransientError             worth retrying with backoff
+        │   ├── RateLimitedError       HTTP 429 (JSON or HTML), retry_after in seconds when known
+        │   ├── CooldownError          "Endpoint too recently updated"
+        │   ├── ServerError            HTTP 5xx
+        │   ├── NetworkError           timeouts, resets, refused connections
+        │   └── ProblemProcessingError "Problem processing request" (retried a bounded number of times)
+        ├── AuthError                  "Not Authorized", 401/403: wrong token or wrong kind of token
+        ├── QueryValidationError       HTTP 400 GRAPHQL_VALIDATION_FAILED: a bug in our documents
+        ├── NotFoundError              "<Thing> not found", REST-style 404
+        └── ApiError                   any other GraphQL error message
+
+Messages never carry a token or a whole response body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SaasInfraError(Exception):
+    """Base of every error saas-infra raises on purpose."""
+
+    exit_code = 1
+    hint: str | None = None
+
+
+class ConfigError(SaasInfraError):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class ManifestProblem:
+    """One problem in one manifest file. `line` is 1-based; `field` a dotted path or ''."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ManifestError(SaasInfraError):
+    def __init__(self, problems: list[ManifestProblem]) -> None:
+        self.problems = list(problems)
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        super().__init__(f"{len(self.problems)} manifest {noun}")
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class PlanError(SaasInfraError):
+    pass
+
+
+class StalePlanError(PlanError):
+    pass
+
+
+class GuardError(SaasInfraError):
+    """A safety guard refused a destructive pass. Nothing was changed."""
+
+    exit_code = 3
+
+
+class LockHeldError(SaasInfraError):
+    pass
+
+
+class NotConvergedError(SaasInfraError):
+    pass
+
+
+class RailwayError(SaasInfraError):
+    """An answer from Railway (or the road to it) that is not the data we asked for."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.status = status
+        self.trace_id = trace_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.operation:
+            parts.append(f"(operation {self.operation}")
+            if self.status is not None:
+                parts[-1] += f", HTTP {self.status}"
+            if self.trace_id:
+                parts[-1] += f", trace {self.trace_id}"
+            parts[-1] += ")"
+        return " ".join(parts)
+
+
+class TransientError(RailwayError):
+    """Worth trying again after a wait."""
+
+    retry_after: float | None = None
+
+
+class RateLimitedError(TransientError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class CooldownError(TransientError):
+    pass
+
+
+class ServerError(TransientError):
+    pass
+
+
+class NetworkError(TransientError):
+    pass
+
+
+class ProblemProcessingError(TransientError):
+    pass
+
+
+class AuthError(RailwayError):
+    pass
+
+
+class QueryValidationError(RailwayError):
+    pass
+
+
+class NotFoundError(RailwayError):
+    pass
+
+
+class ApiError(RailwayError):
+    pass

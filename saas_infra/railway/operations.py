@@ -1,0 +1,372 @@
+"""Every GraphQL document saas-infra sends to Railway, as named operations with variables.
+
+User input only ever travels in `variables`; nothing is pasted into a document. Each document is
+checked against Railway's published schema by tests/test_contract.py. No I/O here: the functions
+below take a client (anything with `execute(operation, variables) -> data`) and shape the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    document: str
+    mutation: bool = False
+    # False for mutations that create something: sending one twice may create two. The client
+    # never retries those after an ambiguous failure (timeout, 5xx, reset); the caller re-observes.
+    idempotent: bool = True
+
+
+class Executor(Protocol):
+    def execute(self, operation: Operation, variables: dict[str, Any] | None = None) -> dict: ...
+
+
+def _query(name: str, body: str) -> Operation:
+    return Operation(name, body.strip())
+
+
+def _mutation(name: str, body: str, *, idempotent: bool = True) -> Operation:
+    return Operation(name, body.strip(), mutation=True, idempotent=idempotent)
+
+
+PROJECT_FIELDS = """
+fragment ProjectFields on Project {
+  id name description createdAt updatedAt deletedAt workspaceId
+  services(first: 25) { edges { node { id name templateId createdAt } } }
+  environments(first: 5) { edges { node {
+    id name
+    config(decryptVariables: true)
+    serviceInstances(first: 25) { edges { node {
+      id serviceId serviceName environmentId
+      source { image repo }
+      latestDeployment { id status createdAt url staticUrl meta }
+      domains { serviceDomains { id domain } }
+    } } }
+  } } }
+}
+"""
+
+ME = _query("Me", "query Me { me { id name email username workspaces { id name plan } } }")
+API_TOKEN = _query("ApiToken", "query ApiToken { apiToken { workspaces { id name } } }")
+WORKSPACE = _query(
+    "Workspace",
+    "query Workspace($workspaceId: String!) {"
+    " workspace(workspaceId: $workspaceId) { id name plan projectCount } }",
+)
+FLEET = _query(
+    "Fleet",
+    """
+query Fleet($workspaceId: String, $first: Int!, $after: String) {
+  projects(workspaceId: $workspaceId, first: $first, after: $after, includeDeleted: true) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { ...ProjectFields } }
+  }
+}
+"""
+    + PROJECT_FIELDS,
+)
+PROJECT = _query(
+    "Project",
+    "query Project($id: String!) { project(id: $id) { ...ProjectFields } }" + PROJECT_FIELDS,
+)
+PROJECT_CREATE = _mutation(
+    "ProjectCreate",
+    """
+mutation ProjectCreate($input: ProjectCreateInput!) {
+  projectCreate(input: $input) {
+    id name description createdAt
+    environments { edges { node { id name } } }
+  }
+}
+""",,
+    idempotent=False
+)
+PROJECT_UPDATE = _mutation(
+    "ProjectUpdate",
+    "mutation ProjectUpdate($id: String!, $input: ProjectUpdateInput!) {"
+    " projectUpdate(id: $id, input: $input) { id description } }",
+)
+PROJECT_DELETE = _mutation(
+    "ProjectDelete", "mutation ProjectDelete($id: String!) { projectDelete(id: $id) }"
+)
+PROJECT_SCHEDULE_DELETE = _mutation(
+    "ProjectScheduleDelete",
+    "mutation ProjectScheduleDelete($id: String!) { projectScheduleDelete(id: $id) }",
+)
+PROJECT_SCHEDULE_DELETE_CANCEL = _mutation(
+    "ProjectScheduleDeleteCancel",
+    "mutation ProjectScheduleDeleteCancel($id: String!) { projectScheduleDeleteCancel(id: $id) }",
+)
+TEMPLATE = _query(
+    "Template",
+    "query Template($code: String!) { template(code: $code) { id code name serializedConfig } }",
+)
+TEMPLATE_DEPLOY = _mutation(
+    "TemplateDeploy",
+    "mutation TemplateDeploy($input: TemplateDeployV2Input!) {"
+    " templateDeployV2(input: $input) { projectId workflowId } }",,
+    idempotent=False
+)
+WORKFLOW_STATUS = _query(
+    "WorkflowStatus",
+    "query WorkflowStatus($workflowId: String!) {"
+    " workflowStatus(workflowId: $workflowId) { status error } }",
+)
+SERVICE_CREATE = _mutation(
+    "ServiceCreate",
+    "mutation ServiceCreate($input: ServiceCreateInput!) { serviceCreate(input: $input) { id name } }",,
+    idempotent=False
+)
+SERVICE_CONNECT = _mutation(
+    "ServiceConnect",
+    "mutation ServiceConnect($id: String!, $input: ServiceConnectInput!) {"
+    " serviceConnect(id: $id, input: $input) { id } }",
+)
+VARIABLE_COLLECTION_UPSERT = _mutation(
+    "VariableCollectionUpsert",
+    "mutation VariableCollectionUpsert($input: VariableCollectionUpsertInput!) {"
+    " variableCollectionUpsert(input: $input) }",
+)
+VARIABLE_DELETE = _mutation(
+    "VariableDelete",
+    "mutation VariableDelete($input: VariableDeleteInput!) { variableDelete(input: $input) }",
+)
+VARIABLES = _query(
+    "Variables",
+    "query Variables($projectId: String!, $environmentId: String!, $serviceId: String) {"
+    " variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }",
+)
+SERVICE_INSTANCE_DEPLOY = _mutation(
+    "ServiceInstanceDeploy",
+    "mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {"
+    " serviceInstanceDeploy(serviceId: $serviceId, environmentId: $environmentId,"
+    " latestCommit: true) }",,
+    idempotent=False
+)
+DEPLOYMENTS = _query(
+    "Deployments",
+    """
+query Deployments($input: DeploymentListInput!, $first: Int) {
+  deployments(input: $input, first: $first) {
+    edges { node { id status createdAt url staticUrl meta } }
+  }
+}
+""",
+)
+DEPLOYMENT = _query(
+    "Deployment",
+    "query Deployment($id: String!) { deployment(id: $id) { id status createdAt url staticUrl } }",
+)
+SERVICE_DOMAIN_CREATE = _mutation(
+    "ServiceDomainCreate",
+    "mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) {"
+    " serviceDomainCreate(input: $input) { id domain } }",,
+    idempotent=False
+)
+
+ALL_OPERATIONS: tuple[Operation, ...] = tuple(
+    value for value in list(globals().values()) if isinstance(value, Operation)
+)
+
+
+# --- typed wrappers -------------------------------------------------------------------------
+
+
+def me(client: Executor) -> dict:
+    return client.execute(ME)["me"]
+
+
+def token_workspaces(client: Executor) -> list[dict]:
+    return client.execute(API_TOKEN)["apiToken"]["workspaces"]
+
+
+def workspace(client: Executor, workspace_id: str) -> dict:
+    return client.execute(WORKSPACE, {"workspaceId": workspace_id})["workspace"]
+
+
+def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50):
+    """Yield raw project nodes, page by page: one request per page, never one per project."""
+    after = None
+    while True:
+        data = client.execute(
+            FLEET, {"workspaceId": workspace_id, "first": page_size, "after": after}
+        )["projects"]
+        yield [edge["node"] for edge in data["edges"]]
+        if not data["pageInfo"]["hasNextPage"]:
+            return
+        after = data["pageInfo"]["endCursor"]
+
+
+def project(client: Executor, project_id: str) -> dict:
+    return client.execute(PROJECT, {"id": project_id})["project"]
+
+
+def project_create(
+    client: Executor, *, name: str, description: str, workspace_id: str | None
+) -> dict:
+    payload: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "defaultEnvironmentName": "production",
+    }
+    if workspace_id:
+        payload["workspaceId"] = workspace_id
+    return client.execute(PROJECT_CREATE, {"input": payload})["projectCreate"]
+
+
+def project_set_description(client: Executor, project_id: str, description: str) -> None:
+    client.execute(PROJECT_UPDATE, {"id": project_id, "input": {"description": description}})
+
+
+def project_delete(client: Executor, project_id: str) -> None:
+    client.execute(PROJECT_DELETE, {"id": project_id})
+
+
+def project_schedule_delete(client: Executor, project_id: str) -> None:
+    client.execute(PROJECT_SCHEDULE_DELETE, {"id": project_id})
+
+
+def project_schedule_delete_cancel(client: Executor, project_id: str) -> None:
+    client.execute(PROJECT_SCHEDULE_DELETE_CANCEL, {"id": project_id})
+
+
+def template(client: Executor, code: str) -> dict:
+    return client.execute(TEMPLATE, {"code": code})["template"]
+
+
+def template_deploy(
+    client: Executor,
+    *,
+    template_id: str,
+    serialized_config: dict,
+    project_id: str,
+    environment_id: str,
+    workspace_id: str | None,
+) -> str | None:
+    payload: dict[str, Any] = {
+        "templateId": template_id,
+        "serializedConfig": serialized_config,
+        "projectId": project_id,
+        "environmentId": environment_id,
+    }
+    if workspace_id:
+        payload["workspaceId"] = workspace_id
+    return client.execute(TEMPLATE_DEPLOY, {"input": payload})["templateDeployV2"]["workflowId"]
+
+
+def workflow_status(client: Executor, workflow_id: str) -> dict:
+    return client.execute(WORKFLOW_STATUS, {"workflowId": workflow_id})["workflowStatus"]
+
+
+def service_create(
+    client: Executor,
+    *,
+    project_id: str,
+    name: str,
+    repo: str | None = None,
+    branch: str | None = None,
+    image: str | None = None,
+    variables: dict[str, str] | None = None,
+) -> dict:
+    payload: dict[str, Any] = {"projectId": project_id, "name": name}
+    if repo:
+        payload["source"] = {"repo": repo}
+        payload["branch"] = branch
+    elif image:
+        payload["source"] = {"image": image}
+    if variables:
+        payload["variables"] = variables
+    return client.execute(SERVICE_CREATE, {"input": payload})["serviceCreate"]
+
+
+def service_connect(
+    client: Executor,
+    service_id: str,
+    *,
+    repo: str | None = None,
+    branch: str | None = None,
+    image: str | None = None,
+) -> None:
+    payload = {"repo": repo, "branch": branch} if repo else {"image": image}
+    client.execute(SERVICE_CONNECT, {"id": service_id, "input": payload})
+
+
+def variables_upsert(
+    client: Executor,
+    *,
+    project_id: str,
+    environment_id: str,
+    service_id: str,
+    variables: dict[str, str],
+    skip_deploys: bool = True,
+) -> None:
+    client.execute(
+        VARIABLE_COLLECTION_UPSERT,
+        {
+            "input": {
+                "projectId": project_id,
+                "environmentId": environment_id,
+                "serviceId": service_id,
+                "variables": variables,
+                "skipDeploys": skip_deploys,
+            }
+        },
+    )
+
+
+def variable_delete(
+    client: Executor, *, project_id: str, environment_id: str, service_id: str, name: str
+) -> None:
+    client.execute(
+        VARIABLE_DELETE,
+        {
+            "input": {
+                "projectId": project_id,
+                "environmentId": environment_id,
+                "serviceId": service_id,
+                "name": name,
+            }
+        },
+    )
+
+
+def variables(client: Executor, *, project_id: str, environment_id: str, service_id: str) -> dict:
+    return client.execute(
+        VARIABLES,
+        {"projectId": project_id, "environmentId": environment_id, "serviceId": service_id},
+    )["variables"]
+
+
+def deploy_latest_commit(client: Executor, *, service_id: str, environment_id: str) -> None:
+    client.execute(SERVICE_INSTANCE_DEPLOY, {"serviceId": service_id, "environmentId": environment_id})
+
+
+def latest_deployments(
+    client: Executor, *, project_id: str, environment_id: str, service_id: str, first: int = 1
+) -> list[dict]:
+    data = client.execute(
+        DEPLOYMENTS,
+        {
+            "input": {
+                "projectId": project_id,
+                "environmentId": environment_id,
+                "serviceId": service_id,
+            },
+            "first": first,
+        },
+    )["deployments"]
+    return [edge["node"] for edge in data["edges"]]
+
+
+def deployment(client: Executor, deployment_id: str) -> dict:
+    return client.execute(DEPLOYMENT, {"id": deployment_id})["deployment"]
+
+
+def service_domain_create(client: Executor, *, service_id: str, environment_id: str) -> dict:
+    return client.execute(
+        SERVICE_DOMAIN_CREATE, {"input": {"serviceId": service_id, "environmentId": environment_id}}
+    )["serviceDomainCreate"]

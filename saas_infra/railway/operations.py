@@ -82,7 +82,7 @@ mutation ProjectCreate($input: ProjectCreateInput!) {
     environments { edges { node { id name } } }
   }
 }
-""",,
+""",
     idempotent=False
 )
 PROJECT_UPDATE = _mutation(
@@ -108,7 +108,7 @@ TEMPLATE = _query(
 TEMPLATE_DEPLOY = _mutation(
     "TemplateDeploy",
     "mutation TemplateDeploy($input: TemplateDeployV2Input!) {"
-    " templateDeployV2(input: $input) { projectId workflowId } }",,
+    " templateDeployV2(input: $input) { projectId workflowId } }",
     idempotent=False
 )
 WORKFLOW_STATUS = _query(
@@ -118,7 +118,7 @@ WORKFLOW_STATUS = _query(
 )
 SERVICE_CREATE = _mutation(
     "ServiceCreate",
-    "mutation ServiceCreate($input: ServiceCreateInput!) { serviceCreate(input: $input) { id name } }",,
+    "mutation ServiceCreate($input: ServiceCreateInput!) { serviceCreate(input: $input) { id name } }",
     idempotent=False
 )
 SERVICE_CONNECT = _mutation(
@@ -144,7 +144,7 @@ SERVICE_INSTANCE_DEPLOY = _mutation(
     "ServiceInstanceDeploy",
     "mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {"
     " serviceInstanceDeploy(serviceId: $serviceId, environmentId: $environmentId,"
-    " latestCommit: true) }",,
+    " latestCommit: true) }",
     idempotent=False
 )
 DEPLOYMENTS = _query(
@@ -164,7 +164,7 @@ DEPLOYMENT = _query(
 SERVICE_DOMAIN_CREATE = _mutation(
     "ServiceDomainCreate",
     "mutation ServiceDomainCreate($input: ServiceDomainCreateInput!) {"
-    " serviceDomainCreate(input: $input) { id domain } }",,
+    " serviceDomainCreate(input: $input) { id domain } }",
     idempotent=False
 )
 

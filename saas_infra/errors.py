@@ -104,16 +104,20 @@ class RailwayError(SaasInfraError):
         self.status = status
         self.trace_id = trace_id
 
+    # How many requests were sent before giving up; the retry layer sets it on the final error.
+    attempts: int = 1
+
     def __str__(self) -> str:
-        parts = [self.message]
+        where = []
         if self.operation:
-            parts.append(f"(operation {self.operation}")
+            where.append(f"operation {self.operation}")
             if self.status is not None:
-                parts[-1] += f", HTTP {self.status}"
+                where.append(f"HTTP {self.status}")
             if self.trace_id:
-                parts[-1] += f", trace {self.trace_id}"
-            parts[-1] += ")"
-        return " ".join(parts)
+                where.append(f"trace {self.trace_id}")
+        if self.attempts > 1:
+            where.append(f"after {self.attempts} attempts")
+        return f"{self.message} ({', '.join(where)})" if where else self.message
 
 
 class TransientError(RailwayError):
@@ -137,7 +141,11 @@ class ServerError(TransientError):
 
 
 class NetworkError(TransientError):
-    pass
+    def __init__(self, message: str, *, unsent: bool = False, **kw) -> None:
+        super().__init__(message, **kw)
+        # True when the request certainly never reached Railway (refused connection, connect
+        # timeout), so even a creating mutation may be sent again.
+        self.unsent = unsent
 
 
 class ProblemProcessingError(TransientError):

@@ -1,0 +1,413 @@
+"""Runs a Plan against Railway: each tenant's actions in order, tenants in parallel.
+
+Apply reads only the plan. Every step looks before it creates and adopts what it finds, so a
+pass that died at any point is finished by the next one without duplicates. A failing tenant
+never stops the others; each tenant's outcome says what it got. Generated keys live only in the
+outcome's `credentials` (kept out of repr and of every serialisation).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from saas_infra.clock import Clock, SystemClock
+from saas_infra.errors import NotFoundError, RailwayError, SaasInfraError, TransientError
+from saas_infra.plan import Action, ActionKind, Plan
+from saas_infra.railway import operations as ops
+from saas_infra.railway.observed import (
+    GATEWAY,
+    KEY_NAMES,
+    POSTGRES,
+    REDIS,
+    ObservedProject,
+    observe,
+    parse_project,
+)
+
+TEMPLATES = ((POSTGRES, "postgres"), (REDIS, "redis"))
+IN_PROGRESS = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING", "NEEDS_APPROVAL"}
+FAILED = {"FAILED", "CRASHED"}
+
+
+def generate_key() -> str:
+    return "sk-" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # project, Postgres, Redis, gateway, domain, variables, source, deploy, ...
+    result: str  # created, adopted, unchanged, updated, requested, deleted, restored
+
+
+@dataclass
+class TenantOutcome:
+    tenant: str
+    ok: bool = True
+    steps: list[Step] = field(default_factory=list)
+    error: str | None = None
+    project_id: str | None = None
+    deployment_id: str | None = None
+    credentials: dict[str, str] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "ok": self.ok,
+            "error": self.error,
+            "project_id": self.project_id,
+            "deployment_id": self.deployment_id,
+            "steps": [{"step": s.name, "result": s.result} for s in self.steps],
+        }
+
+
+ProgressFn = Callable[[str, str, str], None]  # (tenant, step, state)
+
+
+@dataclass
+class Applier:
+    client: ops.Executor
+    workspace_id: str | None
+    clock: Clock = field(default_factory=SystemClock)
+    concurrency: int = 8
+    progress: ProgressFn | None = None
+    key_factory: Callable[[], str] = generate_key
+    poll_interval: float = 1.0
+    workflow_timeout: float = 600.0
+    _templates: dict[str, dict] = field(default_factory=dict, repr=False)
+    _template_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def apply(self, plan: Plan) -> list[TenantOutcome]:
+        tenants = plan.tenants()
+        if not tenants:
+            return []
+        workers = max(1, min(self.concurrency, len(tenants)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
+            return list(pool.map(lambda t: self.apply_tenant(t, plan.for_tenant(t)), tenants))
+
+    def apply_tenant(self, tenant: str, actions: list[Action]) -> TenantOutcome:
+        outcome = TenantOutcome(tenant, project_id=actions[0].project_id if actions else None)
+        run = _TenantRun(self, outcome)
+        try:
+            for action in actions:
+                self._report(tenant, action.kind.value, "start")
+                run.do(action)
+            run.finish()
+            self._report(tenant, "done", "ok")
+        except SaasInfraError as exc:
+            outcome.ok = False
+            outcome.error = str(exc)
+            self._report(tenant, "done", "failed")
+        return outcome
+
+    def _report(self, tenant: str, step: str, state: str) -> None:
+        if self.progress:
+            self.progress(tenant, step, state)
+
+    def template(self, code: str) -> dict:
+        with self._template_lock:
+            if code not in self._templates:
+                self._templates[code] = ops.template(self.client, code)
+            return self._templates[code]
+
+
+class _TenantRun:
+    """The steps of one tenant in one pass, with the ids it learns on the way."""
+
+    def __init__(self, applier: Applier, outcome: TenantOutcome) -> None:
+        self.a = applier
+        self.client = applier.client
+        self.outcome = outcome
+        self.project: ObservedProject | None = None
+        self.need_deploy = False
+        self.deployed = False
+        self._ids: tuple[str, str, str] | None = None
+
+    # --- dispatch -------------------------------------------------------------------------
+
+    def do(self, action: Action) -> None:
+        handler = {
+            ActionKind.CREATE: self.create,
+            ActionKind.SET_VARIABLES: self.set_variables,
+            ActionKind.UPDATE_SOURCE: self.update_source,
+            ActionKind.REDEPLOY: self.redeploy,
+            ActionKind.SCHEDULE_DELETE: self.write_marker,
+            ActionKind.CANCEL_DELETE: self.write_marker,
+            ActionKind.RESTORE: self.restore,
+            ActionKind.DELETE: self.delete,
+        }[action.kind]
+        handler(action)
+
+    def step(self, name: str, result: str) -> None:
+        self.outcome.steps.append(Step(name, result))
+        self.a._report(self.outcome.tenant, name, result)
+
+    def finish(self) -> None:
+        if self.need_deploy and not self.deployed:
+            self.deploy()
+
+    # --- reading --------------------------------------------------------------------------
+
+    def load(self, project_id: str) -> ObservedProject:
+        self.project = parse_project(ops.project(self.client, project_id))
+        self.outcome.project_id = project_id
+        self._ids = None
+        return self.project
+
+    def gateway_ids(self, action: Action) -> tuple[str, str, str]:
+        """(project, environment, gateway service) ids: from the plan, or learnt during create."""
+        details = action.details
+        if details.get("gateway_id") and details.get("environment_id"):
+            self.ids = (action.project_id, details["environment_id"], details["gateway_id"])
+        elif self.project is None or self.project.gateway is None:
+            project = self.load(action.project_id)
+            if project.gateway is None or project.environment_id is None:
+                raise NotFoundError(f"tenant {self.outcome.tenant}: the gateway service is missing")
+        return self.ids
+
+    @property
+    def ids(self) -> tuple[str, str, str]:
+        if self._ids is None:
+            project = self.project
+            self._ids = (project.id, project.environment_id, project.gateway.id)
+        return self._ids
+
+    @ids.setter
+    def ids(self, value: tuple[str, str, str]) -> None:
+        self._ids = value
+
+    # --- create (and resume) --------------------------------------------------------------
+
+    def create(self, action: Action) -> None:
+        details = action.details
+        project = self.ensure_project(action)
+        self.ensure_templates(project)
+        self.ensure_gateway(details)
+        self.ensure_domain()
+        if (self.project.description or "") != details["description"]:
+            ops.project_set_description(self.client, self.project.id, details["description"])
+            self.step("marker", "updated")
+
+    def ensure_project(self, action: Action) -> ObservedProject:
+        if action.project_id:
+            self.step("project", "adopted")
+            return self.load(action.project_id)
+        found = self.find_own_project()
+        if found:
+            self.step("project", "adopted")
+            return self.load(found.id)
+        try:
+            created = ops.project_create(
+                self.client,
+                name=action.details["project_name"],
+                description=action.details["description"],
+                workspace_id=self.a.workspace_id,
+            )
+        except TransientError:
+            # The create may have happened (a 504 after the commit): look before trying again.
+            found = self.find_own_project()
+            if not found:
+                raise
+            self.step("project", "adopted")
+            return self.load(found.id)
+        self.step("project", "created")
+        return self.load(created["id"])
+
+    def find_own_project(self) -> ObservedProject | None:
+        observed = observe(self.client, self.a.workspace_id, check_count=False)
+        mine = observed.managed().get(self.outcome.tenant, [])
+        return mine[0] if len(mine) == 1 else None
+
+    def ensure_templates(self, project: ObservedProject) -> None:
+        workflows = []
+        for service_name, code in TEMPLATES:
+            if service_name in self.project.services:
+                self.step(service_name, "unchanged")
+                continue
+            template = self.a.template(code)
+            try:
+                workflow = ops.template_deploy(
+                    self.client,
+                    template_id=template["id"],
+                    serialized_config=_json_value(template["serializedConfig"]),
+                    project_id=project.id,
+                    environment_id=project.environment_id,
+                    workspace_id=self.a.workspace_id,
+                )
+            except TransientError:
+                if service_name not in self.load(project.id).services:
+                    raise
+                self.step(service_name, "adopted")
+                continue
+            workflows.append((service_name, workflow))
+        for service_name, workflow in workflows:
+            self.wait_workflow(service_name, workflow)
+            self.step(service_name, "created")
+        if workflows:
+            self.load(project.id)
+
+    def wait_workflow(self, service_name: str, workflow_id: str | None) -> None:
+        if not workflow_id:
+            return
+        deadline = self.a.clock.monotonic() + self.a.workflow_timeout
+        while True:
+            status = ops.workflow_status(self.client, workflow_id)
+            if status["status"] == "Complete":
+                return
+            if status["status"] == "Error":
+                raise RailwayError(
+                    f"tenant {self.outcome.tenant}: the {service_name} template failed: "
+                    f"{status.get('error') or 'no reason given'}",
+                    operation="WorkflowStatus",
+                )
+            if self.a.clock.monotonic() > deadline:
+                raise RailwayError(
+                    f"tenant {self.outcome.tenant}: the {service_name} template did not finish "
+                    f"in {self.a.workflow_timeout:.0f}s",
+                    operation="WorkflowStatus",
+                )
+            self.a.clock.sleep(self.a.poll_interval)  # NotFound right after deploy is normal lag
+
+    def ensure_gateway(self, details: dict) -> None:
+        project = self.project
+        gateway = project.gateway
+        if gateway is None:
+            keys = {name: self.a.key_factory() for name in KEY_NAMES}
+            source = details["source"]
+            try:
+                ops.service_create(
+                    self.client,
+                    project_id=project.id,
+                    name=GATEWAY,
+                    repo=source.get("repo"),
+                    branch=source.get("branch"),
+                    image=source.get("image"),
+                    variables={**details["variables"], **keys},
+                )
+            except TransientError:
+                if self.load(project.id).gateway is None:
+                    raise
+                self.step(GATEWAY, "adopted")
+                return
+            self.outcome.credentials = keys
+            self.deployed = True  # serviceCreate with a source deploys once, variables in place
+            self.step(GATEWAY, "created")
+            self.load(project.id)
+            return
+        missing = [name for name in KEY_NAMES if name not in gateway.key_names]
+        if missing:
+            keys = {name: self.a.key_factory() for name in missing}
+            ops.variables_upsert(
+                self.client,
+                project_id=project.id,
+                environment_id=project.environment_id,
+                service_id=gateway.id,
+                variables=keys,
+            )
+            self.outcome.credentials = keys
+            self.need_deploy = True
+            self.step("keys", "created")
+        self.step(GATEWAY, "unchanged" if not missing else "updated")
+
+    def ensure_domain(self) -> None:
+        project = self.project
+        gateway = project.gateway
+        if gateway.domain:
+            self.step("domain", "unchanged")
+            return
+        try:
+            ops.service_domain_create(
+                self.client, service_id=gateway.id, environment_id=project.environment_id
+            )
+        except TransientError:
+            if not self.load(project.id).gateway.domain:
+                raise
+            self.step("domain", "adopted")
+            return
+        self.step("domain", "created")
+
+    # --- updates --------------------------------------------------------------------------
+
+    def set_variables(self, action: Action) -> None:
+        project_id, environment_id, service_id = self.gateway_ids(action)
+        if action.details.get("set"):
+            ops.variables_upsert(
+                self.client,
+                project_id=project_id,
+                environment_id=environment_id,
+                service_id=service_id,
+                variables=action.details["set"],
+            )
+        for name in action.details.get("unset", []):
+            try:
+                ops.variable_delete(
+                    self.client,
+                    project_id=project_id,
+                    environment_id=environment_id,
+                    service_id=service_id,
+                    name=name,
+                )
+            except NotFoundError as exc:
+                if exc.status == 404:  # a wrong endpoint, not a missing variable
+                    raise
+        self.need_deploy = True
+        self.step("variables", "updated")
+
+    def update_source(self, action: Action) -> None:
+        _, _, service_id = self.gateway_ids(action)
+        source = action.details["source"]
+        ops.service_connect(
+            self.client,
+            service_id,
+            repo=source.get("repo"),
+            branch=source.get("branch"),
+            image=source.get("image"),
+        )
+        self.deployed = True  # serviceConnect queues a deploy of the new source
+        self.step("source", "updated")
+
+    def redeploy(self, action: Action) -> None:
+        self.gateway_ids(action)
+        self.deploy()
+        ops.project_set_description(self.client, action.project_id, action.details["description"])
+        self.step("marker", "updated")
+
+    def deploy(self) -> None:
+        _, environment_id, service_id = self.ids
+        ops.deploy_latest_commit(self.client, service_id=service_id, environment_id=environment_id)
+        self.deployed = True
+        self.step("deploy", "requested")
+
+    def write_marker(self, action: Action) -> None:
+        ops.project_set_description(self.client, action.project_id, action.details["description"])
+        self.outcome.project_id = action.project_id
+        self.step("marker", "updated")
+
+    def restore(self, action: Action) -> None:
+        ops.project_schedule_delete_cancel(self.client, action.project_id)
+        self.outcome.project_id = action.project_id
+        self.step("project", "restored")
+
+    def delete(self, action: Action) -> None:
+        self.outcome.project_id = action.project_id
+        try:
+            if action.details.get("mode") == "now":
+                ops.project_delete(self.client, action.project_id)
+            else:
+                ops.project_schedule_delete(self.client, action.project_id)
+        except NotFoundError as exc:
+            if exc.status == 404:  # a wrong endpoint, not a vanished project
+                raise
+            self.step("project", "already gone")
+            return
+        self.step("project", "deleted" if action.details.get("mode") == "now" else "scheduled on Railway")
+
+
+def _json_value(value):
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value

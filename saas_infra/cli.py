@@ -1,0 +1,620 @@
+"""The `saas-infra` command line: parse, call the core, render, pick the exit code. No logic.
+
+Exit codes: 0 success, 1 error, 2 `plan --detailed-exitcode` found changes, 3 a safety guard
+stopped the pass. Data goes to stdout, messages to stderr. `python -m saas_infra.cli` is the
+same program.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from saas_infra import __version__, render
+from saas_infra.clock import Clock, SystemClock, parse_time
+from saas_infra.console import Console
+from saas_infra.errors import ConfigError, GuardError, SaasInfraError
+from saas_infra.settings import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_GUARD = 0, 1, 2, 3
+SANDBOX_API_URL = "http://sandbox.saas-infra.invalid/graphql/v2"
+
+EPILOG = """\b
+Exit codes: 0 success, 1 error, 2 changes found (plan --detailed-exitcode),
+3 a safety guard stopped the pass.
+Environment: RAILWAY_TOKEN, RAILWAY_WORKSPACE_ID (or RAILWAY_TEAM_ID),
+RAILWAY_API_URL, CI. Add --sandbox to any command to use the local emulator."""
+
+
+@dataclass
+class Runtime:
+    """What the outside world gives a run. Tests pass their own (fake clock, emulator transport)."""
+
+    env: Mapping[str, str] | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    transport: object | None = None  # an httpx transport; None = the network
+    retry: object | None = None  # a RetryPolicy; None = the default, sleeping on `clock`
+    emulator_options: dict = field(default_factory=dict)  # extra Emulator(...) args for --sandbox
+    stdin_interactive: bool | None = None
+
+    def environ(self) -> Mapping[str, str]:
+        return os.environ if self.env is None else self.env
+
+    def settings(self, **overrides) -> Settings:
+        return Settings.from_env(self.environ(), **overrides)
+
+    def client(self, settings: Settings):
+        from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
+
+        if settings.sandbox:
+            emulator = self.sandbox_emulator(settings)
+            token, api_url, transport = emulator.account_token, SANDBOX_API_URL, emulator.transport()
+            pacer = Pacer.for_plan("PRO", clock=self.clock)
+        else:
+            token, api_url, transport = settings.require_token(), settings.api_url, self.transport
+            pacer = Pacer.for_plan(settings.plan_name, clock=self.clock)
+        retry = self.retry or RetryPolicy(sleep=self.clock.sleep)
+        return RailwayClient(
+            token, api_url=api_url, transport=transport, retry=retry, pacer=pacer, clock=self.clock
+        )
+
+    def sandbox_emulator(self, settings: Settings):
+        from saas_infra.emulator import Emulator
+
+        settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
+        ignore = settings.sandbox_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*\n")
+        state = settings.sandbox_dir / "emulator.json"
+        if not hasattr(self, "_emulator"):
+            self._emulator = Emulator(clock=self.clock, state_file=state, **self.emulator_options)
+        return self._emulator
+
+    def health_client(self, settings: Settings):
+        """An HTTP client for probing gateways' /health (the emulator's in the sandbox)."""
+        import httpx
+
+        if settings.sandbox:
+            return httpx.Client(transport=self.sandbox_emulator(settings).transport())
+        return httpx.Client(transport=self.transport) if self.transport else httpx.Client()
+
+    def fleet(self, settings: Settings):
+        from saas_infra.reconcile import Fleet
+
+        return Fleet(
+            client=self.client(settings),
+            clock=self.clock,
+            tenants_dir=settings.tenants_dir,
+            workspace_id=settings.workspace_id,
+            concurrency=settings.concurrency,
+            max_deletions=settings.max_deletions,
+        )
+
+
+class Session:
+    """One command's view: console, settings, and (lazily) the fleet."""
+
+    def __init__(self, runtime: Runtime, *, as_json: bool, sandbox: bool, tenants_dir, debug: bool,
+                 **overrides) -> None:
+        self.runtime = runtime
+        self.console = Console()
+        self.as_json = as_json
+        self.debug = debug
+        self.settings = runtime.settings(sandbox=sandbox, tenants_dir=tenants_dir, **overrides)
+        self._fleet = None
+
+    @property
+    def fleet(self):
+        if self._fleet is None:
+            self._fleet = self.runtime.fleet(self.settings)
+        return self._fleet
+
+    def emit(self, data) -> None:
+        self.console.data(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    def lines(self, lines) -> None:
+        for text, style in lines:
+            self.console.print(text, style=style, markup=False)
+
+    def load_manifests(self, *, allow_missing: bool = False) -> list:
+        """The manifests; a missing folder is an error unless the caller guards it itself."""
+        from saas_infra import manifest
+
+        directory = self.settings.tenants_dir
+        if not directory.is_dir():
+            if allow_missing:
+                return []
+            raise ConfigError(f"no tenants folder at {directory}/",
+                              hint="create it, or point --tenants-dir at your manifests")
+        return manifest.load_tenants(directory)
+
+    @property
+    def interactive(self) -> bool:
+        if self.runtime.stdin_interactive is not None:
+            return self.runtime.stdin_interactive
+        return click.get_text_stream("stdin").isatty()
+
+
+def common(command: Callable) -> Callable:
+    """The options every command takes, and the one place errors become exit codes."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+    @click.option("--sandbox", is_flag=True,
+                  help="Use the embedded Railway emulator (state in .saas-infra/), not Railway.")
+    @click.option("--tenants-dir", type=click.Path(path_type=Path), default=None,
+                  help="Folder of tenant manifests [default: ./tenants].")
+    @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+    @click.pass_context
+    @functools.wraps(command)
+    def wrapper(ctx: click.Context, as_json, sandbox, tenants_dir, debug, **kwargs):
+        runtime = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+        session = None
+        try:
+            session = Session(runtime, as_json=as_json, sandbox=sandbox, tenants_dir=tenants_dir,
+                              debug=debug, **_setting_overrides(kwargs))
+            code = command(session, **kwargs)
+        except SaasInfraError as exc:
+            code = _report_error(session or _fallback(as_json), exc)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the last line of defence: one line, and a hint
+            code = _report_unexpected(session or _fallback(as_json), exc, debug)
+        ctx.exit(code or EXIT_OK)
+
+    return wrapper
+
+
+def _setting_overrides(kwargs: dict) -> dict:
+    keys = ("concurrency", "max_deletions")
+    return {k: kwargs[k] for k in keys if kwargs.get(k) is not None}
+
+
+def _fallback(as_json: bool) -> Session:
+    session = Session.__new__(Session)
+    session.console, session.as_json, session.debug = Console(), as_json, False
+    return session
+
+
+def _report_error(session: Session, exc: SaasInfraError) -> int:
+    from saas_infra.errors import ManifestError
+
+    if isinstance(exc, ManifestError):
+        for problem in exc.problems:
+            session.console.error(str(problem))
+        session.console.error(f"Error: {exc.args[0]}; nothing was sent to Railway.")
+    else:
+        session.console.error(f"Error: {exc}")
+    if exc.hint:
+        session.console.message(f"Hint: {exc.hint}")
+    if session.as_json:
+        session.emit({"error": {"type": type(exc).__name__, "message": str(exc)}})
+    return exc.exit_code
+
+
+def _report_unexpected(session: Session, exc: Exception, debug: bool) -> int:
+    if debug:
+        session.console.err.print(traceback.format_exc(), markup=False, highlight=False)
+    session.console.error(f"Error: unexpected {type(exc).__name__}: {exc}")
+    if not debug:
+        session.console.message("Hint: rerun with --debug to see the traceback.")
+    return EXIT_ERROR
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="saas-infra")
+def cli() -> None:
+    """Keep a fleet of luthien-proxy tenants on Railway in the state tenants/*.yaml describes.
+
+    Each tenant is one Railway project `luthien-<name>` with Postgres, Redis and a `gateway`
+    service. `plan` shows what a reconcile pass would do; `apply` does it. The verbs (create,
+    delete, redeploy, ...) edit a manifest and then run a pass for that tenant.
+    """
+
+
+# --- the reconciler ---------------------------------------------------------------------------
+
+
+@cli.command()
+@common
+def validate(s: Session) -> int:
+    """Check every manifest; errors name the file, line and field. Sends nothing to Railway."""
+    manifests = s.load_manifests()
+    if s.as_json:
+        s.emit({"valid": True, "tenants": [m.manifest.name for m in manifests]})
+    else:
+        s.console.message(f"{len(manifests)} manifests valid in {s.settings.tenants_dir}/")
+    return EXIT_OK
+
+
+
+
+@cli.command()
+@common
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when the plan has changes, 0 when it is empty.")
+@click.option("--markdown", is_flag=True, help="Print the plan as Markdown (for pull requests).")
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Save the plan to FILE for `apply --plan FILE`.")
+@click.option("--at", "at_time", help="Plan as if it were TIME (RFC 3339), e.g. for deadlines.")
+@click.option("--target", "targets", multiple=True, help="Only this tenant (repeatable).")
+@click.option("--max-deletions", type=int, help="Guard: most deletions one pass may make [3].")
+@click.option("--all", "show_all", is_flag=True, help="Also list unmanaged luthien-* projects.")
+def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, max_deletions,
+         show_all) -> int:
+    """Show what a reconcile pass would do. Changes nothing."""
+    manifests = s.load_manifests(allow_missing=True)  # the empty-state guard decides
+    at = parse_time(at_time) if at_time else None
+    result = s.fleet.plan_from(manifests, s.fleet.observe(), targets=targets, at=at)
+    if out_file:
+        out_file.write_text(result.to_json() + "\n")
+        s.console.message(f"Saved the plan to {out_file}")
+    if s.as_json:
+        s.console.data(render.plan_json(result))
+    elif markdown:
+        s.console.data(render.plan_markdown(result))
+    else:
+        s.lines(render.plan_text(result, show_unmanaged=show_all))
+    if result.guards:
+        return EXIT_GUARD
+    return EXIT_CHANGES if detailed_exitcode and not result.empty else EXIT_OK
+
+
+@cli.command()
+@common
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking (always, when not a TTY).")
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Apply a plan saved with `plan --out`; refused if its tenants changed.")
+@click.option("--target", "targets", multiple=True, help="Only this tenant (repeatable).")
+@click.option("--max-deletions", type=int, help="Guard: most deletions one pass may make [3].")
+@click.option("--concurrency", type=int, help="Tenants applied in parallel [8].")
+def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency) -> int:
+    """Run a reconcile pass: plan, show it, apply it, then check it converged."""
+    from saas_infra.plan import Plan
+    from saas_infra.reconcile import apply_pass, check_guards
+
+    fleet = s.fleet
+    saved = Plan.from_json(plan_file.read_text()) if plan_file else None
+    if saved is None and s.interactive and not yes and not s.as_json:
+        preview = fleet.plan(targets=targets)
+        s.lines(render.plan_text(preview))
+        check_guards(preview)
+        if preview.empty:
+            return EXIT_OK
+        if not click.confirm("Apply this plan?", default=False, err=True):
+            s.console.message("Nothing applied.")
+            return EXIT_OK
+        saved = preview
+    report = apply_pass(fleet, plan=saved, targets=targets, progress=_progress(s))
+    return _finish_apply(s, report)
+
+
+def _progress(s: Session):
+    if s.as_json:
+        return None
+    console = s.console
+
+    def show(tenant: str, step: str, state: str) -> None:
+        if step == "done":
+            return
+        console.message(f"{tenant}: {step} {state}", style="dim")
+
+    return show
+
+
+def _finish_apply(s: Session, report) -> int:
+    if s.as_json:
+        s.emit(render.report_json(report))
+    else:
+        if report.plan.empty:
+            s.console.message("No changes: Railway matches the manifests.")
+        s.lines(render.outcome_lines(report.outcomes))
+        if not report.converged:
+            s.console.warn("Not converged: a new plan still has changes:")
+            s.lines(render.plan_text(report.after))
+    if report.failed or not report.converged:
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+@cli.command()
+@common
+def schema(s: Session) -> int:
+    """Print the JSON Schema of the tenant manifest format."""
+    from saas_infra import manifest
+
+    s.console.data(json.dumps(manifest.json_schema(), indent=2))
+    return EXIT_OK
+
+
+@cli.command()
+@common
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8787, show_default=True, type=int, help="Port to listen on.")
+@click.option("--state", "state_file", type=click.Path(path_type=Path),
+              help="Keep the emulator's state in this JSON file across restarts.")
+@click.option("--account-token", help="The personal account token it accepts [random].")
+@click.option("--workspace-token", help="The workspace token it accepts [random].")
+@click.option("--rate-per-second", type=int, default=50, show_default=True)
+@click.option("--rate-per-hour", type=int, default=10_000, show_default=True)
+def emulator(s: Session, host, port, state_file, account_token, workspace_token,
+             rate_per_second, rate_per_hour) -> int:
+    """Serve the local Railway emulator over HTTP (POST /graphql/v2).
+
+    Point saas-infra at it with RAILWAY_API_URL=http://HOST:PORT/graphql/v2 and one of the
+    printed tokens as RAILWAY_TOKEN.
+    """
+    from saas_infra.emulator import Emulator, RateLimits
+    from saas_infra.emulator.server import serve
+
+    emu = Emulator(
+        state_file=state_file,
+        account_token=account_token,
+        workspace_token=workspace_token,
+        rate_limits=RateLimits(per_second=rate_per_second, per_hour=rate_per_hour),
+    )
+    url = f"http://{host}:{port}/graphql/v2"
+    info = {
+        "url": url,
+        "workspace_id": emu.workspace_id,
+        "account_token": emu.account_token,
+        "workspace_token": emu.workspace_token,
+    }
+    if s.as_json:
+        s.emit(info)
+    else:
+        s.console.message(f"Railway emulator listening on {url}")
+        s.console.message(f"  workspace id     {emu.workspace_id}")
+        if not account_token:
+            s.console.message(f"  account token    {emu.account_token}")
+        if not workspace_token:
+            s.console.message(f"  workspace token  {emu.workspace_token}")
+        s.console.message(f"  export RAILWAY_API_URL={url}")
+    try:
+        serve(emu, host=host, port=port)
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+# --- the operator's verbs -----------------------------------------------------------------------
+
+NAME = click.argument("name")
+
+
+def _ops():
+    from saas_infra import operator
+
+    return operator
+
+
+@cli.command()
+@NAME
+@common
+@click.option("--repo", help="GitHub repo owner/repo [LuthienResearch/luthien-proxy].")
+@click.option("--branch", help="Branch to deploy from [main].")
+@click.option("--image", help="Deploy a pinned image instead of a repo (digest or tag).")
+@click.option("--no-apply", is_flag=True, help="Only write tenants/NAME.yaml (for a pull request).")
+@click.option("--no-wait", is_flag=True, help="Return once provisioned, before the deploy ends.")
+def create(s: Session, name, repo, branch, image, no_apply, no_wait) -> int:
+    """Create a tenant: write tenants/NAME.yaml, provision it, show its keys once."""
+    if image and (repo or branch):
+        raise ConfigError("--image cannot be combined with --repo or --branch")
+    operator = _ops()
+    with s.console.status(f"Creating {name}...") as update:
+        result = operator.create(
+            s.fleet, name, repo=repo, branch=branch, image=image, apply=not no_apply,
+            wait=not no_wait, progress=_progress(s),
+            on_status=_deploy_status(update, s.fleet.clock),
+        )
+    show_keys = bool(result.credentials) and not s.settings.ci and not s.as_json
+    if s.as_json:
+        s.emit(_verb_json(result, keys=result.credentials if not s.settings.ci else None))
+    else:
+        if result.message:
+            s.console.message(result.message)
+        if result.report is not None:
+            _created_text(s, result, show_keys)
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def _deploy_status(update, clock):
+    started = clock.monotonic()
+
+    def show(status: str) -> None:
+        update(f"Gateway deployment {status} ({clock.monotonic() - started:.0f}s)")
+
+    return show
+
+
+def _created_text(s: Session, result, show_keys: bool) -> None:
+    if result.report.failed:
+        s.lines(render.outcome_lines(result.report.outcomes))
+        s.console.warn(f"The manifest {result.manifest_path} is kept; `saas-infra apply` retries.")
+        return
+    s.console.print(f"Created instance {result.tenant}", style="green bold")
+    s.console.print(f"  Gateway URL:     {result.url or '(no domain yet)'}", markup=False)
+    s.console.print(f"  Railway console: {result.console_url}", markup=False)
+    if result.deployment:
+        s.console.print(f"  Deployment:      {result.deployment['status']} "
+                        f"({result.deployment['id']})", markup=False)
+    if show_keys:
+        for key, value in result.credentials.items():
+            s.console.print(f"  {key + ':':<16} {value}", markup=False)
+        s.console.warn("Save these keys now: they are shown only once "
+                       f"(`saas-infra credentials {result.tenant}` reads them back from Railway).")
+    elif result.credentials:
+        s.console.message(f"Keys not shown (CI is set); `saas-infra credentials {result.tenant}` "
+                          "reads them from Railway.")
+
+
+def _verb_json(result, keys=None) -> dict:
+    data = {
+        "name": result.tenant,
+        "ok": result.ok,
+        "project_id": result.project_id,
+        "url": result.url,
+        "console_url": result.console_url,
+        "manifest": result.manifest_path,
+        "deadline": result.deadline.isoformat().replace("+00:00", "Z") if result.deadline else None,
+        "deployment": result.deployment,
+        "message": result.message or None,
+    }
+    if result.report is not None:
+        data["apply"] = render.report_json(result.report)
+    if keys:
+        data["credentials"] = keys
+    return data
+
+
+@cli.command(name="list")
+@common
+@click.option("--all", "include_unmanaged", is_flag=True,
+              help="Also list luthien-* projects saas-infra does not manage.")
+def list_(s: Session, include_unmanaged) -> int:
+    """List every tenant: manifests and Railway together, with status and deadline."""
+    rows = _ops().list_instances(s.fleet, include_unmanaged=include_unmanaged)
+    if s.as_json:
+        s.emit({"instances": rows})
+        return EXIT_OK
+    if not rows:
+        s.console.message("No instances.")
+        return EXIT_OK
+    s.console.print(render.instances_table(rows))
+    return EXIT_OK
+
+
+@cli.command()
+@NAME
+@common
+def status(s: Session, name) -> int:
+    """One tenant in detail: services, deployments, URL, health, deadline, drift."""
+    health = s.runtime.health_client(s.settings)
+    data = _ops().status(s.fleet, name, health_client=health)
+    if s.as_json:
+        s.emit(data)
+    else:
+        s.lines(render.status_lines(data))
+    return EXIT_OK
+
+
+@cli.command()
+@NAME
+@common
+@click.option("--no-wait", is_flag=True, help="Return once the deploy is requested.")
+def redeploy(s: Session, name, no_wait) -> int:
+    """Deploy the gateway again from the newest commit of its branch, and wait for it."""
+    with s.console.status(f"Redeploying {name}...") as update:
+        result = _ops().redeploy(s.fleet, name, wait=not no_wait, progress=_progress(s),
+                                 on_status=_deploy_status(update, s.fleet.clock))
+    if s.as_json:
+        s.emit(_verb_json(result))
+    else:
+        deployment = result.deployment
+        if result.report and result.report.failed:
+            s.lines(render.outcome_lines(result.report.outcomes))
+        elif deployment and deployment["status"] in ("FAILED", "CRASHED"):
+            s.console.error(f"Redeploy of {name} {deployment['status']} (deployment "
+                            f"{deployment['id']}); see {result.console_url}")
+        elif deployment:
+            s.console.print(f"Redeployed {name}: {deployment['status']} ({deployment['id']})")
+        else:
+            s.console.print(f"Redeploy of {name} requested.")
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+@cli.command()
+@NAME
+@common
+@click.option("--force", is_flag=True, help="Delete now, without the grace period.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def delete(s: Session, name, force, yes) -> int:
+    """Schedule a tenant's deletion (7-day grace period), or delete now with --force."""
+    if not yes:
+        if not s.interactive:
+            raise ConfigError(f"refusing to delete {name} without confirmation",
+                              hint="add --yes to confirm in a script")
+        what = "permanently delete NOW" if force else "schedule the deletion (7 days) of"
+        if not click.confirm(f"Really {what} {name}?", default=False, err=True):
+            s.console.message("Nothing deleted.")
+            return EXIT_OK
+    result = _ops().delete(s.fleet, name, force=force, progress=_progress(s))
+    if s.as_json:
+        s.emit(_verb_json(result))
+    else:
+        if result.report and (result.report.failed or not result.report.converged):
+            s.lines(render.outcome_lines(result.report.outcomes))
+        s.console.print(result.message, markup=False)
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+@cli.command(name="cancel-delete")
+@NAME
+@common
+def cancel_delete(s: Session, name) -> int:
+    """Cancel a scheduled deletion: remove the tombstone and the mark on Railway."""
+    result = _ops().cancel_delete(s.fleet, name, progress=_progress(s))
+    if s.as_json:
+        s.emit(_verb_json(result))
+    else:
+        s.console.print(result.message, markup=False)
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+@cli.command()
+@common
+def whoami(s: Session) -> int:
+    """Show the token's identity and kind, and the workspaces it reaches."""
+    data = _ops().whoami(s.fleet)
+    if s.as_json:
+        s.emit(data)
+    else:
+        s.lines(render.whoami_lines(data))
+    return EXIT_OK
+
+
+@cli.command()
+@NAME
+@common
+@click.option("--rotate", is_flag=True, help="Make new keys, set them and redeploy the gateway.")
+def credentials(s: Session, name, rotate) -> int:
+    """Read a tenant's API keys back from Railway (never from git); --rotate makes new ones."""
+    creds = _ops().credentials(s.fleet, name, rotate=rotate)
+    if s.as_json:
+        s.emit({"name": name, "project_id": creds.project_id, "rotated": creds.rotated,
+                "credentials": creds.keys})
+    else:
+        for key, value in creds.keys.items():
+            s.console.print(f"{key + ':':<16} {value}", markup=False)
+        if rotate:
+            s.console.warn("New keys set; the gateway is redeploying. The old keys stop working.")
+    return EXIT_OK
+
+
+@cli.command()
+@NAME
+@common
+def adopt(s: Session, name) -> int:
+    """Write a manifest for an orphan: a managed project on Railway with no manifest."""
+    result = _ops().adopt(s.fleet, name)
+    if s.as_json:
+        s.emit(_verb_json(result))
+    else:
+        s.console.print(result.message, markup=False)
+    return EXIT_OK
+
+
+def main() -> None:
+    cli(prog_name="saas-infra")
+
+
+if __name__ == "__main__":
+    main()

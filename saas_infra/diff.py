@@ -1,0 +1,262 @@
+"""(desired manifests, observed fleet, now) -> Plan. A pure function: no I/O, no clock, no secrets.
+
+Railway-owned detail (ids, timestamps, generated keys, RAILWAY_* variables) is left out of every
+comparison, so the plan made right after an apply is empty. Output order is deterministic
+(tenants by name, each tenant's actions in the order apply must run them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from saas_infra.clock import format_time
+from saas_infra.marker import Marker
+from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Guard, Plan
+from saas_infra.railway.observed import (
+    GATEWAY,
+    KEY_NAMES,
+    POSTGRES,
+    PROJECT_PREFIX,
+    REDIS,
+    Observed,
+    ObservedProject,
+)
+
+DATABASE_URL = "${{Postgres.DATABASE_URL}}"
+REDIS_URL = "${{Redis.REDIS_URL}}"
+
+
+def desired_variables(gateway) -> dict[str, str]:
+    """The gateway's variables as the manifest asks for them (generated keys excepted)."""
+    auth_mode = getattr(gateway.auth_mode, "value", gateway.auth_mode)
+    variables = dict(gateway.variables or {})
+    variables.update(
+        {"DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "AUTH_MODE": str(auth_mode)}
+    )
+    return dict(sorted(variables.items()))
+
+
+def desired_source(gateway) -> dict[str, str]:
+    if gateway.image:
+        return {"image": gateway.image}
+    return {"repo": gateway.repo, "branch": gateway.branch or "main"}
+
+
+def desired_marker(manifest, now: datetime) -> Marker:
+    deletion = manifest.deletion
+    deadline = deletion.deadline if deletion and not deletion.force else None
+    redeploy = format_time(manifest.redeploy.requested_at) if manifest.redeploy else None
+    return Marker(tenant=manifest.name, delete_after=deadline, redeploy=redeploy)
+
+
+def compute_plan(
+    manifests: Sequence,
+    observed: Observed,
+    now: datetime,
+    *,
+    targets: Iterable[str] = (),
+    max_deletions: int = 3,
+    workspace_id: str | None = None,
+) -> Plan:
+    targets = tuple(sorted(set(targets)))
+    wanted = {m.manifest.name: m for m in manifests}
+    managed = observed.managed()
+    pending = observed.pending()
+    in_scope = (lambda name: name in targets) if targets else (lambda name: True)
+
+    actions: list[Action] = []
+    findings: list[Finding] = []
+    for name in sorted(wanted):
+        if not in_scope(name):
+            continue
+        tenant_actions, tenant_findings = _tenant_plan(
+            wanted[name].manifest, managed.get(name, []), pending.get(name, []), now
+        )
+        actions.extend(tenant_actions)
+        findings.extend(tenant_findings)
+    findings.extend(_orphans(wanted, managed, in_scope))
+    findings.extend(
+        Finding(FindingKind.UNMANAGED, "luthien-* project without the saas-infra marker; "
+                "saas-infra never changes it", project_id=p.id, project_name=p.name)
+        for p in sorted(observed.unmanaged(), key=lambda p: p.name)
+        if not targets or p.name.removeprefix(PROJECT_PREFIX) in targets
+    )
+    guards = _guards(manifests, observed, actions, max_deletions)
+    return Plan(
+        at=format_time(now),
+        actions=tuple(actions),
+        findings=tuple(findings),
+        guards=tuple(guards),
+        fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
+        targets=targets,
+        workspace_id=workspace_id,
+    )
+
+
+def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedProject], now):
+    name = manifest.name
+    if len(live) > 1:
+        ids = ", ".join(p.id for p in live)
+        return [], [
+            Finding(FindingKind.DUPLICATE, f"{len(live)} managed projects for one tenant: {ids}",
+                    tenant=name, project_id=p.id, project_name=p.name)
+            for p in live
+        ] + [Finding(FindingKind.BLOCKED, "duplicate projects; delete the extra one on Railway "
+                     "(keep the one with the data), then run again", tenant=name)]
+    project = live[0] if live else None
+    deletion = manifest.deletion
+    if deletion and (deletion.force or now >= deletion.deadline):
+        return _deletion(name, project, deletion, now), []
+    marker = desired_marker(manifest, now)
+    if project is None:
+        if deletion:  # scheduled for deletion and already gone: nothing to create
+            return [], []
+        if pending:
+            restorable = pending[0]
+            return [Action(name, ActionKind.RESTORE, "Railway holds the project in its scheduled "
+                           "delete but the manifest has no tombstone; cancelling that delete",
+                           project_id=restorable.id)], []
+        return [_create(manifest, None, marker)], []
+    return _update(manifest, project, marker), []
+
+
+def _deletion(name: str, project: ObservedProject | None, deletion, now) -> list[Action]:
+    if project is None:
+        return []
+    if deletion.force:
+        reason = "tombstone with force: deleting now"
+        mode = "now"
+    else:
+        overdue = now - deletion.deadline
+        reason = f"deletion deadline {format_time(deletion.deadline)} passed ({_ago(overdue)})"
+        mode = "scheduled"
+    return [Action(name, ActionKind.DELETE, reason, project_id=project.id,
+                   details={"mode": mode, "project_name": project.name})]
+
+
+def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action:
+    gateway = project.gateway if project else None
+    missing = []
+    if project is None:
+        missing.append("project")
+    services = project.services if project else {}
+    missing += [s for s in (POSTGRES, REDIS, GATEWAY) if s not in services]
+    if gateway is not None and not set(KEY_NAMES) <= gateway.key_names:
+        missing.append("keys")
+    if gateway is None or not gateway.domain:
+        missing.append("domain")
+    reason = ("new tenant: no project on Railway" if project is None
+              else "finishing an interrupted create: missing " + ", ".join(missing))
+    return Action(
+        manifest.name,
+        ActionKind.CREATE,
+        reason,
+        project_id=project.id if project else None,
+        details={
+            "missing": missing,
+            "project_name": PROJECT_PREFIX + manifest.name,
+            "description": marker.render(),
+            "source": desired_source(manifest.gateway),
+            "variables": desired_variables(manifest.gateway),
+        },
+    )
+
+
+def _update(manifest, project: ObservedProject, marker: Marker) -> list[Action]:
+    name = manifest.name
+    actions: list[Action] = []
+    gateway = project.gateway
+    if (
+        POSTGRES not in project.services
+        or REDIS not in project.services
+        or gateway is None
+        or not gateway.domain
+        or not set(KEY_NAMES) <= gateway.key_names
+    ):
+        actions.append(_create(manifest, project, marker))
+    if gateway is not None:
+        actions += _gateway_changes(manifest, project, gateway)
+    observed_marker = project.marker
+    if manifest.redeploy and observed_marker.redeploy != marker.redeploy and not any(
+        a.kind is ActionKind.CREATE for a in actions
+    ):
+        actions.append(Action(name, ActionKind.REDEPLOY,
+                              f"redeploy requested at {marker.redeploy}", project_id=project.id,
+                              details={"description": marker.render(), **_ids(project)}))
+    if marker.delete_after and observed_marker.delete_after != marker.delete_after:
+        actions.append(Action(name, ActionKind.SCHEDULE_DELETE,
+                              f"deletion scheduled for {format_time(marker.delete_after)}; "
+                              "the tenant keeps running until then", project_id=project.id,
+                              details={"description": marker.render(),
+                                       "deadline": format_time(marker.delete_after)}))
+    elif not marker.delete_after and observed_marker.delete_after:
+        actions.append(Action(name, ActionKind.CANCEL_DELETE, "tombstone removed from the manifest",
+                              project_id=project.id, details={"description": marker.render()}))
+    return actions
+
+
+def _ids(project: ObservedProject) -> dict[str, str]:
+    return {"environment_id": project.environment_id, "gateway_id": project.gateway.id}
+
+
+def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action]:
+    actions = []
+    want = desired_variables(manifest.gateway)
+    to_set = {k: v for k, v in want.items() if gateway.variables.get(k) != v}
+    to_unset = sorted(k for k in gateway.variables if k not in want)
+    if to_set or to_unset:
+        changed = sorted(to_set) + [f"-{k}" for k in to_unset]
+        actions.append(Action(manifest.name, ActionKind.SET_VARIABLES,
+                              "gateway variables differ from the manifest: " + ", ".join(changed),
+                              project_id=project.id,
+                              details={"set": to_set, "unset": to_unset, **_ids(project)}))
+    source = desired_source(manifest.gateway)
+    if not _same_source(source, gateway):
+        actual = gateway.image or f"{gateway.repo}@{gateway.branch or '?'}"
+        wanted = source.get("image") or f"{source['repo']}@{source['branch']}"
+        actions.append(Action(manifest.name, ActionKind.UPDATE_SOURCE,
+                              f"gateway source {actual} -> {wanted}", project_id=project.id,
+                              details={"source": source, **_ids(project)}))
+    return actions
+
+
+def _same_source(source: dict[str, str], gateway) -> bool:
+    if "image" in source:
+        return gateway.image == source["image"] and not gateway.repo
+    same_branch = gateway.branch is None or gateway.branch == source["branch"]
+    return gateway.repo == source["repo"] and same_branch and not gateway.image
+
+
+def _orphans(wanted, managed, in_scope) -> list[Finding]:
+    return [
+        Finding(FindingKind.ORPHAN, "managed project with no manifest; never deleted by absence "
+                "(`saas-infra adopt` writes a manifest for it)",
+                tenant=name, project_id=p.id, project_name=p.name)
+        for name in sorted(managed)
+        if name not in wanted and in_scope(name)
+        for p in managed[name]
+    ]
+
+
+def _guards(manifests, observed: Observed, actions: list[Action], max_deletions: int) -> list[Guard]:
+    guards = []
+    if not manifests and observed.managed():
+        guards.append(Guard("empty-desired-state",
+                            f"no tenant manifests, but Railway holds {len(observed.managed())} "
+                            "managed tenants; refusing to act on an empty or missing tenants/ folder"))
+    if not observed.complete:
+        guards.append(Guard("incomplete-listing",
+                            f"the Railway listing is incomplete ({observed.problem}); "
+                            "refusing to act on a partial picture"))
+    deletions = [a for a in actions if a.kind is ActionKind.DELETE]
+    if len(deletions) > max_deletions:
+        guards.append(Guard("max-deletions",
+                            f"{len(deletions)} deletions in one pass exceed --max-deletions "
+                            f"{max_deletions}: {', '.join(a.tenant for a in deletions)}"))
+    return guards
+
+
+def _ago(delta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}d {hours % 24}h ago" if hours >= 24 else f"{hours}h ago"

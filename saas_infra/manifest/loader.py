@@ -1,0 +1,304 @@
+"""Reading tenant manifests from disk: every problem in every file, each with file, line and field.
+
+`load_tenants` is the only way the rest of saas-infra learns the desired state. It refuses what
+could hang or mislead (huge files, alias bombs, invalid UTF-8) before parsing, and raises one
+ManifestError listing all problems at once. It reads files only; it never writes, and never
+decides what an empty folder means (the caller's safety guard does).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from saas_infra.errors import ManifestError, ManifestProblem
+from saas_infra.manifest.compose import Composed, compose, describe, dotted
+from saas_infra.manifest.models import AUTH_MODES, MANIFEST_VERSION, MODEL_AT, TenantManifest
+
+MAX_MANIFEST_BYTES = 256 * 1024
+SUFFIXES = (".yaml", ".yml")
+
+# What YAML itself forbids in a stream (YAML 1.1 §5.1); checked here for an exact line.
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A valid manifest and where it came from. `fingerprint` is the sha256 of the file's bytes,
+    so a saved plan can tell whether its tenants changed since it was made."""
+
+    manifest: TenantManifest
+    path: Path
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+
+Tenant = LoadedManifest
+
+
+def display_path(path: Path) -> str:
+    """The path as given, made relative to the working directory when it lies inside it."""
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+    return str(path)
+
+
+def load_tenant_file(path: Path) -> LoadedManifest:
+    """Load one manifest; raise ManifestError with all of its problems."""
+    path = Path(path)
+    loaded, problems = _load_file(path, display_path(path))
+    if problems or loaded is None:
+        raise ManifestError(problems)
+    return loaded
+
+
+def load_tenants(directory: Path) -> list[LoadedManifest]:
+    """Every `*.yaml` / `*.yml` manifest in `directory`, sorted by name. Hidden files are skipped.
+
+    An empty directory gives []; a missing one is an error. Any problem in any file raises
+    ManifestError listing all of them.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        raise ManifestError(
+            [ManifestProblem(display_path(directory), None, "", f"the tenants directory {what}")]
+        )
+    files = sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
+    loaded: list[LoadedManifest] = []
+    problems: list[ManifestProblem] = []
+    for path in files:
+        one, found = _load_file(path, display_path(path))
+        problems.extend(found)
+        if one is not None:
+            loaded.append(one)
+    problems.extend(_same_tenant_twice(files))
+    if problems:
+        raise ManifestError(problems)
+    return sorted(loaded, key=lambda m: m.name)
+
+
+def _same_tenant_twice(files: list[Path]) -> list[ManifestProblem]:
+    # name must equal the stem, so two files define one tenant only when their stems match
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path)
+    problems = []
+    for stem, paths in by_stem.items():
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            for path in paths:
+                message = f"tenant '{stem}' is defined by more than one file ({names}); keep one"
+                problems.append(ManifestProblem(display_path(path), None, "name", message))
+    return problems
+
+
+def _load_file(path: Path, shown: str) -> tuple[LoadedManifest | None, list[ManifestProblem]]:
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:  # refuse before reading: a manifest is a few hundred bytes
+            return None, [_too_big(shown, size)]
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [
+            ManifestProblem(shown, None, "", f"cannot read the file: {exc.strerror or exc}")
+        ]
+    manifest, problems = parse_manifest(data, shown, stem=path.stem)
+    if manifest is None:
+        return None, problems
+    return LoadedManifest(manifest, path, hashlib.sha256(data).hexdigest()), []
+
+
+def _too_big(shown: str, size: int) -> ManifestProblem:
+    return ManifestProblem(
+        shown, None, "", f"the file is {size} bytes; a manifest may be at most {MAX_MANIFEST_BYTES}"
+    )
+
+
+def parse_manifest(
+    data: bytes, shown: str, *, stem: str | None = None
+) -> tuple[TenantManifest | None, list[ManifestProblem]]:
+    """Validate a manifest's bytes. `stem`, when given, is the name the manifest must carry."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        return None, [_too_big(shown, len(data))]
+    text, problem = _decode(data, shown)
+    if problem is not None:
+        return None, [problem]
+    try:
+        composed = compose(text)
+    except yaml.YAMLError as exc:
+        return None, [_syntax_problem(exc, text, shown)]
+    problems = [ManifestProblem(shown, line, fld, msg) for line, fld, msg in composed.problems]
+    if problems:
+        return None, problems
+    if composed.empty:
+        return None, [
+            ManifestProblem(
+                shown, 1, "", "the file is empty; a manifest needs version, name and gateway"
+            )
+        ]
+    if not isinstance(composed.value, dict):
+        line = composed.lines.get(())
+        message = f"a manifest must be a mapping of fields, but this is {describe(composed.value)}"
+        return None, [ManifestProblem(shown, line, "", message)]
+    return _validate(composed, shown, stem)
+
+
+def _decode(data: bytes, shown: str) -> tuple[str, ManifestProblem | None]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = f"0x{data[exc.start]:02x} at offset {exc.start}"
+        message = f"not valid UTF-8 (byte {byte}); save the file as UTF-8"
+        return "", ManifestProblem(shown, line, "", message)
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        message = f"the character U+{ord(bad.group()):04X} is not allowed in YAML"
+        return "", ManifestProblem(shown, line, "", message)
+    return text, None
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, shown: str) -> ManifestProblem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+    return ManifestProblem(shown, line, "", message)
+
+
+def _validate(
+    composed: Composed, shown: str, stem: str | None
+) -> tuple[TenantManifest | None, list[ManifestProblem]]:
+    value: dict[str, Any] = composed.value
+    problems: list[ManifestProblem] = []
+    manifest = None
+    try:
+        manifest = TenantManifest.model_validate(value)
+    except ValidationError as exc:
+        problems = validation_problems(exc, shown, composed.lines)
+    name = value.get("name")
+    bad_name = any(p.field == "name" for p in problems)
+    if stem is not None and isinstance(name, str) and name != stem and not bad_name:
+        message = f"'{name}' must equal the file name without its extension ('{stem}')"
+        problems.append(ManifestProblem(shown, composed.lines.get(("name",)), "name", message))
+    problems.sort(key=lambda p: p.line or 0)  # stable: same-line problems keep field order
+    return (None if problems else manifest), problems
+
+
+def validation_problems(
+    exc: ValidationError, shown: str, lines: dict[tuple[str | int, ...], int] | None = None
+) -> list[ManifestProblem]:
+    """Pydantic errors as ManifestProblems; `lines` maps a field path to its line, when known."""
+    lines = lines or {}
+    problems = []
+    for err in exc.errors():
+        path = tuple(p for p in err["loc"] if p != "[key]")
+        at = (err.get("ctx") or {}).get("at")
+        if at is not None:
+            path += (at,)
+        problems.append(
+            ManifestProblem(shown, _line_for(path, lines), dotted(path), _message(err, path))
+        )
+    return problems
+
+
+def _line_for(path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+    # a missing field has no line of its own: point at the mapping that should hold it
+    for end in range(len(path), -1, -1):
+        line = lines.get(path[:end])
+        if line is not None:
+            return line
+    return None
+
+
+def _message(err: Any, path: tuple[str | int, ...]) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind == "missing":
+        return "this required field is missing"
+    if kind == "extra_forbidden":
+        return _unknown_field(path)
+    if path == ("version",):
+        got = describe(value)
+        return (
+            f"unsupported manifest version: {got}; this saas-infra reads version {MANIFEST_VERSION}"
+        )
+    if path == ("gateway", "auth_mode"):
+        hint = (
+            "; 'proxy_key' was renamed 'client_key' in luthien-proxy"
+            if value == "proxy_key"
+            else ""
+        )
+        return f"must be one of {', '.join(AUTH_MODES)}, got {describe(value)}{hint}"
+    return _type_message(kind, value) or err["msg"].replace("Input should be", "must be")
+
+
+def _type_message(kind: str, value: Any) -> str | None:
+    got = describe(value)
+    if kind == "string_type":
+        hint = "; put the value in quotes" if isinstance(value, bool | int | float) else ""
+        return f"must be text, but YAML read {got}{hint}"
+    if kind in ("model_type", "dict_type"):
+        return f"must be a mapping of fields, got {got}"
+    if kind == "int_type":
+        return f"must be a whole number, got {got}"
+    if kind == "bool_type":
+        return f"must be true or false, got {got}"
+    if kind == "datetime_type":
+        return f"must be a timestamp like 2026-11-26T10:00:00Z, got {got}"
+    if kind == "literal_error":
+        return f"must be one of the listed values, got {got}"
+    return None
+
+
+def _unknown_field(path: tuple[str | int, ...]) -> str:
+    key = str(path[-1])
+    model = MODEL_AT.get(tuple(str(p) for p in path[:-1]))
+    if model is None:
+        return f"unknown field '{key}'"
+    allowed = list(model.model_fields)
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown field '{key}' (allowed here: {', '.join(allowed)}){hint}"
+
+
+def fingerprint_file(path: Path) -> str:
+    """sha256 of a file's bytes, as LoadedManifest.fingerprint computes it."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+__all__ = [
+    "MAX_MANIFEST_BYTES",
+    "LoadedManifest",
+    "Tenant",
+    "display_path",
+    "fingerprint_file",
+    "load_tenant_file",
+    "load_tenants",
+    "parse_manifest",
+    "validation_problems",
+]

@@ -1,0 +1,363 @@
+"""The tenant manifest, version 1, as pydantic models: the one definition of what a valid tenant is.
+
+Every rule a manifest must meet lives here, with a message that says what to write instead. The
+JSON schema is generated from these models (see schema.py). No I/O and no YAML here; loading
+and editing files is loader.py's and edit.py's job.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MANIFEST_VERSION = 1
+PROJECT_PREFIX = "luthien-"
+DEFAULT_REPO = "LuthienResearch/luthien-proxy"
+DEFAULT_BRANCH = "main"
+DEFAULT_GRACE_DAYS = 7
+MAX_GRACE_DAYS = 365  # a longer grace period is almost certainly a typo (7000 for 7)
+MAX_VARIABLE_BYTES = 4096
+
+# The values luthien-proxy's gateway accepts for AUTH_MODE (src/luthien_proxy/credential_manager.py,
+# AuthMode; config_fields.py makes "both" its default). "proxy_key" is the pre-rename spelling.
+AuthMode = Literal["client_key", "passthrough", "both"]
+AUTH_MODES: tuple[str, ...] = ("client_key", "passthrough", "both")
+DEFAULT_AUTH_MODE: AuthMode = "both"
+
+NAME_MAX = 63
+NAME_PATTERN = r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+_REPO_NAME = r"[A-Za-z0-9._-]{1,100}"
+REPO_PATTERN = rf"^{_OWNER}/{_REPO_NAME}$"
+VARIABLE_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+
+# Variables saas-infra sets itself; a manifest that sets them would fight the reconciler.
+RESERVED_VARIABLES: dict[str, str] = {
+    "DATABASE_URL": "saas-infra sets it to ${{Postgres.DATABASE_URL}}",
+    "REDIS_URL": "saas-infra sets it to ${{Redis.REDIS_URL}}",
+    "CLIENT_API_KEY": "saas-infra generates it",
+    "ADMIN_API_KEY": "saas-infra generates it",
+    "AUTH_MODE": "set gateway.auth_mode instead",
+    "PORT": "Railway provides it and the gateway bridges it itself",
+    "GATEWAY_PORT": (
+        "the gateway bridges Railway's PORT itself; GATEWAY_PORT=${{PORT}} once broke "
+        "every deploy of luthien-proxy"
+    ),
+}
+RESERVED_PREFIX = "RAILWAY_"
+SECRET_WORDS: tuple[str, ...] = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL")
+
+_OWNER_RE = re.compile(_OWNER)
+_REPO_NAME_RE = re.compile(_REPO_NAME)
+_VARIABLE_RE = re.compile(VARIABLE_NAME_PATTERN)
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|localhost)(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+"
+_IMAGE_RE = re.compile(
+    rf"(?:(?:{_HOST})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>[A-Za-z0-9_+.-]+:[A-Za-z0-9=_-]+))?"
+)
+_SHA256_RE = re.compile(r"sha256:[0-9a-f]{64}")
+IMAGE_PATTERN = (
+    rf"^(?:(?:{_HOST})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?:(?::(?!latest(?:@|$))[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[0-9a-f]{64})?"
+    r"|(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64})$"
+)
+
+
+def check_name(value: str) -> str:
+    """Tenant names become the Railway project `luthien-<name>` (rules from the original CLI)."""
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > NAME_MAX:
+        raise ValueError(f"is {len(value)} characters long; the limit is {NAME_MAX}")
+    if not value[0].isascii() or not value[0].isalpha() or not value[0].islower():
+        raise ValueError(f"'{value}' must start with a lowercase letter")
+    if value.endswith("-"):
+        raise ValueError(f"'{value}' must not end with a hyphen")
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise ValueError(f"'{value}' may contain only lowercase letters, digits and hyphens")
+    return value
+
+
+def _check_repo(value: str) -> str:
+    example = f"e.g. {DEFAULT_REPO}"
+    if "://" in value or value.startswith(("git@", "github.com")):
+        raise ValueError(f"give the GitHub repository as owner/repo, not a URL ({example})")
+    owner, slash, name = value.partition("/")
+    if not slash or "/" in name or not owner or not name:
+        raise ValueError(f"'{value}' must be a GitHub repository as owner/repo ({example})")
+    if not _OWNER_RE.fullmatch(owner):
+        raise ValueError(
+            f"'{owner}' is not a GitHub user or organisation name (letters, digits and single "
+            "inner hyphens, at most 39 characters)"
+        )
+    if name.endswith(".git"):
+        raise ValueError(f"drop the .git suffix: {owner}/{name[:-4]}")
+    if not _REPO_NAME_RE.fullmatch(name) or name in (".", ".."):
+        raise ValueError(f"'{name}' is not a GitHub repository name (letters, digits, . _ -)")
+    return value
+
+
+def _check_branch(value: str) -> str:
+    """The parts of `git check-ref-format --branch` that a typo can plausibly break."""
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > 255:
+        raise ValueError("is longer than 255 characters")
+    if value.startswith("refs/"):
+        raise ValueError("give the branch name alone, without refs/heads/")
+    bad = sorted({c for c in value if c in " ~^:?*[\\" or ord(c) < 0x20 or ord(c) == 0x7F})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(f"'{value}' contains characters git refuses in a branch name: {shown}")
+    if value.startswith("-") or value == "@" or ".." in value or "@{" in value:
+        raise ValueError(f"'{value}' is not a valid git branch name")
+    parts = value.split("/")
+    if any(not p or p.startswith(".") or p.endswith(".lock") for p in parts) or value.endswith("."):
+        raise ValueError(f"'{value}' is not a valid git branch name")
+    return value
+
+
+def _check_image(value: str) -> str:
+    if "://" in value:
+        raise ValueError("give an image reference without a URL scheme (registry/path:tag)")
+    match = _IMAGE_RE.fullmatch(value) if len(value) <= 512 else None
+    if match is None:
+        raise ValueError(
+            f"'{value}' is not an image reference (expected registry/path:tag or "
+            "registry/path@sha256:<64 hex>)"
+        )
+    digest, tag = match.group("digest"), match.group("tag")
+    if digest is not None:
+        if not _SHA256_RE.fullmatch(digest):
+            raise ValueError("the digest must be sha256: followed by 64 lowercase hex digits")
+        return value
+    if tag is None:
+        raise ValueError(
+            "is not pinned: add a version tag (:1.2.3) or a digest (@sha256:...), so a deploy "
+            "runs exactly what the manifest names"
+        )
+    if tag.lower() == "latest":
+        raise ValueError("':latest' is not a pin: use a version tag or an @sha256: digest")
+    return value
+
+
+def _check_variable_name(value: str) -> str:
+    if not _VARIABLE_RE.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not a variable name (upper-case letters, digits and underscores, "
+            "not starting with a digit)"
+        )
+    if value in RESERVED_VARIABLES:
+        raise ValueError(f"{value} is reserved: {RESERVED_VARIABLES[value]}")
+    if value.startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"{value} is reserved: names starting with {RESERVED_PREFIX} are Railway's"
+        )
+    word = next((w for w in SECRET_WORDS if w in value), None)
+    if word is not None:
+        raise ValueError(
+            f"{value} looks like a secret (it contains {word}); secrets never go in manifests, "
+            "which live in git. Set it on Railway instead"
+        )
+    return value
+
+
+def _check_variable_value(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size > MAX_VARIABLE_BYTES:
+        raise ValueError(f"is {size} bytes long; the limit is {MAX_VARIABLE_BYTES}")
+    return value
+
+
+def _to_utc(value: Any) -> Any:
+    """Manifest times must say their zone: a naive time is ambiguous by hours, and deletion
+    deadlines are computed from it. Accepts a YAML timestamp or an RFC 3339 string."""
+    example = "write it in UTC with a Z, e.g. 2026-11-26T10:00:00Z"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"is not a timestamp; {example}") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"has no time zone; {example}")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        raise ValueError(f"is a date without a time; {example}")
+    return value  # let pydantic report the wrong type
+
+
+def _not_bool(value: Any) -> Any:
+    # True == 1 in Python, and pydantic's Literal[1] would accept it even in strict mode.
+    if isinstance(value, bool):
+        raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
+    return value
+
+
+TenantName = Annotated[str, AfterValidator(check_name)]
+RepoName = Annotated[str, AfterValidator(_check_repo)]
+BranchName = Annotated[str, AfterValidator(_check_branch)]
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+VariableName = Annotated[str, AfterValidator(_check_variable_name)]
+VariableValue = Annotated[str, AfterValidator(_check_variable_value)]
+UtcDatetime = Annotated[datetime, BeforeValidator(_to_utc)]
+
+
+class _Model(BaseModel):
+    # strict: YAML's 1.1 booleans (yes/on) and numbers must not silently become strings or ints.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+_VARIABLE_NAMES_SCHEMA = {
+    "pattern": VARIABLE_NAME_PATTERN,
+    "not": {
+        "anyOf": [
+            {"enum": sorted(RESERVED_VARIABLES)},
+            {"pattern": f"^{RESERVED_PREFIX}"},
+            {"pattern": "|".join(SECRET_WORDS)},
+        ]
+    },
+}
+
+_SOURCE_SCHEMA = {
+    "oneOf": [
+        {"required": ["repo"], "not": {"required": ["image"]}},
+        {
+            "required": ["image"],
+            "not": {"anyOf": [{"required": ["repo"]}, {"required": ["branch"]}]},
+        },
+    ]
+}
+
+
+class GatewaySpec(_Model):
+    """Where the gateway's code comes from and how it is configured."""
+
+    model_config = ConfigDict(json_schema_extra=_SOURCE_SCHEMA)
+
+    repo: RepoName | None = Field(
+        None,
+        description="GitHub repository as owner/repo. Exactly one of repo or image.",
+        json_schema_extra={"pattern": REPO_PATTERN},
+    )
+    branch: BranchName | None = Field(
+        None,
+        description=f"Branch to deploy; only with repo. Default {DEFAULT_BRANCH}.",
+        json_schema_extra={"minLength": 1, "maxLength": 255},
+    )
+    image: ImageRef | None = Field(
+        None,
+        description="Pinned container image: an @sha256: digest or a tag other than latest.",
+        json_schema_extra={"pattern": IMAGE_PATTERN},
+    )
+    auth_mode: AuthMode = Field(
+        DEFAULT_AUTH_MODE,
+        description=(
+            "AUTH_MODE given to the gateway: client_key (only the generated CLIENT_API_KEY), "
+            "passthrough (any Anthropic credential), both."
+        ),
+    )
+    variables: dict[VariableName, VariableValue] = Field(
+        default_factory=dict,
+        description="Extra non-secret gateway variables. Values are strings.",
+        json_schema_extra={
+            "propertyNames": _VARIABLE_NAMES_SCHEMA,
+            "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
+        },
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_branch(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("repo") is not None and "branch" not in data:
+            return {**data, "branch": DEFAULT_BRANCH}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GatewaySpec:
+        # ctx["at"] names the key to point at, so the loader can report its line.
+        if self.repo is not None and self.image is not None:
+            raise PydanticCustomError(
+                "gateway_source", "give either repo or image, not both", {"at": "image"}
+            )
+        if self.repo is None and self.image is None:
+            raise PydanticCustomError(
+                "gateway_source",
+                "give repo (GitHub owner/repo) or image (a pinned image reference)",
+            )
+        if self.image is not None and self.branch is not None:
+            raise PydanticCustomError(
+                "gateway_source", "branch only applies to repo; remove it", {"at": "branch"}
+            )
+        return self
+
+
+class RedeployRequest(_Model):
+    """A request for a fresh deploy of the gateway, written by `saas-infra redeploy`."""
+
+    requested_at: UtcDatetime = Field(description="When the redeploy was requested (UTC).")
+
+
+class Tombstone(_Model):
+    """A deletion request, written by `saas-infra delete`. The tenant runs until the deadline."""
+
+    requested_at: UtcDatetime = Field(description="When deletion was requested (UTC).")
+    grace_days: int = Field(
+        DEFAULT_GRACE_DAYS,
+        ge=0,
+        le=MAX_GRACE_DAYS,
+        description="Days the tenant keeps running before it is deleted. 0 allowed.",
+    )
+    force: bool = Field(False, description="true: delete now, without waiting for the deadline.")
+
+    @property
+    def deadline(self) -> datetime:
+        return self.requested_at + timedelta(days=self.grace_days)
+
+    def is_due(self, now: datetime) -> bool:
+        return self.force or now >= self.deadline
+
+
+class TenantManifest(_Model):
+    """The desired state of one luthien-proxy tenant."""
+
+    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(
+        description="Manifest format version."
+    )
+    name: TenantName = Field(
+        description="Tenant name; equals the file name. The Railway project is luthien-<name>.",
+        json_schema_extra={"pattern": NAME_PATTERN, "maxLength": NAME_MAX},
+    )
+    gateway: GatewaySpec = Field(description="The luthien-proxy gateway service.")
+    redeploy: RedeployRequest | None = Field(
+        None, description="A pending request for a fresh deploy (written by saas-infra redeploy)."
+    )
+    deletion: Tombstone | None = Field(
+        None, description="A deletion request (written by saas-infra delete)."
+    )
+
+    @property
+    def project_name(self) -> str:
+        return f"{PROJECT_PREFIX}{self.name}"
+
+
+# Which model describes the mapping at a given path; used to list the fields allowed there.
+MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
+    (): TenantManifest,
+    ("gateway",): GatewaySpec,
+    ("redeploy",): RedeployRequest,
+    ("deletion",): Tombstone,
+}

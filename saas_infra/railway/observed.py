@@ -1,0 +1,227 @@
+"""The fleet as Railway has it: parsed from the paginated `Fleet` listing into plain frozen data.
+
+Observation costs one request per page of projects, never one per tenant. Secrets are dropped
+here: of the gateway's variables only the names of generated keys survive, never their values.
+Nothing here decides what to do about what it sees; that is diff.py's job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from saas_infra.clock import parse_time
+from saas_infra.errors import RailwayError
+from saas_infra.marker import Marker, parse_marker
+from saas_infra.railway import operations as ops
+
+GATEWAY = "gateway"
+POSTGRES = "Postgres"
+REDIS = "Redis"
+KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
+PROJECT_PREFIX = "luthien-"
+# Variables Railway or saas-infra's key generation own: never compared, never reported as drift.
+_UNMANAGED_VARIABLE_PREFIXES = ("RAILWAY_",)
+
+
+@dataclass(frozen=True)
+class ObservedDeployment:
+    id: str
+    status: str
+    created_at: datetime | None
+    url: str | None = None
+    commit: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedService:
+    id: str
+    name: str
+    repo: str | None = None
+    branch: str | None = None
+    image: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)  # non-secret, raw (unrendered)
+    key_names: frozenset[str] = frozenset()  # which generated keys are present
+    deployment: ObservedDeployment | None = None
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedProject:
+    id: str
+    name: str
+    description: str | None
+    created_at: datetime | None
+    deleted_at: datetime | None
+    marker: Marker | None
+    environment_id: str | None
+    services: dict[str, ObservedService] = field(default_factory=dict)
+
+    @property
+    def tenant(self) -> str | None:
+        return self.marker.tenant if self.marker else None
+
+    @property
+    def pending_deletion(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def gateway(self) -> ObservedService | None:
+        return self.services.get(GATEWAY)
+
+    @property
+    def url(self) -> str | None:
+        gateway = self.gateway
+        return f"https://{gateway.domain}" if gateway and gateway.domain else None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Every project the token reaches (deleted ones included), and whether the listing finished."""
+
+    projects: tuple[ObservedProject, ...]
+    complete: bool = True
+    problem: str | None = None  # why the listing is not complete
+    reported_count: int | None = None  # what Railway says the workspace holds, when asked
+
+    def managed(self) -> dict[str, list[ObservedProject]]:
+        """Live (not pending deletion) managed projects, grouped by tenant name."""
+        result: dict[str, list[ObservedProject]] = {}
+        for project in self.projects:
+            if project.marker and not project.pending_deletion:
+                result.setdefault(project.marker.tenant, []).append(project)
+        return result
+
+    def pending(self) -> dict[str, list[ObservedProject]]:
+        result: dict[str, list[ObservedProject]] = {}
+        for project in self.projects:
+            if project.marker and project.pending_deletion:
+                result.setdefault(project.marker.tenant, []).append(project)
+        return result
+
+    def unmanaged(self) -> list[ObservedProject]:
+        return [
+            p
+            for p in self.projects
+            if p.marker is None and p.name.startswith(PROJECT_PREFIX) and not p.pending_deletion
+        ]
+
+
+def observe(
+    client: ops.Executor, workspace_id: str | None, *, page_size: int = 50, check_count: bool = True
+) -> Observed:
+    """List the fleet. A page that fails after some succeeded gives an incomplete Observed
+    (the safety guard refuses destructive work on it) instead of half a picture passed as whole."""
+    projects: list[ObservedProject] = []
+    try:
+        for page in ops.fleet_pages(client, workspace_id, page_size):
+            projects.extend(parse_project(node) for node in page)
+    except RailwayError as exc:
+        if not projects:
+            raise
+        return Observed(tuple(projects), complete=False, problem=f"listing failed part-way: {exc}")
+    reported = None
+    if check_count and workspace_id:
+        reported = ops.workspace(client, workspace_id).get("projectCount")
+        live = sum(1 for p in projects if not p.pending_deletion)
+        if reported is not None and live < reported:
+            problem = f"Railway reports {reported} projects but the listing returned {live}"
+            return Observed(tuple(projects), complete=False, problem=problem, reported_count=reported)
+    return Observed(tuple(projects), reported_count=reported)
+
+
+def parse_project(node: dict) -> ObservedProject:
+    environment = _production(node)
+    config = _json(environment.get("config")) if environment else {}
+    service_configs = (config or {}).get("services") or {}
+    instances = {}
+    if environment:
+        for edge in (environment.get("serviceInstances") or {}).get("edges", []):
+            instances[edge["node"]["serviceId"]] = edge["node"]
+    services = {}
+    for edge in (node.get("services") or {}).get("edges", []):
+        service = edge["node"]
+        services[service["name"]] = _service(
+            service, instances.get(service["id"]), service_configs.get(service["id"]) or {}
+        )
+    return ObservedProject(
+        id=node["id"],
+        name=node["name"],
+        description=node.get("description"),
+        created_at=_time(node.get("createdAt")),
+        deleted_at=_time(node.get("deletedAt")),
+        marker=parse_marker(node.get("description")),
+        environment_id=environment["id"] if environment else None,
+        services=services,
+    )
+
+
+def _production(node: dict) -> dict | None:
+    environments = [e["node"] for e in (node.get("environments") or {}).get("edges", [])]
+    for environment in environments:
+        if environment.get("name") == "production":
+            return environment
+    return environments[0] if environments else None
+
+
+def _service(service: dict, instance: dict | None, config: dict) -> ObservedService:
+    source = (instance or {}).get("source") or {}
+    config_source = config.get("source") or {}
+    raw_variables = {
+        name: (spec.get("value") if isinstance(spec, dict) else spec)
+        for name, spec in (config.get("variables") or {}).items()
+    }
+    is_gateway = service["name"] == GATEWAY
+    variables = (
+        {
+            name: value
+            for name, value in raw_variables.items()
+            if name not in KEY_NAMES and not name.startswith(_UNMANAGED_VARIABLE_PREFIXES)
+        }
+        if is_gateway
+        else {}
+    )
+    domains = ((instance or {}).get("domains") or {}).get("serviceDomains") or []
+    return ObservedService(
+        id=service["id"],
+        name=service["name"],
+        repo=source.get("repo") or config_source.get("repo"),
+        branch=config_source.get("branch"),
+        image=source.get("image") or config_source.get("image"),
+        variables=variables,
+        key_names=frozenset(name for name in KEY_NAMES if raw_variables.get(name)),
+        deployment=_deployment((instance or {}).get("latestDeployment")),
+        domain=domains[0]["domain"] if domains else None,
+    )
+
+
+def _deployment(node: dict | None) -> ObservedDeployment | None:
+    if not node:
+        return None
+    meta = _json(node.get("meta")) or {}
+    return ObservedDeployment(
+        id=node["id"],
+        status=node["status"],
+        created_at=_time(node.get("createdAt")),
+        url=node.get("staticUrl") or node.get("url"),
+        commit=meta.get("commitHash"),
+    )
+
+
+def _json(value) -> dict | None:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _time(value: str | None) -> datetime | None:
+    return parse_time(value) if value else None
+
+
+def find_by_tenant(projects: Iterable[ObservedProject], tenant: str) -> list[ObservedProject]:
+    return [p for p in projects if p.tenant == tenant and not p.pending_deletion]

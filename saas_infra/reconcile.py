@@ -1,0 +1,183 @@
+"""One reconcile pass, end to end: load manifests, observe Railway, plan, guard, apply, re-plan.
+
+This is the seam the command line and the demo UI share, so that both go through the same path.
+It decides nothing about presentation and never prints; progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from saas_infra import manifest as manifests_mod
+from saas_infra.apply import FAILED, IN_PROGRESS, Applier, ProgressFn, TenantOutcome
+from saas_infra.clock import Clock
+from saas_infra.diff import compute_plan
+from saas_infra.errors import ConfigError, GuardError, NotConvergedError, RailwayError, StalePlanError
+from saas_infra.plan import Plan
+from saas_infra.railway import operations as ops
+from saas_infra.railway.observed import Observed, observe
+
+
+@dataclass
+class Fleet:
+    """What a pass needs: where the manifests are, a Railway client, a clock, the workspace."""
+
+    client: ops.Executor
+    clock: Clock
+    tenants_dir: Path
+    workspace_id: str | None = None
+    concurrency: int = 8
+    max_deletions: int = 3
+    poll_interval: float = 2.0
+
+    def workspace(self) -> str:
+        if self.workspace_id is None:
+            self.workspace_id = resolve_workspace(self.client)
+        return self.workspace_id
+
+    def load(self) -> list:
+        if not self.tenants_dir.is_dir():
+            return []
+        return manifests_mod.load_tenants(self.tenants_dir)
+
+    def observe(self) -> Observed:
+        return observe(self.client, self.workspace())
+
+    def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None) -> Plan:
+        return self.plan_from(self.load(), self.observe(), targets=targets, at=at)
+
+    def plan_from(self, manifests, observed: Observed, *, targets=(), at=None) -> Plan:
+        return compute_plan(
+            manifests,
+            observed,
+            at or self.clock.now(),
+            targets=targets,
+            max_deletions=self.max_deletions,
+            workspace_id=self.workspace(),
+        )
+
+    def applier(self, progress: ProgressFn | None = None) -> Applier:
+        return Applier(
+            self.client,
+            self.workspace(),
+            clock=self.clock,
+            concurrency=self.concurrency,
+            progress=progress,
+            poll_interval=min(self.poll_interval, 1.0),
+        )
+
+
+@dataclass
+class ApplyReport:
+    plan: Plan
+    outcomes: list[TenantOutcome]
+    after: Plan  # the plan made again once apply finished: empty means converged
+    observed: Observed | None = field(default=None, repr=False)
+
+    @property
+    def converged(self) -> bool:
+        return self.after.empty and not self.after.guards
+
+    @property
+    def failed(self) -> list[TenantOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def resolve_workspace(client: ops.Executor) -> str:
+    workspaces = ops.token_workspaces(client)
+    if len(workspaces) == 1:
+        return workspaces[0]["id"]
+    if not workspaces:
+        raise ConfigError("the Railway token reaches no workspace")
+    names = ", ".join(f"{w['name']} ({w['id']})" for w in workspaces)
+    raise ConfigError(
+        f"the Railway token reaches {len(workspaces)} workspaces: {names}",
+        hint="set RAILWAY_WORKSPACE_ID to the one saas-infra should manage",
+    )
+
+
+def check_guards(plan: Plan) -> None:
+    if plan.guards:
+        raise GuardError("; ".join(g.message for g in plan.guards))
+
+
+def check_fresh(plan: Plan, manifests) -> None:
+    """A saved plan applies only to the manifests it was made from."""
+    current = {m.manifest.name: m.fingerprint for m in manifests}
+    if plan.targets:
+        current = {k: v for k, v in current.items() if k in plan.targets}
+    if current != plan.fingerprints:
+        changed = sorted(
+            name
+            for name in set(current) | set(plan.fingerprints)
+            if current.get(name) != plan.fingerprints.get(name)
+        )
+        raise StalePlanError(
+            f"the saved plan is stale: tenants changed since it was made: {', '.join(changed)}; "
+            "run `saas-infra plan` again"
+        )
+
+
+def apply_pass(
+    fleet: Fleet,
+    *,
+    plan: Plan | None = None,
+    targets: Iterable[str] = (),
+    progress: ProgressFn | None = None,
+) -> ApplyReport:
+    """Plan (or take a saved plan), refuse on a guard, apply, then plan again."""
+    manifests = fleet.load()
+    if plan is None:
+        plan = fleet.plan_from(manifests, fleet.observe(), targets=targets)
+    else:
+        check_fresh(plan, manifests)
+        targets = plan.targets
+    check_guards(plan)
+    outcomes = fleet.applier(progress).apply(plan)
+    observed = fleet.observe()
+    after = fleet.plan_from(fleet.load(), observed, targets=targets)
+    return ApplyReport(plan, outcomes, after, observed)
+
+
+def wait_for_gateway(
+    fleet: Fleet,
+    tenant: str,
+    *,
+    timeout: float = 900.0,
+    on_status=None,
+) -> dict:
+    """Poll the tenant's gateway until its newest deployment settles; return that deployment."""
+    project = find_project(fleet, tenant)
+    if project is None or project.gateway is None:
+        raise RailwayError(f"tenant {tenant} has no gateway on Railway")
+    deadline = fleet.clock.monotonic() + timeout
+    while True:
+        latest = ops.latest_deployments(
+            fleet.client,
+            project_id=project.id,
+            environment_id=project.environment_id,
+            service_id=project.gateway.id,
+        )
+        deployment = latest[0] if latest else None
+        status = deployment["status"] if deployment else "NONE"
+        if on_status:
+            on_status(status)
+        if deployment and status not in IN_PROGRESS:
+            return deployment
+        if fleet.clock.monotonic() > deadline:
+            raise NotConvergedError(
+                f"tenant {tenant}: the gateway deployment is still {status} after {timeout:.0f}s"
+            )
+        fleet.clock.sleep(fleet.poll_interval)
+
+
+def find_project(fleet: Fleet, tenant: str):
+    live = fleet.observe().managed().get(tenant, [])
+    return live[0] if len(live) == 1 else None
+
+
+def deployment_failed(deployment: dict) -> bool:
+    return deployment.get("status") in FAILED

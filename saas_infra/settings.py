@@ -1,0 +1,56 @@
+"""One validated settings object, from the environment and the command line.
+
+The Railway token is held as a SecretStr so that no repr, log line or error shows it. Reading
+settings never touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from saas_infra.errors import ConfigError
+
+DEFAULT_API_URL = "https://backboard.railway.com/graphql/v2"
+SANDBOX_DIR = Path(".saas-infra")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    token: SecretStr | None = None
+    workspace_id: str | None = None
+    api_url: str = DEFAULT_API_URL
+    tenants_dir: Path = Path("tenants")
+    sandbox: bool = False
+    sandbox_dir: Path = SANDBOX_DIR
+    ci: bool = False
+    concurrency: int = 8
+    max_deletions: int = 3
+    plan_name: str = "HOBBY"  # pacing preset: HOBBY (10/s, 1000/h) or PRO (50/s, 10000/h)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if env is None else env
+        token = env.get("RAILWAY_TOKEN") or None
+        values = {
+            "token": SecretStr(token) if token else None,
+            "workspace_id": env.get("RAILWAY_WORKSPACE_ID") or env.get("RAILWAY_TEAM_ID") or None,
+            "api_url": env.get("RAILWAY_API_URL") or DEFAULT_API_URL,
+            "ci": bool(env.get("CI")) and env.get("CI", "").lower() not in ("0", "false", "no"),
+            "plan_name": (env.get("SAAS_INFRA_RAILWAY_PLAN") or "HOBBY").upper(),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def require_token(self) -> SecretStr:
+        if self.token is None:
+            raise ConfigError(
+                "RAILWAY_TOKEN environment variable is required",
+                hint="export RAILWAY_TOKEN=... (an account or workspace token), "
+                "or add --sandbox to try saas-infra against the local emulator",
+            )
+        return self.token

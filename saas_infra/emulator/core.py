@@ -1,0 +1,427 @@
+"""The Emulator: one in-memory Railway that answers raw HTTP requests (method, URL, headers, body).
+
+Request path: count → edge faults (latency, reset, 5xx, Cloudflare 429) → per-token rate limit →
+parse and validate (cached by document text) → execute under the state lock (queries through
+fastexec's compiled plans, mutations through graphql-core) → Railway-shaped JSON. It never
+imports saas_infra.railway: it must not share the client's mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import secrets
+import threading
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    execute,
+    parse,
+    validate,
+)
+
+from saas_infra.clock import Clock, SystemClock
+
+from . import fastexec, lifecycle, ops
+from .context import ApiFailure, RequestContext
+from .faults import Answer, FaultDice, Faults, GatewayTimeout
+from .ratelimit import RateLimiter, RateLimits, Verdict
+from .schema import executable_schema
+from .snapshot import snapshot
+from .state import Grant, State, User, Workspace, from_json, instance_key, to_json, write_atomically
+
+log = logging.getLogger("saas_infra.emulator")
+
+GRAPHQL_PATH = "/graphql/v2"
+GATEWAY_SUFFIX = ".up.railway.app"
+_JSON = {"Content-Type": "application/json"}
+_DOCUMENT_CACHE_SIZE = 512
+
+
+class _Prepared:
+    """A valid document and, per operation name, its compiled fast plan (None: use graphql-core)."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document
+        self._plans: dict[str | None, fastexec.Plan | None] = {}
+
+    def plan(self, schema: GraphQLSchema, operation_name: str | None) -> fastexec.Plan | None:
+        if operation_name not in self._plans:
+            self._plans[operation_name] = fastexec.compile_query(
+                schema, self.document, operation_name
+            )
+        return self._plans[operation_name]
+
+
+def _never_awaitable(_value: Any) -> bool:
+    return False  # every resolver is synchronous; skips graphql-core's per-field check
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
+    return status, {**_JSON, **(headers or {})}, json.dumps(body, separators=(",", ":")).encode()
+
+
+class Emulator:
+    """One emulated Railway account: a user, its workspaces, an account and a workspace token.
+
+    clock drives every life cycle (FakeClock in tests); seed makes ids, secrets and fault draws
+    replayable; rate_limits defaults to the plan's (FREE/HOBBY/PRO); state_file, when given, is
+    loaded at start if present and rewritten after every mutation; extra_workspaces adds
+    workspaces the account token reaches (then workspaceId becomes required); deploy_seconds is
+    how long a deployment takes from QUEUED to SUCCESS.
+    """
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        seed: int = 0,
+        rate_limits: RateLimits | None = None,
+        plan: str = "PRO",
+        state_file: str | Path | None = None,
+        account_token: str | None = None,
+        workspace_token: str | None = None,
+        extra_workspaces: int = 0,
+        deploy_seconds: float = 6.0,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.seed = seed
+        self.plan = plan.upper()
+        self.deploy_seconds = float(deploy_seconds)
+        self.rate_limits = rate_limits or RateLimits.for_plan(self.plan)
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.faults = Faults()
+        self.counts: Counter[str] = Counter()
+        self.rng = random.Random(f"ids:{seed}")  # ids, names, secrets: persisted with the state
+        self._dice = FaultDice(seed)
+        self._traces = random.Random(f"traces:{seed}")
+        self._limiter = RateLimiter(self.rate_limits)
+        self._lock = threading.RLock()
+        self._cooldowns: dict[str, float] = {}
+        self._documents: dict[str, _Prepared | list[dict[str, Any]]] = {}
+        self._schema = executable_schema()
+        if self.state_file is not None and self.state_file.exists():
+            state = _read_state(self.state_file)
+        else:
+            state = self._fresh_state(extra_workspaces)
+        self._adopt(state, account_token, workspace_token)
+
+    # --- identity ------------------------------------------------------------------------------
+
+    def _fresh_state(self, extra_workspaces: int) -> State:
+        now = self._now()
+        user = User(ops.new_id(self.rng), "Emulated User", "user@example.com", "emulated", now)
+        names = ["Emulated Workspace"] + [
+            f"Extra Workspace {n}" for n in range(1, extra_workspaces + 1)
+        ]
+        workspaces = {}
+        for name in names:
+            workspace = Workspace(ops.new_id(self.rng), name, self.plan, now)
+            workspaces[workspace.id] = workspace
+        return State(user=user, workspaces=workspaces, tokens={})
+
+    def _adopt(self, state: State, account_token: str | None, workspace_token: str | None) -> None:
+        """Make `state` current; explicit tokens replace stored ones, missing ones are generated."""
+        with self._lock:
+            self.state = state
+            if state.rng_state is not None:
+                version, internal, gauss = state.rng_state
+                self.rng.setstate((version, tuple(internal), gauss))
+            every = list(state.workspaces)
+            self.account_token = self._install_token("account", account_token, every)
+            self.workspace_token = self._install_token("workspace", workspace_token, every[:1])
+            self._persist()
+
+    def _install_token(self, kind: str, token: str | None, workspace_ids: list[str]) -> str:
+        current = [t for t, grant in self.state.tokens.items() if grant.kind == kind]
+        if token is None and current:
+            return current[0]
+        token = token or secrets.token_hex(20)
+        for old in current:
+            del self.state.tokens[old]
+        self.state.tokens[token] = Grant(kind, list(workspace_ids))
+        return token
+
+    @property
+    def workspace_id(self) -> str:
+        return next(iter(self.state.workspaces))
+
+    @property
+    def workspace_name(self) -> str:
+        return self.state.workspaces[self.workspace_id].name
+
+    @property
+    def workspaces(self) -> list[dict[str, str]]:
+        return [{"id": w.id, "name": w.name} for w in self.state.workspaces.values()]
+
+    @property
+    def fault_counts(self) -> Counter[str]:
+        return self._dice.counts
+
+    def transport(self) -> httpx.BaseTransport:
+        from .transport import EmulatorTransport
+
+        return EmulatorTransport(self)
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def handle(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Answer:
+        """Answer one HTTP request. Raises ConnectionDropped or GatewayTimeout for those faults."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host.endswith(GATEWAY_SUFFIX):
+            return self._health(host, parts.path)
+        if parts.path.rstrip("/") != GRAPHQL_PATH or method.upper() != "POST":
+            return _json(404, {"message": "Not Found", "requestId": str(uuid.uuid4())})
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            payload = json.loads(body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            return _json(400, _request_error("POST body must be a JSON object", "BAD_REQUEST"))
+        return self._graphql(payload, _bearer(lowered.get("authorization")))
+
+    def _graphql(self, payload: dict[str, Any], token: str | None) -> Answer:
+        operation = payload.get("operationName")
+        with self._lock:
+            self.counts["total"] += 1
+            self.counts[operation if isinstance(operation, str) else "<anonymous>"] += 1
+        if self.faults.latency > 0:
+            with self._lock:
+                self._dice.counts["latency"] += 1
+            self.clock.sleep(self.faults.latency)  # outside the lock: other requests go on
+        with self._lock:
+            edge = self._dice.edge(self.faults)
+            if edge is not None:
+                return edge
+            now = self._now()
+            verdict = self._limiter.take(token or "<anonymous>", now)
+            if not verdict.allowed:
+                return _json(429, _rate_limited(verdict), verdict.headers())
+            status, body, ctx = self._run(payload, token, now)
+            if ctx is not None and ctx.mutated:
+                self._persist()
+        if ctx is not None and ctx.timed_out:
+            raise GatewayTimeout("the emulator committed the request, then timed out (fault)")
+        return _json(status, body, verdict.headers())
+
+    def _run(self, payload: dict[str, Any], token: str | None, now: float):
+        """(status, body, context or None) for one GraphQL request. Caller holds the lock."""
+        query, variables = payload.get("query"), payload.get("variables")
+        if not isinstance(query, str) or not query.strip():
+            return 400, _request_error("`query` must be a non-empty string", "BAD_REQUEST"), None
+        if variables is not None and not isinstance(variables, dict):
+            return 400, _request_error("`variables` must be a JSON object", "BAD_REQUEST"), None
+        prepared = self._document(query)
+        if isinstance(prepared, list):
+            return 400, {"errors": prepared}, None
+        ctx = RequestContext(self, now, self.state.tokens.get(token) if token else None, token)
+        ctx.mutated = lifecycle.reap(self.state, now)
+        operation = payload.get("operationName")
+        operation = operation if isinstance(operation, str) else None
+        plan = prepared.plan(self._schema, operation)
+        if plan is not None:
+            result = fastexec.run(plan, self._schema, ctx, variables)
+        else:  # mutations and unusual documents: graphql-core's executor
+            result = execute(
+                self._schema,
+                prepared.document,
+                context_value=ctx,
+                variable_values=variables,
+                operation_name=operation,
+                is_awaitable=_never_awaitable,
+            )
+        return (*self._shape(result), ctx)
+
+    def _shape(self, result: ExecutionResult) -> tuple[int, dict[str, Any]]:
+        errors = result.errors or []
+        if errors and result.data is None and all(e.path is None for e in errors):
+            # Variables that do not fit, or no operation to run: refused before execution.
+            return 400, {"errors": [_located(e, {"code": "BAD_USER_INPUT"}) for e in errors]}
+        body: dict[str, Any] = {}
+        if errors:
+            body["errors"] = [self._resolver_error(e) for e in errors]
+        body["data"] = result.data
+        return 200, body
+
+    def _document(self, query: str) -> _Prepared | list[dict[str, Any]]:
+        """The parsed, validated document, or its 400 errors; both cached by document text."""
+        prepared = self._documents.get(query)
+        if prepared is None:
+            try:
+                document = parse(query)
+            except GraphQLSyntaxError as exc:
+                prepared = [_located(exc, {"code": "GRAPHQL_PARSE_FAILED"})]
+            else:
+                problems = validate(self._schema, document)
+                code = {"code": "GRAPHQL_VALIDATION_FAILED"}
+                prepared = (
+                    [_located(e, code) for e in problems] if problems else _Prepared(document)
+                )
+            if len(self._documents) >= _DOCUMENT_CACHE_SIZE:
+                self._documents.clear()
+            self._documents[query] = prepared
+        return prepared
+
+    def _resolver_error(self, error: GraphQLError) -> dict[str, Any]:
+        original = error.original_error
+        message = error.message
+        if original is not None and not isinstance(original, ApiFailure | GraphQLError):
+            log.error("emulator resolver failed: %s", message, exc_info=original)
+            message = "Problem processing request"  # what Railway says when it breaks
+        out = _located(error, {"code": "INTERNAL_SERVER_ERROR"}, message)
+        out["traceId"] = str(self._traces.randrange(10**17, 10**19))
+        return out
+
+    def _health(self, host: str, path: str) -> Answer:
+        """The gateway's own /health, answered from its latest deployment's status."""
+        with self._lock:
+            domain = self.state.domains.get(host)
+            if domain is None:
+                return _json(
+                    404, {"status": "error", "code": 404, "message": "Application not found"}
+                )
+            if path.rstrip("/") != "/health":
+                return _json(404, {"detail": "Not Found"})
+            instance = self.state.instances[instance_key(domain.service_id, domain.environment_id)]
+            ids = instance.deployment_ids
+            latest = self.state.deployments[ids[-1]] if ids else None
+            now = self._now()
+            if latest and lifecycle.deployment_status(self.state, latest, now)[0] == "SUCCESS":
+                return _json(200, {"status": "healthy"})
+            return _json(503, {"status": "unavailable"})
+
+    # --- used by resolvers (under the lock) ------------------------------------------------------
+
+    def roll_fault(self, kind: str) -> bool:
+        return self._dice.roll(kind, getattr(self.faults, kind))
+
+    def check_cooldown(self, resource_ids: tuple[str, ...], now: float) -> None:
+        window = self.faults.cooldown_seconds
+        if window <= 0:
+            return
+        for resource_id in resource_ids:
+            last = self._cooldowns.get(resource_id)
+            if last is not None and now - last < window:
+                self._dice.counts["cooldown"] += 1
+                raise ApiFailure("Endpoint too recently updated")
+
+    def record_mutation(self, resource_ids: tuple[str, ...], now: float) -> None:
+        for resource_id in resource_ids:
+            self._cooldowns[resource_id] = now
+
+    def rate_budget(self, token: str | None, now: float) -> tuple[int, int]:
+        return self._limiter.peek(token or "<anonymous>", now)
+
+    # --- test and sandbox helpers -----------------------------------------------------------
+
+    def push_commit(self, repo: str, branch: str) -> str:
+        """Advance a branch head (as a `git push` would); returns the new commit sha."""
+        with self._lock:
+            ops.branch_head(self.state, self.rng, repo, branch)
+            sha = ops.new_sha(self.rng)
+            self.state.heads[f"{repo}@{branch}"].append(sha)
+            self._persist()
+            return sha
+
+    def fail_next_deploy(
+        self, service_name: str = "gateway", status: str = "FAILED", project_name: str | None = None
+    ) -> None:
+        """The next deployment queued for that service ends FAILED (after BUILDING) or CRASHED."""
+        if status not in ("FAILED", "CRASHED"):
+            raise ValueError("status must be FAILED or CRASHED")
+        with self._lock:
+            wanted = {"service": service_name, "status": status, "project": project_name}
+            self.state.pending_failures.append(wanted)
+            self._persist()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain data for assertions: projects in creation order with their services, raw
+        variables, deployments (status and meta) and domains. See snapshot.py."""
+        with self._lock:
+            now = self._now()
+            lifecycle.reap(self.state, now)
+            return snapshot(self.state, now)
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path | None = None) -> None:
+        target = Path(path) if path is not None else self.state_file
+        if target is None:
+            raise ValueError("no path given and the emulator has no state_file")
+        with self._lock:
+            version, internal, gauss = self.rng.getstate()
+            self.state.rng_state = [version, list(internal), gauss]
+            write_atomically(target, to_json(self.state))
+
+    @classmethod
+    def load(cls, path: str | Path, clock: Clock | None = None, **kw: Any) -> Emulator:
+        emulator = cls(clock=clock, **kw)
+        state = _read_state(Path(path))
+        emulator._adopt(state, kw.get("account_token"), kw.get("workspace_token"))
+        return emulator
+
+    def _persist(self) -> None:
+        if self.state_file is not None:
+            self.save()
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+
+def _read_state(path: Path) -> State:
+    try:
+        return from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a readable emulator state file: {exc}") from exc
+
+
+# --- response shapes ---------------------------------------------------------------------------
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+_QUOTED_NAME = re.compile(r"'([$_A-Za-z][_0-9A-Za-z!\[\]$.]*)'")
+
+
+def _js_quotes(message: str) -> str:
+    """graphql-core quotes names 'like this'; Railway (graphql-js) says "like this"."""
+    return _QUOTED_NAME.sub(r'"\1"', message)
+
+
+def _located(error: GraphQLError, extensions: dict[str, Any], message: str | None = None) -> dict:
+    out: dict[str, Any] = {"message": message or _js_quotes(error.message)}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path is not None:
+        out["path"] = list(error.path)
+    out["extensions"] = extensions
+    return out
+
+
+def _request_error(message: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def _rate_limited(verdict: Verdict) -> dict[str, Any]:
+    message = f"Rate limit exceeded. Try again in {verdict.retry_after} seconds"
+    return {"errors": [{"message": message, "extensions": {"code": "RATE_LIMITED"}}]}

@@ -488,7 +488,7 @@ def list_(s: Session, include_unmanaged) -> int:
     if not rows:
         s.console.message("No instances.")
         return EXIT_OK
-    s.console.print(render.instances_table(rows))
+    s.lines(render.instances_lines(rows))
     return EXIT_OK
 
 

@@ -136,26 +136,26 @@ def report_json(report) -> dict[str, Any]:
     }
 
 
-def instances_table(rows):
-    from rich.table import Table
+def instances_lines(rows) -> list[tuple[str, str | None]]:
+    """An aligned table that is never cut short, whatever the terminal width."""
+    header = ("NAME", "STATUS", "URL", "CREATED")
+    cells = [
+        (row["name"], row["status"], row["url"] or "-", (row["created_at"] or "-")[:10])
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(3)]
 
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("NAME", "STATUS", "URL", "CREATED"):
-        table.add_column(column, no_wrap=True)
-    for row in rows:
-        table.add_row(row["name"], _status_markup(row["status"]), row["url"] or "-",
-                      (row["created_at"] or "-")[:10])
-    return table
+    def line(values) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths)) + "  " + values[3]
+
+    return [(line(header), "bold")] + [(line(c), _status_style(c[1])) for c in cells]
 
 
-def _status_markup(status: str) -> str:
-    from rich.markup import escape
-
-    style = {"running": "green", "deploying": "yellow", "failed": "red", "orphan": "magenta",
-             "duplicate": "red", "unmanaged": "dim"}.get(status)
+def _status_style(status: str) -> str | None:
     if status.startswith("deletion"):
-        style = "magenta"
-    return f"[{style}]{escape(status)}[/]" if style else escape(status)
+        return "magenta"
+    return {"running": "green", "deploying": "yellow", "failed": "red", "orphan": "magenta",
+            "duplicate": "red", "unmanaged": "dim"}.get(status)
 
 
 def status_lines(data) -> list[tuple[str, str | None]]:

@@ -1066,3 +1066,17 @@ def test_emulator_never_imports_the_client() -> None:
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 names += [alias.name for alias in node.names]
                 assert not any(n.startswith("saas_infra.railway") for n in names), path.name
+
+
+def test_deleting_and_reaping_projects_with_services_removes_everything(
+    api: Api, emu: Emulator, clock
+) -> None:
+    doomed, reaped = api.create_project("doomed"), api.create_project("reaped")
+    for project in (doomed, reaped):
+        api.data(ops.SERVICE_CREATE, {"input": {"projectId": project["id"], "name": "gateway",
+                                                "source": {"image": "nginx:1"}}})
+    api.data(ops.PROJECT_DELETE, {"id": doomed["id"]})
+    api.data(ops.PROJECT_SCHEDULE_DELETE, {"id": reaped["id"]})
+    clock.advance(hours=49)
+    assert api.fleet()["edges"] == []
+    assert emu.snapshot()["projects"] == []

@@ -70,9 +70,10 @@ def reap(state: State, now: float) -> bool:
 
 
 def remove_project(state: State, project_id: str) -> None:
-    project: Project = state.projects.pop(project_id)
+    project: Project = state.projects[project_id]
     for service_id in list(project.service_ids):
         remove_service(state, service_id)
+    del state.projects[project_id]
     for environment_id in project.environment_ids:
         state.environments.pop(environment_id, None)
         state.gone[environment_id] = project.workspace_id

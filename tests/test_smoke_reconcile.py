@@ -1,0 +1,23 @@
+"""A first end-to-end pass on the emulator: apply converges and the next plan is empty."""
+
+from saas_infra.reconcile import apply_pass
+
+
+def test_apply_creates_tenants_and_the_next_plan_is_empty(fleet, write_tenant, emu):
+    write_tenant("acme")
+    write_tenant("globex", image="ghcr.io/luthienresearch/luthien-proxy:1.2.3")
+    report = apply_pass(fleet)
+    assert [o.ok for o in report.outcomes] == [True, True]
+    assert report.converged
+    names = sorted(p["name"] for p in emu.snapshot()["projects"])
+    assert names == ["luthien-acme", "luthien-globex"]
+    assert fleet.plan().empty
+
+
+def test_cli_apply_then_plan_detailed_exitcode(run_cli, write_tenant):
+    write_tenant("acme")
+    assert run_cli("plan", "--detailed-exitcode").exit_code == 2
+    applied = run_cli("apply", "--yes")
+    assert applied.exit_code == 0, applied.stderr
+    assert "ok     acme: project created" in applied.stdout
+    assert run_cli("plan", "--detailed-exitcode").exit_code == 0

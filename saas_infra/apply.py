@@ -30,6 +30,7 @@ from saas_infra.railway.observed import (
 )
 
 TEMPLATES = ((POSTGRES, "postgres"), (REDIS, "redis"))
+_UNKNOWN = object()
 IN_PROGRESS = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING", "NEEDS_APPROVAL"}
 FAILED = {"FAILED", "CRASHED"}
 
@@ -126,6 +127,7 @@ class _TenantRun:
         self.need_deploy = False
         self.deployed = False
         self._ids: tuple[str, str, str] | None = None
+        self._gateway_domain: str | None | object = _UNKNOWN  # known without a read after create
 
     # --- dispatch -------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class _TenantRun:
         self.project = parse_project(ops.project(self.client, project_id))
         self.outcome.project_id = project_id
         self._ids = None
+        self._gateway_domain = _UNKNOWN
         return self.project
 
     def gateway_ids(self, action: Action) -> tuple[str, str, str]:
@@ -196,10 +199,7 @@ class _TenantRun:
         if action.project_id:
             self.step("project", "adopted")
             return self.load(action.project_id)
-        found = self.find_own_project()
-        if found:
-            self.step("project", "adopted")
-            return self.load(found.id)
+        # The plan saw no project for this tenant; only an ambiguous failure below needs a look.
         try:
             created = ops.project_create(
                 self.client,
@@ -215,7 +215,10 @@ class _TenantRun:
             self.step("project", "adopted")
             return self.load(found.id)
         self.step("project", "created")
-        return self.load(created["id"])
+        # The create answer carries the new environment: no need to read the project back.
+        self.project = parse_project(created)
+        self.outcome.project_id = created["id"]
+        return self.project
 
     def find_own_project(self) -> ObservedProject | None:
         observed = observe(self.client, self.a.workspace_id, check_count=False)
@@ -247,8 +250,6 @@ class _TenantRun:
         for service_name, workflow in workflows:
             self.wait_workflow(service_name, workflow)
             self.step(service_name, "created")
-        if workflows:
-            self.load(project.id)
 
     def wait_workflow(self, service_name: str, workflow_id: str | None) -> None:
         if not workflow_id:
@@ -279,7 +280,7 @@ class _TenantRun:
             keys = {name: self.a.key_factory() for name in KEY_NAMES}
             source = details["source"]
             try:
-                ops.service_create(
+                created = ops.service_create(
                     self.client,
                     project_id=project.id,
                     name=GATEWAY,
@@ -296,7 +297,8 @@ class _TenantRun:
             self.outcome.credentials = keys
             self.deployed = True  # serviceCreate with a source deploys once, variables in place
             self.step(GATEWAY, "created")
-            self.load(project.id)
+            self._ids = (project.id, project.environment_id, created["id"])
+            self._gateway_domain = None
             return
         missing = [name for name in KEY_NAMES if name not in gateway.key_names]
         if missing:
@@ -314,17 +316,18 @@ class _TenantRun:
         self.step(GATEWAY, "unchanged" if not missing else "updated")
 
     def ensure_domain(self) -> None:
-        project = self.project
-        gateway = project.gateway
-        if gateway.domain:
+        project_id, environment_id, gateway_id = self.ids
+        domain = self._gateway_domain if self._gateway_domain is not _UNKNOWN else (
+            self.project.gateway.domain)
+        if domain:
             self.step("domain", "unchanged")
             return
         try:
             ops.service_domain_create(
-                self.client, service_id=gateway.id, environment_id=project.environment_id
+                self.client, service_id=gateway_id, environment_id=environment_id
             )
         except TransientError:
-            if not self.load(project.id).gateway.domain:
+            if not self.load(project_id).gateway.domain:
                 raise
             self.step("domain", "adopted")
             return

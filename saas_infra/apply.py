@@ -30,6 +30,8 @@ from saas_infra.railway.observed import (
 )
 
 TEMPLATES = ((POSTGRES, "postgres"), (REDIS, "redis"))
+# Actions that deploy the gateway: a variable write before one of them may skip its own deploy.
+_DEPLOYING = {ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE, ActionKind.REDEPLOY}
 _UNKNOWN = object()
 IN_PROGRESS = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING", "NEEDS_APPROVAL"}
 FAILED = {"FAILED", "CRASHED"}
@@ -94,8 +96,9 @@ class Applier:
         outcome = TenantOutcome(tenant, project_id=actions[0].project_id if actions else None)
         run = _TenantRun(self, outcome)
         try:
-            for action in actions:
+            for index, action in enumerate(actions):
                 self._report(tenant, action.kind.value, "start")
+                run.later = {a.kind for a in actions[index + 1 :]}
                 run.do(action)
             run.finish()
             self._report(tenant, "done", "ok")
@@ -126,6 +129,7 @@ class _TenantRun:
         self.project: ObservedProject | None = None
         self.need_deploy = False
         self.deployed = False
+        self.later: set[ActionKind] = set()  # kinds of this tenant's actions still to come
         self._ids: tuple[str, str, str] | None = None
         self._gateway_domain: str | None | object = _UNKNOWN  # known without a read after create
 
@@ -151,6 +155,12 @@ class _TenantRun:
     def finish(self) -> None:
         if self.need_deploy and not self.deployed:
             self.deploy()
+
+    def deploy_follows(self) -> bool:
+        """Whether a later action of this pass deploys the gateway, and is planned again if the
+        process dies before it. Only then may a variable write skip its own deploy: a crash
+        between a skipped-deploy write and a separate deploy leaves a change nothing re-plans."""
+        return bool(self.later & _DEPLOYING)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -309,9 +319,10 @@ class _TenantRun:
                 environment_id=project.environment_id,
                 service_id=gateway.id,
                 variables=keys,
+                skip_deploys=self.deploy_follows(),
             )
             self.outcome.credentials = keys
-            self.need_deploy = True
+            self.deployed = self.deployed or not self.deploy_follows()
             self.step("keys", "created")
         self.step(GATEWAY, "unchanged" if not missing else "updated")
 
@@ -337,6 +348,8 @@ class _TenantRun:
 
     def set_variables(self, action: Action) -> None:
         project_id, environment_id, service_id = self.gateway_ids(action)
+        # The deletes below deploy (variableDelete has no skipDeploys), as does a later action.
+        deploy_follows = bool(action.details.get("unset")) or self.deploy_follows()
         if action.details.get("set"):
             ops.variables_upsert(
                 self.client,
@@ -344,7 +357,10 @@ class _TenantRun:
                 environment_id=environment_id,
                 service_id=service_id,
                 variables=action.details["set"],
+                skip_deploys=deploy_follows,
             )
+            self.deployed = self.deployed or not deploy_follows
+        deleted = False
         for name in action.details.get("unset", []):
             try:
                 ops.variable_delete(
@@ -354,9 +370,13 @@ class _TenantRun:
                     service_id=service_id,
                     name=name,
                 )
+                deleted = True
             except NotFoundError as exc:
                 if exc.status == 404:  # a wrong endpoint, not a missing variable
                     raise
+        # variableDelete has no skipDeploys: it already deployed everything set above, so a
+        # deploy at the end of the tenant's steps would be a second, identical one.
+        self.deployed = self.deployed or deleted
         self.need_deploy = True
         self.step("variables", "updated")
 

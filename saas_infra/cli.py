@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import traceback
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from pathlib import Path
 import click
 
 from saas_infra import __version__, render
-from saas_infra.clock import Clock, SystemClock, parse_time
+from saas_infra.clock import Clock, SystemClock, clock_from_env, parse_time
 from saas_infra.console import Console
 from saas_infra.errors import ConfigError, GuardError, SaasInfraError
 from saas_infra.settings import Settings
@@ -50,7 +51,7 @@ class Runtime:
     def settings(self, **overrides) -> Settings:
         return Settings.from_env(self.environ(), **overrides)
 
-    def client(self, settings: Settings):
+    def client(self, settings: Settings, on_retry=None):
         from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 
         if settings.sandbox:
@@ -62,7 +63,8 @@ class Runtime:
             pacer = Pacer.for_plan(settings.plan_name, clock=self.clock)
         retry = self.retry or RetryPolicy(sleep=self.clock.sleep)
         return RailwayClient(
-            token, api_url=api_url, transport=transport, retry=retry, pacer=pacer, clock=self.clock
+            token, api_url=api_url, transport=transport, retry=retry, pacer=pacer, clock=self.clock,
+            on_retry=on_retry,
         )
 
     def sandbox_emulator(self, settings: Settings):
@@ -73,9 +75,21 @@ class Runtime:
         if not ignore.exists():
             ignore.write_text("*\n")
         state = settings.sandbox_dir / "emulator.json"
+        self._hold_sandbox(settings)
         if not hasattr(self, "_emulator"):
             self._emulator = Emulator(clock=self.clock, state_file=state, **self.emulator_options)
         return self._emulator
+
+    def _hold_sandbox(self, settings: Settings) -> None:
+        """One sandbox command at a time, until the command ends: each rewrites the state file."""
+        from saas_infra.lock import lock_sandbox
+
+        held = getattr(self, "_sandbox_lock", None)
+        ctx = click.get_current_context(silent=True)
+        if (held is not None and held.is_locked) or ctx is None:
+            return
+        self._sandbox_lock = lock_sandbox(settings.sandbox_dir, settings.lock_timeout)
+        ctx.call_on_close(self._sandbox_lock.release)
 
     def health_client(self, settings: Settings):
         """An HTTP client for probing gateways' /health (the emulator's in the sandbox)."""
@@ -85,16 +99,17 @@ class Runtime:
             return httpx.Client(transport=self.sandbox_emulator(settings).transport())
         return httpx.Client(transport=self.transport) if self.transport else httpx.Client()
 
-    def fleet(self, settings: Settings):
+    def fleet(self, settings: Settings, on_retry=None):
         from saas_infra.reconcile import Fleet
 
         return Fleet(
-            client=self.client(settings),
+            client=self.client(settings, on_retry),
             clock=self.clock,
             tenants_dir=settings.tenants_dir,
             workspace_id=settings.workspace_id,
             concurrency=settings.concurrency,
             max_deletions=settings.max_deletions,
+            lock_timeout=settings.lock_timeout,
         )
 
 
@@ -113,8 +128,13 @@ class Session:
     @property
     def fleet(self):
         if self._fleet is None:
-            self._fleet = self.runtime.fleet(self.settings)
+            self._fleet = self.runtime.fleet(self.settings, on_retry=self._retry_notice)
+            self._fleet.lock_notify = self.console.message  # waiting for, or taking over, the lock
         return self._fleet
+
+    def _retry_notice(self, event) -> None:
+        """Say what a Railway retry waits for (a 429, a cooldown), so a pause is not a hang."""
+        self.console.message(render.retry_line(event), style="yellow")
 
     def emit(self, data) -> None:
         self.console.data(json.dumps(data, indent=2, sort_keys=False, default=str))
@@ -151,14 +171,16 @@ def common(command: Callable) -> Callable:
     @click.option("--tenants-dir", type=click.Path(path_type=Path), default=None,
                   help="Folder of tenant manifests [default: ./tenants].")
     @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+    @click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                  help="How long a pass waits for the fleet lock another pass holds [900].")
     @click.pass_context
     @functools.wraps(command)
-    def wrapper(ctx: click.Context, as_json, sandbox, tenants_dir, debug, **kwargs):
+    def wrapper(ctx: click.Context, as_json, sandbox, tenants_dir, debug, lock_timeout, **kwargs):
         runtime = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
         session = None
         try:
             session = Session(runtime, as_json=as_json, sandbox=sandbox, tenants_dir=tenants_dir,
-                              debug=debug, **_setting_overrides(kwargs))
+                              debug=debug, lock_timeout=lock_timeout, **_setting_overrides(kwargs))
             code = command(session, **kwargs)
         except SaasInfraError as exc:
             code = _report_error(session or _fallback(as_json), exc)
@@ -248,8 +270,10 @@ def validate(s: Session) -> int:
 @click.option("--target", "targets", multiple=True, help="Only this tenant (repeatable).")
 @click.option("--max-deletions", type=int, help="Guard: most deletions one pass may make [3].")
 @click.option("--all", "show_all", is_flag=True, help="Also list unmanaged luthien-* projects.")
+@click.option("--max-chars", type=click.IntRange(min=render.MARKDOWN_MIN_CHARS), metavar="N",
+              help="Fold the Markdown to at most N characters (a GitHub comment takes 65536).")
 def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, max_deletions,
-         show_all) -> int:
+         show_all, max_chars) -> int:
     """Show what a reconcile pass would do. Changes nothing."""
     manifests = s.load_manifests(allow_missing=True)  # the empty-state guard decides
     at = parse_time(at_time) if at_time else None
@@ -260,7 +284,7 @@ def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, ma
     if s.as_json:
         s.console.data(render.plan_json(result))
     elif markdown:
-        s.console.data(render.plan_markdown(result))
+        s.console.data(render.plan_markdown(result, max_chars=max_chars))
     else:
         s.lines(render.plan_text(result, show_unmanaged=show_all))
     if result.guards:
@@ -276,7 +300,9 @@ def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, ma
 @click.option("--target", "targets", multiple=True, help="Only this tenant (repeatable).")
 @click.option("--max-deletions", type=int, help="Guard: most deletions one pass may make [3].")
 @click.option("--concurrency", type=int, help="Tenants applied in parallel [8].")
-def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency) -> int:
+@click.option("--markdown", is_flag=True,
+              help="Print the plan and the outcome as Markdown (for a CI job summary).")
+def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markdown) -> int:
     """Run a reconcile pass: plan, show it, apply it, then check it converged."""
     from saas_infra.plan import Plan
     from saas_infra.reconcile import apply_pass, check_guards
@@ -294,7 +320,7 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency) -> in
             return EXIT_OK
         saved = preview
     report = apply_pass(fleet, plan=saved, targets=targets, progress=_progress(s))
-    return _finish_apply(s, report)
+    return _finish_apply(s, report, markdown=markdown)
 
 
 def _progress(s: Session):
@@ -310,9 +336,11 @@ def _progress(s: Session):
     return show
 
 
-def _finish_apply(s: Session, report) -> int:
+def _finish_apply(s: Session, report, markdown: bool = False) -> int:
     if s.as_json:
         s.emit(render.report_json(report))
+    elif markdown:
+        s.console.data(render.apply_markdown(report))
     else:
         if report.plan.empty:
             s.console.message("No changes: Railway matches the manifests.")
@@ -323,6 +351,37 @@ def _finish_apply(s: Session, report) -> int:
     if report.failed or not report.converged:
         return EXIT_ERROR
     return EXIT_OK
+
+
+@cli.command()
+@common
+@click.option("--force", is_flag=True,
+              help="Remove the lock. Only when the pass holding it is dead: two at once can "
+                   "duplicate projects.")
+def unlock(s: Session, force) -> int:
+    """Show who holds the fleet lock; with --force, remove it.
+
+    A pass that acts (apply and the verbs) holds the lock on Railway, as a project named
+    saas-infra-lock, and removes it when it ends. The lock of a pass that died expires by
+    itself after 10 minutes; --force is for not waiting. Exit code 1: held and not removed.
+    """
+    from saas_infra import lock
+
+    fleet = s.fleet
+    now = fleet.clock.now()
+    find = lock.break_lock if force else lock.list_tickets
+    tickets = find(fleet.client, fleet.workspace())
+    if s.as_json:
+        s.emit({"removed": force, "tickets": [t.to_dict(now) for t in tickets]})
+    elif not tickets:
+        s.console.message("The fleet lock is free.")
+    else:
+        label = "Removed the fleet lock:" if force else "Fleet lock:"
+        for ticket in tickets:
+            s.console.print(f"{label} {ticket.describe(now)}", markup=False)
+        if not force:
+            s.console.message("`saas-infra unlock --force` removes it, if that pass is dead.")
+    return EXIT_ERROR if tickets and not force else EXIT_OK
 
 
 @cli.command()
@@ -362,11 +421,13 @@ def emulator(s: Session, host, port, state_file, account_token, workspace_token,
         rate_limits=RateLimits(per_second=rate_per_second, per_hour=rate_per_hour),
     )
     url = f"http://{host}:{port}/graphql/v2"
+    # Tokens are printed only when the emulator made them up: one given on the command line
+    # may be a real token reused, and the token never appears in output.
     info = {
         "url": url,
         "workspace_id": emu.workspace_id,
-        "account_token": emu.account_token,
-        "workspace_token": emu.workspace_token,
+        "account_token": None if account_token else emu.account_token,
+        "workspace_token": None if workspace_token else emu.workspace_token,
     }
     if s.as_json:
         s.emit(info)
@@ -386,8 +447,17 @@ def emulator(s: Session, host, port, state_file, account_token, workspace_token,
 
 
 # --- the operator's verbs -----------------------------------------------------------------------
+# Each verb is the operator module's function plus its text and JSON; the result line goes to
+# stdout, progress and warnings to stderr. Keys reach stdout only from `create` and
+# `credentials`, and never when CI is set.
 
 NAME = click.argument("name")
+NO_APPLY = click.option("--no-apply", is_flag=True,
+                        help="Only edit tenants/NAME.yaml (for a pull request); run no pass.")
+
+# The console reports retries (Session._retry_notice); without a handler of its own, logging's
+# last resort would print the client's warnings about the same retries a second time.
+logging.getLogger("saas_infra").addHandler(logging.NullHandler())
 
 
 def _ops():
@@ -396,83 +466,150 @@ def _ops():
     return operator
 
 
+def _fleet(s: Session, apply: bool):
+    """The session's fleet; without a pass (--no-apply) one with no client, so no token needed."""
+    if apply:
+        return s.fleet
+    from saas_infra.reconcile import Fleet
+
+    return Fleet(client=None, clock=s.runtime.clock, tenants_dir=s.settings.tenants_dir)
+
+
+def _verb_progress(s: Session):
+    """Progress of the pass on stderr: one line per step done ("acme: project created")."""
+    if s.as_json:
+        return None
+
+    def show(tenant: str, step: str, state: str) -> None:
+        if state != "start" and step != "done":
+            s.console.message(f"{tenant}: {step} {state}", style="dim")
+
+    return show
+
+
+def _deploy_status(update, clock, what: str):
+    started = clock.monotonic()
+
+    def show(status: str) -> None:
+        update(f"{what}: gateway deployment {status} ({clock.monotonic() - started:.0f} s)")
+
+    return show
+
+
+def _exit(result) -> int:
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def _seconds(value) -> str:
+    return f"{value:.0f} s"
+
+
 @cli.command()
 @NAME
 @common
 @click.option("--repo", help="GitHub repo owner/repo [LuthienResearch/luthien-proxy].")
 @click.option("--branch", help="Branch to deploy from [main].")
 @click.option("--image", help="Deploy a pinned image instead of a repo (digest or tag).")
-@click.option("--no-apply", is_flag=True, help="Only write tenants/NAME.yaml (for a pull request).")
+@NO_APPLY
 @click.option("--no-wait", is_flag=True, help="Return once provisioned, before the deploy ends.")
 def create(s: Session, name, repo, branch, image, no_apply, no_wait) -> int:
-    """Create a tenant: write tenants/NAME.yaml, provision it, show its keys once."""
+    """Create a tenant: write tenants/NAME.yaml, provision it, show its keys once.
+
+    Waits until the gateway's first deployment succeeds. The keys are printed once, and never
+    when CI is set; `saas-infra credentials NAME` reads them back from Railway.
+    """
     if image and (repo or branch):
-        raise ConfigError("--image cannot be combined with --repo or --branch")
-    operator = _ops()
+        raise ConfigError("--image cannot be combined with --repo or --branch",
+                          hint="a gateway deploys either a GitHub repo (and branch) or an image")
+    _ops().check_tenant_name(name)
     with s.console.status(f"Creating {name}...") as update:
-        result = operator.create(
-            s.fleet, name, repo=repo, branch=branch, image=image, apply=not no_apply,
-            wait=not no_wait, progress=_progress(s),
-            on_status=_deploy_status(update, s.fleet.clock),
+        fleet = _fleet(s, not no_apply)
+        result = _ops().create(
+            fleet, name, repo=repo, branch=branch, image=image, apply=not no_apply,
+            wait=not no_wait, progress=_verb_progress(s),
+            on_status=_deploy_status(update, fleet.clock, f"Creating {name}"),
         )
-    show_keys = bool(result.credentials) and not s.settings.ci and not s.as_json
+    keys = result.credentials if result.credentials and not s.settings.ci else None
     if s.as_json:
-        s.emit(_verb_json(result, keys=result.credentials if not s.settings.ci else None))
+        s.emit({**_verb_json(result), "wait_error": result.wait_error, "credentials": keys})
+    elif not result.applied:
+        s.console.print(result.message, markup=False)
     else:
-        if result.message:
-            s.console.message(result.message)
-        if result.report is not None:
-            _created_text(s, result, show_keys)
-    return EXIT_OK if result.ok else EXIT_ERROR
+        _created_text(s, result, keys)
+    return _exit(result)
 
 
-def _deploy_status(update, clock):
-    started = clock.monotonic()
-
-    def show(status: str) -> None:
-        update(f"Gateway deployment {status} ({clock.monotonic() - started:.0f}s)")
-
-    return show
-
-
-def _created_text(s: Session, result, show_keys: bool) -> None:
-    if result.report.failed:
-        s.lines(render.outcome_lines(result.report.outcomes))
-        s.console.warn(f"The manifest {result.manifest_path} is kept; `saas-infra apply` retries.")
-        return
-    s.console.print(f"Created instance {result.tenant}", style="green bold")
-    s.console.print(f"  Gateway URL:     {result.url or '(no domain yet)'}", markup=False)
-    s.console.print(f"  Railway console: {result.console_url}", markup=False)
-    if result.deployment:
-        s.console.print(f"  Deployment:      {result.deployment['status']} "
-                        f"({result.deployment['id']})", markup=False)
-    if show_keys:
-        for key, value in result.credentials.items():
-            s.console.print(f"  {key + ':':<16} {value}", markup=False)
+def _created_text(s: Session, result, keys) -> None:
+    name, report = result.tenant, result.report
+    finished = not report.failed and report.converged
+    if not finished:
+        _pass_trouble(s, result)
+    if result.project_id:
+        title = f"Created instance {name}" if finished else f"Instance {name} (not finished)"
+        s.console.print(title, style="green bold" if finished else "yellow bold", markup=False)
+        s.console.print(f"  Gateway URL:     {result.url or '(no domain yet)'}", markup=False)
+        s.console.print(f"  Railway console: {result.console_url}", markup=False)
+        if finished:
+            s.console.print(f"  Deployment:      {_deployment_text(result)}", markup=False)
+    for key, value in (keys or {}).items():
+        s.console.print(f"  {key + ':':<16} {value}", markup=False)
+    if keys:
         s.console.warn("Save these keys now: they are shown only once "
-                       f"(`saas-infra credentials {result.tenant}` reads them back from Railway).")
+                       f"(`saas-infra credentials {name}` reads them back from Railway).")
     elif result.credentials:
-        s.console.message(f"Keys not shown (CI is set); `saas-infra credentials {result.tenant}` "
-                          "reads them from Railway.")
+        s.console.message(f"Keys not shown because CI is set; `saas-infra credentials {name}`, "
+                          "run outside CI, reads them from Railway.")
+    if result.wait_error:
+        s.console.error(f"Error: {result.wait_error}")
+    if result.deploy_failed:
+        s.console.error(f"Error: the gateway deployment {result.deployment['status']}; the "
+                        f"Railway console has its logs. {result.manifest_path} is kept: fix the "
+                        f"cause, then `saas-infra redeploy {name}`.")
 
 
-def _verb_json(result, keys=None) -> dict:
-    data = {
+def _deployment_text(result) -> str:
+    deployment = result.deployment
+    if result.wait_error:
+        return f"unknown (`saas-infra status {result.tenant}` shows it)"
+    if not deployment:
+        return f"not waited for (`saas-infra status {result.tenant}` follows it)"
+    return f"{deployment['status']} after {_seconds(result.waited or 0)} ({deployment['id']})"
+
+
+def _pass_trouble(s: Session, result) -> None:
+    """Why a verb's pass did not finish, on stderr, and that the manifest edit stays."""
+    report = result.report
+    for outcome in report.failed:
+        s.console.error(f"Error: {outcome.tenant}: {outcome.error}")
+    for action in [] if report.failed else report.after.actions:  # a failure explains these
+        s.console.warn(f"Not converged: {action.tenant}: {action.kind.value}: {action.reason}")
+    s.console.message(f"{result.manifest_path} keeps the change; `saas-infra apply --target "
+                      f"{result.tenant}` runs the pass again.")
+
+
+def _verb_json(result) -> dict:
+    return {
         "name": result.tenant,
         "ok": result.ok,
         "project_id": result.project_id,
         "url": result.url,
         "console_url": result.console_url,
         "manifest": result.manifest_path,
-        "deadline": result.deadline.isoformat().replace("+00:00", "Z") if result.deadline else None,
-        "deployment": result.deployment,
+        "applied": result.applied,
+        "deployment": _deployment_json(result.deployment, result.waited),
         "message": result.message or None,
+        "apply": render.report_json(result.report) if result.report is not None else None,
     }
-    if result.report is not None:
-        data["apply"] = render.report_json(result.report)
-    if keys:
-        data["credentials"] = keys
-    return data
+
+
+def _deployment_json(deployment, waited) -> dict | None:
+    if not deployment:
+        return None
+    meta = deployment.get("meta") or {}
+    meta = json.loads(meta) if isinstance(meta, str) else meta
+    return {"id": deployment["id"], "status": deployment["status"],
+            "created_at": deployment.get("createdAt"), "commit": meta.get("commitHash"),
+            "waited_seconds": round(waited, 1) if waited is not None else None}
 
 
 @cli.command(name="list")
@@ -484,11 +621,10 @@ def list_(s: Session, include_unmanaged) -> int:
     rows = _ops().list_instances(s.fleet, include_unmanaged=include_unmanaged)
     if s.as_json:
         s.emit({"instances": rows})
-        return EXIT_OK
-    if not rows:
+    elif not rows:
         s.console.message("No instances.")
-        return EXIT_OK
-    s.lines(render.instances_lines(rows))
+    else:
+        s.lines(render.instances_lines(rows))
     return EXIT_OK
 
 
@@ -497,8 +633,8 @@ def list_(s: Session, include_unmanaged) -> int:
 @common
 def status(s: Session, name) -> int:
     """One tenant in detail: services, deployments, URL, health, deadline, drift."""
-    health = s.runtime.health_client(s.settings)
-    data = _ops().status(s.fleet, name, health_client=health)
+    with s.runtime.health_client(s.settings) as http:
+        data = _ops().status(s.fleet, name, health_client=http)
     if s.as_json:
         s.emit(data)
     else:
@@ -509,26 +645,41 @@ def status(s: Session, name) -> int:
 @cli.command()
 @NAME
 @common
+@NO_APPLY
 @click.option("--no-wait", is_flag=True, help="Return once the deploy is requested.")
-def redeploy(s: Session, name, no_wait) -> int:
+def redeploy(s: Session, name, no_apply, no_wait) -> int:
     """Deploy the gateway again from the newest commit of its branch, and wait for it."""
     with s.console.status(f"Redeploying {name}...") as update:
-        result = _ops().redeploy(s.fleet, name, wait=not no_wait, progress=_progress(s),
-                                 on_status=_deploy_status(update, s.fleet.clock))
+        fleet = _fleet(s, not no_apply)
+        on_status = _deploy_status(update, fleet.clock, f"Redeploying {name}")
+        result = _ops().redeploy(fleet, name, wait=not no_wait, apply=not no_apply,
+                                 progress=_verb_progress(s), on_status=on_status)
     if s.as_json:
         s.emit(_verb_json(result))
     else:
-        deployment = result.deployment
-        if result.report and result.report.failed:
-            s.lines(render.outcome_lines(result.report.outcomes))
-        elif deployment and deployment["status"] in ("FAILED", "CRASHED"):
-            s.console.error(f"Redeploy of {name} {deployment['status']} (deployment "
-                            f"{deployment['id']}); see {result.console_url}")
-        elif deployment:
-            s.console.print(f"Redeployed {name}: {deployment['status']} ({deployment['id']})")
-        else:
-            s.console.print(f"Redeploy of {name} requested.")
-    return EXIT_OK if result.ok else EXIT_ERROR
+        _redeployed_text(s, result)
+    return _exit(result)
+
+
+def _redeployed_text(s: Session, result) -> None:
+    name, deployment = result.tenant, result.deployment
+    if not result.applied:
+        s.console.print(result.message, markup=False)
+    elif result.report.failed or not result.report.converged:
+        _pass_trouble(s, result)
+    elif result.deploy_failed:
+        s.console.error(f"Error: the redeploy of {name} {deployment['status']} (deployment "
+                        f"{deployment['id']}); the Railway console has its logs: "
+                        f"{result.console_url}")
+    elif deployment:
+        commit = _deployment_json(deployment, None)["commit"]
+        at = f", commit {commit[:7]}" if commit else ""
+        s.console.print(f"Redeployed {name}: {deployment['status']} after "
+                        f"{_seconds(result.waited or 0)} (deployment {deployment['id']}{at})",
+                        markup=False)
+    else:
+        s.console.print(f"Redeploy of {name} requested; `saas-infra status {name}` follows it.",
+                        markup=False)
 
 
 @cli.command()
@@ -536,37 +687,68 @@ def redeploy(s: Session, name, no_wait) -> int:
 @common
 @click.option("--force", is_flag=True, help="Delete now, without the grace period.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def delete(s: Session, name, force, yes) -> int:
-    """Schedule a tenant's deletion (7-day grace period), or delete now with --force."""
-    if not yes:
-        if not s.interactive:
-            raise ConfigError(f"refusing to delete {name} without confirmation",
-                              hint="add --yes to confirm in a script")
-        what = "permanently delete NOW" if force else "schedule the deletion (7 days) of"
-        if not click.confirm(f"Really {what} {name}?", default=False, err=True):
-            s.console.message("Nothing deleted.")
-            return EXIT_OK
-    result = _ops().delete(s.fleet, name, force=force, progress=_progress(s))
+@click.option("--grace-days", type=click.IntRange(0, 365), default=7, show_default=True,
+              help="Days the tenant keeps running before it is deleted.")
+@NO_APPLY
+def delete(s: Session, name, force, yes, grace_days, no_apply) -> int:
+    """Schedule a tenant's deletion (7-day grace period), or delete now with --force.
+
+    The tenant keeps running until the deadline; the scheduled pass (`saas-infra apply` from
+    cron) then hands it to Railway's scheduled delete. Running delete twice keeps the deadline.
+    """
+    _ops().require_manifest(_fleet(s, False), name)  # a typo fails before the question
+    if not yes and not _confirm_delete(s, name, force, grace_days):
+        s.console.message("Nothing deleted.")
+        if s.as_json:
+            s.emit({"name": name, "ok": True, "confirmed": False, "message": "Nothing deleted."})
+        return EXIT_OK
+    result = _ops().delete(_fleet(s, not no_apply), name, force=force, grace_days=grace_days,
+                           apply=not no_apply, progress=_verb_progress(s))
     if s.as_json:
-        s.emit(_verb_json(result))
-    else:
-        if result.report and (result.report.failed or not result.report.converged):
-            s.lines(render.outcome_lines(result.report.outcomes))
-        s.console.print(result.message, markup=False)
-    return EXIT_OK if result.ok else EXIT_ERROR
+        s.emit({**_verb_json(result), "deletion": _deletion_json(result),
+                "unchanged": result.unchanged})
+        return _exit(result)
+    if result.applied and (result.report.failed or not result.report.converged):
+        _pass_trouble(s, result)
+    s.console.print(result.message, markup=False)
+    return _exit(result)
+
+
+def _confirm_delete(s: Session, name: str, force: bool, grace_days: int) -> bool:
+    if not s.interactive:
+        raise ConfigError(f"refusing to delete {name} without confirmation (stdin is not a "
+                          "terminal)", hint="add --yes to confirm in a script")
+    question = (f"Delete {name} NOW, with its database? This cannot be undone by saas-infra."
+                if force else
+                f"Schedule {name} for deletion in {grace_days} days? It keeps running until then.")
+    return click.confirm(question, default=False, err=True)
+
+
+def _deletion_json(result) -> dict:
+    tombstone = result.deletion
+    return {
+        "requested_at": tombstone.requested_at.isoformat().replace("+00:00", "Z"),
+        "grace_days": tombstone.grace_days,
+        "force": tombstone.force,
+        "deadline": result.deadline.isoformat().replace("+00:00", "Z") if result.deadline else None,
+    }
 
 
 @cli.command(name="cancel-delete")
 @NAME
 @common
-def cancel_delete(s: Session, name) -> int:
+@NO_APPLY
+def cancel_delete(s: Session, name, no_apply) -> int:
     """Cancel a scheduled deletion: remove the tombstone and the mark on Railway."""
-    result = _ops().cancel_delete(s.fleet, name, progress=_progress(s))
+    result = _ops().cancel_delete(_fleet(s, not no_apply), name, apply=not no_apply,
+                                  progress=_verb_progress(s))
     if s.as_json:
-        s.emit(_verb_json(result))
-    else:
-        s.console.print(result.message, markup=False)
-    return EXIT_OK if result.ok else EXIT_ERROR
+        s.emit({**_verb_json(result), "restored": result.restored})
+        return _exit(result)
+    if result.applied and (result.report.failed or not result.report.converged):
+        _pass_trouble(s, result)
+    s.console.print(result.message, markup=False)
+    return _exit(result)
 
 
 @cli.command()
@@ -586,16 +768,25 @@ def whoami(s: Session) -> int:
 @common
 @click.option("--rotate", is_flag=True, help="Make new keys, set them and redeploy the gateway.")
 def credentials(s: Session, name, rotate) -> int:
-    """Read a tenant's API keys back from Railway (never from git); --rotate makes new ones."""
+    """Read a tenant's API keys back from Railway (never from git); --rotate makes new ones.
+
+    Keys are never printed when CI is set.
+    """
+    if s.settings.ci and not rotate:
+        raise ConfigError("keys are never printed when CI is set",
+                          hint=f"run `saas-infra credentials {name}` from a terminal")
     creds = _ops().credentials(s.fleet, name, rotate=rotate)
+    keys = None if s.settings.ci else creds.keys
     if s.as_json:
         s.emit({"name": name, "project_id": creds.project_id, "rotated": creds.rotated,
-                "credentials": creds.keys})
-    else:
-        for key, value in creds.keys.items():
-            s.console.print(f"{key + ':':<16} {value}", markup=False)
-        if rotate:
-            s.console.warn("New keys set; the gateway is redeploying. The old keys stop working.")
+                "credentials": keys})
+        return EXIT_OK
+    for key, value in (keys or {}).items():
+        s.console.print(f"{key + ':':<16} {value}", markup=False)
+    if rotate:
+        shown = "" if keys else " (not shown because CI is set)"
+        s.console.warn(f"New keys set{shown}; the gateway is redeploying and the old keys stop "
+                       "working.")
     return EXIT_OK
 
 
@@ -603,17 +794,25 @@ def credentials(s: Session, name, rotate) -> int:
 @NAME
 @common
 def adopt(s: Session, name) -> int:
-    """Write a manifest for an orphan: a managed project on Railway with no manifest."""
+    """Write a manifest for an orphan: a managed project on Railway with no manifest.
+
+    Carries its source, AUTH_MODE and non-secret variables over, so the next plan is empty.
+    """
     result = _ops().adopt(s.fleet, name)
     if s.as_json:
-        s.emit(_verb_json(result))
+        s.emit({**_verb_json(result), "pending": result.pending})
     else:
         s.console.print(result.message, markup=False)
     return EXIT_OK
 
 
 def main() -> None:
-    cli(prog_name="saas-infra")
+    # SAAS_INFRA_TIME_SCALE speeds every wait up, for chaos and load runs on the emulator only.
+    try:
+        clock = clock_from_env(os.environ)
+    except ValueError as exc:
+        raise SystemExit(f"Error: SAAS_INFRA_TIME_SCALE / SAAS_INFRA_TIME_ORIGIN: {exc}") from None
+    cli(prog_name="saas-infra", obj=Runtime(clock=clock))
 
 
 if __name__ == "__main__":

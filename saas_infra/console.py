@@ -47,9 +47,18 @@ class Console:
     @contextmanager
     def status(self, text: str):
         """A spinner on a terminal; one plain line otherwise."""
-        if self.interactive:
+        # rich counts FORCE_COLOR / TTY_COMPATIBLE as a terminal; a spinner there would write
+        # cursor codes into CI logs and captured output, so it needs a real TTY as well.
+        if self.interactive and _real_tty(self.err.file):
             with self.err.status(escape(text)) as status:
                 yield lambda t: status.update(escape(t))
         else:
             self.message(text)
             yield lambda t: None
+
+
+def _real_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

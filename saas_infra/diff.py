@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from saas_infra.clock import format_time
+from saas_infra.manifest import set_on_railway
 from saas_infra.marker import Marker
 from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Guard, Plan
 from saas_infra.railway.observed import (
@@ -107,16 +108,21 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
     project = live[0] if live else None
     deletion = manifest.deletion
     if deletion and (deletion.force or now >= deletion.deadline):
-        return _deletion(name, project, deletion, now), []
+        # Forced means now: that also ends Railway's 48-hour hold on a project it is deleting.
+        target = project or (pending[0] if deletion.force and pending else None)
+        return _deletion(name, target, deletion, now), []
     marker = desired_marker(manifest, now)
     if project is None:
-        if deletion:  # scheduled for deletion and already gone: nothing to create
-            return [], []
-        if pending:
+        if pending:  # checked first: a deadline still ahead must not lose the project in 48 h
             restorable = pending[0]
-            return [Action(name, ActionKind.RESTORE, "Railway holds the project in its scheduled "
-                           "delete but the manifest has no tombstone; cancelling that delete",
-                           project_id=restorable.id)], []
+            why = "the manifest's deadline is still ahead" if deletion else "the manifest has no tombstone"
+            restore = Action(name, ActionKind.RESTORE, "Railway holds the project in its scheduled "
+                             f"delete but {why}; cancelling that delete",
+                             project_id=restorable.id)
+            # Once restored it is a live project: its marker still carries the old deadline.
+            return [restore, *_update(manifest, restorable, marker)], []
+        if deletion:  # never created (or removed by hand), and going anyway: nothing to create
+            return [], []
         return [_create(manifest, None, marker)], []
     return _update(manifest, project, marker), []
 
@@ -204,7 +210,12 @@ def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action
     actions = []
     want = desired_variables(manifest.gateway)
     to_set = {k: v for k, v in want.items() if gateway.variables.get(k) != v}
-    to_unset = sorted(k for k in gateway.variables if k not in want)
+    # Railway's own RAILWAY_* and the generated keys are never drift, whoever built `gateway`.
+    to_unset = sorted(
+        k for k in gateway.variables
+        if k not in want and k not in KEY_NAMES and not k.startswith("RAILWAY_")
+        and not set_on_railway(k)  # operators' secrets: manifests cannot hold them
+    )
     if to_set or to_unset:
         changed = sorted(to_set) + [f"-{k}" for k in to_unset]
         actions.append(Action(manifest.name, ActionKind.SET_VARIABLES,

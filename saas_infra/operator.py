@@ -2,27 +2,36 @@
 credentials, adopt) as manifest edits followed by a reconcile pass for that one tenant.
 
 Shared by the command line and the demo UI, so both take the same path. Returns plain results;
-never prints. Keys travel only in CreateResult/Credentials objects, whose repr hides them.
+never prints. Keys travel only in VerbResult/Credentials objects, whose repr hides them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from saas_infra import manifest as mf
 from saas_infra.apply import FAILED, IN_PROGRESS, KEY_NAMES, generate_key
 from saas_infra.clock import format_time
 from saas_infra.diff import desired_source
 from saas_infra.errors import AuthError, ConfigError, SaasInfraError
+from saas_infra.manifest.loader import display_path
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import Observed, ObservedProject
+from saas_infra.railway.observed import PROJECT_PREFIX, Observed, ObservedProject
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
 
 CONSOLE_URL = "https://railway.com/project/{id}"
-DEFAULT_GRACE_DAYS = 7
+DEFAULT_GRACE_DAYS = mf.DEFAULT_GRACE_DAYS
+RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
+# Gateway variables saas-infra writes itself: adopt leaves them out of the manifest it writes.
+_SET_BY_SAAS_INFRA = ("DATABASE_URL", "REDIS_URL", "AUTH_MODE")
+NAME_RULES = ("lowercase letters, digits and hyphens; starts with a letter, does not end with a "
+              "hyphen; at most 63 characters")
 
 
 class InstanceExistsError(SaasInfraError):
@@ -32,7 +41,9 @@ class InstanceExistsError(SaasInfraError):
 
 
 class NoDeletionScheduledError(SaasInfraError):
-    pass
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No deletion is scheduled for {name}")
+        self.hint = "`saas-infra list` shows which tenants are scheduled for deletion"
 
 
 @dataclass
@@ -42,27 +53,54 @@ class VerbResult:
     project_id: str | None = None
     url: str | None = None
     deployment: dict | None = None
+    waited: float | None = None  # seconds spent waiting for the deployment to settle
     deadline: datetime | None = None
+    deletion: mf.Tombstone | None = None
+    unchanged: bool = False  # the manifest already said this (a second `delete`)
+    restored: bool = False  # cancel-delete undid Railway's own scheduled delete
     manifest_path: str | None = None
+    pending: list[dict] = field(default_factory=list)  # what a pass would still do (adopt)
+    wait_error: str | None = None  # waiting for the deployment failed (create keeps its keys)
     credentials: dict[str, str] | None = field(default=None, repr=False)
     message: str = ""
+
+    @property
+    def applied(self) -> bool:
+        return self.report is not None
 
     @property
     def console_url(self) -> str | None:
         return CONSOLE_URL.format(id=self.project_id) if self.project_id else None
 
     @property
+    def deploy_failed(self) -> bool:
+        return bool(self.deployment) and self.deployment.get("status") in FAILED
+
+    @property
     def ok(self) -> bool:
         if self.report and (self.report.failed or not self.report.converged):
             return False
-        return not (self.deployment and self.deployment.get("status") in FAILED)
+        return not self.deploy_failed and self.wait_error is None
 
 
-def manifest_path(fleet: Fleet, name: str):
+# --- shared steps -------------------------------------------------------------------------------
+
+
+def check_tenant_name(name: str) -> str:
+    """Names become file names and Railway project names: refuse a bad one before anything."""
+    try:
+        return mf.check_name(name)
+    except ValueError as exc:
+        detail = str(exc) if name and f"'{name}'" in str(exc) else f"'{name}' {exc}"
+        raise ConfigError(f"invalid instance name: {detail}",
+                          hint=f"names are {NAME_RULES}") from None
+
+
+def manifest_path(fleet: Fleet, name: str) -> Path:
     return fleet.tenants_dir / f"{name}.yaml"
 
 
-def existing_manifest(fleet: Fleet, name: str):
+def existing_manifest(fleet: Fleet, name: str) -> Path | None:
     for suffix in (".yaml", ".yml"):
         path = fleet.tenants_dir / f"{name}{suffix}"
         if path.exists():
@@ -70,7 +108,8 @@ def existing_manifest(fleet: Fleet, name: str):
     return None
 
 
-def require_manifest(fleet: Fleet, name: str):
+def require_manifest(fleet: Fleet, name: str) -> Path:
+    check_tenant_name(name)
     path = existing_manifest(fleet, name)
     if path is None:
         raise ConfigError(f"no tenant named {name} (no {manifest_path(fleet, name)})",
@@ -78,8 +117,22 @@ def require_manifest(fleet: Fleet, name: str):
     return path
 
 
-def _pass(fleet: Fleet, name: str, progress=None) -> ApplyReport:
-    return apply_pass(fleet, targets=[name], progress=progress)
+def _pass(fleet: Fleet, name: str, path: Path, progress=None, note: str = "") -> ApplyReport:
+    """A pass for this tenant alone. If it cannot run, the edit stays and the error says so."""
+    try:
+        return apply_pass(fleet, targets=[name], progress=progress)
+    except SaasInfraError as exc:
+        _add_hint(exc, f"the manifest {display_path(path)} keeps the change; "
+                  f"`saas-infra apply --target {name}` runs the pass again{note}")
+        raise
+
+
+def _add_hint(exc: SaasInfraError, note: str) -> None:
+    exc.hint = f"{exc.hint}; {note}" if exc.hint else note
+
+
+def _outcome(report: ApplyReport, name: str):
+    return next((o for o in report.outcomes if o.tenant == name), None)
 
 
 def _project_of(report: ApplyReport, name: str) -> ObservedProject | None:
@@ -87,85 +140,183 @@ def _project_of(report: ApplyReport, name: str) -> ObservedProject | None:
     return live[0] if len(live) == 1 else None
 
 
+def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
+    started = fleet.clock.monotonic()
+    try:
+        result.deployment = wait_for_gateway(fleet, result.tenant, on_status=on_status)
+    except SaasInfraError as exc:
+        _add_hint(exc, f"`saas-infra status {result.tenant}` shows the deployment")
+        raise
+    result.waited = fleet.clock.monotonic() - started
+
+
 # --- create -----------------------------------------------------------------------------------
 
 
 def create(fleet: Fleet, name: str, *, repo=None, branch=None, image=None, apply=True,
            wait=True, progress=None, on_status=None) -> VerbResult:
+    check_tenant_name(name)
     if existing_manifest(fleet, name):
         raise InstanceExistsError(name)
-    fleet.tenants_dir.mkdir(parents=True, exist_ok=True)
     if apply:
-        found = fleet.observe().managed().get(name)
-        if found:
-            raise InstanceExistsError(
-                name, f" (project {found[0].id} on Railway has no manifest; "
-                "`saas-infra adopt " + name + "` writes one)")
+        _refuse_taken(fleet.observe(), name)
     path = mf.write_new_manifest(fleet.tenants_dir, name, repo=repo, branch=branch, image=image)
-    result = VerbResult(name, manifest_path=str(path))
+    result = VerbResult(name, manifest_path=display_path(path))
     if not apply:
-        result.message = f"Wrote {path}; `saas-infra apply` will create it."
+        result.message = (f"Wrote {result.manifest_path}; nothing was sent to Railway. "
+                          f"The next pass (`saas-infra apply`) creates {name}.")
         return result
-    report = _pass(fleet, name, progress)
-    result.report = report
-    outcome = next((o for o in report.outcomes if o.tenant == name), None)
+    report = result.report = _pass(fleet, name, path, progress, note=(
+        f"; `saas-infra credentials {name}` reads any keys it already made"))
+    outcome = _outcome(report, name)
     result.credentials = outcome.credentials if outcome else None
     project = _project_of(report, name)
     if project:
         result.project_id, result.url = project.id, project.url
     if wait and project and not report.failed:
-        result.deployment = wait_for_gateway(fleet, name, on_status=on_status)
+        try:
+            _wait(fleet, result, on_status)
+        except SaasInfraError as exc:  # the keys made above must still reach the operator
+            result.wait_error = f"{exc}; {exc.hint}" if exc.hint else str(exc)
     return result
+
+
+def _refuse_taken(observed: Observed, name: str) -> None:
+    """Refuse a name Railway already holds, in any form, before writing anything."""
+    managed = observed.managed().get(name)
+    if managed:
+        raise InstanceExistsError(name, f" (project {managed[0].id} on Railway carries its "
+                                  f"marker but has no manifest; `saas-infra adopt {name}` "
+                                  "writes one)")
+    pending = observed.pending().get(name)
+    if pending:
+        until = _restorable_until(pending[0])
+        raise InstanceExistsError(name, f" (Railway holds project {pending[0].id} in its "
+                                  f"scheduled delete{' until ' + until if until else ''})")
+    for project in observed.unmanaged():
+        if project.name == PROJECT_PREFIX + name:
+            raise InstanceExistsError(name, f" (project {project.id} named {project.name} "
+                                      "exists on Railway and saas-infra does not manage it)")
+
+
+def _restorable_until(project: ObservedProject) -> str | None:
+    if project.deleted_at is None:
+        return None
+    return format_time(project.deleted_at + RAILWAY_RESTORE_WINDOW)
 
 
 # --- delete / cancel ----------------------------------------------------------------------------
 
 
-def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAYS,
+def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAYS, apply=True,
            progress=None) -> VerbResult:
     path = require_manifest(fleet, name)
-    now = fleet.clock.now()
-    tombstone = mf.set_tombstone(path, now, grace_days=grace_days, force=force)
-    result = VerbResult(name, manifest_path=str(path), deadline=None if force else tombstone.deadline)
-    report = _pass(fleet, name, progress)
-    result.report = report
-    outcome = next((o for o in report.outcomes if o.tenant == name), None)
-    result.project_id = outcome.project_id if outcome else None
-    if force and report.converged and not report.failed:
-        path.unlink()  # the tenant is gone; git history keeps the manifest
-        result.message = f"Deleted {name} now; removed {path}."
-    elif not force:
-        result.message = (f"{name} is scheduled for deletion at {format_time(tombstone.deadline)}; "
-                          f"it keeps running until then. `saas-infra cancel-delete {name}` undoes it.")
+    before = mf.load_tenant_file(path).manifest.deletion
+    tombstone = mf.set_tombstone(path, fleet.clock.now(), grace_days=grace_days, force=force)
+    result = VerbResult(name, manifest_path=display_path(path), deletion=tombstone,
+                        deadline=None if tombstone.force else tombstone.deadline,
+                        unchanged=before == tombstone)
+    if apply:
+        result.report = _pass(fleet, name, path, progress)
+        outcome = _outcome(result.report, name)
+        project = _project_of(result.report, name)
+        result.project_id = (outcome.project_id if outcome else None) or (
+            project.id if project else None)
+        result.url = project.url if project else None
+        if tombstone.force and result.ok:
+            path.unlink()  # the tenant is gone; git history keeps the manifest
+    result.message = _delete_message(result, fleet.clock.now())
     return result
 
 
-def cancel_delete(fleet: Fleet, name: str, *, progress=None) -> VerbResult:
+def _delete_message(result: VerbResult, now: datetime) -> str:
+    name, shown = result.tenant, result.manifest_path
+    if result.deletion.force:
+        if not result.applied:
+            return f"Wrote a forced tombstone to {shown}; the next pass deletes {name} at once."
+        if not result.ok:
+            return (f"Deleting {name} did not finish; the tombstone stays in {shown} and the "
+                    "next pass tries again.")
+        gone = f"project {result.project_id}" if result.project_id else "nothing on Railway"
+        return f"Deleted {name} now ({gone}); removed {shown}."
+    deadline = format_time(result.deadline)
+    when = f"at {deadline} ({time_left(result.deadline, now)})"
+    undo = f"`saas-infra cancel-delete {name}` undoes it."
+    if result.unchanged:
+        return f"{name} was already scheduled for deletion {when}; the deadline stays. {undo}"
+    if not result.applied:
+        return (f"Wrote the tombstone to {shown}: deletion {when}; the next pass marks it on "
+                f"Railway. {undo}")
+    return f"{name} is scheduled for deletion {when}; it keeps running until then. {undo}"
+
+
+def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> VerbResult:
     path = require_manifest(fleet, name)
-    if not mf.clear_tombstone(path):
-        raise NoDeletionScheduledError(f"No deletion is scheduled for {name}")
-    report = _pass(fleet, name, progress)
-    result = VerbResult(name, report=report, manifest_path=str(path))
+    deletion = mf.load_tenant_file(path).manifest.deletion
+    if deletion is None:
+        raise NoDeletionScheduledError(name)
+    if apply:
+        _refuse_gone(fleet, name, deletion)
+    mf.clear_tombstone(path)
+    result = VerbResult(name, manifest_path=display_path(path))
+    if not apply:
+        result.message = (f"Removed the tombstone from {result.manifest_path}; the next pass "
+                          f"takes the mark off Railway.")
+        return result
+    report = result.report = _pass(fleet, name, path, progress)
+    outcome = _outcome(report, name)
+    result.restored = bool(outcome) and any(
+        s.name == "project" and s.result == "restored" for s in outcome.steps)
     project = _project_of(report, name)
-    result.project_id = project.id if project else None
-    result.message = f"Cancelled the scheduled deletion of {name}."
+    if project:
+        result.project_id, result.url = project.id, project.url
+    result.message = (f"Restored {name} from Railway's scheduled delete; it keeps running."
+                      if result.restored else
+                      f"Cancelled the scheduled deletion of {name}; it keeps running.")
     return result
+
+
+def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> None:
+    """Removing the tombstone of a tenant Railway no longer holds would create a new, empty one."""
+    observed = fleet.observe()
+    if observed.managed().get(name) or observed.pending().get(name):
+        return
+    if deletion.is_due(fleet.clock.now()):
+        raise ConfigError(
+            f"{name} is already deleted on Railway; there is no deletion left to cancel",
+            hint=f"to start {name} again as a new, empty tenant, remove its tombstone by hand "
+            f"or run `saas-infra create {name}` after removing its manifest",
+        )
 
 
 # --- redeploy -----------------------------------------------------------------------------------
 
 
-def redeploy(fleet: Fleet, name: str, *, wait=True, progress=None, on_status=None) -> VerbResult:
+def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
+             on_status=None) -> VerbResult:
     path = require_manifest(fleet, name)
-    mf.set_redeploy(path, fleet.clock.now())
-    report = _pass(fleet, name, progress)
-    result = VerbResult(name, report=report, manifest_path=str(path))
+    mf.set_redeploy(path, _redeploy_stamp(fleet, path))
+    result = VerbResult(name, manifest_path=display_path(path))
+    if not apply:
+        result.message = (f"Wrote a redeploy request to {result.manifest_path}; the next pass "
+                          "deploys the newest commit.")
+        return result
+    report = result.report = _pass(fleet, name, path, progress)
     project = _project_of(report, name)
     if project:
         result.project_id, result.url = project.id, project.url
     if wait and project and not report.failed:
-        result.deployment = wait_for_gateway(fleet, name, on_status=on_status)
+        _wait(fleet, result, on_status)
     return result
+
+
+def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:
+    # Manifests hold whole seconds; a request equal to the last one would look already done.
+    now = fleet.clock.now().replace(microsecond=0)
+    previous = mf.load_tenant_file(path).manifest.redeploy
+    if previous is not None and now <= previous.requested_at:
+        return previous.requested_at + timedelta(seconds=1)
+    return now
 
 
 # --- list / status ------------------------------------------------------------------------------
@@ -187,7 +338,7 @@ def _status_of(project: ObservedProject | None) -> str:
     return status.lower()
 
 
-def _left(deadline: datetime, now: datetime) -> str:
+def time_left(deadline: datetime, now: datetime) -> str:
     seconds = (deadline - now).total_seconds()
     if seconds <= 0:
         return "due now"
@@ -197,28 +348,31 @@ def _left(deadline: datetime, now: datetime) -> str:
 
 
 def instance_row(name: str, loaded, project: ObservedProject | None, now: datetime,
-                 status: str | None = None) -> dict[str, Any]:
+                 status: str | None = None, pending: ObservedProject | None = None) -> dict:
     spec = loaded.manifest if loaded else None
     deletion = spec.deletion if spec else None
     deadline = (deletion.deadline if deletion and not deletion.force else None) or (
         project.marker.delete_after if project and project.marker else None)
     state = status or _status_of(project)
-    if deletion and project is None:
-        state = "deleted"
-    elif deadline and project is not None:
-        state = f"deletion scheduled ({_left(deadline, now)})"
-    source = desired_source(spec.gateway) if spec else None
+    if project is None and pending is not None:
+        until = _restorable_until(pending)
+        state = f"deleted (Railway can restore it until {until})" if until else "deleted"
+    elif deletion and project is None:
+        state = "deleted" if deletion.is_due(now) else "not created"
+    elif deadline and project is not None and status is None:
+        state = f"deletion scheduled ({time_left(deadline, now)})"
+    shown = project or pending
     return {
         "name": name,
-        "project_id": project.id if project else None,
+        "project_id": shown.id if shown else None,
         "status": state,
         "url": project.url if project else None,
-        "created_at": format_time(project.created_at) if project and project.created_at else None,
+        "created_at": format_time(shown.created_at) if shown and shown.created_at else None,
         "deletion_scheduled_at": format_time(deletion.requested_at) if deletion else None,
         "deletion_deadline": format_time(deadline) if deadline else None,
-        "console_url": CONSOLE_URL.format(id=project.id) if project else None,
-        "managed": loaded is not None or bool(project and project.marker),
-        "source": source,
+        "console_url": CONSOLE_URL.format(id=shown.id) if shown else None,
+        "managed": loaded is not None or bool(shown and shown.marker),
+        "source": desired_source(spec.gateway) if spec else None,
     }
 
 
@@ -226,7 +380,7 @@ def list_instances(fleet: Fleet, *, include_unmanaged=False,
                    observed: Observed | None = None) -> list[dict[str, Any]]:
     manifests = {m.manifest.name: m for m in fleet.load()}
     observed = observed or fleet.observe()
-    managed = observed.managed()
+    managed, pending = observed.managed(), observed.pending()
     now = fleet.clock.now()
     rows = []
     for name in sorted(set(manifests) | set(managed)):
@@ -234,34 +388,29 @@ def list_instances(fleet: Fleet, *, include_unmanaged=False,
         status = "duplicate" if len(projects) > 1 else None
         if name not in manifests:
             status = "orphan"
+        gone = None if projects else (pending.get(name) or [None])[0]
         for project in projects or [None]:
-            rows.append(instance_row(name, manifests.get(name), project, now, status))
+            rows.append(instance_row(name, manifests.get(name), project, now, status, gone))
     if include_unmanaged:
-        for project in observed.unmanaged():
-            row = instance_row(project.name.removeprefix("luthien-"), None, project, now)
+        for project in sorted(observed.unmanaged(), key=lambda p: p.name):
+            row = instance_row(project.name.removeprefix(PROJECT_PREFIX), None, project, now)
             row.update(status="unmanaged", managed=False)
             rows.append(row)
     return rows
 
 
 def status(fleet: Fleet, name: str, *, health_client=None) -> dict[str, Any]:
+    check_tenant_name(name)
     manifests = {m.manifest.name: m for m in fleet.load()}
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
+    gone = (observed.pending().get(name) or [None])[0]
     if name not in manifests and not projects:
         raise ConfigError(f"no tenant named {name}", hint="`saas-infra list` shows the tenants")
     project = projects[0] if projects else None
-    row = instance_row(name, manifests.get(name), project, fleet.clock.now(),
-                       "duplicate" if len(projects) > 1 else None)
-    row["services"] = [
-        {
-            "name": service.name,
-            "deployment_id": service.deployment.id if service.deployment else None,
-            "deployment_status": service.deployment.status if service.deployment else None,
-            "source": service.image or (f"{service.repo}@{service.branch}" if service.repo else None),
-        }
-        for service in (project.services.values() if project else [])
-    ]
+    marks = "duplicate" if len(projects) > 1 else ("orphan" if name not in manifests else None)
+    row = instance_row(name, manifests.get(name), project, fleet.clock.now(), marks, gone)
+    row["services"] = [_service_row(s) for s in (project.services.values() if project else [])]
     row["health"] = probe_health(health_client, project.url) if project and project.url else None
     plan = fleet.plan_from(list(manifests.values()), observed, targets=[name])
     row["drift"] = [
@@ -273,12 +422,22 @@ def status(fleet: Fleet, name: str, *, health_client=None) -> dict[str, Any]:
     return row
 
 
+def _service_row(service) -> dict[str, Any]:
+    deployment = service.deployment
+    return {
+        "name": service.name,
+        "deployment_id": deployment.id if deployment else None,
+        "deployment_status": deployment.status if deployment else None,
+        "source": service.image or (f"{service.repo}@{service.branch}" if service.repo else None),
+    }
+
+
 def probe_health(http, url: str) -> dict[str, Any]:
     if http is None:
         return {"ok": False, "detail": "not probed"}
     try:
         response = http.get(url + "/health", timeout=5.0)
-    except Exception as exc:  # any network failure is an answer here, not an error
+    except Exception as exc:  # noqa: BLE001 - any network failure is an answer here, not an error
         return {"ok": False, "detail": f"unreachable ({type(exc).__name__})"}
     return {"ok": response.status_code == 200, "detail": f"HTTP {response.status_code}"}
 
@@ -291,15 +450,14 @@ def whoami(fleet: Fleet) -> dict[str, Any]:
     try:
         user = ops.me(client)
     except AuthError:
-        user = None
+        user = None  # a workspace token: Railway refuses it `me`, but it reaches its workspace
     workspaces = []
     for item in ops.token_workspaces(client):
         detail = ops.workspace(client, item["id"])
         workspaces.append({"id": item["id"], "name": item["name"],
                            "plan": detail.get("plan"), "projects": detail.get("projectCount")})
-    kind = "personal" if user else "workspace"
     return {
-        "kind": kind,
+        "kind": "personal" if user else "workspace",
         "user": {k: user.get(k) for k in ("id", "name", "email", "username")} if user else None,
         "workspaces": workspaces,
     }
@@ -314,12 +472,14 @@ class Credentials:
 
 
 def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
+    check_tenant_name(name)
     projects = fleet.observe().managed().get(name, [])
     if len(projects) != 1 or projects[0].gateway is None:
-        raise ConfigError(f"tenant {name} has no gateway on Railway to read keys from")
+        raise ConfigError(f"tenant {name} has no gateway on Railway to read keys from",
+                          hint="`saas-infra list` shows the tenants")
     project = projects[0]
-    ids = dict(project_id=project.id, environment_id=project.environment_id,
-               service_id=project.gateway.id)
+    ids = {"project_id": project.id, "environment_id": project.environment_id,
+           "service_id": project.gateway.id}
     if rotate:
         keys = {key: generate_key() for key in KEY_NAMES}
         ops.variables_upsert(fleet.client, variables=keys, **ids)
@@ -331,19 +491,52 @@ def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
 
 
 def adopt(fleet: Fleet, name: str) -> VerbResult:
+    check_tenant_name(name)
     if existing_manifest(fleet, name):
         raise InstanceExistsError(name, " (it already has a manifest)")
-    projects = fleet.observe().managed().get(name, [])
+    observed = fleet.observe()
+    projects = observed.managed().get(name, [])
     if len(projects) != 1 or projects[0].gateway is None:
-        raise ConfigError(f"no single managed project with a gateway for {name} to adopt")
-    gateway = projects[0].gateway
-    fleet.tenants_dir.mkdir(parents=True, exist_ok=True)
+        raise ConfigError(f"no single managed project with a gateway for {name} to adopt",
+                          hint="`saas-infra list` shows orphans")
+    project, gateway = projects[0], projects[0].gateway
+    auth_mode, variables, left_out = adoptable_variables(gateway.variables)
     path = mf.write_new_manifest(
-        fleet.tenants_dir, name,
-        repo=gateway.repo if not gateway.image else None,
-        branch=gateway.branch if not gateway.image else None,
-        image=gateway.image,
-    )
-    return VerbResult(name, project_id=projects[0].id, manifest_path=str(path),
-                      message=f"Wrote {path} for the project {projects[0].id}; review it, then "
-                      "`saas-infra plan` shows any difference.")
+        fleet.tenants_dir, name, repo=None if gateway.image else gateway.repo,
+        branch=None if gateway.image else gateway.branch, image=gateway.image,
+        auth_mode=auth_mode, variables=variables)
+    plan = fleet.plan_from(fleet.load(), observed, targets=[name])
+    result = VerbResult(name, project_id=project.id, url=project.url,
+                        manifest_path=display_path(path),
+                        pending=[{"kind": a.kind.value, "reason": a.reason} for a in plan.actions])
+    result.message = _adopt_message(result, left_out)
+    return result
+
+
+def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str, str], list[str]]:
+    """(auth_mode, extra variables a manifest may hold, names it may not) of a live gateway."""
+    auth_mode, left_out = variables.get("AUTH_MODE"), []
+    if auth_mode is not None and auth_mode not in mf.AUTH_MODES:
+        auth_mode, left_out = None, ["AUTH_MODE"]
+    extra: dict[str, str] = {}
+    for key, value in sorted(variables.items()):
+        if key in _SET_BY_SAAS_INFRA or mf.set_on_railway(key):
+            continue  # operators' secrets stay on Railway, where the reconciler leaves them be
+        try:  # the manifest's own rules decide: no secrets, no reserved names
+            mf.GatewaySpec.model_validate({"repo": mf.DEFAULT_REPO, "variables": {key: value}})
+        except ValidationError:
+            left_out.append(key)
+            continue
+        extra[key] = value
+    return auth_mode, extra, left_out
+
+
+def _adopt_message(result: VerbResult, left_out: list[str]) -> str:
+    text = f"Wrote {result.manifest_path} for the project {result.project_id}."
+    if left_out:
+        text += (f" Not carried over (a manifest may not hold them): {', '.join(left_out)};"
+                 " the next pass would change them on Railway.")
+    if result.pending:
+        kinds = ", ".join(p["kind"] for p in result.pending)
+        return text + f" Review it: `saas-infra plan --target {result.tenant}` still shows {kinds}."
+    return text + " `saas-infra plan` shows no changes for it."

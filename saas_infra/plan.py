@@ -108,6 +108,8 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
+        if not isinstance(data, dict):  # a JSON list or number must not escape as AttributeError
+            raise PlanError(f"not a saas-infra plan (a JSON {type(data).__name__}, not an object)")
         if data.get("format") != PLAN_FORMAT:
             raise PlanError(f"not a saas-infra plan (format {data.get('format')!r})")
         try:

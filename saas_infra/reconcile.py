@@ -6,11 +6,13 @@ It decides nothing about presentation and never prints; progress goes to a callb
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from saas_infra import lock as fleet_lock
 from saas_infra import manifest as manifests_mod
 from saas_infra.apply import FAILED, IN_PROGRESS, Applier, ProgressFn, TenantOutcome
 from saas_infra.clock import Clock
@@ -32,6 +34,8 @@ class Fleet:
     concurrency: int = 8
     max_deletions: int = 3
     poll_interval: float = 2.0
+    lock_timeout: float = fleet_lock.DEFAULT_TIMEOUT  # seconds apply_pass waits for the fleet lock
+    lock_notify: Callable[[str], None] | None = None  # the lock's messages (waiting, taken over)
 
     def workspace(self) -> str:
         if self.workspace_id is None:
@@ -121,6 +125,24 @@ def check_fresh(plan: Plan, manifests) -> None:
         )
 
 
+def check_railway_unchanged(saved: Plan, fresh: Plan) -> None:
+    """A saved plan applies only to the Railway it was made against: applied a second time, its
+    creates would make a second project for every tenant it created the first time."""
+
+    def steps(plan: Plan, tenant: str) -> list:
+        return [(a.kind, a.project_id, json.dumps(a.details, sort_keys=True, default=str))
+                for a in plan.for_tenant(tenant)]
+
+    changed = sorted(t for t in set(saved.tenants()) | set(fresh.tenants())
+                     if steps(saved, t) != steps(fresh, t))
+    if changed:
+        raise StalePlanError(
+            f"the saved plan is stale: Railway changed since it was made for {', '.join(changed)}; "
+            "run `saas-infra plan` again"
+        )
+    check_guards(fresh)
+
+
 def apply_pass(
     fleet: Fleet,
     *,
@@ -128,18 +150,24 @@ def apply_pass(
     targets: Iterable[str] = (),
     progress: ProgressFn | None = None,
 ) -> ApplyReport:
-    """Plan (or take a saved plan), refuse on a guard, apply, then plan again."""
+    """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
+    lock (lock.py), so that two passes never act on the fleet at once."""
     manifests = fleet.load()
-    if plan is None:
-        plan = fleet.plan_from(manifests, fleet.observe(), targets=targets)
-    else:
-        check_fresh(plan, manifests)
-        targets = plan.targets
-    check_guards(plan)
-    outcomes = fleet.applier(progress).apply(plan)
-    observed = fleet.observe()
-    after = fleet.plan_from(fleet.load(), observed, targets=targets)
-    return ApplyReport(plan, outcomes, after, observed)
+    with fleet_lock.hold(fleet):
+        if plan is None:
+            plan = fleet.plan_from(manifests, fleet.observe(), targets=targets)
+        else:
+            check_fresh(plan, manifests)
+            targets = plan.targets
+            check_guards(plan)
+            check_railway_unchanged(
+                plan, fleet.plan_from(manifests, fleet.observe(), targets=targets)
+            )
+        check_guards(plan)
+        outcomes = fleet.applier(progress).apply(plan)
+        observed = fleet.observe()
+        after = fleet.plan_from(fleet.load(), observed, targets=targets)
+        return ApplyReport(plan, outcomes, after, observed)
 
 
 def wait_for_gateway(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from saas_infra.errors import CooldownError, RateLimitedError
 from saas_infra.plan import ActionKind, FindingKind, Plan
 
 SYMBOLS = {
@@ -75,38 +76,176 @@ def plan_json(plan: Plan) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-def plan_markdown(plan: Plan) -> str:
-    counts = summary_counts(plan)
-    out = ["## saas-infra plan", ""]
+MARKDOWN_MIN_CHARS = 2000  # below this even the summary of a plan may not fit
+_FOLDED = ("> [!NOTE]\n> Details folded to fit {limit:,} characters; `saas-infra plan` shows them "
+           "all.")
+
+
+def plan_markdown(plan: Plan, *, max_chars: int | None = None) -> str:
+    """The plan for a pull request or a CI job summary: destructive or stopped first, then the
+    fleet summary table, then each tenant's actions folded away. With max_chars the details
+    shrink to one line per tenant, then to as many tenants as fit (GitHub comments end at 65,536)."""
+    head = [_plan_title(plan), "", *_plan_head(plan)]
+    foot = [_plan_stamp(plan)]
+    text = _lines(head + _tenant_details(plan) + _findings_details(plan) + foot)
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    items = _folded_items(plan)
+    note = [_FOLDED.format(limit=max_chars), "",
+            f"<details><summary>Each change and finding, one line each ({len(items)})</summary>", ""]
+    return _fit(head + note, items, ["", "</details>", "", *foot], max_chars)
+
+
+def _plan_title(plan: Plan) -> str:
+    deletions = [a.tenant for a in plan.actions if a.kind is ActionKind.DELETE]
     if plan.guards:
-        out += ["> [!CAUTION]", "> **A safety guard stopped this plan; nothing will be applied.**"]
-        out += [f"> - `{g.name}`: {_md(g.message)}" for g in plan.guards] + [""]
+        return "## saas-infra plan: stopped by a safety guard"
+    if deletions:
+        return f"## saas-infra plan: DESTRUCTIVE, deletes {_plural(len(deletions), 'tenant')}"
+    return "## saas-infra plan"
+
+
+def _plan_head(plan: Plan) -> list[str]:
+    """Alerts (destructive first), the summary table, and what the details leave out."""
+    out = []
     if plan.destructive:
         deleted = ", ".join(f"`{a.tenant}`" for a in plan.actions if a.kind is ActionKind.DELETE)
         out += ["> [!WARNING]", f"> **Destructive: this plan deletes {deleted}.**", ""]
+    if plan.guards:
+        out += ["> [!CAUTION]", "> **A safety guard stopped this plan; nothing will be applied.**"]
+        out += [f"> - `{g.name}`: {_md(g.message)}" for g in plan.guards] + [""]
+    counts = summary_counts(plan)
     out += ["| " + " | ".join(counts) + " |", "|" + "---|" * len(counts)]
     out += ["| " + " | ".join(str(n) for n in counts.values()) + " |", ""]
     if plan.empty:
         out += ["No changes: Railway matches the manifests.", ""]
+    unmanaged = sum(1 for f in plan.findings if f.kind is FindingKind.UNMANAGED)
+    if unmanaged:
+        out += [(f"{_plural(unmanaged, 'unmanaged `luthien-*` project')} not shown "
+                 "(never changed; `saas-infra plan --all` lists them)."), ""]
+    return out
+
+
+def _tenant_details(plan: Plan) -> list[str]:
+    out = []
     for tenant in plan.tenants():
         actions = plan.for_tenant(tenant)
-        kinds = ", ".join(a.kind.value for a in actions)
-        out += [f"<details><summary><code>{_html(tenant)}</code>: {_html(kinds)}</summary>", ""]
-        out += [f"- **{a.kind.value}**: {_md(a.reason)}" for a in actions]
+        kinds = ", ".join(_kind_html(a.kind) for a in actions)
+        out += [f"<details><summary><code>{_html(tenant)}</code>: {kinds}</summary>", ""]
+        for action in actions:
+            out.append(f"- **{action.kind.value}**: {_md(action.reason)}")
+            out += [f"  - {fact}" for fact in _action_facts(action)]
         out += ["", "</details>", ""]
-    findings = [f for f in plan.findings if f.kind is not FindingKind.UNMANAGED]
-    if findings:
-        out += ["<details><summary>Findings (nothing changes for these)</summary>", ""]
-        out += [
-            f"- {f.kind.value}: `{f.tenant or f.project_name}`: {_md(f.reason)}" for f in findings
-        ]
-        out += ["", "</details>", ""]
-    out.append(f"<sub>planned at {plan.at}</sub>")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _action_facts(action) -> list[str]:
+    """What a reviewer must not miss beyond the reason: how final a deletion is."""
+    if action.kind is not ActionKind.DELETE:
+        return []
+    project = _md(str(action.details.get("project_name") or action.project_id))
+    if action.details.get("mode") == "now":
+        return [f"`{project}` is deleted at once (`projectDelete`): it cannot be undone"]
+    return [f"`{project}` goes to Railway's scheduled delete: restorable for 48 hours"]
+
+
+def _findings_details(plan: Plan) -> list[str]:
+    findings = _shown_findings(plan)
+    if not findings:
+        return []
+    out = ["<details><summary>Findings (nothing changes for these)</summary>", ""]
+    out += [f"- {f.kind.value}: `{f.tenant or f.project_name}`: {_md(f.reason)}" for f in findings]
+    return out + ["", "</details>", ""]
+
+
+def _folded_items(plan: Plan) -> list[str]:
+    """One line per tenant with changes (deletions first: a cut must not hide them), then one
+    per finding: the details, folded."""
+    tenants = sorted(plan.tenants(), key=lambda t: not any(
+        a.kind.destructive for a in plan.for_tenant(t)))
+    items = [
+        f"- `{tenant}`: " + ", ".join(a.kind.value for a in plan.for_tenant(tenant))
+        for tenant in tenants
+    ]
+    items += [f"- {f.kind.value}: `{f.tenant or f.project_name}`" for f in _shown_findings(plan)]
+    return items
+
+
+def _shown_findings(plan: Plan) -> list:
+    return [f for f in plan.findings if f.kind is not FindingKind.UNMANAGED]
+
+
+def _plan_stamp(plan: Plan) -> str:
+    scope = f", only {', '.join(plan.targets)}" if plan.targets else ""
+    return f"<sub>planned at {plan.at}{scope}</sub>"
+
+
+def _fit(head: list[str], items: list[str], foot: list[str], max_chars: int) -> str:
+    """head, as many items as fit, a line saying how many were left out, foot."""
+    more = "- … and {n} more (`saas-infra plan` lists them all)"
+    fixed = len(_lines([*head, more.format(n=len(items)), *foot]))
+    kept, used = 0, 0
+    while kept < len(items) and fixed + used + len(items[kept]) + 1 <= max_chars:
+        used += len(items[kept]) + 1
+        kept += 1
+    left = [more.format(n=len(items) - kept)] if kept < len(items) else []
+    text = _lines([*head, *items[:kept], *left, *foot])
+    return text if len(text) <= max_chars else _cut(text, max_chars)
+
+
+def _cut(text: str, max_chars: int) -> str:
+    """The last resort (a guard listing thousands of tenants): whole lines up to the limit."""
+    tail = "\n… (cut to fit; `saas-infra plan` shows the whole plan)\n"
+    kept = text[: max(0, max_chars - len(tail))]
+    return kept[: kept.rfind("\n") + 1].rstrip("\n") + tail
+
+
+def apply_markdown(report) -> str:
+    """A pass for a CI job summary: the verdict, each tenant's outcome, what is left, the plan."""
+    out = [_apply_title(report), ""]
+    if report.outcomes:
+        out += ["| tenant | result | steps |", "|---|---|---|"]
+        out += [_outcome_row(o) for o in report.outcomes] + [""]
+    if not report.converged:
+        out += ["### Not converged: a new plan still has changes", ""]
+        out += [f"- `{a.tenant}`: {a.kind.value}: {_md(a.reason)}" for a in report.after.actions]
+        out += [f"- guard `{g.name}`: {_md(g.message)}" for g in report.after.guards] + [""]
+    plan = report.plan
+    out += ["### The plan it applied", "", *_plan_head(plan), *_tenant_details(plan)]
+    out += [*_findings_details(plan), _plan_stamp(plan)]
+    return _lines(out)
+
+
+def _apply_title(report) -> str:
+    if report.failed:
+        return f"## saas-infra apply: {_plural(len(report.failed), 'tenant')} failed"
+    if not report.converged:
+        return "## saas-infra apply: not converged"
+    if report.plan.empty:
+        return "## saas-infra apply: no changes"
+    return "## saas-infra apply: converged"
+
+
+def _outcome_row(outcome) -> str:
+    steps = ", ".join(f"{s.name} {s.result}" for s in outcome.steps) or "nothing to do"
+    if outcome.ok:
+        return f"| `{outcome.tenant}` | ok | {_md(steps)} |"
+    return f"| `{outcome.tenant}` | **failed** | {_md(outcome.error or 'no reason given')} |"
+
+
+def _kind_html(kind: ActionKind) -> str:
+    return f"<b>{kind.value}</b>" if kind.destructive else kind.value
+
+
+def _lines(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Text from plans and Railway, inert in Markdown: no tables broken, no HTML, no links."""
+    for char in "\\*[]|":  # backticks stay: reasons quote commands as code
+        text = text.replace(char, "\\" + char)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _html(text: str) -> str:
@@ -160,32 +299,57 @@ def _status_style(status: str) -> str | None:
 
 def status_lines(data) -> list[tuple[str, str | None]]:
     lines = [(f"{data['name']}: {data['status']}", "bold")]
-    lines.append((f"  Project:  {data['project_id'] or '-'}  {data['console_url'] or ''}".rstrip(), None))
+    project = f"  Project:  {data['project_id'] or '-'}  {data['console_url'] or ''}"
+    lines.append((project.rstrip(), None))
     lines.append((f"  URL:      {data['url'] or '-'}", None))
     health = data.get("health")
     if health:
         lines.append((f"  Health:   {'ok' if health['ok'] else 'failing'} ({health['detail']})",
                       "green" if health["ok"] else "red"))
     if data.get("deletion_deadline"):
-        lines.append((f"  Deletion: scheduled for {data['deletion_deadline']}", "magenta"))
+        lines.append((f"  Deletion: {data['deletion_deadline']} (requested "
+                      f"{data.get('deletion_scheduled_at') or '-'})", "magenta"))
     for service in data.get("services", []):
         status = service["deployment_status"] or "no deployment"
         source = f"  {service['source']}" if service.get("source") else ""
         lines.append((f"  - {service['name']:<9} {status}{source}", None))
+    drift_kinds = {d["kind"] for d in data.get("drift", [])}
     for drift in data.get("drift", []):
         lines.append((f"  drift: {drift['kind']}: {drift['reason']}", "yellow"))
+    for pending in data.get("pending", []):
+        if pending["kind"] not in drift_kinds:
+            lines.append((f"  pending: {pending['kind']}: {pending['reason']}", "cyan"))
     return lines
 
 
 def whoami_lines(data) -> list[tuple[str, str | None]]:
-    lines = []
     if data["user"]:
         user = data["user"]
-        lines.append((f"Personal account token: {user.get('name') or user.get('username')} "
-                      f"<{user.get('email')}>", None))
+        who = user.get("name") or user.get("username") or user.get("id")
+        lines = [(f"Personal account token: {who} <{user.get('email') or '-'}>", None)]
     else:
-        lines.append(("Workspace token (Railway does not let it read the user)", None))
+        text = ("Workspace token: Railway does not answer `me` for it, so it has no user; it "
+                "reaches these workspaces:")
+        lines = [(text, None)]
     for ws in data["workspaces"]:
-        lines.append((f"  workspace {ws['name']} ({ws['id']}), plan {ws.get('plan') or '?'}, "
-                      f"{ws.get('projects')} projects", None))
+        count = ws.get("projects")
+        projects = "? projects" if count is None else _plural(count, "project")
+        text = f"  Workspace: {ws['name']} ({ws['id']}), {ws.get('plan') or '?'} plan, {projects}"
+        lines.append((text, None))
     return lines
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def retry_line(event) -> str:
+    """What a retry waits for, from a RetryEvent: 429s and cooldowns name Railway's limit."""
+    wait = f"{event.wait:.0f} s" if event.wait >= 1 else f"{event.wait:.1f} s"
+    if isinstance(event.error, RateLimitedError):
+        return f"Railway rate limit: waiting {wait} ({event.operation})"
+    if isinstance(event.error, CooldownError):
+        return f'Railway says "Endpoint too recently updated": waiting {wait} ({event.operation})'
+    message = getattr(event.error, "message", None) or str(event.error)
+    return (f"Railway {event.operation} failed ({message}); retrying in {wait} "
+            f"(attempt {event.attempt + 1})")

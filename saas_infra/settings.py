@@ -30,6 +30,7 @@ class Settings(BaseModel):
     ci: bool = False
     concurrency: int = 8
     max_deletions: int = 3
+    lock_timeout: float = 900.0  # seconds to wait for the fleet lock (lock.DEFAULT_TIMEOUT)
     plan_name: str = "HOBBY"  # pacing preset: HOBBY (10/s, 1000/h) or PRO (50/s, 10000/h)
 
     @classmethod

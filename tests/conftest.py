@@ -80,6 +80,13 @@ def run_cli(runtime: Runtime, tenants_dir: Path):
 
     def run(*args: str, input: str | None = None, env: dict | None = None):
         runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
-        return runner.invoke(cli, list(args), obj=runtime, input=input, catch_exceptions=False)
+        # Settings read the runtime's env, not os.environ: give it `env` too (None unsets).
+        base = runtime.env
+        merged = {**base, **(env or {})}
+        runtime.env = {k: v for k, v in merged.items() if v is not None}
+        try:
+            return runner.invoke(cli, list(args), obj=runtime, input=input, catch_exceptions=False)
+        finally:
+            runtime.env = base
 
     return run

@@ -21,3 +21,20 @@ def test_cli_apply_then_plan_detailed_exitcode(run_cli, write_tenant):
     assert applied.exit_code == 0, applied.stderr
     assert "ok     acme: project created" in applied.stdout
     assert run_cli("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_secret_variables_set_on_railway_by_operators_are_left_alone(fleet, write_tenant, client):
+    from saas_infra.railway import operations as ops
+
+    write_tenant("acme")
+    apply_pass(fleet)
+    project = fleet.observe().managed()["acme"][0]
+    ops.variables_upsert(client, project_id=project.id, environment_id=project.environment_id,
+                         service_id=project.gateway.id,
+                         variables={"OPENAI_API_KEY": "sk-operator", "STRAY": "x"})
+    plan = fleet.plan()
+    assert [a.details.get("unset") for a in plan.actions] == [["STRAY"]]
+    apply_pass(fleet)
+    values = ops.variables(client, project_id=project.id, environment_id=project.environment_id,
+                           service_id=project.gateway.id)
+    assert values["OPENAI_API_KEY"] == "sk-operator" and "STRAY" not in values

@@ -139,9 +139,13 @@ class Emulator:
                 version, internal, gauss = state.rng_state
                 self.rng.setstate((version, tuple(internal), gauss))
             every = list(state.workspaces)
+            tokens = dict(state.tokens)
             self.account_token = self._install_token("account", account_token, every)
             self.workspace_token = self._install_token("workspace", workspace_token, every[:1])
-            self._persist()
+            # A read-only run (plan --sandbox) must not rewrite a big state file it left as is.
+            stored = self.state_file is not None and self.state_file.exists()
+            if self.state.tokens != tokens or not stored:
+                self._persist()
 
     def _install_token(self, kind: str, token: str | None, workspace_ids: list[str]) -> str:
         current = [t for t, grant in self.state.tokens.items() if grant.kind == kind]

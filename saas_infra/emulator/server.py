@@ -47,6 +47,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
     protocol_version = "HTTP/1.1"  # keep-alive, like the real endpoint
+    # Headers and body go out as two writes; with Nagle on, the body waits for the client's
+    # delayed ACK of the headers: 40 ms added to every request on Linux loopback.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         self._answer()

@@ -37,6 +37,7 @@ from saas_infra.manifest.models import (
     TenantManifest,
     Tombstone,
     check_name,
+    set_on_railway,
 )
 from saas_infra.manifest.schema import json_schema, json_schema_text
 
@@ -58,6 +59,7 @@ __all__ = [
     "TenantManifest",
     "Tombstone",
     "check_name",
+    "set_on_railway",
     "clear_tombstone",
     "fingerprint_file",
     "json_schema",

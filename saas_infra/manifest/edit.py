@@ -79,10 +79,12 @@ def write_new_manifest(
     branch: str | None = None,
     image: str | None = None,
     auth_mode: str | None = None,
+    variables: dict[str, str] | None = None,
 ) -> Path:
     """Write `directory/<name>.yaml` for a new tenant; refuse when the tenant has a manifest.
 
     With neither repo nor image the gateway builds from LuthienResearch/luthien-proxy.
+    `variables` are extra non-secret gateway variables (`adopt` carries an orphan's over).
     """
     directory = Path(directory)
     if repo is None and image is None:
@@ -92,6 +94,7 @@ def write_new_manifest(
         "branch": branch,
         "image": image,
         "auth_mode": auth_mode or DEFAULT_AUTH_MODE,
+        "variables": dict(variables) if variables else None,
     }
     data = {
         "version": 1,

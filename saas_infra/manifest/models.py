@@ -154,6 +154,12 @@ def _check_image(value: str) -> str:
     return value
 
 
+def set_on_railway(name: str) -> bool:
+    """A secret-looking gateway variable: manifests may not hold it, so operators set it on
+    Railway, and the reconciler leaves it alone instead of removing it as drift."""
+    return any(word in name for word in SECRET_WORDS) and name not in RESERVED_VARIABLES
+
+
 def _check_variable_name(value: str) -> str:
     if not _VARIABLE_RE.fullmatch(value):
         raise ValueError(

@@ -69,6 +69,18 @@ query Fleet($workspaceId: String, $first: Int!, $after: String) {
 """
     + PROJECT_FIELDS,
 )
+# Projects without their insides: how the fleet lock (lock.py) finds its tickets cheaply.
+PROJECT_LIST = _query(
+    "ProjectList",
+    """
+query ProjectList($workspaceId: String, $first: Int!, $after: String) {
+  projects(workspaceId: $workspaceId, first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id name description createdAt deletedAt } }
+  }
+}
+""",
+)
 PROJECT = _query(
     "Project",
     "query Project($id: String!) { project(id: $id) { ...ProjectFields } }" + PROJECT_FIELDS,
@@ -198,6 +210,20 @@ def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50)
         yield [edge["node"] for edge in data["edges"]]
         if not data["pageInfo"]["hasNextPage"]:
             return
+        after = data["pageInfo"]["endCursor"]
+
+
+def project_list(client: Executor, workspace_id: str | None, page_size: int = 100) -> list[dict]:
+    """Every project's id, name, description and timestamps: one light request per page."""
+    nodes: list[dict] = []
+    after = None
+    while True:
+        data = client.execute(
+            PROJECT_LIST, {"workspaceId": workspace_id, "first": page_size, "after": after}
+        )["projects"]
+        nodes += [edge["node"] for edge in data["edges"]]
+        if not data["pageInfo"]["hasNextPage"]:
+            return nodes
         after = data["pageInfo"]["endCursor"]
 
 

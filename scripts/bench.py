@@ -1,0 +1,253 @@
+"""Benchmarks of saas-infra against the Railway emulator: `uv run python scripts/bench.py`.
+
+Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants, a real
+`saas-infra plan --sandbox` process over 1,000 manifests, and 50 creates at 100 ms latency under
+10 req/s on the real clock, then prints a table with the issue's targets. It is not a test and
+never contacts a non-loopback address: every request goes to an emulator (in process or embedded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from contextlib import chdir
+from datetime import UTC, datetime
+from pathlib import Path
+
+from saas_infra.clock import FakeClock, SystemClock
+from saas_infra.emulator import Emulator, RateLimits
+from saas_infra.manifest import write_new_manifest
+from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
+from saas_infra.reconcile import Fleet, apply_pass
+
+ROOT = Path(__file__).resolve().parents[1]
+NOOP_CALLS_TARGET = 25  # at 1,000 tenants
+SANDBOX_SECONDS_TARGET = 2.0
+CREATE_RATIO_TARGET = 1.3
+
+
+# --- building a fleet -------------------------------------------------------------------------
+
+
+def write_manifests(tenants_dir: Path, count: int) -> None:
+    tenants_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        write_new_manifest(tenants_dir, f"tenant-{i:04d}")
+
+
+def fake_client(emu: Emulator, clock) -> RailwayClient:
+    """A client with no client-side pacing, on the fake clock: builds fleets fast."""
+    return RailwayClient(emu.account_token, transport=emu.transport(), clock=clock,
+                         retry=RetryPolicy(sleep=clock.sleep), pacer=Pacer.unlimited(clock=clock))
+
+
+def build_fleet(root: Path, count: int) -> tuple[Emulator, FakeClock]:
+    """`count` manifests in root/tenants, provisioned by a real apply pass (in process, on a fake
+    clock starting now, so the emulator's timestamps are today's)."""
+    clock = FakeClock(datetime.now(UTC))
+    # On a fake clock that barely moves, every request lands in one emulated second: lift the
+    # emulator's rate limit so building the fleet spends no time in 429 retries.
+    unlimited = RateLimits(per_second=10**6, per_hour=10**9)
+    emu = Emulator(clock=clock, seed=count, rate_limits=unlimited)
+    write_manifests(root / "tenants", count)
+    with chdir(root):
+        fleet = Fleet(client=fake_client(emu, clock), clock=clock, tenants_dir=root / "tenants",
+                      concurrency=16)
+        report = apply_pass(fleet)
+    if report.failed or not report.converged:
+        raise SystemExit(f"building {count} tenants failed: {[o.error for o in report.failed]}")
+    return emu, clock
+
+
+# --- (a) and (d): a no-op plan in process -------------------------------------------------------
+
+
+def noop_plan(root: Path, emu: Emulator, clock) -> dict:
+    """API calls, wall time and Python heap peak of `Fleet.plan()` on a converged fleet, by a
+    fresh client that must also find its workspace (as the first plan of a process does)."""
+
+    def fresh_fleet():
+        return Fleet(client=fake_client(emu, clock), clock=clock, tenants_dir=root / "tenants")
+
+    with chdir(root):
+        fleet = fresh_fleet()
+        before = emu.counts["total"]
+        started = time.perf_counter()
+        plan = fleet.plan()
+        seconds = time.perf_counter() - started
+        if not plan.empty:
+            raise SystemExit(f"the plan after apply is not empty: {plan.tenants()[:5]}")
+        calls = fleet.client.stats.requests
+        assert calls == emu.counts["total"] - before, "client and emulator disagree on calls"
+        tracemalloc.start()  # a second run: tracing slows the first one's timing down
+        fresh_fleet().plan()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return {"calls": calls, "seconds": seconds, "peak_bytes": peak}
+
+
+# --- (b): `saas-infra plan --sandbox` as a process --------------------------------------------
+
+
+def sandbox_folder(root: Path, emu: Emulator) -> Path:
+    """A folder like a clone in use: tenants/, schema/, and the sandbox's state file."""
+    folder = root / "sandbox"
+    shutil.copytree(root / "tenants", folder / "tenants")
+    shutil.copytree(ROOT / "schema", folder / "schema")
+    emu.save(folder / ".saas-infra" / "emulator.json")
+    return folder
+
+
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_plan_process(folder: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run; CPU time says what a busy machine's wall time hides."""
+    command = ["uv", "run", "--project", str(ROOT), "--quiet", "saas-infra", "plan", "--sandbox"]
+    cpu, started = child_cpu(), time.perf_counter()
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0 or done.stdout != "Plan: no changes.\n":
+        raise SystemExit(f"plan --sandbox failed ({done.returncode}): {done.stdout}{done.stderr}")
+    return seconds, child_cpu() - cpu
+
+
+def sandbox_plan(folder: Path, cache_dir: Path, runs: int = 5) -> dict:
+    """Wall times of `plan --sandbox`, without and with Python's bytecode cache (CI machines may
+    set PYTHONDONTWRITEBYTECODE, and then every run compiles every module again)."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("RAILWAY_", "SAAS_INFRA_")) and k != "PYTHONDONTWRITEBYTECODE"}
+    base["NO_COLOR"] = "1"
+    # Both look for bytecode only under their own prefix, never in the source tree: "cold" finds
+    # an empty folder and may not write to it, "warm" keeps what the first run compiles.
+    cold = {**base, "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPYCACHEPREFIX": str(cache_dir / "none")}
+    warm = {**base, "PYTHONPYCACHEPREFIX": str(cache_dir / "kept")}
+    run_plan_process(folder, warm)  # fills the cache
+    return {
+        "no bytecode cache": [run_plan_process(folder, cold) for _ in range(runs)],
+        "bytecode cached": [run_plan_process(folder, warm) for _ in range(runs)],
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    }
+
+
+# --- (c): creates under latency and a rate limit, on the real clock -----------------------------
+
+
+def paced_creates(root: Path, count: int, latency: float, per_second: int) -> dict:
+    clock = SystemClock()
+    emu = Emulator(clock=clock, seed=7,
+                   rate_limits=RateLimits(per_second=per_second, per_hour=1_000_000))
+    emu.faults.latency = latency
+    client = RailwayClient(emu.account_token, transport=emu.transport(), clock=clock,
+                           pacer=Pacer(per_second=per_second, per_hour=None, clock=clock))
+    folder = root / "creates"
+    write_manifests(folder / "tenants", count)
+    with chdir(folder):
+        fleet = Fleet(client=client, clock=clock, tenants_dir=folder / "tenants")
+        started = time.perf_counter()
+        report = apply_pass(fleet)
+        seconds = time.perf_counter() - started
+    stats = client.stats
+    return {
+        "seconds": seconds,
+        "calls": stats.requests,
+        "retries": stats.retries,
+        "failed": len(report.failed),
+        "converged": report.converged,
+        "bound": stats.requests / per_second,
+        "created": sum(1 for p in emu.snapshot()["projects"] if p["name"].startswith("luthien-")),
+    }
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def print_noop(rows: dict[int, dict]) -> None:
+    print("(a) no-op plan, in process (Fleet.plan() on a converged fleet, fresh client)")
+    print(f"  {'tenants':>8}  {'API calls':>9}  {'wall time':>9}  {'≥ at 10 req/s':>13}  "
+          f"{'peak heap':>9}")
+    for size, row in rows.items():
+        print(f"  {size:>8,}  {row['calls']:>9}  {row['seconds']:>8.2f}s  "
+              f"{row['calls'] / 10:>12.1f}s  {row['peak_bytes'] / 2**20:>7.1f}MB")
+    largest = max(rows)
+    if largest >= 1000:
+        calls = rows[largest]["calls"]
+        print(f"  target: ≤ {NOOP_CALLS_TARGET} calls at 1,000 tenants: {calls} "
+              f"{verdict(calls <= NOOP_CALLS_TARGET)}")
+
+
+def print_sandbox(size: int, row: dict) -> None:
+    runs = len(row["bytecode cached"])
+    print(f"(b) `uv run saas-infra plan --sandbox` over {size:,} manifests, a real process "
+          f"(median and fastest of {runs} runs)")
+    for label in ("bytecode cached", "no bytecode cache"):
+        walls, cpus = zip(*row[label], strict=True)
+        median = statistics.median(walls)
+        if label == "bytecode cached":  # every run after a clone's first
+            goal = f"target < {SANDBOX_SECONDS_TARGET:.0f}s: "
+            goal += verdict(median < SANDBOX_SECONDS_TARGET)
+        else:
+            goal = "(every module compiled again: PYTHONDONTWRITEBYTECODE)"
+        print(f"  {label:<18} {median:>5.2f}s (fastest {min(walls):.2f}s, CPU "
+              f"{statistics.median(cpus):.2f}s)  {goal}")
+    print(f"  (d) peak RSS of the process: {row['peak_rss_bytes'] / 2**20:.0f}MB")
+
+
+def print_creates(count: int, latency: float, per_second: int, row: dict) -> None:
+    ratio = row["seconds"] / row["bound"]
+    print(f"(c) {count} creates, {latency * 1000:.0f} ms latency per request, {per_second} req/s "
+          "limit, real clock (one apply pass: plan, lock, creates, re-plan)")
+    print(f"  API calls {row['calls']} (retries {row['retries']}), wall time "
+          f"{row['seconds']:.1f}s, lower bound {row['bound']:.1f}s (calls / {per_second} req/s), "
+          f"ratio {ratio:.2f}")
+    print(f"  projects created {row['created']}, tenants failed {row['failed']}, converged "
+          f"{row['converged']}; target ≤ {CREATE_RATIO_TARGET}×: "
+          f"{verdict(ratio <= CREATE_RATIO_TARGET and not row['failed'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000", help="fleet sizes for the no-op plan")
+    parser.add_argument("--creates", type=int, default=50, help="tenants to create in (c)")
+    parser.add_argument("--skip-creates", action="store_true", help="skip (c), about a minute")
+    args = parser.parse_args()
+    # Retries are counted in the table; their log lines would only break it up.
+    logging.getLogger("saas_infra").addHandler(logging.NullHandler())
+    logging.getLogger("saas_infra").propagate = False
+    sizes = [int(s) for s in args.sizes.split(",")]
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}")
+    with tempfile.TemporaryDirectory(prefix="saas-infra-bench-") as tmp:
+        work = Path(tmp)
+        noop, largest = {}, None
+        for size in sizes:
+            root = work / f"fleet-{size}"
+            emu, clock = build_fleet(root, size)
+            noop[size] = noop_plan(root, emu, clock)
+            largest = (size, root, emu)
+        print_noop(noop)
+        size, root, emu = largest
+        print_sandbox(size, sandbox_plan(sandbox_folder(root, emu), work / "pycache"))
+        if not args.skip_creates:
+            print_creates(args.creates, 0.1, 10, paced_creates(work, args.creates, 0.1, 10))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""`saas-infra apply --sandbox` on a fresh clone: the embedded emulator, its state in .saas-infra/.
+
+Each invocation gets a new Runtime (as a new process would), so the only thing linking two runs
+is the state file. No token, no network: the sandbox must work before a user has either.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from saas_infra.cli import Runtime, cli
+from saas_infra.clock import FakeClock
+
+ROOT = Path(__file__).resolve().parents[1]
+START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+CREATED = "project created, Postgres created, Redis created, gateway created, domain created"
+
+
+@pytest.fixture
+def clone(tmp_path: Path, monkeypatch) -> Path:
+    """A folder laid out like a fresh clone: the sample tenants and the schema, nothing else."""
+    (tmp_path / "tenants").mkdir()
+    for manifest in sorted((ROOT / "tenants").glob("*.yaml")):
+        shutil.copy(manifest, tmp_path / "tenants" / manifest.name)
+    shutil.copytree(ROOT / "schema", tmp_path / "schema")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args: str, at: datetime = START):
+    """One run in a new Runtime, as a separate process would be (no token in its environment)."""
+    runtime = Runtime(env={}, clock=FakeClock(at), stdin_interactive=False)
+    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "200"})
+    return runner.invoke(cli, list(args), obj=runtime, catch_exceptions=False)
+
+
+def sample_tenants() -> list[str]:
+    return sorted(p.stem for p in (ROOT / "tenants").glob("*.yaml"))
+
+
+def test_apply_sandbox_provisions_the_sample_tenants(clone):
+    assert not (clone / ".saas-infra").exists()
+    result = invoke("apply", "--sandbox")
+    assert result.exit_code == 0, result.stderr
+    expected = [f"  ok     {name}: {CREATED}" for name in sample_tenants()]
+    assert result.stdout.splitlines() == expected
+    state = clone / ".saas-infra" / "emulator.json"
+    assert state.is_file()
+    assert (clone / ".saas-infra" / ".gitignore").read_text() == "*\n"
+    stored = json.loads(state.read_text())
+    names = sorted(p["name"] for p in stored["projects"].values())
+    assert names == [f"luthien-{name}" for name in sample_tenants()]
+
+
+def test_next_run_sees_the_persisted_state(clone):
+    assert invoke("apply", "--sandbox").exit_code == 0
+    later = START + timedelta(hours=1)
+    result = invoke("plan", "--sandbox", "--detailed-exitcode", at=later)
+    assert (result.exit_code, result.stdout) == (0, "Plan: no changes.\n")
+    again = invoke("apply", "--sandbox", at=later)
+    assert (again.exit_code, again.stdout) == (0, "")
+    assert again.stderr == "No changes: Railway matches the manifests.\n"
+
+
+def test_sandbox_state_follows_manifest_edits_across_runs(clone):
+    assert invoke("apply", "--sandbox").exit_code == 0
+    (clone / "tenants" / "initech.yaml").write_text(
+        "version: 1\nname: initech\ngateway:\n  repo: LuthienResearch/luthien-proxy\n")
+    later = START + timedelta(hours=1)
+    planned = invoke("plan", "--sandbox", at=later)
+    assert planned.stdout.splitlines() == [
+        "  + initech  create           new tenant: no project on Railway",
+        "Plan: 1 creates.",
+    ]
+    assert invoke("apply", "--sandbox", at=later).exit_code == 0
+    final = invoke("plan", "--sandbox", "--detailed-exitcode", at=later + timedelta(hours=1))
+    assert final.exit_code == 0
+
+
+def test_without_sandbox_a_fresh_clone_asks_for_a_token(clone):
+    result = invoke("plan")
+    assert result.exit_code == 1
+    assert "RAILWAY_TOKEN environment variable is required" in result.stderr
+    assert "--sandbox" in result.stderr
+    assert not (clone / ".saas-infra").exists()

@@ -153,6 +153,14 @@ def apply_pass(
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once."""
     manifests = fleet.load()
+    if plan is None:
+        # Look first without the lock: a pass with nothing to do (most hourly passes) must not
+        # take it, since on Railway taking it means creating and deleting a ticket project.
+        observed = fleet.observe()
+        first = fleet.plan_from(manifests, observed, targets=targets)
+        check_guards(first)
+        if first.empty:
+            return ApplyReport(first, [], first, observed)
     with fleet_lock.hold(fleet):
         if plan is None:
             plan = fleet.plan_from(manifests, fleet.observe(), targets=targets)

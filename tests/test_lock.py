@@ -60,6 +60,15 @@ def test_a_pass_holds_the_lock_while_it_acts_and_removes_it_at_the_end(fleet, wr
     assert tenant_projects(emu) == ["luthien-acme"]
 
 
+def test_a_pass_with_nothing_to_do_never_takes_the_lock(fleet, write_tenant, emu):
+    write_tenant("acme")
+    apply_pass(fleet)
+    creates = emu.counts["ProjectCreate"]
+    report = apply_pass(fleet)
+    assert report.converged and report.plan.empty
+    assert emu.counts["ProjectCreate"] == creates  # no ticket project made and removed
+
+
 def test_the_lock_project_is_no_finding_of_plan_or_list(fleet, client, emu, clock, run_cli,
                                                         write_tenant):
     write_tenant("acme")

@@ -106,6 +106,10 @@ class Applier:
             outcome.ok = False
             outcome.error = str(exc)
             self._report(tenant, "done", "failed")
+        except Exception as exc:  # one tenant's bug must not cost the others their outcomes
+            outcome.ok = False
+            outcome.error = f"unexpected {type(exc).__name__}: {exc}"
+            self._report(tenant, "done", "failed")
         return outcome
 
     def _report(self, tenant: str, step: str, state: str) -> None:

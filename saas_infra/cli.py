@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -159,7 +160,7 @@ class Session:
     def interactive(self) -> bool:
         if self.runtime.stdin_interactive is not None:
             return self.runtime.stdin_interactive
-        return click.get_text_stream("stdin").isatty()
+        return sys.stdin.isatty()
 
 
 def common(command: Callable) -> Callable:
@@ -342,9 +343,14 @@ def _finish_apply(s: Session, report, markdown: bool = False) -> int:
     elif markdown:
         s.console.data(render.apply_markdown(report))
     else:
-        if report.plan.empty:
+        if report.plan.empty and not report.blocked:
             s.console.message("No changes: Railway matches the manifests.")
         s.lines(render.outcome_lines(report.outcomes))
+        for tenant in sorted(report.due_next_pass):
+            s.console.warn(f"{tenant}: its deadline had already passed; it is now announced on "
+                           "Railway, and the next pass deletes it.")
+        for finding in report.blocked:
+            s.console.error(f"Blocked: {finding.tenant}: {finding.reason}")
         if not report.converged:
             s.console.warn("Not converged: a new plan still has changes:")
             s.lines(render.plan_text(report.after))

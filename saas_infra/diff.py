@@ -19,6 +19,7 @@ from saas_infra.railway.observed import (
     KEY_NAMES,
     POSTGRES,
     PROJECT_PREFIX,
+    RAILWAY_RESTORE_WINDOW,
     REDIS,
     Observed,
     ObservedProject,
@@ -64,6 +65,7 @@ def compute_plan(
     wanted = {m.manifest.name: m for m in manifests}
     managed = observed.managed()
     pending = observed.pending()
+    unmarked = {p.name.removeprefix(PROJECT_PREFIX): p for p in observed.unmanaged()}
     in_scope = (lambda name: name in targets) if targets else (lambda name: True)
 
     actions: list[Action] = []
@@ -71,8 +73,13 @@ def compute_plan(
     for name in sorted(wanted):
         if not in_scope(name):
             continue
+        restorable = [  # Railway may list a project long after it stopped being restorable
+            p for p in pending.get(name, [])
+            if p.deleted_at is None or now < p.deleted_at + RAILWAY_RESTORE_WINDOW
+        ]
         tenant_actions, tenant_findings = _tenant_plan(
-            wanted[name].manifest, managed.get(name, []), pending.get(name, []), now
+            wanted[name].manifest, managed.get(name, []), restorable, now,
+            unmarked.get(name),
         )
         actions.extend(tenant_actions)
         findings.extend(tenant_findings)
@@ -95,7 +102,8 @@ def compute_plan(
     )
 
 
-def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedProject], now):
+def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedProject], now,
+                 unmarked: ObservedProject | None = None):
     name = manifest.name
     if len(live) > 1:
         ids = ", ".join(p.id for p in live)
@@ -107,7 +115,12 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
                      "(keep the one with the data), then run again", tenant=name)]
     project = live[0] if live else None
     deletion = manifest.deletion
-    if deletion and (deletion.force or now >= deletion.deadline):
+    # A deadline nobody could see coming is announced first (written to Railway, shown by
+    # `list`), and deleted only by a later pass: a tombstone written with a date long past
+    # must not delete at once.
+    announced = project is None or (
+        deletion is not None and project.marker.delete_after == _deadline(deletion))
+    if deletion and (deletion.force or (now >= deletion.deadline and announced)):
         # Forced means now: that also ends Railway's 48-hour hold on a project it is deleting.
         target = project or (pending[0] if deletion.force and pending else None)
         return _deletion(name, target, deletion, now), []
@@ -123,8 +136,18 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
             return [restore, *_update(manifest, restorable, marker)], []
         if deletion:  # never created (or removed by hand), and going anyway: nothing to create
             return [], []
+        if unmarked is not None:  # creating would make a second luthien-<name> beside it
+            return [], [Finding(
+                FindingKind.BLOCKED, f"project {unmarked.id} named {unmarked.name} exists on "
+                "Railway without the saas-infra marker (edited by hand?); restore the marker "
+                f"`[saas-infra tenant={name}]` in its description, or remove or rename it",
+                tenant=name, project_id=unmarked.id, project_name=unmarked.name)]
         return [_create(manifest, None, marker)], []
     return _update(manifest, project, marker), []
+
+
+def _deadline(deletion):
+    return None if deletion.force else deletion.deadline
 
 
 def _deletion(name: str, project: ObservedProject | None, deletion, now) -> list[Action]:

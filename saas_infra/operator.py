@@ -22,12 +22,11 @@ from saas_infra.errors import AuthError, ConfigError, SaasInfraError
 from saas_infra.manifest.loader import display_path
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import PROJECT_PREFIX, Observed, ObservedProject
+from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, PROJECT_PREFIX, Observed, ObservedProject
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
 
 CONSOLE_URL = "https://railway.com/project/{id}"
 DEFAULT_GRACE_DAYS = mf.DEFAULT_GRACE_DAYS
-RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
 # Gateway variables saas-infra writes itself: adopt leaves them out of the manifest it writes.
 _SET_BY_SAAS_INFRA = ("DATABASE_URL", "REDIS_URL", "AUTH_MODE")
 NAME_RULES = ("lowercase letters, digits and hyphens; starts with a letter, does not end with a "
@@ -143,7 +142,9 @@ def _project_of(report: ApplyReport, name: str) -> ObservedProject | None:
 def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
     started = fleet.clock.monotonic()
     try:
-        result.deployment = wait_for_gateway(fleet, result.tenant, on_status=on_status)
+        result.deployment = wait_for_gateway(
+            fleet, result.tenant, on_status=on_status,
+            project=_project_of(result.report, result.tenant) if result.report else None)
     except SaasInfraError as exc:
         _add_hint(exc, f"`saas-infra status {result.tenant}` shows the deployment")
         raise

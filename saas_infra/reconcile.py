@@ -18,7 +18,7 @@ from saas_infra.apply import FAILED, IN_PROGRESS, Applier, ProgressFn, TenantOut
 from saas_infra.clock import Clock
 from saas_infra.diff import compute_plan
 from saas_infra.errors import ConfigError, GuardError, NotConvergedError, RailwayError, StalePlanError
-from saas_infra.plan import Plan
+from saas_infra.plan import ActionKind, FindingKind, Plan
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed, observe
 
@@ -83,7 +83,21 @@ class ApplyReport:
 
     @property
     def converged(self) -> bool:
-        return self.after.empty and not self.after.guards
+        left = [a for a in self.after.actions if a.tenant not in self.due_next_pass]
+        return not left and not self.after.guards and not self.blocked
+
+    @property
+    def due_next_pass(self) -> set[str]:
+        """Tenants whose deadline had already passed when this pass announced it on Railway:
+        by design they are deleted by the next pass, not this one."""
+        announced = {a.tenant for a in self.plan.actions if a.kind is ActionKind.SCHEDULE_DELETE}
+        return {a.tenant for a in self.after.actions
+                if a.kind is ActionKind.DELETE and a.tenant in announced}
+
+    @property
+    def blocked(self) -> list:
+        """Tenants no pass will touch until a person acts (e.g. duplicate projects)."""
+        return [f for f in self.after.findings if f.kind is FindingKind.BLOCKED]
 
     @property
     def failed(self) -> list[TenantOutcome]:
@@ -152,7 +166,7 @@ def apply_pass(
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once."""
-    manifests = fleet.load()
+    manifests = fleet.load()  # first: a bad manifest stops the pass before Railway is asked
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
         # take it, since on Railway taking it means creating and deleting a ticket project.
@@ -161,16 +175,21 @@ def apply_pass(
         check_guards(first)
         if first.empty:
             return ApplyReport(first, [], first, observed)
+    elif plan.workspace_id and plan.workspace_id != fleet.workspace():
+        raise StalePlanError(
+            f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
+        )
     with fleet_lock.hold(fleet):
+        # Read the manifests again once the lock is ours: waiting for it may have taken minutes,
+        # in which a tombstone may have been removed or a tenant edited.
+        manifests = fleet.load()
+        fresh = fleet.plan_from(manifests, fleet.observe(), targets=plan.targets if plan else targets)
         if plan is None:
-            plan = fleet.plan_from(manifests, fleet.observe(), targets=targets)
+            plan = fresh
         else:
             check_fresh(plan, manifests)
             targets = plan.targets
-            check_guards(plan)
-            check_railway_unchanged(
-                plan, fleet.plan_from(manifests, fleet.observe(), targets=targets)
-            )
+            check_railway_unchanged(plan, fresh)
         check_guards(plan)
         outcomes = fleet.applier(progress).apply(plan)
         observed = fleet.observe()
@@ -184,9 +203,11 @@ def wait_for_gateway(
     *,
     timeout: float = 900.0,
     on_status=None,
+    project=None,
 ) -> dict:
-    """Poll the tenant's gateway until its newest deployment settles; return that deployment."""
-    project = find_project(fleet, tenant)
+    """Poll the tenant's gateway until its newest deployment settles; return that deployment.
+    Pass the tenant's observed project when the caller has one, to spare a fleet listing."""
+    project = project or find_project(fleet, tenant)
     if project is None or project.gateway is None:
         raise RailwayError(f"tenant {tenant} has no gateway on Railway")
     deadline = fleet.clock.monotonic() + timeout

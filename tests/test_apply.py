@@ -355,6 +355,8 @@ def _doomed_fleet(fleet, write_tenant, clock, names):
     converge(fleet)
     for path in paths:
         set_tombstone(path, clock.now(), grace_days=0)
+    announced = apply_pass(fleet)  # a deadline is written on Railway before it can delete
+    assert {a.kind for a in announced.plan.actions} == {ActionKind.SCHEDULE_DELETE}
     return paths
 
 

@@ -221,6 +221,10 @@ def test_apply_max_deletions_guard_exits_3_and_deletes_nothing(run_cli, write_te
     applied(run_cli)
     for path in paths:
         set_tombstone(path, datetime(2026, 11, 1, tzinfo=UTC), grace_days=7)
+    announce = run_cli("apply", "--yes")  # a deadline is written on Railway before it deletes
+    assert announce.exit_code == 0, announce.stderr
+    assert "acme: its deadline had already passed; it is now announced on Railway, and the " \
+        "next pass deletes it." in announce.stderr
     before = railway(emu)
     result = run_cli("apply", "--yes", "--max-deletions", "1")
     assert result.exit_code == 3

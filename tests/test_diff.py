@@ -301,10 +301,20 @@ def test_deadline_passes_exactly_at_requested_at_plus_grace(offset, reason_tail)
     assert action.reason == f"deletion deadline 2026-12-03T12:00:00Z {reason_tail}"
 
 
-def test_zero_grace_deletes_at_once_through_railways_scheduled_delete():
+def test_zero_grace_is_announced_on_railway_before_it_deletes():
     manifest = tenant("acme", deletion=tombstone(grace_days=0))
-    action = only_action(plan_for([manifest], observed(project("acme"))))
-    assert action.details["mode"] == "scheduled"
+    first = only_action(plan_for([manifest], observed(project("acme"))))
+    assert first.kind is ActionKind.SCHEDULE_DELETE
+    announced = project("acme", marker=Marker("acme", delete_after=manifest.manifest.deletion.deadline))
+    action = only_action(plan_for([manifest], observed(announced)))
+    assert action.kind is ActionKind.DELETE and action.details["mode"] == "scheduled"
+
+
+def test_a_deadline_long_past_but_never_announced_is_announced_not_deleted():
+    manifest = tenant("acme", deletion=tombstone(requested_at=NOW - timedelta(days=400), grace_days=7))
+    plan = plan_for([manifest], observed(project("acme")))
+    assert [a.kind for a in plan.actions] == [ActionKind.SCHEDULE_DELETE]
+    assert not plan.destructive
 
 
 def test_force_deletes_now():
@@ -379,10 +389,13 @@ def test_luthien_project_without_the_marker_is_unmanaged_and_untouched():
         (FindingKind.UNMANAGED, "prj-stranger")]
 
 
-def test_unmanaged_namesake_does_not_stop_the_tenant_being_created():
+def test_unmanaged_namesake_blocks_the_tenant_instead_of_a_second_project():
     stranger = project("acme", marker=None, pid="prj-stranger")
     plan = plan_for([tenant("acme")], observed(stranger))
-    assert [a.kind for a in plan.actions] == [ActionKind.CREATE]
+    assert plan.actions == ()
+    blocked = [f for f in plan.findings if f.kind is FindingKind.BLOCKED]
+    assert [(f.tenant, f.project_id) for f in blocked] == [("acme", "prj-stranger")]
+    assert "without the saas-infra marker" in blocked[0].reason
 
 
 def test_two_managed_projects_for_one_tenant_block_it():

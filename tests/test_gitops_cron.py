@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -74,11 +73,13 @@ def test_the_cron_script_pulls_main_and_applies_it(world: World, tmp_path: Path)
     assert sorted(world.projects()) == ["luthien-acme", "luthien-globex"]
     assert world.emu.workspace_token not in first.stdout + first.stderr
 
-    mf.set_tombstone(world.repo / "tenants" / "globex.yaml",
-                     world.clock.now() - timedelta(days=8), grace_days=7)
+    mf.set_tombstone(world.repo / "tenants" / "globex.yaml", world.clock.now(), grace_days=0)
     git("commit", "-am", "globex leaves", cwd=world.repo)
     git("push", str(origin), "HEAD:main", cwd=world.repo)
-    second = run()
+    announce = run()  # the deadline is written on Railway first...
+    assert announce.returncode == 0, announce.stderr
+    assert world.projects()["luthien-globex"]["deletedAt"] is None
+    second = run()  # ...and the next hour's pass deletes
     assert second.returncode == 0, second.stderr
     assert world.projects()["luthien-globex"]["deletedAt"] is not None
     assert world.projects()["luthien-acme"]["deletedAt"] is None

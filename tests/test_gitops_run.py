@@ -9,7 +9,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -181,17 +180,19 @@ def test_the_hourly_pass_reaps_expired_tenants_and_repairs_drift(world: World):
         ops.variables_upsert(client, project_id=acme["id"],
                              environment_id=acme["environments"][0]["id"],
                              service_id=gateway(acme)["id"], variables={"LOG_LEVEL": "debug"})
-    mf.set_tombstone(world.repo / "tenants" / "globex.yaml",
-                     world.clock.now() - timedelta(days=8), grace_days=7)
-    run = world.run(SCHEDULED, "apply", event={})
+    mf.set_tombstone(world.repo / "tenants" / "globex.yaml", world.clock.now(), grace_days=0)
+    first = world.run(SCHEDULED, "apply", event={})  # repairs drift, announces the deadline
+    assert first.code == 0, first.step("apply").stderr
+    assert world.projects()["luthien-globex"]["deletedAt"] is None
+    assert gateway(world.projects()["luthien-acme"])["variables"]["LOG_LEVEL"] == "info"
+    assert "- **set-variables**: gateway variables differ from the manifest: LOG_LEVEL" in (
+        first.summary)
+    run = world.run(SCHEDULED, "apply", event={})  # the next hour: the deadline is due
     assert run.code == 0, run.step("apply").stderr
     projects = world.projects()
     assert projects["luthien-globex"]["deletedAt"] is not None  # Railway's 48-hour delete
     assert projects["luthien-acme"]["deletedAt"] is None
-    assert gateway(projects["luthien-acme"])["variables"]["LOG_LEVEL"] == "info"
     assert "> **Destructive: this plan deletes `globex`.**" in run.summary
-    assert "- **set-variables**: gateway variables differ from the manifest: LOG_LEVEL" in (
-        run.summary)
 
 
 def test_apply_passes_a_guards_exit_code_through_and_changes_nothing(world: World):

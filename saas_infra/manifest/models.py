@@ -200,7 +200,9 @@ def _to_utc(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"has no time zone; {example}")
-        return value.astimezone(UTC)
+        # Whole seconds: the deadline is also written into Railway's marker, and the two must
+        # compare equal or every pass would rewrite the marker.
+        return value.astimezone(UTC).replace(microsecond=0)
     if isinstance(value, date):
         raise ValueError(f"is a date without a time; {example}")
     return value  # let pydantic report the wrong type

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from saas_infra.clock import parse_time
 from saas_infra.errors import RailwayError
@@ -22,6 +22,7 @@ POSTGRES = "Postgres"
 REDIS = "Redis"
 KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
 PROJECT_PREFIX = "luthien-"
+RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
 # Variables Railway or saas-infra's key generation own: never compared, never reported as drift.
 _UNMANAGED_VARIABLE_PREFIXES = ("RAILWAY_",)
 

@@ -22,7 +22,7 @@ import click
 from saas_infra import __version__, render
 from saas_infra.clock import Clock, SystemClock, clock_from_env, parse_time
 from saas_infra.console import Console
-from saas_infra.errors import ConfigError, GuardError, SaasInfraError
+from saas_infra.errors import ConfigError, SaasInfraError
 from saas_infra.settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_GUARD = 0, 1, 2, 3
@@ -232,7 +232,34 @@ def _report_unexpected(session: Session, exc: Exception, debug: bool) -> int:
     return EXIT_ERROR
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageExitsOne:
+    """Bad flags exit 1, not click's 2: exit code 2 means `plan --detailed-exitcode` found
+    changes, and CI must never mistake a typo for that."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+
+
+class _Command(_UsageExitsOne, click.Command):
+    pass
+
+
+class _Group(_UsageExitsOne, click.Group):
+    command_class = _Command
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="saas-infra")
 def cli() -> None:
     """Keep a fleet of luthien-proxy tenants on Railway in the state tenants/*.yaml describes.
@@ -269,15 +296,24 @@ def validate(s: Session) -> int:
               help="Save the plan to FILE for `apply --plan FILE`.")
 @click.option("--at", "at_time", help="Plan as if it were TIME (RFC 3339), e.g. for deadlines.")
 @click.option("--target", "targets", multiple=True, help="Only this tenant (repeatable).")
-@click.option("--max-deletions", type=int, help="Guard: most deletions one pass may make [3].")
+@click.option("--max-deletions", type=click.IntRange(min=0),
+              help="Guard: most deletions one pass may make [3].")
 @click.option("--all", "show_all", is_flag=True, help="Also list unmanaged luthien-* projects.")
 @click.option("--max-chars", type=click.IntRange(min=render.MARKDOWN_MIN_CHARS), metavar="N",
               help="Fold the Markdown to at most N characters (a GitHub comment takes 65536).")
 def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, max_deletions,
          show_all, max_chars) -> int:
-    """Show what a reconcile pass would do. Changes nothing."""
+    """Show what a reconcile pass would do. Changes nothing.
+
+    \b
+    Exit codes: 0 done (no changes, or changes without --detailed-exitcode),
+    2 changes found with --detailed-exitcode, 3 a safety guard tripped, 1 error.
+    """
     manifests = s.load_manifests(allow_missing=True)  # the empty-state guard decides
-    at = parse_time(at_time) if at_time else None
+    try:
+        at = parse_time(at_time) if at_time else None
+    except ValueError:
+        raise ConfigError(f"--at {at_time!r} is not a time; e.g. 2026-12-31T00:00:00Z") from None
     result = s.fleet.plan_from(manifests, s.fleet.observe(), targets=targets, at=at)
     if out_file:
         out_file.write_text(result.to_json() + "\n")
@@ -299,12 +335,23 @@ def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, ma
 @click.option("--plan", "plan_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Apply a plan saved with `plan --out`; refused if its tenants changed.")
 @click.option("--target", "targets", multiple=True, help="Only this tenant (repeatable).")
-@click.option("--max-deletions", type=int, help="Guard: most deletions one pass may make [3].")
-@click.option("--concurrency", type=int, help="Tenants applied in parallel [8].")
+@click.option("--max-deletions", type=click.IntRange(min=0),
+              help="Guard: most deletions one pass may make [3].")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Tenants applied in parallel [8].")
 @click.option("--markdown", is_flag=True,
               help="Print the plan and the outcome as Markdown (for a CI job summary).")
 def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markdown) -> int:
-    """Run a reconcile pass: plan, show it, apply it, then check it converged."""
+    """Run a reconcile pass: plan, show it, apply it, then check it converged.
+
+    On a terminal it asks before applying unless --yes (or --json). Every step looks before it
+    creates, so a pass that died is finished by the next one.
+
+    \b
+    Exit codes: 0 converged, 1 a tenant failed, a tenant is blocked or the fleet did not
+    converge (or any error), 3 a safety guard stopped the pass before it changed anything.
+    """
+    if plan_file and targets:
+        raise ConfigError("--target cannot narrow a saved plan; make the plan with --target")
     from saas_infra.plan import Plan
     from saas_infra.reconcile import apply_pass, check_guards
 

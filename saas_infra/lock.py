@@ -305,8 +305,9 @@ class FleetLock:
                 return self.lost
             try:
                 ops.project_delete(self.client, ticket.project_id)
-            except NotFoundError:
-                self.lost = self.lost or "its ticket was gone when the pass ended"
+            except NotFoundError as exc:
+                if exc.attempts <= 1:  # after a retry, "not found" is our own first delete
+                    self.lost = self.lost or "its ticket was gone when the pass ended"
             except RailwayError as exc:
                 self._expire_instead(ticket, exc)
             return self.lost

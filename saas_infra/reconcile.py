@@ -14,7 +14,7 @@ from pathlib import Path
 
 from saas_infra import lock as fleet_lock
 from saas_infra import manifest as manifests_mod
-from saas_infra.apply import FAILED, IN_PROGRESS, Applier, ProgressFn, TenantOutcome
+from saas_infra.apply import IN_PROGRESS, Applier, ProgressFn, TenantOutcome
 from saas_infra.clock import Clock
 from saas_infra.diff import compute_plan
 from saas_infra.errors import ConfigError, GuardError, NotConvergedError, RailwayError, StalePlanError
@@ -234,7 +234,3 @@ def wait_for_gateway(
 def find_project(fleet: Fleet, tenant: str):
     live = fleet.observe().managed().get(tenant, [])
     return live[0] if len(live) == 1 else None
-
-
-def deployment_failed(deployment: dict) -> bool:
-    return deployment.get("status") in FAILED

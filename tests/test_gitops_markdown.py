@@ -138,7 +138,7 @@ def test_plan_max_chars_on_the_command_line(run_cli, write_tenant):
     assert folded.exit_code == 2 and len(folded.stdout) <= 2_500
     assert "Details folded to fit 2,500 characters" in folded.stdout
     refused = run_cli("plan", "--markdown", "--max-chars", "100")
-    assert refused.exit_code == 2 and "--max-chars" in refused.stderr
+    assert refused.exit_code == 1 and "--max-chars" in refused.stderr  # a usage error
 
 
 # --- apply --------------------------------------------------------------------------------------

@@ -38,3 +38,12 @@ def test_secret_variables_set_on_railway_by_operators_are_left_alone(fleet, writ
     values = ops.variables(client, project_id=project.id, environment_id=project.environment_id,
                            service_id=project.gateway.id)
     assert values["OPENAI_API_KEY"] == "sk-operator" and "STRAY" not in values
+
+
+def test_usage_errors_exit_1_never_2_which_means_changes(run_cli):
+    assert run_cli("plan", "--no-such-flag").exit_code == 1
+    assert run_cli("no-such-command").exit_code == 1
+    assert run_cli("apply", "--max-deletions", "-1").exit_code == 1
+    bad_time = run_cli("plan", "--at", "yesterday")
+    assert bad_time.exit_code == 1
+    assert "Error: --at 'yesterday' is not a time" in bad_time.stderr

@@ -8,7 +8,6 @@ Nothing here decides what to do about what it sees; that is diff.py's job.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -85,7 +84,6 @@ class Observed:
     projects: tuple[ObservedProject, ...]
     complete: bool = True
     problem: str | None = None  # why the listing is not complete
-    reported_count: int | None = None  # what Railway says the workspace holds, when asked
 
     def managed(self) -> dict[str, list[ObservedProject]]:
         """Live (not pending deletion) managed projects, grouped by tenant name."""
@@ -113,24 +111,29 @@ class Observed:
 def observe(
     client: ops.Executor, workspace_id: str | None, *, page_size: int = 50, check_count: bool = True
 ) -> Observed:
-    """List the fleet. A page that fails after some succeeded gives an incomplete Observed
-    (the safety guard refuses destructive work on it) instead of half a picture passed as whole."""
-    projects: list[ObservedProject] = []
-    try:
-        for page in ops.fleet_pages(client, workspace_id, page_size):
-            projects.extend(parse_project(node) for node in page)
-    except RailwayError as exc:
-        if not projects:
-            raise
-        return Observed(tuple(projects), complete=False, problem=f"listing failed part-way: {exc}")
-    reported = None
-    if check_count and workspace_id:
-        reported = ops.workspace(client, workspace_id).get("projectCount")
+    """List the fleet. A page that fails after some succeeded, or a listing shorter than the
+    project count Railway reports, gives an incomplete Observed (the safety guard refuses to act
+    on it) instead of half a picture passed as whole. The count is read before the listing, so
+    projects created meanwhile (another pass's, a lock ticket) cannot make it look short; one
+    deleted meanwhile can, so a short listing is taken again once before it counts."""
+    check = check_count and workspace_id
+    problem = None
+    for _ in range(2):
+        reported = ops.workspace(client, workspace_id).get("projectCount") if check else None
+        projects: list[ObservedProject] = []
+        try:
+            for page in ops.fleet_pages(client, workspace_id, page_size):
+                projects.extend(parse_project(node) for node in page)
+        except RailwayError as exc:
+            if not projects:
+                raise
+            return Observed(tuple(projects), complete=False,
+                            problem=f"listing failed part-way: {exc}")
         live = sum(1 for p in projects if not p.pending_deletion)
-        if reported is not None and live < reported:
-            problem = f"Railway reports {reported} projects but the listing returned {live}"
-            return Observed(tuple(projects), complete=False, problem=problem, reported_count=reported)
-    return Observed(tuple(projects), reported_count=reported)
+        if reported is None or live >= reported:
+            return Observed(tuple(projects))
+        problem = f"Railway reports {reported} projects but the listing returned {live}"
+    return Observed(tuple(projects), complete=False, problem=problem)
 
 
 def parse_project(node: dict) -> ObservedProject:
@@ -222,7 +225,3 @@ def _json(value) -> dict | None:
 
 def _time(value: str | None) -> datetime | None:
     return parse_time(value) if value else None
-
-
-def find_by_tenant(projects: Iterable[ObservedProject], tenant: str) -> list[ObservedProject]:
-    return [p for p in projects if p.tenant == tenant and not p.pending_deletion]

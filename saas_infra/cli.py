@@ -343,7 +343,7 @@ def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, ma
 def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markdown) -> int:
     """Run a reconcile pass: plan, show it, apply it, then check it converged.
 
-    On a terminal it asks before applying unless --yes (or --json). Every step looks before it
+    On a terminal it asks before applying unless --yes. Every step looks before it
     creates, so a pass that died is finished by the next one.
 
     \b
@@ -357,16 +357,21 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
 
     fleet = s.fleet
     saved = Plan.from_json(plan_file.read_text()) if plan_file else None
-    if saved is None and s.interactive and not yes and not s.as_json:
+    if saved is None and s.interactive and not yes:
         preview = fleet.plan(targets=targets)
-        s.lines(render.plan_text(preview))
+        if s.as_json:  # stdout is for the JSON report: the question goes to stderr
+            s.console.message(render.summary_line(preview))
+        else:
+            s.lines(render.plan_text(preview))
         check_guards(preview)
         if preview.empty:
-            return EXIT_OK
-        if not click.confirm("Apply this plan?", default=False, err=True):
+            if not s.as_json:
+                return EXIT_OK
+        elif not click.confirm("Apply this plan?", default=False, err=True):
             s.console.message("Nothing applied.")
             return EXIT_OK
-        saved = preview
+        else:
+            saved = preview
     report = apply_pass(fleet, plan=saved, targets=targets, progress=_progress(s))
     return _finish_apply(s, report, markdown=markdown)
 

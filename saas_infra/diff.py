@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from saas_infra.clock import format_time
-from saas_infra.manifest import set_on_railway
 from saas_infra.marker import Marker
 from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Guard, Plan
 from saas_infra.railway.observed import (
@@ -237,7 +236,6 @@ def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action
     to_unset = sorted(
         k for k in gateway.variables
         if k not in want and k not in KEY_NAMES and not k.startswith("RAILWAY_")
-        and not set_on_railway(k)  # operators' secrets: manifests cannot hold them
     )
     if to_set or to_unset:
         changed = sorted(to_set) + [f"-{k}" for k in to_unset]

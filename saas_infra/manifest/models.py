@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from saas_infra.secretnames import SECRET_WORDS, looks_secret
+
 MANIFEST_VERSION = 1
 PROJECT_PREFIX = "luthien-"
 DEFAULT_REPO = "LuthienResearch/luthien-proxy"
@@ -56,7 +58,6 @@ RESERVED_VARIABLES: dict[str, str] = {
     ),
 }
 RESERVED_PREFIX = "RAILWAY_"
-SECRET_WORDS: tuple[str, ...] = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL")
 
 _OWNER_RE = re.compile(_OWNER)
 _REPO_NAME_RE = re.compile(_REPO_NAME)
@@ -157,7 +158,7 @@ def _check_image(value: str) -> str:
 def set_on_railway(name: str) -> bool:
     """A secret-looking gateway variable: manifests may not hold it, so operators set it on
     Railway, and the reconciler leaves it alone instead of removing it as drift."""
-    return any(word in name for word in SECRET_WORDS) and name not in RESERVED_VARIABLES
+    return looks_secret(name) and name not in RESERVED_VARIABLES
 
 
 def _check_variable_name(value: str) -> str:

@@ -1,7 +1,8 @@
 """The fleet as Railway has it: parsed from the paginated `Fleet` listing into plain frozen data.
 
 Observation costs one request per page of projects, never one per tenant. Secrets are dropped
-here: of the gateway's variables only the names of generated keys survive, never their values.
+here: of the gateway's secret-looking variables (the generated keys, operators' own) nothing
+survives but whether the generated keys are present.
 Nothing here decides what to do about what it sees; that is diff.py's job.
 """
 
@@ -15,6 +16,7 @@ from saas_infra.clock import parse_time
 from saas_infra.errors import RailwayError
 from saas_infra.marker import Marker, parse_marker
 from saas_infra.railway import operations as ops
+from saas_infra.secretnames import looks_secret
 
 GATEWAY = "gateway"
 POSTGRES = "Postgres"
@@ -22,7 +24,7 @@ REDIS = "Redis"
 KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
 PROJECT_PREFIX = "luthien-"
 RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
-# Variables Railway or saas-infra's key generation own: never compared, never reported as drift.
+# Railway's own variables: never compared, never reported as drift.
 _UNMANAGED_VARIABLE_PREFIXES = ("RAILWAY_",)
 
 
@@ -182,7 +184,9 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
         {
             name: value
             for name, value in raw_variables.items()
+            # Secrets (the generated keys, operators' own) never leave this function.
             if name not in KEY_NAMES and not name.startswith(_UNMANAGED_VARIABLE_PREFIXES)
+            and not looks_secret(name)
         }
         if is_gateway
         else {}

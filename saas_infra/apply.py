@@ -256,7 +256,7 @@ class _TenantRun:
                     workspace_id=self.a.workspace_id,
                 )
             except TransientError:
-                if service_name not in self.load(project.id).services:
+                if not self.appears(project.id, service_name):
                     raise
                 self.step(service_name, "adopted")
                 continue
@@ -264,6 +264,16 @@ class _TenantRun:
         for service_name, workflow in workflows:
             self.wait_workflow(service_name, workflow)
             self.step(service_name, "created")
+
+    def appears(self, project_id: str, service_name: str, looks: int = 3) -> bool:
+        """After an ambiguous template deploy: does its service show up? A template's workflow
+        creates it asynchronously, so one look too early would deploy a second database."""
+        for look in range(looks):
+            if look:
+                self.a.clock.sleep(self.a.poll_interval * 2)
+            if service_name in self.load(project_id).services:
+                return True
+        return False
 
     def wait_workflow(self, service_name: str, workflow_id: str | None) -> None:
         if not workflow_id:

@@ -47,3 +47,35 @@ def test_usage_errors_exit_1_never_2_which_means_changes(run_cli):
     bad_time = run_cli("plan", "--at", "yesterday")
     assert bad_time.exit_code == 1
     assert "Error: --at 'yesterday' is not a time" in bad_time.stderr
+
+
+def test_a_template_deploy_that_times_out_after_committing_is_adopted_not_repeated(
+    emu, clock, tenants_dir, write_tenant
+):
+    import json
+
+    import httpx
+
+    from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
+    from saas_infra.reconcile import Fleet
+
+    inner = emu.transport()
+    lost = []
+
+    class LoseFirstTemplateAnswer(httpx.BaseTransport):
+        def handle_request(self, request):
+            response = inner.handle_request(request)
+            if json.loads(request.content)["operationName"] == "TemplateDeploy" and not lost:
+                lost.append(True)  # Railway committed it; the answer never arrived
+                raise httpx.ReadTimeout("timed out", request=request)
+            return response
+
+    client = RailwayClient(emu.account_token, transport=LoseFirstTemplateAnswer(),
+                           retry=RetryPolicy(sleep=clock.sleep), pacer=Pacer.unlimited(clock=clock),
+                           clock=clock)
+    write_tenant("acme")
+    report = apply_pass(Fleet(client=client, clock=clock, tenants_dir=tenants_dir))
+    assert lost and report.converged
+    services = [s["name"] for s in emu.snapshot()["projects"][0]["services"]]
+    assert sorted(services) == ["Postgres", "Redis", "gateway"]
+    assert emu.counts["TemplateDeploy"] == 2  # one each: the lost one was not sent again

@@ -483,9 +483,9 @@ def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
            "service_id": project.gateway.id}
     if rotate:
         keys = {key: generate_key() for key in KEY_NAMES}
-        ops.variables_upsert(fleet.client, variables=keys, **ids)
-        ops.deploy_latest_commit(fleet.client, service_id=project.gateway.id,
-                                 environment_id=project.environment_id)
+        # One call that writes and deploys: a separate deploy could be lost to a crash, and
+        # nothing would ever deploy the new keys.
+        ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
         return Credentials(name, project.id, keys, rotated=True)
     values = ops.variables(fleet.client, **ids)
     return Credentials(name, project.id, {key: values.get(key) for key in KEY_NAMES})

@@ -377,14 +377,13 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
 
 
 def _progress(s: Session):
+    """Progress of a pass on stderr: one line per step done ("acme: project created")."""
     if s.as_json:
         return None
-    console = s.console
 
     def show(tenant: str, step: str, state: str) -> None:
-        if step == "done":
-            return
-        console.message(f"{tenant}: {step} {state}", style="dim")
+        if state != "start" and step != "done":
+            s.console.message(f"{tenant}: {step} {state}", style="dim")
 
     return show
 
@@ -533,18 +532,6 @@ def _fleet(s: Session, apply: bool):
     return Fleet(client=None, clock=s.runtime.clock, tenants_dir=s.settings.tenants_dir)
 
 
-def _verb_progress(s: Session):
-    """Progress of the pass on stderr: one line per step done ("acme: project created")."""
-    if s.as_json:
-        return None
-
-    def show(tenant: str, step: str, state: str) -> None:
-        if state != "start" and step != "done":
-            s.console.message(f"{tenant}: {step} {state}", style="dim")
-
-    return show
-
-
 def _deploy_status(update, clock, what: str):
     started = clock.monotonic()
 
@@ -584,7 +571,7 @@ def create(s: Session, name, repo, branch, image, no_apply, no_wait) -> int:
         fleet = _fleet(s, not no_apply)
         result = _ops().create(
             fleet, name, repo=repo, branch=branch, image=image, apply=not no_apply,
-            wait=not no_wait, progress=_verb_progress(s),
+            wait=not no_wait, progress=_progress(s),
             on_status=_deploy_status(update, fleet.clock, f"Creating {name}"),
         )
     keys = result.credentials if result.credentials and not s.settings.ci else None
@@ -711,7 +698,7 @@ def redeploy(s: Session, name, no_apply, no_wait) -> int:
         fleet = _fleet(s, not no_apply)
         on_status = _deploy_status(update, fleet.clock, f"Redeploying {name}")
         result = _ops().redeploy(fleet, name, wait=not no_wait, apply=not no_apply,
-                                 progress=_verb_progress(s), on_status=on_status)
+                                 progress=_progress(s), on_status=on_status)
     if s.as_json:
         s.emit(_verb_json(result))
     else:
@@ -761,7 +748,7 @@ def delete(s: Session, name, force, yes, grace_days, no_apply) -> int:
             s.emit({"name": name, "ok": True, "confirmed": False, "message": "Nothing deleted."})
         return EXIT_OK
     result = _ops().delete(_fleet(s, not no_apply), name, force=force, grace_days=grace_days,
-                           apply=not no_apply, progress=_verb_progress(s))
+                           apply=not no_apply, progress=_progress(s))
     if s.as_json:
         s.emit({**_verb_json(result), "deletion": _deletion_json(result),
                 "unchanged": result.unchanged})
@@ -799,7 +786,7 @@ def _deletion_json(result) -> dict:
 def cancel_delete(s: Session, name, no_apply) -> int:
     """Cancel a scheduled deletion: remove the tombstone and the mark on Railway."""
     result = _ops().cancel_delete(_fleet(s, not no_apply), name, apply=not no_apply,
-                                  progress=_verb_progress(s))
+                                  progress=_progress(s))
     if s.as_json:
         s.emit({**_verb_json(result), "restored": result.restored})
         return _exit(result)

@@ -200,12 +200,11 @@ def workspace(client: Executor, workspace_id: str) -> dict:
     return client.execute(WORKSPACE, {"workspaceId": workspace_id})["workspace"]
 
 
-def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50):
-    """Yield raw project nodes, page by page: one request per page, never one per project."""
+def _pages(client: Executor, operation: Operation, workspace_id: str | None, page_size: int):
     after = None
     while True:
         data = client.execute(
-            FLEET, {"workspaceId": workspace_id, "first": page_size, "after": after}
+            operation, {"workspaceId": workspace_id, "first": page_size, "after": after}
         )["projects"]
         yield [edge["node"] for edge in data["edges"]]
         if not data["pageInfo"]["hasNextPage"]:
@@ -213,18 +212,14 @@ def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50)
         after = data["pageInfo"]["endCursor"]
 
 
+def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50):
+    """Yield raw project nodes, page by page: one request per page, never one per project."""
+    return _pages(client, FLEET, workspace_id, page_size)
+
+
 def project_list(client: Executor, workspace_id: str | None, page_size: int = 100) -> list[dict]:
     """Every project's id, name, description and timestamps: one light request per page."""
-    nodes: list[dict] = []
-    after = None
-    while True:
-        data = client.execute(
-            PROJECT_LIST, {"workspaceId": workspace_id, "first": page_size, "after": after}
-        )["projects"]
-        nodes += [edge["node"] for edge in data["edges"]]
-        if not data["pageInfo"]["hasNextPage"]:
-            return nodes
-        after = data["pageInfo"]["endCursor"]
+    return [node for page in _pages(client, PROJECT_LIST, workspace_id, page_size) for node in page]
 
 
 def project(client: Executor, project_id: str) -> dict:

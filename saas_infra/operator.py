@@ -116,10 +116,11 @@ def require_manifest(fleet: Fleet, name: str) -> Path:
     return path
 
 
-def _pass(fleet: Fleet, name: str, path: Path, progress=None, note: str = "") -> ApplyReport:
+def _pass(fleet: Fleet, name: str, path: Path, progress=None, note: str = "",
+          observed=None) -> ApplyReport:
     """A pass for this tenant alone. If it cannot run, the edit stays and the error says so."""
     try:
-        return apply_pass(fleet, targets=[name], progress=progress)
+        return apply_pass(fleet, targets=[name], progress=progress, observed=observed)
     except SaasInfraError as exc:
         _add_hint(exc, f"the manifest {display_path(path)} keeps the change; "
                   f"`saas-infra apply --target {name}` runs the pass again{note}")
@@ -159,15 +160,17 @@ def create(fleet: Fleet, name: str, *, repo=None, branch=None, image=None, apply
     check_tenant_name(name)
     if existing_manifest(fleet, name):
         raise InstanceExistsError(name)
+    observed = None
     if apply:
-        _refuse_taken(fleet.observe(), name)
+        observed = fleet.observe()
+        _refuse_taken(observed, name)
     path = mf.write_new_manifest(fleet.tenants_dir, name, repo=repo, branch=branch, image=image)
     result = VerbResult(name, manifest_path=display_path(path))
     if not apply:
         result.message = (f"Wrote {result.manifest_path}; nothing was sent to Railway. "
                           f"The next pass (`saas-infra apply`) creates {name}.")
         return result
-    report = result.report = _pass(fleet, name, path, progress, note=(
+    report = result.report = _pass(fleet, name, path, progress, observed=observed, note=(
         f"; `saas-infra credentials {name}` reads any keys it already made"))
     outcome = _outcome(report, name)
     result.credentials = outcome.credentials if outcome else None

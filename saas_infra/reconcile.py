@@ -163,6 +163,7 @@ def apply_pass(
     plan: Plan | None = None,
     targets: Iterable[str] = (),
     progress: ProgressFn | None = None,
+    observed: Observed | None = None,
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once."""
@@ -170,7 +171,7 @@ def apply_pass(
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
         # take it, since on Railway taking it means creating and deleting a ticket project.
-        observed = fleet.observe()
+        observed = observed or fleet.observe()  # a caller's fresh look serves as the first
         first = fleet.plan_from(manifests, observed, targets=targets)
         check_guards(first)
         if first.empty:

@@ -44,7 +44,7 @@ def desired_source(gateway) -> dict[str, str]:
     return {"repo": gateway.repo, "branch": gateway.branch or "main"}
 
 
-def desired_marker(manifest, now: datetime) -> Marker:
+def desired_marker(manifest) -> Marker:
     deletion = manifest.deletion
     deadline = deletion.deadline if deletion and not deletion.force else None
     redeploy = format_time(manifest.redeploy.requested_at) if manifest.redeploy else None
@@ -123,7 +123,7 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
         # Forced means now: that also ends Railway's 48-hour hold on a project it is deleting.
         target = project or (pending[0] if deletion.force and pending else None)
         return _deletion(name, target, deletion, now), []
-    marker = desired_marker(manifest, now)
+    marker = desired_marker(manifest)
     if project is None:
         if pending:  # checked first: a deadline still ahead must not lose the project in 48 h
             restorable = pending[0]

@@ -259,15 +259,14 @@ def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> Verb
     deletion = mf.load_tenant_file(path).manifest.deletion
     if deletion is None:
         raise NoDeletionScheduledError(name)
-    if apply:
-        _refuse_gone(fleet, name, deletion)
+    observed = _refuse_gone(fleet, name, deletion) if apply else None
     mf.clear_tombstone(path)
     result = VerbResult(name, manifest_path=display_path(path))
     if not apply:
         result.message = (f"Removed the tombstone from {result.manifest_path}; the next pass "
                           f"takes the mark off Railway.")
         return result
-    report = result.report = _pass(fleet, name, path, progress)
+    report = result.report = _pass(fleet, name, path, progress, observed=observed)
     outcome = _outcome(report, name)
     result.restored = bool(outcome) and any(
         s.name == "project" and s.result == "restored" for s in outcome.steps)
@@ -280,17 +279,19 @@ def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> Verb
     return result
 
 
-def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> None:
-    """Removing the tombstone of a tenant Railway no longer holds would create a new, empty one."""
+def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> Observed:
+    """Removing the tombstone of a tenant Railway no longer holds would create a new, empty one.
+    Returns the listing it looked at, which serves as the pass's first look."""
     observed = fleet.observe()
     if observed.managed().get(name) or observed.pending().get(name):
-        return
+        return observed
     if deletion.is_due(fleet.clock.now()):
         raise ConfigError(
             f"{name} is already deleted on Railway; there is no deletion left to cancel",
             hint=f"to start {name} again as a new, empty tenant, remove its tombstone by hand "
             f"or run `saas-infra create {name}` after removing its manifest",
         )
+    return observed
 
 
 # --- redeploy -----------------------------------------------------------------------------------
@@ -420,7 +421,7 @@ def status(fleet: Fleet, name: str, *, health_client=None) -> dict[str, Any]:
     row["drift"] = [
         {"kind": a.kind.value, "reason": a.reason}
         for a in plan.actions
-        if a.kind in (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE, ActionKind.CREATE)
+        if a.kind in (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE)  # Railway differs
     ]
     row["pending"] = [{"kind": a.kind.value, "reason": a.reason} for a in plan.actions]
     return row

@@ -1,10 +1,15 @@
 """The fleet lock: at most one saas-infra pass acts on a Railway workspace at a time (plus the
-sandbox's file lock). Railway has no locks and no compare-and-set, so the lock is a lease written
-in the description of one long-lived project per workspace, `saas-infra-control`, and taken by
-timed mutual exclusion (Fischer's algorithm): read it, write a claim, wait a settle time, read it
-back. It costs 4 calls on a free lock and leaves nothing behind. README "The fleet lock" has the
-protocol, why this and not a ticket per pass, a service, a variable or a git ref, and the residual
-risk. Nothing here prints or reads manifests; messages go to a callback.
+sandbox's file lock). Railway has no locks and no compare-and-set (two writes to one field both
+succeed; the last stays), so the lock is a lease in the description of one long-lived project per
+workspace, `saas-infra-control`, taken by timed mutual exclusion (Fischer's algorithm): read it,
+write a claim, wait a settle time, read it back; a claim slower than the settle time is not
+trusted. It costs 4 calls on a free lock and leaves nothing behind.
+
+Why there: a project per pass (as before) leaves a deleted project in Railway's listings for
+every pass and fails at the plan's project limit; tickets as services leave deleted services
+listed; a variable's value may read back masked (null) or sealed; a git ref guards one repository
+only and needs push rights. README "The fleet lock" has the protocol, the measured costs and the
+residual risk. Nothing here prints or reads manifests; messages go to a callback.
 """
 
 from __future__ import annotations
@@ -259,8 +264,8 @@ class FleetLock:
             # Refused (a 429, a cooldown): nothing was written. Read again before writing again.
             return claim, self._refused(exc)
         took = self.clock.monotonic() - started
-        if took > self.settle:
-            return self._too_slow(claim, f"it took {took:.1f} s, more than {self.settle:g} s")
+        if took >= self.settle:
+            return self._too_slow(claim, f"it took {took:.1f} s, not less than {self.settle:g} s")
         self.clock.sleep(self.settle)
         back = self._read()
         if back is not None and back.nonce == self.nonce:

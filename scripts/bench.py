@@ -1,8 +1,9 @@
 """Benchmarks of saas-infra against the Railway emulator: `uv run python scripts/bench.py`.
 
 Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants, a real
-`saas-infra plan --sandbox` process over 1,000 manifests, and 50 creates at 100 ms latency under
-10 req/s on the real clock, then prints a table with the issue's targets. It is not a test and
+`saas-infra plan --sandbox` process over 1,000 manifests, 50 creates at 100 ms latency under
+10 req/s on the real clock, and the fleet lock's calls and leftovers after 1,000 acting passes,
+then prints a table with the issue's targets. It is not a test and
 never contacts a non-loopback address: every request goes to an emulator (in process or embedded).
 """
 
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOOP_CALLS_TARGET = 25  # at 1,000 tenants
 SANDBOX_SECONDS_TARGET = 2.0
 CREATE_RATIO_TARGET = 1.3
+LOCK_CALLS_TARGET = 4  # to take and free the fleet lock when nobody holds it
 
 
 # --- building a fleet -------------------------------------------------------------------------
@@ -171,6 +173,43 @@ def paced_creates(root: Path, count: int, latency: float, per_second: int) -> di
     }
 
 
+# --- (e): the fleet lock: its cost, and what many acting passes leave ---------------------------
+
+
+def lock_costs(root: Path, emu: Emulator, clock, passes: int) -> dict:
+    """Calls to take and free a free lock as an acting pass does (the control project found in its
+    own listing), then `passes` such takings, and what the workspace holds afterwards."""
+    from saas_infra import lock
+
+    def fleet():
+        return Fleet(client=fake_client(emu, clock), clock=clock, tenants_dir=root / "tenants")
+
+    with chdir(root):
+        before_plan = noop_plan(root, emu, clock)["calls"]
+        acting = fleet()
+        observed = acting.observe()
+        projects = len(emu.snapshot()["projects"])
+        creates, deletes = emu.counts["ProjectCreate"], emu.counts["ProjectDelete"]
+        start = acting.client.stats.requests
+        with lock.hold(acting, observed):
+            pass
+        calls = acting.client.stats.requests - start
+        for _ in range(passes - 1):
+            with lock.hold(acting, observed):
+                pass
+        after_plan = noop_plan(root, emu, clock)["calls"]
+    [control] = [p for p in emu.snapshot()["projects"] if p["name"] == lock.CONTROL_PROJECT]
+    environment = emu.state.environments[control["environments"][0]["id"]]
+    return {
+        "calls": calls, "passes": passes, "projects_before": projects,
+        "projects_after": len(emu.snapshot()["projects"]),
+        "made_or_deleted": emu.counts["ProjectCreate"] - creates
+        + emu.counts["ProjectDelete"] - deletes,
+        "services": len(control["services"]), "variables": len(environment.shared_variables),
+        "plan_before": before_plan, "plan_after": after_plan,
+    }
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -221,11 +260,23 @@ def print_creates(count: int, latency: float, per_second: int, row: dict) -> Non
           f"{verdict(ratio <= CREATE_RATIO_TARGET and not row['failed'])}")
 
 
+def print_lock(size: int, row: dict) -> None:
+    print(f"(e) fleet lock, {size:,} tenants, in process")
+    print(f"  take and free a free lock (as an acting pass does): {row['calls']} API calls; "
+          f"target ≤ {LOCK_CALLS_TARGET}: {verdict(row['calls'] <= LOCK_CALLS_TARGET)}")
+    print(f"  after {row['passes']:,} acting passes: projects {row['projects_before']:,} → "
+          f"{row['projects_after']:,} ({row['made_or_deleted']} made or deleted), control project "
+          f"services {row['services']}, variables {row['variables']}; no-op plan "
+          f"{row['plan_before']} → {row['plan_after']} calls")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="fleet sizes for the no-op plan")
     parser.add_argument("--creates", type=int, default=50, help="tenants to create in (c)")
     parser.add_argument("--skip-creates", action="store_true", help="skip (c), about a minute")
+    parser.add_argument("--lock-passes", type=int, default=1000,
+                        help="acting passes whose leftovers (e) counts")
     args = parser.parse_args()
     # Retries are counted in the table; their log lines would only break it up.
     logging.getLogger("saas_infra").addHandler(logging.NullHandler())
@@ -240,12 +291,14 @@ def main() -> None:
             root = work / f"fleet-{size}"
             emu, clock = build_fleet(root, size)
             noop[size] = noop_plan(root, emu, clock)
-            largest = (size, root, emu)
+            largest = (size, root, emu, clock)
         print_noop(noop)
-        size, root, emu = largest
+        size, root, emu, clock = largest
+        lock_row = lock_costs(root, emu, clock, args.lock_passes)
         print_sandbox(size, sandbox_plan(sandbox_folder(root, emu), work / "pycache"))
         if not args.skip_creates:
             print_creates(args.creates, 0.1, 10, paced_creates(work, args.creates, 0.1, 10))
+        print_lock(size, lock_row)
     sys.stdout.flush()
 
 

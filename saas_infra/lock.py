@@ -22,7 +22,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
 
@@ -117,8 +117,12 @@ def find_control(nodes: Iterable[dict]) -> dict | None:
     found = [node for node in nodes
              if node.get("name") == CONTROL_PROJECT and not node.get("deletedAt")
              and _MARK.search(node.get("description") or "")]
-    found.sort(key=lambda n: (n.get("createdAt") is None, n.get("createdAt") or "", n["id"]))
-    return found[0] if found else None
+    return min(found, key=_creation_order, default=None)
+
+
+def _creation_order(node: dict) -> tuple:
+    created = parse_time(node["createdAt"]) if node.get("createdAt") else None
+    return (created is None, created or datetime.max.replace(tzinfo=UTC), node["id"])
 
 
 def control_in(observed) -> str | None:
@@ -128,8 +132,7 @@ def control_in(observed) -> str | None:
         return None
     found = find_control(
         {"id": p.id, "name": p.name, "description": p.description,
-         "createdAt": format_time(p.created_at) if p.created_at else None,
-         "deletedAt": p.deleted_at}
+         "createdAt": p.created_at and format_time(p.created_at), "deletedAt": p.deleted_at}
         for p in observed.projects)
     return found["id"] if found else None
 
@@ -239,10 +242,15 @@ class FleetLock:
 
     def _attempt(self) -> tuple[Lease | None, float | None]:
         """One round: read; when free, claim, settle, read back. Returns (None, None) when the
-        lock is ours, (holder's lease, None) to wait for it, (our claim, pause) after a claim too
-        slow to trust."""
+        lock is ours, (holder's lease, None) to wait for it, (our claim, pause) after a claim
+        Railway refused or that was too slow to trust."""
         started = self.clock.monotonic()
-        current = self._read_or_relocate()
+        try:
+            current = self._read()
+        except NotFoundError:  # the control project was deleted: find or make it again
+            self.control_id = self._locate()
+            started = self.clock.monotonic()
+            current = self._read()
         now = self.clock.now()
         if current and current.nonce != self.nonce:
             self._claimed = False  # whatever we claimed before is gone
@@ -254,7 +262,11 @@ class FleetLock:
                 f"The fleet lock of {current.holder} expired at {format_time(current.expires)} "
                 "without being released (its pass probably died); it no longer counts",
             )
-        claim = Lease(self.holder, self.nonce, now, now + timedelta(seconds=self.ttl))
+        return self._claim(Lease(self.holder, self.nonce, now, now + timedelta(seconds=self.ttl)),
+                           started)
+
+    def _claim(self, claim: Lease, started: float) -> tuple[Lease | None, float | None]:
+        """Write the claim (read at `started`), settle, read it back."""
         self._claimed = True
         try:
             ops.lock_write(self.client, self.control_id, control_description(claim), claim=True)
@@ -310,14 +322,6 @@ class FleetLock:
                                 operation="LockRead")
         return parse_lease(node.get("description"))
 
-    def _read_or_relocate(self) -> Lease | None:
-        """The lease; once the control project is found gone (deleted), find or make it again."""
-        try:
-            return self._read()
-        except NotFoundError:
-            self.control_id = self._locate()
-            return self._read()
-
     def _locate(self) -> str:
         """The control project's id: listed (one light page per 100 projects), or made once."""
         found = find_control(ops.project_list(self.client, self.workspace_id))
@@ -332,6 +336,9 @@ class FleetLock:
             )
         except TransientError:
             pass  # Railway may have made it before the answer was lost: the listing tells
+        # As with a claim: another first pass's create lands within the settle time, and then
+        # both listings show both projects, and both passes keep the same one.
+        self.clock.sleep(self.settle)
         found = find_control(ops.project_list(self.client, self.workspace_id))
         if found is None:
             raise RailwayError(f"created the fleet lock's control project {CONTROL_PROJECT}, "

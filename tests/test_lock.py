@@ -345,8 +345,11 @@ def test_a_control_project_created_behind_a_timeout_is_adopted_not_made_twice(cl
 
 
 def test_two_first_passes_making_the_control_project_end_up_sharing_one(emu, clock):
-    barrier = threading.Barrier(2)  # both listed no control project before either made one
-    racers = [make_lock(gated_client(emu, clock, Gate(emu.transport(), "ProjectCreate", barrier)),
+    # Both listed no control project before either made one, and both creates land within the
+    # settle time (the second barrier stands for it: a fake clock's settle takes no real time).
+    barrier, landed = threading.Barrier(2), threading.Barrier(2)
+    racers = [make_lock(gated_client(emu, clock, Gate(emu.transport(), "ProjectCreate", barrier,
+                                                      landed=landed)),
                         emu, clock, name) for name in ("ci-run-1", "laptop")]
     threads = [threading.Thread(target=lambda r=r: setattr(r, "control_id", r._locate()))
                for r in racers]
@@ -585,6 +588,22 @@ def test_a_lease_reads_back_as_written_and_a_mangled_one_as_free():
     assert lock.parse_lease(lock.control_description(None)) is None
     assert lock.parse_lease("[saas-infra-control holder=x since=2026-11-26T12:00:00Z]") is None
     assert lock.parse_lease("[saas-infra tenant=acme]") is None
+
+
+def test_the_oldest_control_project_counts_whatever_its_time_looks_like():
+    free = lock.control_description(None)
+    listed = [
+        {"id": "b", "name": lock.CONTROL_PROJECT, "description": free,
+         "createdAt": "2026-11-26T12:00:00.500Z"},
+        {"id": "a", "name": lock.CONTROL_PROJECT, "description": free,
+         "createdAt": "2026-11-26T12:00:00Z"},
+        {"id": "0", "name": lock.CONTROL_PROJECT, "description": free,
+         "createdAt": "2026-11-20T00:00:00Z", "deletedAt": "2026-11-21T00:00:00Z"},
+        {"id": "1", "name": lock.CONTROL_PROJECT, "description": "someone else's project",
+         "createdAt": "2026-11-01T00:00:00Z"},
+    ]
+    assert lock.find_control(listed)["id"] == "a"
+    assert lock.find_control(listed[2:]) is None
 
 
 # --- the sandbox's file lock -------------------------------------------------------------------

@@ -221,7 +221,7 @@ class FleetLock:
         poll = _FIRST_POLL
         try:
             while True:
-                other, pause = self._attempt()
+                other, pause = (None, None) if self.lease else self._attempt()
                 if other is None:
                     self._start_heartbeat()
                     return self.lease
@@ -249,6 +249,8 @@ class FleetLock:
             current = self._read()
         except NotFoundError:  # the control project was deleted: find or make it again
             self.control_id = self._locate()
+            if self.lease:
+                return None, None
             started = self.clock.monotonic()
             current = self._read()
         now = self.clock.now()
@@ -280,8 +282,8 @@ class FleetLock:
             return self._too_slow(claim, f"it took {took:.1f} s, not less than {self.settle:g} s")
         self.clock.sleep(self.settle)
         back = self._read()
-        if back is not None and back.nonce == self.nonce:
-            self.lease, self._claimed, self._looked = claim, False, self.clock.monotonic()
+        if back is not None and back.nonce == self.nonce:  # as Railway holds it
+            self.lease, self._claimed, self._looked = back, False, self.clock.monotonic()
             return None, None
         if back is None:
             raise RailwayError(
@@ -323,29 +325,38 @@ class FleetLock:
         return parse_lease(node.get("description"))
 
     def _locate(self) -> str:
-        """The control project's id: listed (one light page per 100 projects), or made once."""
+        """The control project's id: listed (one light page per 100 projects), or made once,
+        with this pass's claim already in it."""
+        started = self.clock.monotonic()
         found = find_control(ops.project_list(self.client, self.workspace_id))
-        return found["id"] if found else self._create_control()
+        return found["id"] if found else self._create_control(started)
 
-    def _create_control(self) -> str:
+    def _create_control(self, started: float) -> str:
+        """Make the control project with our claim in its description: the listing that found
+        none was the read, the create is the claim, and the listing after the settle time the
+        read-back. Two first passes each make one; both then list both and keep the oldest."""
+        now = self.clock.now()
+        claim = Lease(self.holder, self.nonce, now, now + timedelta(seconds=self.ttl))
         created = None
+        self._claimed = True
         try:
             created = ops.project_create(
-                self.client, name=CONTROL_PROJECT, description=control_description(None),
+                self.client, name=CONTROL_PROJECT, description=control_description(claim),
                 workspace_id=self.workspace_id,
             )
         except TransientError:
             pass  # Railway may have made it before the answer was lost: the listing tells
-        # As with a claim: another first pass's create lands within the settle time, and then
-        # both listings show both projects, and both passes keep the same one.
+        took = self.clock.monotonic() - started
         self.clock.sleep(self.settle)
         found = find_control(ops.project_list(self.client, self.workspace_id))
         if found is None:
             raise RailwayError(f"created the fleet lock's control project {CONTROL_PROJECT}, "
                                "but Railway does not list it", operation="ProjectList")
         if created and created["id"] != found["id"]:
-            # Two first passes made one each; all use the oldest, so ours goes, once.
-            _delete_quietly(self.client, created["id"])
+            _delete_quietly(self.client, created["id"])  # the other pass's is older: ours goes
+        back = parse_lease(found.get("description"))
+        if created and back is not None and back.nonce == self.nonce and took < self.settle:
+            self.lease, self._claimed, self._looked = back, False, self.clock.monotonic()
         return found["id"]
 
     def _withdraw(self) -> None:

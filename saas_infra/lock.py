@@ -346,6 +346,10 @@ class FleetLock:
             )
         except TransientError:
             pass  # Railway may have made it before the answer was lost: the listing tells
+        except RailwayError as exc:  # e.g. a workspace at its plan's project limit
+            exc.message = (f"could not create {CONTROL_PROJECT}, the project that holds the fleet "
+                           f"lock: {exc.message}")
+            raise
         took = self.clock.monotonic() - started
         self.clock.sleep(self.settle)
         found = find_control(ops.project_list(self.client, self.workspace_id))

@@ -366,6 +366,26 @@ def test_two_first_passes_making_the_control_project_end_up_sharing_one(emu, clo
     assert len(holders) == 1 and lease_on_railway(emu).holder == holders[0]
 
 
+class RefusesProjects:
+    """A client whose projectCreate Railway refuses (a workspace at its plan's project limit)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def execute(self, operation, variables=None):
+        if operation is ops.PROJECT_CREATE:
+            raise ApiError("Project limit reached for your plan", operation=operation.name)
+        return self.inner.execute(operation, variables)
+
+
+def test_a_workspace_that_refuses_the_control_project_says_what_it_was_for(client, emu, clock):
+    with pytest.raises(ApiError) as caught:
+        make_lock(RefusesProjects(client), emu, clock, "ci-run-1").acquire()
+    assert str(caught.value) == (
+        "could not create saas-infra-control, the project that holds the fleet lock: Project "
+        "limit reached for your plan (operation ProjectCreate)")
+
+
 def test_a_deleted_control_project_is_made_again(client, emu, clock):
     first = make_lock(client, emu, clock, "ci-run-1")
     first.acquire()

@@ -22,6 +22,9 @@ What it does NOT model (tests must not rely on these):
 - Encryption: Environment.config without decryptVariables lists names with no values; template
   secrets come from the seeded generator (same seed, same passwords), so they are not secret.
 - Several processes sharing one state_file: each rewrites the whole file, the last one wins.
+- Reads that see a write only later, and a write that loses a concurrent write to another
+  variable name. Concurrent writes to one description or variable: the last one stays, both
+  succeed (mutations.py says which public sources this rests on).
 """
 
 from .core import Emulator

@@ -31,7 +31,7 @@ SANDBOX_API_URL = "http://sandbox.saas-infra.invalid/graphql/v2"
 EPILOG = """\b
 Exit codes: 0 success, 1 error, 2 changes found (plan --detailed-exitcode),
 3 a safety guard stopped the pass.
-Environment: RAILWAY_TOKEN, RAILWAY_WORKSPACE_ID (or RAILWAY_TEAM_ID),
+Environment: RAILWAY_API_TOKEN (or RAILWAY_TOKEN), RAILWAY_WORKSPACE_ID (or RAILWAY_TEAM_ID),
 RAILWAY_API_URL, CI. Add --sandbox to any command to use the local emulator."""
 
 
@@ -129,6 +129,9 @@ class Session:
     @property
     def fleet(self):
         if self._fleet is None:
+            if self.settings.token_conflict and not self.settings.sandbox:
+                self.console.warn("RAILWAY_API_TOKEN and RAILWAY_TOKEN are both set and differ; "
+                                  "using RAILWAY_API_TOKEN")
             self._fleet = self.runtime.fleet(self.settings, on_retry=self._retry_notice)
             self._fleet.lock_notify = self.console.message  # waiting for, or taking over, the lock
         return self._fleet
@@ -208,7 +211,12 @@ def _fallback(as_json: bool) -> Session:
 
 
 def _report_error(session: Session, exc: SaasInfraError) -> int:
-    from saas_infra.errors import ManifestError
+    from saas_infra.errors import AuthError, ManifestError
+
+    settings = getattr(session, "settings", None)
+    if isinstance(exc, AuthError) and settings and settings.token_source == "RAILWAY_TOKEN" \
+            and not settings.sandbox:
+        exc.hint = _PROJECT_TOKEN_HINT
 
     if isinstance(exc, ManifestError):
         for problem in exc.problems:
@@ -221,6 +229,12 @@ def _report_error(session: Session, exc: SaasInfraError) -> int:
     if session.as_json:
         session.emit({"error": {"type": type(exc).__name__, "message": str(exc)}})
     return exc.exit_code
+
+
+_PROJECT_TOKEN_HINT = (
+    "the token came from RAILWAY_TOKEN, the name Railway's own tools use for project tokens; a "
+    "project token reaches one environment of one project and cannot manage a fleet. Create an "
+    "account or workspace token and export it as RAILWAY_API_TOKEN")
 
 
 def _report_unexpected(session: Session, exc: Exception, debug: bool) -> int:
@@ -800,12 +814,16 @@ def cancel_delete(s: Session, name, no_apply) -> int:
 @common
 def whoami(s: Session) -> int:
     """Show the token's identity and kind, and the workspaces it reaches."""
-    data = _ops().whoami(s.fleet)
+    data = {**_ops().whoami(s.fleet), "token_source": _token_source(s.settings)}
     if s.as_json:
         s.emit(data)
     else:
         s.lines(render.whoami_lines(data))
     return EXIT_OK
+
+
+def _token_source(settings: Settings) -> str:
+    return "sandbox" if settings.sandbox else str(settings.token_source)
 
 
 @cli.command()

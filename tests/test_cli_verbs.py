@@ -606,12 +606,14 @@ def test_whoami_with_a_personal_token(run_cli, emu):
     assert result.exit_code == 0
     assert result.stdout == lines(
         "Personal account token: Emulated User <user@example.com>",
-        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 1 project")
+        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 1 project",
+        "Token from: RAILWAY_TOKEN")
     data = json.loads(as_json.stdout)
     assert data["kind"] == "personal"
     assert (data["user"]["name"], data["user"]["email"]) == ("Emulated User", "user@example.com")
     assert data["workspaces"] == [{"id": emu.workspace_id, "name": emu.workspace_name,
                                    "plan": "PRO", "projects": 1}]
+    assert data["token_source"] == "RAILWAY_TOKEN"
 
 
 def test_whoami_with_a_workspace_token_says_so(run_cli, emu):
@@ -625,17 +627,63 @@ def test_whoami_with_a_workspace_token_says_so(run_cli, emu):
     assert result.stdout == lines(
         "Workspace token: Railway does not answer `me` for it, so it has no user; it reaches "
         "these workspaces:",
-        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 2 projects")
+        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 2 projects",
+        "Token from: RAILWAY_TOKEN")
     assert json.loads(as_json.stdout) == {"kind": "workspace", "user": None, "workspaces": [
-        {"id": emu.workspace_id, "name": emu.workspace_name, "plan": "PRO", "projects": 2}]}
+        {"id": emu.workspace_id, "name": emu.workspace_name, "plan": "PRO", "projects": 2}],
+        "token_source": "RAILWAY_TOKEN"}
+
+
+def test_railway_api_token_is_read_first_and_whoami_names_it(run_cli, emu):
+    result = run_cli("whoami", "--json",
+                     env={"RAILWAY_API_TOKEN": emu.workspace_token, "RAILWAY_TOKEN": None})
+
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert (data["kind"], data["token_source"]) == ("workspace", "RAILWAY_API_TOKEN")
+    assert result.stderr == ""
+
+
+def test_both_token_variables_differing_uses_railway_api_token_and_says_so(run_cli, emu):
+    result = run_cli("whoami", "--json", env={"RAILWAY_API_TOKEN": emu.account_token,
+                                               "RAILWAY_TOKEN": "a-project-token"})
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["token_source"] == "RAILWAY_API_TOKEN"
+    assert result.stderr == lines(
+        "RAILWAY_API_TOKEN and RAILWAY_TOKEN are both set and differ; using RAILWAY_API_TOKEN")
+    assert "a-project-token" not in result.output
+
+
+def test_both_token_variables_equal_is_no_warning(run_cli, emu):
+    result = run_cli("whoami", env={"RAILWAY_API_TOKEN": emu.account_token,
+                                    "RAILWAY_TOKEN": emu.account_token})
+
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_not_authorized_for_a_railway_token_hints_at_project_tokens(run_cli, write_tenant):
+    write_tenant("acme")
+
+    from_old_name = run_cli("list", env={"RAILWAY_TOKEN": "not-a-real-token"})
+    from_new_name = run_cli("list", env={"RAILWAY_TOKEN": None,
+                                         "RAILWAY_API_TOKEN": "not-a-real-token"})
+
+    assert from_old_name.exit_code == 1
+    assert "Hint: the token came from RAILWAY_TOKEN, the name Railway's own tools use for " \
+        "project tokens" in from_old_name.stderr
+    assert "export it as RAILWAY_API_TOKEN" in from_old_name.stderr
+    assert from_new_name.exit_code == 1
+    assert "project tokens" not in from_new_name.stderr
 
 
 def test_without_a_token_every_verb_says_it_is_required(run_cli, write_tenant):
     write_tenant("acme")
     expected = lines(
         "Error: RAILWAY_TOKEN environment variable is required",
-        "Hint: export RAILWAY_TOKEN=... (an account or workspace token), or add --sandbox to "
-        "try saas-infra against the local emulator")
+        "Hint: export RAILWAY_API_TOKEN=... (Railway's name for an account or workspace token; "
+        "RAILWAY_TOKEN is read too when it is unset), or add --sandbox to try saas-infra against "
+        "the local emulator")
     for args in (("list",), ("status", "acme"), ("whoami",), ("create", "globex"),
                  ("redeploy", "acme"), ("delete", "acme", "--yes"), ("credentials", "acme")):
         result = run_cli(*args, env={"RAILWAY_TOKEN": None})

@@ -12,7 +12,7 @@ from tests.test_gitops_steps import WORKFLOWS, load_workflow
 
 PLAN, APPLY, SCHEDULED = "saas-infra-plan.yml", "saas-infra-apply.yml", "saas-infra-scheduled.yml"
 ALL = (PLAN, APPLY, SCHEDULED)
-SECRETS = {"RAILWAY_TOKEN", "RAILWAY_WORKSPACE_ID"}
+SECRETS = {"RAILWAY_API_TOKEN", "RAILWAY_WORKSPACE_ID"}
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"uses: (\S+) # v\d+\.\d+\.\d+$", re.MULTILINE)
 
@@ -101,7 +101,7 @@ def test_no_step_echoes_a_secret_or_traces_its_commands(name: str) -> None:
     for script in runs(name):
         assert "${{" not in script, "expressions go through env, never into a script"
         assert not re.search(r"set -[a-z]*x|set -o xtrace|bash -x", script)
-        assert "RAILWAY_TOKEN" not in script and "GH_TOKEN" not in script
+        assert "RAILWAY_API_TOKEN" not in script and "GH_TOKEN" not in script
         assert not re.search(r"\benv\b\s*($|\|)|printenv", script, re.MULTILINE), "no env dumps"
 
 

@@ -8,6 +8,7 @@ same program.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 import os
@@ -453,14 +454,18 @@ def schema(s: Session) -> int:
 
 @cli.command()
 @common
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8787, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback lets other machines in.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
 @click.option("--state", "state_file", type=click.Path(path_type=Path),
               help="Keep the emulator's state in this JSON file across restarts.")
 @click.option("--account-token", help="The personal account token it accepts [random].")
 @click.option("--workspace-token", help="The workspace token it accepts [random].")
-@click.option("--rate-per-second", type=int, default=50, show_default=True)
-@click.option("--rate-per-hour", type=int, default=10_000, show_default=True)
+@click.option("--rate-per-second", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Requests a token may make per second before a 429 (Railway Pro: 50).")
+@click.option("--rate-per-hour", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Requests a token may make per hour before a 429 (Railway Pro: 10,000).")
 def emulator(s: Session, host, port, state_file, account_token, workspace_token,
              rate_per_second, rate_per_hour) -> int:
     """Serve the local Railway emulator over HTTP (POST /graphql/v2).
@@ -477,7 +482,25 @@ def emulator(s: Session, host, port, state_file, account_token, workspace_token,
         workspace_token=workspace_token,
         rate_limits=RateLimits(per_second=rate_per_second, per_hour=rate_per_hour),
     )
-    url = f"http://{host}:{port}/graphql/v2"
+    listening = []
+
+    def ready(base_url: str) -> None:  # only once the port is ours: a busy one fails first
+        listening.append(base_url)
+        _emulator_ready(s, emu, host, base_url, account_token, workspace_token)
+
+    try:
+        serve(emu, host=host, port=port, on_ready=ready)
+    except OSError as exc:
+        if listening:
+            raise
+        raise ConfigError(f"the emulator cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          hint="choose another --port (0 picks a free one) or --host") from None
+    return EXIT_OK
+
+
+def _emulator_ready(s: Session, emu, host: str, base_url: str, account_token, workspace_token):
+    port = base_url.rsplit(":", 1)[1]
+    url = f"http://{url_host(host)}:{port}/graphql/v2"
     # Tokens are printed only when the emulator made them up: one given on the command line
     # may be a real token reused, and the token never appears in output.
     info = {
@@ -486,21 +509,37 @@ def emulator(s: Session, host, port, state_file, account_token, workspace_token,
         "account_token": None if account_token else emu.account_token,
         "workspace_token": None if workspace_token else emu.workspace_token,
     }
+    if not is_loopback(host):
+        s.console.warn(f"Listening on {host}: other machines can reach the emulator, and anyone "
+                       "with a printed token can use it. Use 127.0.0.1 unless you mean it.")
     if s.as_json:
         s.emit(info)
+        return
+    s.console.message(f"Railway emulator listening on {url}")
+    s.console.message(f"  workspace id     {emu.workspace_id}")
+    if not account_token:
+        s.console.message(f"  account token    {emu.account_token}")
+    if not workspace_token:
+        s.console.message(f"  workspace token  {emu.workspace_token}")
+    if account_token:
+        s.console.message(f"  export RAILWAY_API_URL={url} RAILWAY_TOKEN=<your --account-token>")
     else:
-        s.console.message(f"Railway emulator listening on {url}")
-        s.console.message(f"  workspace id     {emu.workspace_id}")
-        if not account_token:
-            s.console.message(f"  account token    {emu.account_token}")
-        if not workspace_token:
-            s.console.message(f"  workspace token  {emu.workspace_token}")
-        s.console.message(f"  export RAILWAY_API_URL={url}")
+        s.console.message(f"  export RAILWAY_API_URL={url} RAILWAY_TOKEN={emu.account_token}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (the emulator and the demo warn otherwise)."""
     try:
-        serve(emu, host=host, port=port)
-    except KeyboardInterrupt:
-        pass
-    return EXIT_OK
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def url_host(host: str) -> str:
+    """`host` as a client puts it in a URL: a wildcard address is reached through loopback."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 # --- the operator's verbs -----------------------------------------------------------------------

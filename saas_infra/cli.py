@@ -7,6 +7,7 @@ same program.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import json
@@ -233,6 +234,18 @@ def _report_unexpected(session: Session, exc: Exception, debug: bool) -> int:
     return EXIT_ERROR
 
 
+def usage_error(message: str) -> click.UsageError:
+    """A bad combination of flags, found inside a command: exits 1 like any usage error."""
+    error = click.UsageError(message, click.get_current_context(silent=True))
+    error.exit_code = EXIT_ERROR
+    return error
+
+
+def _one_format(as_json: bool, markdown: bool) -> None:
+    if as_json and markdown:
+        raise usage_error("--json and --markdown cannot be used together; choose one")
+
+
 class _UsageExitsOne:
     """Bad flags exit 1, not click's 2: exit code 2 means `plan --detailed-exitcode` found
     changes, and CI must never mistake a typo for that."""
@@ -310,6 +323,9 @@ def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, ma
     Exit codes: 0 done (no changes, or changes without --detailed-exitcode),
     2 changes found with --detailed-exitcode, 3 a safety guard tripped, 1 error.
     """
+    _one_format(s.as_json, markdown)
+    if max_chars is not None and not markdown:
+        raise usage_error("--max-chars folds the Markdown plan; it needs --markdown")
     manifests = s.load_manifests(allow_missing=True)  # the empty-state guard decides
     try:
         at = parse_time(at_time) if at_time else None
@@ -351,6 +367,7 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
     Exit codes: 0 converged, 1 a tenant failed, a tenant is blocked or the fleet did not
     converge (or any error), 3 a safety guard stopped the pass before it changed anything.
     """
+    _one_format(s.as_json, markdown)
     if plan_file and targets:
         raise ConfigError("--target cannot narrow a saved plan; make the plan with --target")
     from saas_infra.plan import Plan
@@ -401,6 +418,8 @@ def _finish_apply(s: Session, report, markdown: bool = False) -> int:
         for tenant in sorted(report.due_next_pass):
             s.console.warn(f"{tenant}: its deadline had already passed; it is now announced on "
                            "Railway, and the next pass deletes it.")
+        for guard in report.next_pass_guards:
+            s.console.warn(f"The next pass will stop (exit code 3): {guard.message}.")
         for finding in report.blocked:
             s.console.error(f"Blocked: {finding.tenant}: {finding.reason}")
         if not report.converged:
@@ -571,6 +590,16 @@ def _fleet(s: Session, apply: bool):
     return Fleet(client=None, clock=s.runtime.clock, tenants_dir=s.settings.tenants_dir)
 
 
+@contextlib.contextmanager
+def _working(s: Session, text: str | None):
+    """The spinner (or one line) of a verb that runs a pass; nothing for a file edit alone."""
+    if text is None:
+        yield lambda _text: None
+        return
+    with s.console.status(text) as update:
+        yield update
+
+
 def _deploy_status(update, clock, what: str):
     started = clock.monotonic()
 
@@ -602,11 +631,9 @@ def create(s: Session, name, repo, branch, image, no_apply, no_wait) -> int:
     Waits until the gateway's first deployment succeeds. The keys are printed once, and never
     when CI is set; `saas-infra credentials NAME` reads them back from Railway.
     """
-    if image and (repo or branch):
-        raise ConfigError("--image cannot be combined with --repo or --branch",
-                          hint="a gateway deploys either a GitHub repo (and branch) or an image")
     _ops().check_tenant_name(name)
-    with s.console.status(f"Creating {name}...") as update:
+    _ops().check_source(repo, branch, image)
+    with _working(s, None if no_apply else f"Creating {name}...") as update:
         fleet = _fleet(s, not no_apply)
         result = _ops().create(
             fleet, name, repo=repo, branch=branch, image=image, apply=not no_apply,
@@ -733,7 +760,8 @@ def status(s: Session, name) -> int:
 @click.option("--no-wait", is_flag=True, help="Return once the deploy is requested.")
 def redeploy(s: Session, name, no_apply, no_wait) -> int:
     """Deploy the gateway again from the newest commit of its branch, and wait for it."""
-    with s.console.status(f"Redeploying {name}...") as update:
+    _ops().require_manifest(_fleet(s, False), name)  # a typo fails before "Redeploying"
+    with _working(s, None if no_apply else f"Redeploying {name}...") as update:
         fleet = _fleet(s, not no_apply)
         on_status = _deploy_status(update, fleet.clock, f"Redeploying {name}")
         result = _ops().redeploy(fleet, name, wait=not no_wait, apply=not no_apply,
@@ -755,6 +783,10 @@ def _redeployed_text(s: Session, result) -> None:
         s.console.error(f"Error: the redeploy of {name} {deployment['status']} (deployment "
                         f"{deployment['id']}); the Railway console has its logs: "
                         f"{result.console_url}")
+    elif deployment and result.waited is None:  # --no-wait: the deployment it started
+        s.console.print(f"Redeploy of {name} requested: deployment {deployment['id']} is "
+                        f"{deployment['status']}; `saas-infra status {name}` follows it.",
+                        markup=False)
     elif deployment:
         commit = _deployment_json(deployment, None)["commit"]
         at = f", commit {commit[:7]}" if commit else ""
@@ -856,11 +888,15 @@ def credentials(s: Session, name, rotate) -> int:
 
     Keys are never printed when CI is set.
     """
-    if s.settings.ci and not rotate:
+    if s.settings.ci and rotate:  # keys nobody sees would lock every client of the tenant out
+        raise ConfigError("refusing to rotate keys when CI is set: the new keys would never be "
+                          "shown, and the old ones stop working; nothing was changed",
+                          hint=f"run `saas-infra credentials {name} --rotate` from a terminal")
+    if s.settings.ci:
         raise ConfigError("keys are never printed when CI is set",
                           hint=f"run `saas-infra credentials {name}` from a terminal")
     creds = _ops().credentials(s.fleet, name, rotate=rotate)
-    keys = None if s.settings.ci else creds.keys
+    keys = creds.keys
     if s.as_json:
         s.emit({"name": name, "project_id": creds.project_id, "rotated": creds.rotated,
                 "credentials": keys})
@@ -868,9 +904,7 @@ def credentials(s: Session, name, rotate) -> int:
     for key, value in (keys or {}).items():
         s.console.print(f"{key + ':':<16} {value}", markup=False)
     if rotate:
-        shown = "" if keys else " (not shown because CI is set)"
-        s.console.warn(f"New keys set{shown}; the gateway is redeploying and the old keys stop "
-                       "working.")
+        s.console.warn("New keys set; the gateway is redeploying and the old keys stop working.")
     return EXIT_OK
 
 

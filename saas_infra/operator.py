@@ -19,7 +19,7 @@ from saas_infra.apply import FAILED, IN_PROGRESS, KEY_NAMES, generate_key
 from saas_infra.clock import format_time
 from saas_infra.diff import desired_source
 from saas_infra.errors import AuthError, ConfigError, SaasInfraError
-from saas_infra.manifest.loader import display_path
+from saas_infra.manifest.loader import display_path, validation_problems
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, PROJECT_PREFIX, Observed, ObservedProject
@@ -31,6 +31,15 @@ DEFAULT_GRACE_DAYS = mf.DEFAULT_GRACE_DAYS
 _SET_BY_SAAS_INFRA = ("DATABASE_URL", "REDIS_URL", "AUTH_MODE")
 NAME_RULES = ("lowercase letters, digits and hyphens; starts with a letter, does not end with a "
               "hyphen; at most 63 characters")
+
+
+class InputError(ConfigError):
+    """A bad value given to a verb; `field` names it (name, repo, branch, image), so the command
+    line can name its flag and the demo its form field."""
+
+    def __init__(self, field: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.field = field
 
 
 class InstanceExistsError(SaasInfraError):
@@ -91,8 +100,31 @@ def check_tenant_name(name: str) -> str:
         return mf.check_name(name)
     except ValueError as exc:
         detail = str(exc) if name and f"'{name}'" in str(exc) else f"'{name}' {exc}"
-        raise ConfigError(f"invalid instance name: {detail}",
-                          hint=f"names are {NAME_RULES}") from None
+        raise InputError("name", f"invalid instance name: {detail}",
+                         hint=f"names are {NAME_RULES}") from None
+
+
+def check_source(repo=None, branch=None, image=None) -> None:
+    """A new tenant's gateway source, checked by the manifest's own rules before anything is
+    written; the error names the option (--repo, --branch, --image) rather than a file."""
+    if image and (repo or branch):
+        raise InputError("image", "--image cannot be combined with --repo or --branch",
+                         hint="a gateway deploys either a GitHub repo (and branch) or an image")
+    given = {"repo": repo, "branch": branch, "image": image}
+    if not repo and not image:
+        given["repo"] = mf.DEFAULT_REPO
+    try:
+        mf.GatewaySpec.model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problem = validation_problems(exc, "")[0]
+        field = problem.field.partition(".")[0] or ("image" if image else "repo")
+        raise InputError(field, f"--{field}: {problem.message}") from None
+
+
+def check_manifests(fleet: Fleet) -> None:
+    """Every manifest must be valid before a verb writes one: a pass would stop on a broken file
+    after the edit, leaving a change behind that nothing applied."""
+    fleet.load()
 
 
 def manifest_path(fleet: Fleet, name: str) -> Path:
@@ -113,6 +145,13 @@ def require_manifest(fleet: Fleet, name: str) -> Path:
     if path is None:
         raise ConfigError(f"no tenant named {name} (no {manifest_path(fleet, name)})",
                           hint="`saas-infra list` shows the tenants")
+    return path
+
+
+def _editable(fleet: Fleet, name: str) -> Path:
+    """The tenant's manifest, once every manifest has been checked (see check_manifests)."""
+    path = require_manifest(fleet, name)
+    check_manifests(fleet)
     return path
 
 
@@ -158,8 +197,10 @@ def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
 def create(fleet: Fleet, name: str, *, repo=None, branch=None, image=None, apply=True,
            wait=True, progress=None, on_status=None) -> VerbResult:
     check_tenant_name(name)
+    check_source(repo, branch, image)
     if existing_manifest(fleet, name):
         raise InstanceExistsError(name)
+    check_manifests(fleet)
     observed = None
     if apply:
         observed = fleet.observe()
@@ -214,7 +255,7 @@ def _restorable_until(project: ObservedProject) -> str | None:
 
 def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAYS, apply=True,
            progress=None) -> VerbResult:
-    path = require_manifest(fleet, name)
+    path = _editable(fleet, name)
     before = mf.load_tenant_file(path).manifest.deletion
     tombstone = mf.set_tombstone(path, fleet.clock.now(), grace_days=grace_days, force=force)
     result = VerbResult(name, manifest_path=display_path(path), deletion=tombstone,
@@ -255,7 +296,7 @@ def _delete_message(result: VerbResult, now: datetime) -> str:
 
 
 def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> VerbResult:
-    path = require_manifest(fleet, name)
+    path = _editable(fleet, name)
     deletion = mf.load_tenant_file(path).manifest.deletion
     if deletion is None:
         raise NoDeletionScheduledError(name)
@@ -299,8 +340,8 @@ def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> Observed:
 
 def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
              on_status=None) -> VerbResult:
-    path = require_manifest(fleet, name)
-    mf.set_redeploy(path, _redeploy_stamp(fleet, path))
+    path = _editable(fleet, name)
+    requested = mf.set_redeploy(path, _redeploy_stamp(fleet, path)).requested_at
     result = VerbResult(name, manifest_path=display_path(path))
     if not apply:
         result.message = (f"Wrote a redeploy request to {result.manifest_path}; the next pass "
@@ -312,7 +353,21 @@ def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
         result.project_id, result.url = project.id, project.url
     if wait and project and not report.failed:
         _wait(fleet, result, on_status)
+    elif project and not report.failed:
+        result.deployment = _started(project, since=requested)
     return result
+
+
+def _started(project: ObservedProject, since: datetime) -> dict | None:
+    """The gateway deployment the pass started, from the listing it made afterwards; None when
+    Railway does not list one that new yet (never an older deployment mistaken for it)."""
+    gateway = project.gateway
+    deployment = gateway.deployment if gateway else None
+    if deployment is None or deployment.created_at is None or deployment.created_at < since:
+        return None
+    return {"id": deployment.id, "status": deployment.status,
+            "createdAt": format_time(deployment.created_at),
+            "meta": {"commitHash": deployment.commit}}
 
 
 def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:

@@ -918,7 +918,8 @@ def adopt(s: Session, name) -> int:
     """
     result = _ops().adopt(s.fleet, name)
     if s.as_json:
-        s.emit({**_verb_json(result), "pending": result.pending})
+        s.emit({**_verb_json(result), "pending": result.pending,
+                "deletion": _deletion_json(result) if result.deletion else None})
     else:
         s.console.print(result.message, markup=False)
     return EXIT_OK

@@ -7,6 +7,7 @@ never prints. Keys travel only in VerbResult/Credentials objects, whose repr hid
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from saas_infra.clock import format_time
 from saas_infra.diff import desired_source
 from saas_infra.errors import AuthError, ConfigError, SaasInfraError
 from saas_infra.manifest.loader import display_path, validation_problems
+from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, PROJECT_PREFIX, Observed, ObservedProject
@@ -552,8 +554,11 @@ def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
 
 def adopt(fleet: Fleet, name: str) -> VerbResult:
     check_tenant_name(name)
-    if existing_manifest(fleet, name):
-        raise InstanceExistsError(name, " (it already has a manifest)")
+    path = existing_manifest(fleet, name)
+    if path:
+        raise ConfigError(f"{name} is already managed ({display_path(path)}); nothing to adopt",
+                          hint=f"`saas-infra status {name}` shows it")
+    check_manifests(fleet)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
     if len(projects) != 1 or projects[0].gateway is None:
@@ -561,16 +566,31 @@ def adopt(fleet: Fleet, name: str) -> VerbResult:
                           hint="`saas-infra list` shows orphans")
     project, gateway = projects[0], projects[0].gateway
     auth_mode, variables, left_out = adoptable_variables(gateway.variables)
+    tombstone = adopted_tombstone(project, fleet.clock.now())
     path = mf.write_new_manifest(
         fleet.tenants_dir, name, repo=None if gateway.image else gateway.repo,
         branch=None if gateway.image else gateway.branch, image=gateway.image,
-        auth_mode=auth_mode, variables=variables)
+        auth_mode=auth_mode, variables=variables, deletion=tombstone)
     plan = fleet.plan_from(fleet.load(), observed, targets=[name])
     result = VerbResult(name, project_id=project.id, url=project.url,
-                        manifest_path=display_path(path),
+                        manifest_path=display_path(path), deletion=tombstone,
+                        deadline=tombstone.deadline if tombstone else None,
                         pending=[{"kind": a.kind.value, "reason": a.reason} for a in plan.actions])
     result.message = _adopt_message(result, left_out)
     return result
+
+
+def adopted_tombstone(project: ObservedProject, now: datetime) -> mf.Tombstone | None:
+    """The deletion Railway's marker announces, as a tombstone with that very deadline: without
+    it, the next pass would cancel the deletion. The request time is not on Railway; the default
+    grace period is assumed when it fits, else the days left (a request never lies ahead)."""
+    deadline = project.marker.delete_after if project.marker else None
+    if deadline is None:
+        return None
+    days_left = math.ceil((deadline - now).total_seconds() / 86400)
+    grace = DEFAULT_GRACE_DAYS if days_left <= DEFAULT_GRACE_DAYS else days_left
+    grace = max(0, min(grace, MAX_GRACE_DAYS))
+    return mf.Tombstone(requested_at=deadline - timedelta(days=grace), grace_days=grace)
 
 
 def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str, str], list[str]]:
@@ -593,6 +613,9 @@ def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str
 
 def _adopt_message(result: VerbResult, left_out: list[str]) -> str:
     text = f"Wrote {result.manifest_path} for the project {result.project_id}."
+    if result.deadline:
+        text += (f" It carries the deletion Railway announces for {format_time(result.deadline)}"
+                 f" (`saas-infra cancel-delete {result.tenant}` cancels it).")
     if left_out:
         text += (f" Not carried over (a manifest may not hold them): {', '.join(left_out)};"
                  " the next pass would change them on Railway.")

@@ -80,11 +80,13 @@ def write_new_manifest(
     image: str | None = None,
     auth_mode: str | None = None,
     variables: dict[str, str] | None = None,
+    deletion: Tombstone | None = None,
 ) -> Path:
     """Write `directory/<name>.yaml` for a new tenant; refuse when the tenant has a manifest.
 
     With neither repo nor image the gateway builds from LuthienResearch/luthien-proxy.
-    `variables` are extra non-secret gateway variables (`adopt` carries an orphan's over).
+    `variables` are extra non-secret gateway variables and `deletion` a tombstone (`adopt`
+    carries an orphan's over).
     """
     directory = Path(directory)
     if repo is None and image is None:
@@ -101,6 +103,8 @@ def write_new_manifest(
         "name": name,
         "gateway": {k: v for k, v in gateway.items() if v is not None},
     }
+    if deletion is not None:
+        data["deletion"] = deletion.model_dump()
     path = directory / f"{name}.yaml"
     manifest = _validated(TenantManifest, data, display_path(path))  # also keeps `name` path-safe
     for suffix in SUFFIXES:

@@ -127,13 +127,21 @@ class Session:
         self.debug = debug
         self.settings = runtime.settings(sandbox=sandbox, tenants_dir=tenants_dir, **overrides)
         self._fleet = None
+        self._skipped: set[str] = set()
 
     @property
     def fleet(self):
         if self._fleet is None:
             self._fleet = self.runtime.fleet(self.settings, on_retry=self._retry_notice)
             self._fleet.lock_notify = self.console.message  # waiting for, or taking over, the lock
+            self._fleet.warn = self.skipped
         return self._fleet
+
+    def skipped(self, message: str) -> None:
+        """A tenants/ entry that is not read (a pass reads the folder more than once: say it once)."""
+        if message not in self._skipped:
+            self._skipped.add(message)
+            self.console.warn(f"Warning: {message}")
 
     def _retry_notice(self, event) -> None:
         """Say what a Railway retry waits for (a 429, a cooldown), so a pause is not a hang."""
@@ -156,7 +164,7 @@ class Session:
                 return []
             raise ConfigError(f"no tenants folder at {directory}/",
                               hint="create it, or point --tenants-dir at your manifests")
-        return manifest.load_tenants(directory)
+        return manifest.load_tenants(directory, self.skipped)
 
     @property
     def interactive(self) -> bool:
@@ -587,7 +595,8 @@ def _fleet(s: Session, apply: bool):
         return s.fleet
     from saas_infra.reconcile import Fleet
 
-    return Fleet(client=None, clock=s.runtime.clock, tenants_dir=s.settings.tenants_dir)
+    return Fleet(client=None, clock=s.runtime.clock, tenants_dir=s.settings.tenants_dir,
+                 warn=s.skipped)
 
 
 @contextlib.contextmanager
@@ -633,6 +642,7 @@ def create(s: Session, name, repo, branch, image, no_apply, no_wait) -> int:
     """
     _ops().check_tenant_name(name)
     _ops().check_source(repo, branch, image)
+    _ops().check_manifests(_fleet(s, False))  # before "Creating": a broken file stops it
     with _working(s, None if no_apply else f"Creating {name}...") as update:
         fleet = _fleet(s, not no_apply)
         result = _ops().create(
@@ -729,9 +739,10 @@ def _deployment_json(deployment, waited) -> dict | None:
               help="Also list luthien-* projects saas-infra does not manage.")
 def list_(s: Session, include_unmanaged) -> int:
     """List every tenant: manifests and Railway together, with status and deadline."""
-    rows = _ops().list_instances(s.fleet, include_unmanaged=include_unmanaged)
+    rows, problems = _ops().list_view(s.fleet, include_unmanaged=include_unmanaged)
+    _unreadable(s, [str(p) for p in problems])
     if s.as_json:
-        s.emit({"instances": rows})
+        s.emit({"instances": rows, "manifest_problems": [str(p) for p in problems]})
     elif not rows:
         s.console.message("No instances.")
     else:
@@ -746,11 +757,21 @@ def status(s: Session, name) -> int:
     """One tenant in detail: services, deployments, URL, health, deadline, drift."""
     with s.runtime.health_client(s.settings) as http:
         data = _ops().status(s.fleet, name, health_client=http)
+    _unreadable(s, data["manifest_problems"])
     if s.as_json:
         s.emit(data)
     else:
         s.lines(render.status_lines(data))
     return EXIT_OK
+
+
+def _unreadable(s: Session, problems: list[str]) -> None:
+    """Manifests a read-only view had to leave out: named, so nobody mistakes the view for whole."""
+    for problem in problems:
+        s.console.warn(f"Warning: {problem}")
+    if problems:
+        s.console.warn("Warning: the manifests above could not be read (shown as 'invalid "
+                       "manifest'); `saas-infra validate` lists every problem.")
 
 
 @cli.command()
@@ -761,6 +782,7 @@ def status(s: Session, name) -> int:
 def redeploy(s: Session, name, no_apply, no_wait) -> int:
     """Deploy the gateway again from the newest commit of its branch, and wait for it."""
     _ops().require_manifest(_fleet(s, False), name)  # a typo fails before "Redeploying"
+    _ops().check_manifests(_fleet(s, False))
     with _working(s, None if no_apply else f"Redeploying {name}...") as update:
         fleet = _fleet(s, not no_apply)
         on_status = _deploy_status(update, fleet.clock, f"Redeploying {name}")

@@ -19,8 +19,8 @@ from saas_infra import manifest as mf
 from saas_infra.apply import FAILED, IN_PROGRESS, KEY_NAMES, generate_key
 from saas_infra.clock import format_time
 from saas_infra.diff import desired_source
-from saas_infra.errors import AuthError, ConfigError, SaasInfraError
-from saas_infra.manifest.loader import display_path, validation_problems
+from saas_infra.errors import AuthError, ConfigError, ManifestProblem, SaasInfraError
+from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
@@ -31,6 +31,7 @@ CONSOLE_URL = "https://railway.com/project/{id}"
 DEFAULT_GRACE_DAYS = mf.DEFAULT_GRACE_DAYS
 # Gateway variables saas-infra writes itself: adopt leaves them out of the manifest it writes.
 _SET_BY_SAAS_INFRA = ("DATABASE_URL", "REDIS_URL", "AUTH_MODE")
+INVALID_MANIFEST = "invalid manifest"  # the status of a tenant whose file cannot be read
 NAME_RULES = ("lowercase letters, digits and hyphens; starts with a letter, does not end with a "
               "hyphen; at most 63 characters")
 
@@ -440,15 +441,26 @@ def instance_row(name: str, loaded, project: ObservedProject | None, now: dateti
 
 def list_instances(fleet: Fleet, *, include_unmanaged=False,
                    observed: Observed | None = None) -> list[dict[str, Any]]:
-    manifests = {m.manifest.name: m for m in fleet.load()}
+    return list_view(fleet, include_unmanaged=include_unmanaged, observed=observed)[0]
+
+
+def list_view(fleet: Fleet, *, include_unmanaged=False, observed: Observed | None = None
+              ) -> tuple[list[dict[str, Any]], list[ManifestProblem]]:
+    """The rows of `list`, and the problems of manifests that could not be read: a broken file
+    is shown as its tenant's status, and does not hide the rest of the fleet."""
+    loaded, problems = fleet.read()
+    manifests = {m.manifest.name: m for m in loaded}
+    broken = _broken_tenants(problems) - set(manifests)
     observed = observed or fleet.observe()
     managed, pending = observed.managed(), observed.pending()
     now = fleet.clock.now()
     rows = []
-    for name in sorted(set(manifests) | set(managed)):
+    for name in sorted(set(manifests) | set(managed) | broken):
         projects = managed.get(name, [])
         status = "duplicate" if len(projects) > 1 else None
-        if name not in manifests:
+        if name in broken:
+            status = INVALID_MANIFEST
+        elif name not in manifests:
             status = "orphan"
         gone = None if projects else (pending.get(name) or [None])[0]
         for project in projects or [None]:
@@ -458,22 +470,33 @@ def list_instances(fleet: Fleet, *, include_unmanaged=False,
             row = instance_row(project.name.removeprefix(PROJECT_PREFIX), None, project, now)
             row.update(status="unmanaged", managed=False)
             rows.append(row)
-    return rows
+    return rows, problems
+
+
+def _broken_tenants(problems: list[ManifestProblem]) -> set[str]:
+    return {Path(p.file).stem for p in problems if Path(p.file).suffix in SUFFIXES}
 
 
 def status(fleet: Fleet, name: str, *, health_client=None) -> dict[str, Any]:
     check_tenant_name(name)
-    manifests = {m.manifest.name: m for m in fleet.load()}
+    loaded, problems = fleet.read()
+    manifests = {m.manifest.name: m for m in loaded}
+    invalid = name not in manifests and name in _broken_tenants(problems)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
     gone = (observed.pending().get(name) or [None])[0]
-    if name not in manifests and not projects:
+    if name not in manifests and not projects and not invalid:
         raise ConfigError(f"no tenant named {name}", hint="`saas-infra list` shows the tenants")
     project = projects[0] if projects else None
     marks = "duplicate" if len(projects) > 1 else ("orphan" if name not in manifests else None)
-    row = instance_row(name, manifests.get(name), project, fleet.clock.now(), marks, gone)
+    row = instance_row(name, manifests.get(name), project, fleet.clock.now(),
+                       INVALID_MANIFEST if invalid else marks, gone)
     row["services"] = [_service_row(s) for s in (project.services.values() if project else [])]
     row["health"] = probe_health(health_client, project.url) if project and project.url else None
+    row["manifest_problems"] = [str(p) for p in problems]
+    if invalid:  # what the manifest wants is unknown, so what would change is too
+        row["drift"] = row["pending"] = []
+        return row
     plan = fleet.plan_from(list(manifests.values()), observed, targets=[name])
     row["drift"] = [
         {"kind": a.kind.value, "reason": a.reason}

@@ -37,6 +37,7 @@ class Fleet:
     poll_interval: float = 2.0
     lock_timeout: float = fleet_lock.DEFAULT_TIMEOUT  # seconds apply_pass waits for the fleet lock
     lock_notify: Callable[[str], None] | None = None  # the lock's messages (waiting, taken over)
+    warn: Callable[[str], None] | None = None  # tenants/ entries skipped, and why
 
     def workspace(self) -> str:
         if self.workspace_id is None:
@@ -46,7 +47,13 @@ class Fleet:
     def load(self) -> list:
         if not self.tenants_dir.is_dir():
             return []
-        return manifests_mod.load_tenants(self.tenants_dir)
+        return manifests_mod.load_tenants(self.tenants_dir, self.warn)
+
+    def read(self) -> tuple[list, list]:
+        """(valid manifests, problems of the others): for views that work while one is broken."""
+        if not self.tenants_dir.is_dir():
+            return [], []
+        return manifests_mod.read_tenants(self.tenants_dir, self.warn)
 
     def observe(self) -> Observed:
         return observe(self.client, self.workspace())

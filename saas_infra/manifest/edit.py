@@ -281,7 +281,11 @@ def _apply(text: str, edits: list[Edit]) -> str:
 def _write_atomic(
     path: Path, data: bytes, *, previous: bytes | None = None, create: bool = False
 ) -> None:
-    """Write through a temporary file and a rename, so a crash never leaves half a manifest."""
+    """Write through a temporary file and a rename, so a crash never leaves half a manifest.
+    A symlinked manifest is written through its link: the link stays, its target changes."""
+    shown = display_path(path)
+    if not create:
+        path = Path(os.path.realpath(path))
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         mode = 0o666 if create else path.stat().st_mode & 0o777
@@ -298,7 +302,7 @@ def _write_atomic(
             tmp.unlink(missing_ok=True)
     except OSError as exc:
         message = f"cannot write the file: {exc.strerror or exc}"
-        raise ManifestError([ManifestProblem(display_path(path), None, "", message)]) from exc
+        raise ManifestError([ManifestProblem(shown, None, "", message)]) from exc
     _sync_directory(path.parent)
 
 

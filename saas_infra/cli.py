@@ -47,6 +47,7 @@ class Runtime:
     retry: object | None = None  # a RetryPolicy; None = the default, sleeping on `clock`
     emulator_options: dict = field(default_factory=dict)  # extra Emulator(...) args for --sandbox
     stdin_interactive: bool | None = None
+    sandbox_holder: str | None = None  # who holds the sandbox, for those waiting [the command]
 
     def environ(self) -> Mapping[str, str]:
         return os.environ if self.env is None else self.env
@@ -84,15 +85,32 @@ class Runtime:
         return self._emulator
 
     def _hold_sandbox(self, settings: Settings) -> None:
-        """One sandbox command at a time, until the command ends: each rewrites the state file."""
+        """One sandbox command at a time, until the command ends: each rewrites the state file.
+        A command that has to wait says at once for whom (the demo holds it while it runs)."""
+        from saas_infra.errors import LockHeldError
         from saas_infra.lock import lock_sandbox
 
         held = getattr(self, "_sandbox_lock", None)
         ctx = click.get_current_context(silent=True)
         if (held is not None and held.is_locked) or ctx is None:
             return
-        self._sandbox_lock = lock_sandbox(settings.sandbox_dir, settings.lock_timeout)
-        ctx.call_on_close(self._sandbox_lock.release)
+        directory = settings.sandbox_dir
+        try:
+            lock = lock_sandbox(directory, timeout=0)
+        except LockHeldError:
+            Console().message(f"Waiting for the sandbox ({_sandbox_holder(directory)}; up to "
+                              f"{settings.lock_timeout:.0f} s)...")
+            lock = lock_sandbox(directory, settings.lock_timeout)
+        self._sandbox_lock = lock
+        holder = directory / SANDBOX_HOLDER
+        holder.write_text(json.dumps({"holder": self.sandbox_holder or f"`{ctx.command_path}`",
+                                      "pid": os.getpid()}))
+
+        def release() -> None:
+            holder.unlink(missing_ok=True)  # first: the next holder writes its own once it has it
+            lock.release()
+
+        ctx.call_on_close(release)
 
     def health_client(self, settings: Settings):
         """An HTTP client for probing gateways' /health (the emulator's in the sandbox)."""
@@ -114,6 +132,17 @@ class Runtime:
             max_deletions=settings.max_deletions,
             lock_timeout=settings.lock_timeout,
         )
+
+
+SANDBOX_HOLDER = "sandbox.holder"  # beside sandbox.lock: who holds it, for those who wait
+
+
+def _sandbox_holder(directory: Path) -> str:
+    try:
+        data = json.loads((directory / SANDBOX_HOLDER).read_text())
+        return f"held by {data['holder']}, pid {int(data['pid'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "held by another saas-infra command"
 
 
 class Session:
@@ -382,7 +411,7 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
     from saas_infra.reconcile import apply_pass, check_guards
 
     fleet = s.fleet
-    saved = Plan.from_json(plan_file.read_text()) if plan_file else None
+    saved = _saved_plan(plan_file) if plan_file else None
     if saved is None and s.interactive and not yes:
         preview = fleet.plan(targets=targets)
         if s.as_json:  # stdout is for the JSON report: the question goes to stderr
@@ -400,6 +429,23 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
             saved = preview
     report = apply_pass(fleet, plan=saved, targets=targets, progress=_progress(s))
     return _finish_apply(s, report, markdown=markdown)
+
+
+def _saved_plan(path: Path):
+    """A plan saved by `plan --out`; any damage is an error naming the file."""
+    from saas_infra.errors import PlanError
+    from saas_infra.plan import Plan
+
+    try:
+        return Plan.from_json(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        error = PlanError(f"{path}: not a saved plan: the file is not UTF-8 text")
+    except OSError as exc:
+        error = PlanError(f"{path}: cannot read the saved plan: {exc.strerror or exc}")
+    except PlanError as exc:
+        error = PlanError(f"{path}: {exc}")
+    error.hint = "make a new one with `saas-infra plan --out FILE`"
+    raise error
 
 
 def _progress(s: Session):

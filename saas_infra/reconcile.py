@@ -167,6 +167,7 @@ def check_fresh(plan: Plan, manifests) -> None:
             if current.get(name) != plan.fingerprints.get(name)
         )
         raise StalePlanError(
+            _edited(plan, changed) or
             f"the saved plan is stale: tenants changed since it was made: {', '.join(changed)}; "
             "run `saas-infra plan` again"
         )
@@ -184,10 +185,19 @@ def check_railway_unchanged(saved: Plan, fresh: Plan) -> None:
                      if steps(saved, t) != steps(fresh, t))
     if changed:
         raise StalePlanError(
+            _edited(saved, changed) or
             f"the saved plan is stale: Railway changed since it was made for {', '.join(changed)}; "
             "run `saas-infra plan` again"
         )
     check_guards(fresh)
+
+
+def _edited(saved: Plan, changed: list[str]) -> str | None:
+    """The refusal of a saved plan whose checksum fails: it was changed after it was saved."""
+    if not saved.edited:
+        return None
+    return (f"the saved plan does not match what would be planned now (edited?) for "
+            f"{', '.join(changed)}; make a new one with `saas-infra plan --out`")
 
 
 def apply_pass(

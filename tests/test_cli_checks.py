@@ -200,3 +200,66 @@ def test_announcing_passed_deadlines_exits_0_and_the_next_pass_stops_with_one_me
     assert result.stderr.splitlines() == [
         "Error: 4 deletions in one pass exceed --max-deletions 3: a1, a2, a3, a4"]
     assert state(emu) == before
+
+
+# --- saved plans ----------------------------------------------------------------------------------
+
+
+def test_an_edited_saved_plan_is_called_edited_not_stale(run_cli, write_tenant, tenants_dir, emu):
+    write_tenant("acme")
+    assert run_cli("plan", "--out", "plan.json").exit_code == 0
+    path = tenants_dir.parent / "plan.json"
+    path.write_text(path.read_text().replace('"AUTH_MODE": "both"', '"AUTH_MODE": "passthrough"'))
+
+    result = run_cli("apply", "--plan", "plan.json")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: the saved plan does not match what would be planned now (edited?) for acme; "
+        "make a new one with `saas-infra plan --out`"]
+    assert state(emu) == []
+
+
+def test_a_saved_plan_survives_its_round_trip_unedited(write_tenant, fleet):
+    from saas_infra.plan import Plan
+
+    write_tenant("acme")
+    plan = fleet.plan()
+
+    again = Plan.from_json(plan.to_json())
+
+    assert again == plan and not again.edited
+    assert Plan.from_json(plan.to_json().replace('"acme"', '"acme"  ')).edited is False
+    assert Plan.from_json(plan.to_json().replace("new tenant", "New tenant")).edited is True
+
+
+def test_a_truncated_saved_plan_is_a_clean_error_naming_the_file(run_cli, write_tenant,
+                                                                 tenants_dir, emu):
+    write_tenant("acme")
+    assert run_cli("plan", "--out", "plan.json").exit_code == 0
+    path = tenants_dir.parent / "plan.json"
+    text = path.read_text()
+    cut = text.index('"reason"') + len('"reason": "new')
+    path.write_text(text[:cut])
+    quote = cut - len('"new')  # the unterminated string starts here
+    line, column = text[:quote].count("\n") + 1, quote - text.rindex("\n", 0, quote)
+
+    result = run_cli("apply", "--plan", "plan.json")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: plan.json: the saved plan is not valid JSON: unterminated string at line {line}, "
+        f"column {column} (cut short, or edited?)",
+        "Hint: make a new one with `saas-infra plan --out FILE`",
+    ]
+    assert state(emu) == []
+
+
+def test_a_saved_plan_that_is_not_text_is_a_clean_error(run_cli, tenants_dir):
+    (tenants_dir.parent / "plan.json").write_bytes(b"\xff\xfe\x00garbage")
+
+    result = run_cli("apply", "--plan", "plan.json")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "Error: plan.json: not a saved plan: the file is not UTF-8 text")

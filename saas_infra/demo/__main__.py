@@ -35,7 +35,7 @@ DEFAULT_PORT = 8899
 def main(ctx: click.Context, port: int, host: str, sandbox: bool, tenants_dir: Path | None) -> None:
     """Serve the saas-infra demo web UI: list, create, redeploy and delete tenants in a browser."""
     console = Console()
-    runtime = Runtime()
+    runtime = Runtime(sandbox_holder="the demo")  # what a command waiting for it is told
     try:
         settings = runtime.settings(sandbox=sandbox, tenants_dir=tenants_dir)
         fleet = runtime.fleet(settings)

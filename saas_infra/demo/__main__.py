@@ -55,6 +55,7 @@ def main(ctx: click.Context, port: int, host: str, sandbox: bool, tenants_dir: P
         health_client=runtime.health_client(settings),
         show_keys=not settings.ci,
         refresh_ms=SANDBOX_REFRESH_MS if sandbox else RAILWAY_REFRESH_MS,
+        sandbox=sandbox,
     )
     if not is_loopback(host):
         console.warn(f"Listening on {host}: other machines can reach the demo (the token still "

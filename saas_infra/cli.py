@@ -167,7 +167,7 @@ class Session:
         return self._fleet
 
     def skipped(self, message: str) -> None:
-        """A tenants/ entry that is not read (a pass reads the folder more than once: say it once)."""
+        """Warn of a tenants/ entry that is not read, once: a pass reads the folder often."""
         if message not in self._skipped:
             self._skipped.add(message)
             self.console.warn(f"Warning: {message}")
@@ -881,6 +881,7 @@ def delete(s: Session, name, force, yes, grace_days, no_apply) -> int:
     cron) then hands it to Railway's scheduled delete. Running delete twice keeps the deadline.
     """
     _ops().require_manifest(_fleet(s, False), name)  # a typo fails before the question
+    _ops().check_manifests(_fleet(s, False))  # as does another manifest that is broken
     if not yes and not _confirm_delete(s, name, force, grace_days):
         s.console.message("Nothing deleted.")
         if s.as_json:

@@ -103,6 +103,8 @@ def one_broken(run_cli, write_tenant, tenants_dir, clock):
 @pytest.mark.parametrize("args", [
     ("create", "foo"), ("create", "foo", "--no-apply"), ("redeploy", "acme"),
     ("redeploy", "acme", "--no-apply"), ("delete", "acme", "--yes"), ("adopt", "acme2"),
+    ("delete", "acme"),  # refused before the confirmation is even asked for
+    ("cancel-delete", "acme"),
 ])
 def test_a_verb_writes_nothing_while_another_manifest_is_broken(run_cli, one_broken, emu, args):
     files = {p.name: p.read_bytes() for p in one_broken.iterdir()}

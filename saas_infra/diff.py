@@ -2,8 +2,9 @@
 
 Railway-owned detail (ids, timestamps, generated keys, RAILWAY_* variables) is left out of every
 comparison, so the plan made right after an apply is empty. A value Railway did not return
-(masked or sealed) is unknown: never drift, never rewritten; the plan warns once instead. Output order is deterministic
-(tenants by name, each tenant's actions in the order apply must run them).
+(masked or sealed) is unknown: never drift, never rewritten; the plan warns once instead.
+Output order is deterministic (tenants by name, each tenant's actions in the order apply must
+run them).
 """
 
 from __future__ import annotations

@@ -146,6 +146,8 @@ def test_a_pass_over_a_masked_fleet_changes_nothing_and_warns_once(run_cli, emu,
     plan = run_cli("plan", "--detailed-exitcode", env=masked)
     applied = run_cli("apply", "--yes", env=masked)
     as_json = json.loads(run_cli("plan", "--json", env=masked).stdout)
+    status = run_cli("status", "acme", env=masked).stdout.splitlines()
+    markdown = run_cli("plan", "--markdown", env=masked).stdout
 
     warning = ("Warning: Railway masked the variable values of 2 tenants (acme, globex), so their "
                "variables were not checked for drift (their keys exist by name and are left "
@@ -156,6 +158,9 @@ def test_a_pass_over_a_masked_fleet_changes_nothing_and_warns_once(run_cli, emu,
     assert applied.exit_code == 0
     assert applied.stderr == warning + "\n" + "No changes: Railway matches the manifests.\n"
     assert as_json["actions"] == [] and as_json["warnings"] == [warning.removeprefix("Warning: ")]
+    assert "> [!NOTE]\n> Railway masked the variable values of 2 tenants" in markdown
+    assert status[-1] == "  warning: " + warning.removeprefix("Warning: ").replace(
+        "2 tenants (acme, globex)", "1 tenant (acme)")  # status looks at one tenant
     assert mutations(emu) == before
     assert {name: railway(emu, name).keys for name in keys} == keys
 

@@ -30,6 +30,17 @@ ROOMY = RateLimits(per_second=100_000, per_hour=10_000_000)
 DEPLOY = 10.0
 
 
+def filled(config: dict) -> dict:
+    """A template's serializedConfig with each variable's value set from its defaultValue, as
+    Railway's CLI sends it (railwayapp/cli src/commands/deploy.rs); the emulator fills nothing."""
+    config = json.loads(json.dumps(config))
+    for service in config["services"].values():
+        for spec in service.get("variables", {}).values():
+            if spec.get("defaultValue"):
+                spec["value"] = spec["defaultValue"]
+    return config
+
+
 class Api:
     """Raw GraphQL over the emulator's in-process transport."""
 
@@ -75,6 +86,10 @@ class Api:
 
     # --- shortcuts ---------------------------------------------------------------------------
 
+    def template(self, code: str) -> dict:
+        """A template looked up as Railway wants it: without credentials."""
+        return self.data(ops.TEMPLATE, {"code": code}, token=None)["template"]
+
     def create_project(
         self, name: str = "luthien-acme", workspace_id: str | None = "default"
     ) -> dict:
@@ -87,13 +102,13 @@ class Api:
         project = self.create_project(name)
         env_id = project["environments"]["edges"][0]["node"]["id"]
         for code in ("postgres", "redis"):
-            template = self.data(ops.TEMPLATE, {"code": code})["template"]
+            template = self.template(code)
             self.data(
                 ops.TEMPLATE_DEPLOY,
                 {
                     "input": {
                         "templateId": template["id"],
-                        "serializedConfig": template["serializedConfig"],
+                        "serializedConfig": filled(template["serializedConfig"]),
                         "projectId": project["id"],
                         "environmentId": env_id,
                     }
@@ -249,9 +264,13 @@ def test_several_workspaces_require_a_workspace_id(clock: FakeClock) -> None:
     assert emu.snapshot()["projects"] == []
 
 
-def test_template_query_works_without_a_token(api: Api) -> None:
+def test_template_lookup_answers_anonymously_and_refuses_a_token(api: Api, emu: Emulator) -> None:
     template = api.data(ops.TEMPLATE, {"code": "redis"}, token=None)["template"]
     assert template["code"] == "redis"
+    # railwayapp/cli 991d8f0b (PR #837): template lookups reject authenticated requests.
+    assert api.error(ops.TEMPLATE, {"code": "redis"}) == "Not Authorized"
+    scoped = Api(emu, emu.workspace_token)
+    assert scoped.error(ops.TEMPLATE, {"code": "redis"}) == "Not Authorized"
 
 
 # --- transport and error shapes ---------------------------------------------------------------
@@ -692,7 +711,7 @@ def test_variables_of_another_project_are_refused(api: Api) -> None:
 
 
 def test_templates_describe_official_postgres_and_redis(api: Api) -> None:
-    postgres = api.data(ops.TEMPLATE, {"code": "postgres"})["template"]
+    postgres = api.template("postgres")
     (service,) = postgres["serializedConfig"]["services"].values()
     assert service["name"] == "Postgres"
     assert service["source"] == {"image": "ghcr.io/railwayapp-templates/postgres-ssl:18"}
@@ -701,11 +720,11 @@ def test_templates_describe_official_postgres_and_redis(api: Api) -> None:
     assert [m["mountPath"] for m in service["volumeMounts"].values()] == [
         "/var/lib/postgresql/data"
     ]
-    redis = api.data(ops.TEMPLATE, {"code": "redis"})["template"]
+    redis = api.template("redis")
     (service,) = redis["serializedConfig"]["services"].values()
     assert service["source"] == {"image": "redis:8.2"}
     assert [m["mountPath"] for m in service["volumeMounts"].values()] == ["/data"]
-    assert api.error(ops.TEMPLATE, {"code": "mysqlx"}) == "Template not found"
+    assert api.error(ops.TEMPLATE, {"code": "mysqlx"}, token=None) == "Template not found"
 
 
 def test_template_deploy_creates_services_at_once_and_renames_duplicates(
@@ -713,11 +732,11 @@ def test_template_deploy_creates_services_at_once_and_renames_duplicates(
 ) -> None:
     project = api.create_project()
     env = project["environments"]["edges"][0]["node"]["id"]
-    template = api.data(ops.TEMPLATE, {"code": "postgres"})["template"]
+    template = api.template("postgres")
     payload = {
         "input": {
             "templateId": template["id"],
-            "serializedConfig": template["serializedConfig"],
+            "serializedConfig": filled(template["serializedConfig"]),
             "projectId": project["id"],
             "environmentId": env,
         }
@@ -735,9 +754,24 @@ def test_template_deploy_creates_services_at_once_and_renames_duplicates(
     assert len(services[0]["deployments"]) == 1
 
 
+def test_template_variables_sent_without_a_value_deploy_empty(api: Api, emu: Emulator) -> None:
+    # Railway's CLI fills every value before templateDeployV2; the emulator does not fall back
+    # to defaultValue for a client that sends the config untouched.
+    project = api.create_project()
+    template = api.template("postgres")
+    api.data(
+        ops.TEMPLATE_DEPLOY,
+        {"input": {"templateId": template["id"], "projectId": project["id"],
+                   "serializedConfig": template["serializedConfig"]}},
+    )
+    (service,) = emu.snapshot()["projects"][0]["services"]
+    assert service["variables"]["POSTGRES_PASSWORD"] == ""
+    assert service["variables"]["DATABASE_URL"] == ""
+
+
 def test_workflow_status_goes_not_found_running_complete(api: Api, clock: FakeClock) -> None:
     project = api.create_project()
-    template = api.data(ops.TEMPLATE, {"code": "redis"})["template"]
+    template = api.template("redis")
     workflow = api.data(
         ops.TEMPLATE_DEPLOY,
         {

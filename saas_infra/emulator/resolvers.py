@@ -164,9 +164,13 @@ def q_domains(_root: Any, info: Info, environmentId: str, projectId: str, servic
 
 
 def q_template(
-    _root: Any, _info: Info, code: str | None = None, id: str | None = None, **_: Any
+    _root: Any, info: Info, code: str | None = None, id: str | None = None, **_: Any
 ) -> Any:
-    found = templates.find(code=code, template_id=id)  # public: no token needed
+    # Template lookups are public and refuse authenticated requests (railwayapp/cli 991d8f0b,
+    # PR #837 fixing #830); "Not Authorized" in Railway's error shape is the plausible answer.
+    if info.context.token is not None:
+        raise ApiFailure(NOT_AUTHORIZED)
+    found = templates.find(code=code, template_id=id)
     if found is None:
         raise ApiFailure("Template not found")
     return found

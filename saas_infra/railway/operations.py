@@ -7,8 +7,12 @@ below take a client (anything with `execute(operation, variables) -> data`) and 
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from saas_infra.errors import ApiError
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,9 @@ class Operation:
     # False for mutations that create something: sending one twice may create two. The client
     # never retries those after an ambiguous failure (timeout, 5xx, reset); the caller re-observes.
     idempotent: bool = True
+    # Sent without credentials: Railway's template lookups refuse authenticated requests
+    # (railwayapp/cli 991d8f0b, PR #837 fixing #830: the CLI fetches templates anonymously).
+    anonymous: bool = False
 
 
 class Executor(Protocol):
@@ -113,9 +120,10 @@ PROJECT_SCHEDULE_DELETE_CANCEL = _mutation(
     "ProjectScheduleDeleteCancel",
     "mutation ProjectScheduleDeleteCancel($id: String!) { projectScheduleDeleteCancel(id: $id) }",
 )
-TEMPLATE = _query(
+TEMPLATE = Operation(
     "Template",
     "query Template($code: String!) { template(code: $code) { id code name serializedConfig } }",
+    anonymous=True,
 )
 TEMPLATE_DEPLOY = _mutation(
     "TemplateDeploy",
@@ -257,6 +265,33 @@ def project_schedule_delete_cancel(client: Executor, project_id: str) -> None:
 
 def template(client: Executor, code: str) -> dict:
     return client.execute(TEMPLATE, {"code": code})["template"]
+
+
+def template_config_with_values(template: dict) -> dict:
+    """The template's serializedConfig ready for templateDeployV2, filled as Railway's CLI fills
+    it (railwayapp/cli src/commands/deploy.rs `fetch_and_create`): each variable gets a `value`
+    from its non-empty `defaultValue`; an optional one without a default is left unset; a
+    required one without a default is an error (the CLI prompts; a pass cannot). Nothing says
+    Railway falls back to `defaultValue` itself. A null config is sent as `{}` (railwayapp/cli
+    src/commands/mcp/tools/service.rs). Everything else passes through untouched."""
+    raw = template.get("serializedConfig")
+    config = copy.deepcopy(json.loads(raw) if isinstance(raw, str) else raw) or {}
+    services = config.get("services") if isinstance(config, dict) else None
+    for service in (services or {}).values():
+        variables = service.get("variables") if isinstance(service, dict) else None
+        for name, spec in (variables or {}).items():
+            if not isinstance(spec, dict):
+                continue  # the CLI skips a null variable
+            default = spec.get("defaultValue")
+            if isinstance(default, str) and default:
+                spec["value"] = default
+            elif not spec.get("isOptional"):
+                raise ApiError(
+                    f"the {template.get('code') or template.get('name')} template needs a value "
+                    f"for {service.get('name') or '?'}.{name} and gives no default",
+                    operation=TEMPLATE.name,
+                )
+    return config
 
 
 def template_deploy(

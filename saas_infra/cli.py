@@ -819,6 +819,13 @@ def whoami(s: Session) -> int:
         s.emit(data)
     else:
         s.lines(render.whoami_lines(data))
+    if data["workspace_problem"] and data["workspace_configured"]:
+        # A RAILWAY_WORKSPACE_ID this token does not reach fails every pass: fail here too.
+        s.console.error(f"Error: {data['workspace_problem']}")
+        s.console.message(f"Hint: {data['workspace_hint']}")
+        return EXIT_ERROR
+    if data["workspace_problem"]:
+        s.console.warn(f"{data['workspace_problem']}; {data['workspace_hint']}")
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@
         ├── AuthError                  "Not Authorized", 401/403: wrong token or wrong kind of token
         ├── QueryValidationError       HTTP 400 GRAPHQL_VALIDATION_FAILED: a bug in our documents
         ├── NotFoundError              "<Thing> not found", REST-style 404
+        ├── IncompleteListingError     a listing that repeated itself or never ended (not retried)
         └── ApiError                   any other GraphQL error message
 
 Messages never carry a token or a whole response body.
@@ -162,6 +163,11 @@ class QueryValidationError(RailwayError):
 
 class NotFoundError(RailwayError):
     pass
+
+
+class IncompleteListingError(RailwayError):
+    """A paginated listing that cannot be whole: a cursor or a page came back, or it did not end
+    within its page bound. Acting on it could create what it failed to list."""
 
 
 class ApiError(RailwayError):

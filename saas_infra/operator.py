@@ -18,11 +18,18 @@ from saas_infra import manifest as mf
 from saas_infra.apply import FAILED, IN_PROGRESS, KEY_NAMES, generate_key
 from saas_infra.clock import format_time
 from saas_infra.diff import desired_source
-from saas_infra.errors import AuthError, ConfigError, SaasInfraError
+from saas_infra.errors import ConfigError, SaasInfraError
 from saas_infra.manifest.loader import display_path
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, PROJECT_PREFIX, Observed, ObservedProject
+from saas_infra.railway.observed import (
+    PROJECT_PREFIX,
+    RAILWAY_RESTORE_WINDOW,
+    Observed,
+    ObservedProject,
+    reported_project_count,
+)
+from saas_infra.railway.workspaces import token_identity
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
 
 CONSOLE_URL = "https://railway.com/project/{id}"
@@ -451,20 +458,32 @@ def probe_health(http, url: str) -> dict[str, Any]:
 
 
 def whoami(fleet: Fleet) -> dict[str, Any]:
+    """The token's kind and user, the workspaces it reaches, and the one a pass would manage,
+    chosen as every pass chooses it (railway/workspaces.py). When none can be chosen,
+    `workspace_problem` (and `workspace_hint`) say why; `workspace_configured` whether
+    RAILWAY_WORKSPACE_ID was set (a wrong one is an error, a missing one only a warning)."""
     client = fleet.client
-    try:
-        user = ops.me(client)
-    except AuthError:
-        user = None  # a workspace token: Railway refuses it `me`, but it reaches its workspace
+    configured = bool(fleet.workspace_id)  # before workspace() fills it in
+    identity = token_identity(client)
     workspaces = []
-    for item in ops.token_workspaces(client):
-        detail = ops.workspace(client, item["id"])
-        workspaces.append({"id": item["id"], "name": item["name"],
-                           "plan": detail.get("plan"), "projects": detail.get("projectCount")})
+    for item in identity.workspaces:
+        plan = item.get("plan") or ops.workspace(client, item["id"]).get("plan")
+        workspaces.append({"id": item["id"], "name": item["name"], "plan": plan,
+                           "projects": reported_project_count(client, item["id"])})
+    chosen, problem = None, None
+    try:
+        fleet.workspace()
+        chosen = {"id": fleet.chosen.id, "name": fleet.chosen.name, "source": fleet.chosen.source}
+    except ConfigError as exc:
+        problem = exc
     return {
-        "kind": "personal" if user else "workspace",
-        "user": {k: user.get(k) for k in ("id", "name", "email", "username")} if user else None,
+        "kind": identity.kind,
+        "user": identity.user,
         "workspaces": workspaces,
+        "workspace": chosen,
+        "workspace_problem": str(problem) if problem else None,
+        "workspace_hint": problem.hint if problem else None,
+        "workspace_configured": configured,
     }
 
 

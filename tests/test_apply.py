@@ -362,7 +362,7 @@ class ShortListing:
 
     def execute(self, operation, variables=None):
         data = self.client.execute(operation, variables)
-        if operation is ops.WORKSPACE:
+        if operation is ops.WORKSPACE_PROJECT_COUNT:
             data["workspace"]["projectCount"] += 5
         return data
 

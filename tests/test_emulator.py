@@ -234,8 +234,9 @@ def test_workspace_query_counts_projects_and_refuses_foreign_workspaces(clock: F
     api.create_project("a")
     api.create_project("b")
     info = api.data(ops.WORKSPACE, {"workspaceId": emu.workspace_id})["workspace"]
-    assert info["projectCount"] == 2
     assert info["plan"] == "PRO"
+    count = api.data(ops.WORKSPACE_PROJECT_COUNT, {"workspaceId": emu.workspace_id})
+    assert count["workspace"]["projectCount"] == 2
     extra = emu.workspaces[1]["id"]
     scoped = Api(emu, emu.workspace_token)
     assert scoped.error(ops.WORKSPACE, {"workspaceId": extra}) == "Not Authorized"
@@ -392,22 +393,42 @@ def test_project_update_sets_the_description(api: Api) -> None:
     assert api.data(ops.PROJECT, {"id": project["id"]})["project"]["description"] == "marker v2"
 
 
-def test_schedule_delete_hides_project_until_include_deleted_and_cancel_restores(
+LISTING = """
+query($ws: String!, $deleted: Boolean) {
+  projects(workspaceId: $ws, includeDeleted: $deleted) { edges { node { id deletedAt } } }
+  workspace(workspaceId: $ws) {
+    projects { edges { node { id } } }
+    all: projectCount(includeDeleted: $deleted)
+  }
+}
+"""
+
+
+def listing(api: Api, include_deleted: bool | None = None) -> dict:
+    """{id: deletedAt} of the projects listing, its projectCount and the nested listing's ids."""
+    data = api.data(LISTING, {"ws": api.emu.workspace_id, "deleted": include_deleted})
+    listed = {e["node"]["id"]: e["node"]["deletedAt"] for e in data["projects"]["edges"]}
+    nested = [e["node"]["id"] for e in data["workspace"]["projects"]["edges"]]
+    return {"listed": listed, "count": data["workspace"]["all"], "nested": nested}
+
+
+def test_schedule_delete_keeps_the_project_listed_with_deleted_at_until_cancelled(
     api: Api, clock: FakeClock
 ) -> None:
+    # railwayapp/cli #632 / PR #633: a project pending deletion is in a listing made without
+    # includeDeleted, carrying deletedAt; clients filter it themselves.
     project = api.create_project()
     clock.advance(30)
     assert (
         api.data(ops.PROJECT_SCHEDULE_DELETE, {"id": project["id"]})["projectScheduleDelete"]
         is True
     )
-    listed = api.fleet()["edges"]  # the Fleet query passes includeDeleted: true
-    assert listed[0]["node"]["deletedAt"] == "2026-01-01T00:00:30Z"
-    hidden = "query($ws: String) { projects(workspaceId: $ws) { edges { node { id } } } }"
-    assert api.data(hidden, {"ws": api.emu.workspace_id})["projects"]["edges"] == []
+    for flag in (None, False, True):
+        seen = listing(api, flag)
+        assert seen["listed"] == {project["id"]: "2026-01-01T00:00:30Z"}
+        assert seen["nested"] == [project["id"]] and seen["count"] == 1
     api.data(ops.PROJECT_SCHEDULE_DELETE_CANCEL, {"id": project["id"]})
-    assert api.fleet()["edges"][0]["node"]["deletedAt"] is None
-    assert len(api.data(hidden, {"ws": api.emu.workspace_id})["projects"]["edges"]) == 1
+    assert listing(api)["listed"] == {project["id"]: None}
 
 
 def test_scheduled_project_is_removed_48_hours_later(api: Api, clock: FakeClock) -> None:
@@ -427,6 +448,37 @@ def test_project_delete_is_immediate_and_force_skips_the_grace(api: Api) -> None
     assert api.fleet()["edges"] == []
     assert api.error(ops.PROJECT, {"id": gone["id"]}) == "Project not found"
     assert api.error(ops.PROJECT_DELETE, {"id": gone["id"]}) == "Project not found"
+
+
+def test_include_deleted_lists_projects_removed_long_ago_forever(
+    api: Api, clock: FakeClock
+) -> None:
+    # railwayapp/cli src/commands/usage.rs lists projects(includeDeleted: true) and shows projects
+    # deleted long ago ("Deleted on <date>"): removed ones, reaped or deleted at once, stay.
+    reaped, deleted, live = (api.create_project(n) for n in ("reaped", "deleted", "live"))
+    api.data(ops.PROJECT_SCHEDULE_DELETE, {"id": reaped["id"]})
+    clock.advance(60)
+    api.data(ops.PROJECT_DELETE, {"id": deleted["id"]})
+    clock.advance(days=400)
+    assert listing(api) == {"listed": {live["id"]: None}, "count": 1, "nested": [live["id"]]}
+    everything = listing(api, True)
+    assert everything["listed"] == {
+        live["id"]: None,
+        deleted["id"]: "2026-01-01T00:01:00Z",
+        reaped["id"]: "2026-01-01T00:00:00Z",
+    }  # newest first
+    assert everything["count"] == 3
+    paged, after = [], None  # cursors page through the removed ones too
+    document = """query($ws: String, $after: String) {
+      projects(workspaceId: $ws, first: 1, after: $after, includeDeleted: true) {
+        pageInfo { hasNextPage endCursor } edges { node { id } } } }"""
+    while True:
+        page = api.data(document, {"ws": api.emu.workspace_id, "after": after})["projects"]
+        paged += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert paged == list(everything["listed"])
 
 
 # --- services and deployments -------------------------------------------------------------------

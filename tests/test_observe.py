@@ -156,6 +156,28 @@ def test_without_a_project_count_a_short_listing_still_trips_the_guard(
     assert [g.name for g in plan.guards] == ["incomplete-listing"]
 
 
+def test_without_a_project_count_a_looping_workspace_listing_is_incomplete(
+        fleet, write_tenant, emu, client):
+    write_tenant("acme")
+    converge(fleet)
+
+    ids = iter(range(100))
+
+    def looping(_variables):
+        page = {"edges": [{"node": {"id": f"p{next(ids)}"}}],
+                "pageInfo": {"hasNextPage": True, "endCursor": "same"}}
+        return {"workspace": {"projects": page}}
+
+    calls = Calls(client, {"WorkspaceProjectCount": COUNT_FAILURES["null"]},
+                  answer={"WorkspaceProjects": looping})
+    observed = observe(calls, emu.workspace_id)
+
+    assert not observed.complete
+    assert observed.problem == ("Railway's workspace listing is incomplete: page 2 gave a "
+                                "repeated cursor for the next page (operation WorkspaceProjects)")
+    assert calls.names.count("WorkspaceProjects") == 2
+
+
 def test_with_a_project_count_a_short_listing_trips_the_guard(fleet, write_tenant, emu, client):
     write_tenant("acme")
     converge(fleet)
@@ -184,7 +206,7 @@ def test_a_repeated_cursor_ends_the_listing_as_incomplete(fleet, write_tenant, e
 
     assert not observed.complete
     assert observed.problem == ("the listing cannot be trusted: page 2 gave a repeated cursor "
-                                "for the next page")
+                                "for the next page (operation Fleet)")
     assert calls.names.count("Fleet") == 2 and emu.fault_counts["repeat_cursor"] == 1
 
 
@@ -201,7 +223,7 @@ def test_a_repeated_cursor_stops_apply_with_exit_3_and_changes_nothing(
 
     assert result.exit_code == 3
     assert "the Railway listing is incomplete (the listing cannot be trusted: page 2 gave a " \
-        "repeated cursor for the next page)" in result.stderr
+        "repeated cursor for the next page (operation Fleet))" in result.stderr
     assert emu.counts["ProjectCreate"] == 60 + emu.counts["ProjectDelete"]  # the lock's only
     assert emu.counts["total"] - before < 10
 
@@ -221,7 +243,8 @@ def test_a_page_of_projects_already_listed_ends_the_listing_as_incomplete(
 
     observed = observe(Calls(client, answer={"Fleet": same_page}), emu.workspace_id, page_size=1)
 
-    assert observed.problem == "the listing cannot be trusted: page 2 repeated projects already listed"
+    assert observed.problem == ("the listing cannot be trusted: page 2 repeated projects already "
+                                "listed (operation Fleet)")
     assert len(observed.projects) == 1
 
 
@@ -236,7 +259,8 @@ def test_a_listing_that_never_ends_is_cut_at_its_page_bound(emu, client):
     calls = Calls(client, answer={"Fleet": endless})
     observed = observe(calls, emu.workspace_id, max_pages=7)
 
-    assert observed.problem == "the listing cannot be trusted: it did not end within 7 pages"
+    assert observed.problem == ("the listing cannot be trusted: it did not end within 7 pages "
+                                "(operation Fleet)")
     assert calls.names.count("Fleet") == 7
 
 
@@ -246,8 +270,8 @@ def test_a_next_page_without_a_cursor_is_incomplete(emu, client):
         return data
 
     observed = observe(Calls(client, {"Fleet": no_cursor}), emu.workspace_id)
-    assert observed.problem == "the listing cannot be trusted: page 1 gave no cursor for the " \
-        "next page"
+    assert observed.problem == ("the listing cannot be trusted: page 1 gave no cursor for the "
+                                "next page (operation Fleet)")
 
 
 def _empty_project() -> dict:

@@ -262,7 +262,8 @@ def _pages(client: Executor, operation: Operation, variables: dict, page_size: i
         nodes = [edge["node"] for edge in data["edges"]]
         fresh = [node for node in nodes if node["id"] not in seen]
         if nodes and not fresh:
-            raise IncompleteListingError(f"page {number} repeated projects already listed")
+            raise IncompleteListingError(f"page {number} repeated projects already listed",
+                                         operation=operation.name)
         seen.update(node["id"] for node in fresh)
         yield fresh
         if not data["pageInfo"]["hasNextPage"]:
@@ -270,9 +271,10 @@ def _pages(client: Executor, operation: Operation, variables: dict, page_size: i
         after = data["pageInfo"]["endCursor"]
         if not after or after in cursors:
             raise IncompleteListingError(f"page {number} gave {'a repeated' if after else 'no'} "
-                                         "cursor for the next page")
+                                         "cursor for the next page", operation=operation.name)
         cursors.add(after)
-    raise IncompleteListingError(f"it did not end within {max_pages} pages")
+    raise IncompleteListingError(f"it did not end within {max_pages} pages",
+                                 operation=operation.name)
 
 
 def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50,

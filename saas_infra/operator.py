@@ -29,7 +29,7 @@ from saas_infra.railway.observed import (
     ObservedProject,
     reported_project_count,
 )
-from saas_infra.railway.workspaces import token_identity
+from saas_infra.railway.workspaces import WORKSPACE_TOKEN, TokenIdentity, token_identity
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
 
 CONSOLE_URL = "https://railway.com/project/{id}"
@@ -464,18 +464,24 @@ def whoami(fleet: Fleet) -> dict[str, Any]:
     RAILWAY_WORKSPACE_ID was set (a wrong one is an error, a missing one only a warning)."""
     client = fleet.client
     configured = bool(fleet.workspace_id)  # before workspace() fills it in
-    identity = token_identity(client)
-    workspaces = []
-    for item in identity.workspaces:
-        plan = item.get("plan") or ops.workspace(client, item["id"]).get("plan")
-        workspaces.append({"id": item["id"], "name": item["name"], "plan": plan,
-                           "projects": reported_project_count(client, item["id"])})
+    try:
+        identity = token_identity(client)
+    except ConfigError:
+        if not configured:
+            raise
+        # A workspace token whose workspaces Railway would not list: the configured one is
+        # still checked below, with the query Railway documents.
+        identity = TokenIdentity(WORKSPACE_TOKEN, None, ())
     chosen, problem = None, None
     try:
         fleet.workspace()
         chosen = {"id": fleet.chosen.id, "name": fleet.chosen.name, "source": fleet.chosen.source}
     except ConfigError as exc:
         problem = exc
+    listed = list(identity.workspaces)
+    if chosen and all(item["id"] != chosen["id"] for item in listed):
+        listed.append(chosen)  # reached, though not listed
+    workspaces = [_workspace_row(client, item) for item in listed]
     return {
         "kind": identity.kind,
         "user": identity.user,
@@ -485,6 +491,12 @@ def whoami(fleet: Fleet) -> dict[str, Any]:
         "workspace_hint": problem.hint if problem else None,
         "workspace_configured": configured,
     }
+
+
+def _workspace_row(client, item: dict) -> dict[str, Any]:
+    plan = item.get("plan") or ops.workspace(client, item["id"]).get("plan")
+    return {"id": item["id"], "name": item.get("name"), "plan": plan,
+            "projects": reported_project_count(client, item["id"])}
 
 
 @dataclass

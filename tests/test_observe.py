@@ -289,19 +289,56 @@ def test_a_personal_token_finds_its_workspace_through_me(emu, client):
     assert calls.names == ["Me"]  # as Railway's docs and CLI do; never the undocumented apiToken
 
 
-def test_a_workspace_token_falls_back_to_api_token(emu, clock):
+def test_a_workspace_token_falls_back_to_api_token(emu, scoped):
+    calls = Calls(scoped)
+    assert resolve_workspace(calls, None).id == emu.workspace_id
+    assert calls.names == ["Me", "ApiToken"]
+    assert token_identity(scoped).kind == "workspace"
+    calls.names.clear()
+    assert resolve_workspace(calls, emu.workspace_id).source == "RAILWAY_WORKSPACE_ID"
+    assert calls.names == ["Workspace"]  # the query Railway's docs give workspace tokens
+
+
+@pytest.fixture
+def scoped(emu, clock):
+    """A client holding the emulator's workspace token."""
     from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 
     with RailwayClient(emu.workspace_token, transport=emu.transport(), clock=clock,
                        retry=RetryPolicy(sleep=clock.sleep),
-                       pacer=Pacer.unlimited(clock=clock)) as scoped:
-        calls = Calls(scoped)
-        assert resolve_workspace(calls, None).id == emu.workspace_id
-        assert calls.names == ["Me", "ApiToken"]
-        assert token_identity(scoped).kind == "workspace"
-        calls.names.clear()
-        assert resolve_workspace(calls, emu.workspace_id).source == "RAILWAY_WORKSPACE_ID"
-        assert calls.names == ["Workspace"]  # the query Railway's docs give workspace tokens
+                       pacer=Pacer.unlimited(clock=clock)) as railway:
+        yield railway
+
+
+API_TOKEN_GONE = QueryValidationError('Cannot query field "apiToken" on type "Query".',
+                                      operation="ApiToken")
+
+
+def test_without_api_token_a_workspace_token_is_asked_for_its_workspace_id(emu, scoped):
+    # apiToken is the one undocumented field left, for workspace tokens only: if Railway drops
+    # it, RAILWAY_WORKSPACE_ID (checked with a documented query) still works.
+    calls = Calls(scoped, {"ApiToken": API_TOKEN_GONE})
+    with pytest.raises(ConfigError) as caught:
+        resolve_workspace(calls, None)
+    assert "did not answer `apiToken`" in str(caught.value)
+    assert "set RAILWAY_WORKSPACE_ID" in caught.value.hint
+    assert resolve_workspace(calls, emu.workspace_id).id == emu.workspace_id
+    with pytest.raises(ConfigError) as caught:
+        resolve_workspace(calls, "ws-elsewhere")
+    assert str(caught.value) == ("RAILWAY_WORKSPACE_ID=ws-elsewhere is not a workspace this "
+                                 "Railway token reaches; Railway would not list the workspaces "
+                                 "it reaches")
+
+
+def test_whoami_without_api_token_shows_the_configured_workspace(emu, scoped, tenants_dir, clock):
+    from saas_infra.operator import whoami
+
+    calls = Calls(scoped, {"ApiToken": API_TOKEN_GONE})
+    fleet = Fleet(client=calls, clock=clock, tenants_dir=tenants_dir, workspace_id=emu.workspace_id)
+    data = whoami(fleet)
+    assert (data["kind"], data["workspace_problem"]) == ("workspace", None)
+    assert data["workspaces"] == [{"id": emu.workspace_id, "name": emu.workspace_name,
+                                   "plan": "PRO", "projects": 0}]
 
 
 def test_a_configured_workspace_is_confirmed_with_one_documented_query(emu, client):

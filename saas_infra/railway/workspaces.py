@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from saas_infra.errors import AuthError, ConfigError, NotFoundError
+from saas_infra.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    ProblemProcessingError,
+    QueryValidationError,
+)
 from saas_infra.railway import operations as ops
 
 WORKSPACE_VARIABLE = "RAILWAY_WORKSPACE_ID"
@@ -42,11 +49,20 @@ class WorkspaceChoice:
 def token_identity(client: ops.Executor) -> TokenIdentity:
     """`me` answers for a personal token; a workspace token gets "Not Authorized" there (Railway's
     docs say so) and its workspaces come from the undocumented `apiToken` instead. A token that
-    neither answers is invalid or revoked: that second AuthError is raised."""
+    neither answers is invalid or revoked: that second AuthError is raised. If `apiToken` itself
+    is gone or broken, a ConfigError asks for RAILWAY_WORKSPACE_ID, which needs no listing."""
     try:
         user = ops.me(client)
     except AuthError:
-        workspaces = ops.token_workspaces(client)
+        try:
+            workspaces = ops.token_workspaces(client)
+        except (ApiError, QueryValidationError, ProblemProcessingError) as exc:
+            raise ConfigError(
+                "Railway refuses this token `me` (so it is a workspace token) and did not answer "
+                "`apiToken`, the only query that lists a workspace token's workspace",
+                hint=f"set {WORKSPACE_VARIABLE} to the workspace's id: it is then checked with "
+                "the query Railway documents for workspace tokens",
+            ) from exc
         return TokenIdentity(WORKSPACE_TOKEN, None, tuple(workspaces))
     fields = ("id", "name", "email", "username")
     return TokenIdentity(PERSONAL, {k: user.get(k) for k in fields},
@@ -84,13 +100,18 @@ def _check_configured(client: ops.Executor, configured: str) -> WorkspaceChoice:
             refused.hint = (f"the token is invalid or revoked, or {WORKSPACE_VARIABLE}="
                             f"{configured} is not a workspace it reaches")
             raise refused from None
+        except ConfigError:
+            reachable = None  # a workspace token whose workspaces Railway would not list
         raise not_reached(configured, reachable) from None
     return WorkspaceChoice(found["id"], found.get("name"), WORKSPACE_VARIABLE)
 
 
 def not_reached(configured: str, reachable) -> ConfigError:
     """The error for a RAILWAY_WORKSPACE_ID the token does not reach, naming those it does."""
-    reaches = f"it reaches {describe(reachable)}" if reachable else "it reaches no workspace"
+    if reachable is None:
+        reaches = "Railway would not list the workspaces it reaches"
+    else:
+        reaches = f"it reaches {describe(reachable)}" if reachable else "it reaches no workspace"
     return ConfigError(
         f"{WORKSPACE_VARIABLE}={configured} is not a workspace this Railway token reaches; "
         f"{reaches}",

@@ -84,7 +84,7 @@ def m_project_delete(_root: Any, info: Info, id: str) -> bool:
     ctx: RequestContext = info.context
     project = ctx.project(id)
     ctx.guard(project.id)
-    lifecycle.remove_project(ctx.state, project.id)
+    lifecycle.remove_project(ctx.state, project.id, ctx.now)
     ctx.touched(project.id)
     return True
 

@@ -157,6 +157,10 @@ class State:
     workflows: dict[str, Workflow] = field(default_factory=dict)
     heads: dict[str, list[str]] = field(default_factory=dict)  # "repo@branch" -> shas, oldest first
     gone: dict[str, str] = field(default_factory=dict)  # removed id -> its workspace id
+    # Projects removed for good (reaped after the grace, or projectDelete): Railway still lists
+    # them with includeDeleted: true, long after (railwayapp/cli src/commands/usage.rs), so they
+    # are kept forever, without their services and environments.
+    removed_projects: dict[str, Project] = field(default_factory=dict)
     pending_failures: list[dict[str, Any]] = field(default_factory=list)
     next_serial: int = 0
     rng_state: list[Any] | None = None
@@ -167,6 +171,7 @@ _TABLES: dict[str, type] = {
     "workspaces": Workspace,
     "tokens": Grant,
     "projects": Project,
+    "removed_projects": Project,
     "environments": Environment,
     "services": Service,
     "instances": Instance,

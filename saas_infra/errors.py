@@ -19,6 +19,9 @@
         ├── AuthError                  "Not Authorized", 401/403: wrong token or wrong kind of token
         ├── QueryValidationError       HTTP 400 GRAPHQL_VALIDATION_FAILED: a bug in our documents
         ├── NotFoundError              "<Thing> not found", REST-style 404
+        ├── EndpointError              RAILWAY_API_URL leads elsewhere: a web page, an unknown
+        │                              host, a closed port (not retried, or only briefly)
+        ├── IncompleteListingError     a listing that repeated itself or never ended (not retried)
         └── ApiError                   any other GraphQL error message
 
 Messages never carry a token or a whole response body.
@@ -167,6 +170,15 @@ class QueryValidationError(RailwayError):
 
 class NotFoundError(RailwayError):
     pass
+
+
+class EndpointError(RailwayError):
+    pass
+
+
+class IncompleteListingError(RailwayError):
+    """A paginated listing that cannot be whole: a cursor or a page came back, or it did not end
+    within its page bound. Acting on it could create what it failed to list."""
 
 
 class ApiError(RailwayError):

@@ -114,6 +114,8 @@ def _plan_head(plan: Plan) -> list[str]:
     if plan.guards:
         out += ["> [!CAUTION]", "> **A safety guard stopped this plan; nothing will be applied.**"]
         out += [f"> - `{g.name}`: {_md(g.message)}" for g in plan.guards] + [""]
+    for warning in plan.warnings:
+        out += ["> [!NOTE]", f"> {_md(warning)}", ""]
     counts = summary_counts(plan)
     out += ["| " + " | ".join(counts) + " |", "|" + "---|" * len(counts)]
     out += ["| " + " | ".join(str(n) for n in counts.values()) + " |", ""]
@@ -210,6 +212,8 @@ def apply_markdown(report) -> str:
         out += ["### Not converged: a new plan still has changes", ""]
         out += [f"- `{a.tenant}`: {a.kind.value}: {_md(a.reason)}" for a in report.after.actions]
         out += [f"- guard `{g.name}`: {_md(g.message)}" for g in report.after.guards] + [""]
+    out += [f"The next pass will stop (exit code 3): guard `{g.name}`: {_md(g.message)}\n"
+            for g in report.next_pass_guards]
     plan = report.plan
     out += ["### The plan it applied", "", *_plan_head(plan), *_tenant_details(plan)]
     out += [*_findings_details(plan), _plan_stamp(plan)]
@@ -293,8 +297,10 @@ def instances_lines(rows) -> list[tuple[str, str | None]]:
 def _status_style(status: str) -> str | None:
     if status.startswith("deletion"):
         return "magenta"
-    return {"running": "green", "deploying": "yellow", "failed": "red", "orphan": "magenta",
-            "duplicate": "red", "unmanaged": "dim"}.get(status)
+    if status.startswith("running"):  # "running (asleep)" too
+        return "green"
+    return {"deploying": "yellow", "awaiting approval": "yellow", "failed": "red",
+            "orphan": "magenta", "duplicate": "red", "unmanaged": "dim"}.get(status)
 
 
 def status_lines(data) -> list[tuple[str, str | None]]:
@@ -319,6 +325,7 @@ def status_lines(data) -> list[tuple[str, str | None]]:
     for pending in data.get("pending", []):
         if pending["kind"] not in drift_kinds:
             lines.append((f"  pending: {pending['kind']}: {pending['reason']}", "cyan"))
+    lines += [(f"  warning: {warning}", "yellow") for warning in data.get("warnings", [])]
     return lines
 
 
@@ -336,6 +343,16 @@ def whoami_lines(data) -> list[tuple[str, str | None]]:
         projects = "? projects" if count is None else _plural(count, "project")
         text = f"  Workspace: {ws['name']} ({ws['id']}), {ws.get('plan') or '?'} plan, {projects}"
         lines.append((text, None))
+    chosen = data.get("workspace")
+    if chosen:
+        how = "from RAILWAY_WORKSPACE_ID" if chosen["source"] == "RAILWAY_WORKSPACE_ID" else (
+            chosen["source"])
+        lines.append((f"Manages: {chosen['name'] or '?'} ({chosen['id']}), {how}", None))
+    source = data.get("token_source")
+    if source == "sandbox":
+        lines.append(("Token: the sandbox's own (--sandbox)", None))
+    elif source:
+        lines.append((f"Token from: {source}", None))
     return lines
 
 

@@ -16,12 +16,21 @@ from saas_infra.errors import ConfigError
 
 DEFAULT_API_URL = "https://backboard.railway.com/graphql/v2"
 SANDBOX_DIR = Path(".saas-infra")
+# Read in this order: Railway's name for account and workspace tokens first, then the original
+# tool's name (a promise to its users).
+TOKEN_VARIABLES = ("RAILWAY_API_TOKEN", "RAILWAY_TOKEN")
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     token: SecretStr | None = None
+    # Which environment variable the token came from: Railway's own tools read
+    # RAILWAY_API_TOKEN for account and workspace tokens and keep RAILWAY_TOKEN for project
+    # tokens (railwayapp/cli src/consts.rs, src/client.rs); the original tool read RAILWAY_TOKEN.
+    token_source: str | None = None
+    # Set when RAILWAY_API_TOKEN and RAILWAY_TOKEN are both set and differ (the first wins).
+    token_conflict: bool = False
     workspace_id: str | None = None
     api_url: str = DEFAULT_API_URL
     tenants_dir: Path = Path("tenants")
@@ -36,9 +45,13 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
         env = os.environ if env is None else env
-        token = env.get("RAILWAY_TOKEN") or None
+        source = next((name for name in TOKEN_VARIABLES if env.get(name)), None)
+        token = env.get(source) if source else None
         values = {
             "token": SecretStr(token) if token else None,
+            "token_source": source,
+            "token_conflict": all(env.get(n) for n in TOKEN_VARIABLES)
+            and env.get(TOKEN_VARIABLES[0]) != env.get(TOKEN_VARIABLES[1]),
             "workspace_id": env.get("RAILWAY_WORKSPACE_ID") or env.get("RAILWAY_TEAM_ID") or None,
             "api_url": env.get("RAILWAY_API_URL") or DEFAULT_API_URL,
             "ci": bool(env.get("CI")) and env.get("CI", "").lower() not in ("0", "false", "no"),
@@ -50,8 +63,10 @@ class Settings(BaseModel):
     def require_token(self) -> SecretStr:
         if self.token is None:
             raise ConfigError(
+                # The original tool's words, kept: users search for them.
                 "RAILWAY_TOKEN environment variable is required",
-                hint="export RAILWAY_TOKEN=... (an account or workspace token), "
+                hint="export RAILWAY_API_TOKEN=... (Railway's name for an account or workspace "
+                "token; RAILWAY_TOKEN is read too when it is unset), "
                 "or add --sandbox to try saas-infra against the local emulator",
             )
         return self.token

@@ -1,6 +1,7 @@
 """Benchmarks of saas-infra against the Railway emulator: `uv run python scripts/bench.py`.
 
-Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants, a real
+Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants (and at 1,000
+in a workspace with a long history of deleted tenants and acting passes), a real
 `saas-infra plan --sandbox` process over 1,000 manifests, 50 creates at 100 ms latency under
 10 req/s on the real clock, and the fleet lock's calls and leftovers after 1,000 acting passes,
 then prints a table with the issue's targets. It is not a test and
@@ -28,6 +29,8 @@ from saas_infra.clock import FakeClock, SystemClock
 from saas_infra.emulator import Emulator, RateLimits
 from saas_infra.manifest import write_new_manifest
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
+from saas_infra.railway import operations as ops
+from saas_infra.railway.operations import Operation
 from saas_infra.reconcile import Fleet, apply_pass
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +65,10 @@ def build_fleet(root: Path, count: int) -> tuple[Emulator, FakeClock]:
     emu = Emulator(clock=clock, seed=count, rate_limits=unlimited)
     write_manifests(root / "tenants", count)
     with chdir(root):
+        # Short polls: every sleep on the shared fake clock moves it for all 16 workers, and
+        # long ones would carry it past the fleet lock's lease, which renews in real time.
         fleet = Fleet(client=fake_client(emu, clock), clock=clock, tenants_dir=root / "tenants",
-                      concurrency=16)
+                      concurrency=16, poll_interval=0.1)
         report = apply_pass(fleet)
     if report.failed or not report.converged:
         raise SystemExit(f"building {count} tenants failed: {[o.error for o in report.failed]}")
@@ -95,6 +100,41 @@ def noop_plan(root: Path, emu: Emulator, clock) -> dict:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return {"calls": calls, "seconds": seconds, "peak_bytes": peak}
+
+
+# --- (a'): the same plan in a workspace with a long history -----------------------------------
+
+
+def add_history(emu: Emulator, clock, deleted_tenants: int, passes: int) -> int:
+    """Give the workspace the history a long-lived fleet leaves, as the emulator holds it:
+    tenants deleted through Railway's scheduled delete (removed 48 hours later), and finished
+    acting passes, each taking and freeing the fleet lock (which leaves nothing; the lock before
+    it left one deleted project per pass). Returns the projects ever deleted."""
+    from saas_infra import lock
+
+    client = fake_client(emu, clock)
+    for i in range(deleted_tenants):
+        name = f"gone-{i:04d}"
+        created = ops.project_create(client, name=f"luthien-{name}", workspace_id=emu.workspace_id,
+                                     description=f"[saas-infra tenant={name} v=1]")
+        ops.project_schedule_delete(client, created["id"])
+    control = None
+    for _ in range(passes):
+        held = lock.FleetLock(client, emu.workspace_id, clock, holder="bench", heartbeat=None,
+                              timeout=0, control_id=control)
+        held.acquire()
+        held.release()
+        control = held.control_id
+    clock.advance(hours=49)  # past Railway's 48-hour grace: the deleted tenants are gone for good
+    count = client.execute(ALL_PROJECTS_EVER, {"workspaceId": emu.workspace_id})
+    return count["workspace"]["projectCount"] - len(ops.project_list(client, emu.workspace_id))
+
+
+ALL_PROJECTS_EVER = Operation(
+    "AllProjectsEver",
+    "query AllProjectsEver($workspaceId: String!) {"
+    " workspace(workspaceId: $workspaceId) { projectCount(includeDeleted: true) } }",
+)
 
 
 # --- (b): `saas-infra plan --sandbox` as a process --------------------------------------------
@@ -231,6 +271,17 @@ def print_noop(rows: dict[int, dict]) -> None:
               f"{verdict(calls <= NOOP_CALLS_TARGET)}")
 
 
+def print_history(size: int, row: dict, deleted: int, tenants: int, passes: int) -> None:
+    calls = row["calls"]
+    print(f"(a') the same no-op plan at {size:,} tenants in a workspace whose history holds "
+          f"{tenants:,} deleted tenants and {passes:,} finished acting passes")
+    print(f"  projects ever deleted (listed with includeDeleted: true, never by saas-infra): "
+          f"{deleted:,}")
+    goal = f"; target: ≤ {NOOP_CALLS_TARGET} calls, as on a fresh workspace: " if size >= 1000 else ""
+    goal += verdict(calls <= NOOP_CALLS_TARGET) if size >= 1000 else ""
+    print(f"  API calls {calls}, wall time {row['seconds']:.2f}s{goal}")
+
+
 def print_sandbox(size: int, row: dict) -> None:
     runs = len(row["bytecode cached"])
     print(f"(b) `uv run saas-infra plan --sandbox` over {size:,} manifests, a real process "
@@ -275,6 +326,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000", help="fleet sizes for the no-op plan")
     parser.add_argument("--creates", type=int, default=50, help="tenants to create in (c)")
     parser.add_argument("--skip-creates", action="store_true", help="skip (c), about a minute")
+    parser.add_argument("--history", default="500,1000",
+                        help="deleted tenants and finished acting passes in (a'); '' skips it")
     parser.add_argument("--lock-passes", type=int, default=1000,
                         help="acting passes whose leftovers (e) counts")
     args = parser.parse_args()
@@ -295,7 +348,12 @@ def main() -> None:
         print_noop(noop)
         size, root, emu, clock = largest
         lock_row = lock_costs(root, emu, clock, args.lock_passes)
-        print_sandbox(size, sandbox_plan(sandbox_folder(root, emu), work / "pycache"))
+        sandbox = sandbox_plan(sandbox_folder(root, emu), work / "pycache")  # before the history
+        if args.history:
+            tenants, passes = (int(n) for n in args.history.split(","))
+            deleted = add_history(emu, emu.clock, tenants, passes)
+            print_history(size, noop_plan(root, emu, emu.clock), deleted, tenants, passes)
+        print_sandbox(size, sandbox)
         if not args.skip_creates:
             print_creates(args.creates, 0.1, 10, paced_creates(work, args.creates, 0.1, 10))
         print_lock(size, lock_row)

@@ -323,8 +323,9 @@ def test_missing_token_says_what_to_do(clock, tenants_dir, write_tenant):
         assert result.stdout == ""
         assert lines(result.stderr) == [
             "Error: RAILWAY_TOKEN environment variable is required",
-            "Hint: export RAILWAY_TOKEN=... (an account or workspace token), or add --sandbox to "
-            "try saas-infra against the local emulator",
+            "Hint: export RAILWAY_API_TOKEN=... (Railway's name for an account or workspace "
+            "token; RAILWAY_TOKEN is read too when it is unset), or add --sandbox to try "
+            "saas-infra against the local emulator",
         ]
     validated = runner.invoke(cli, ["validate"], obj=runtime, catch_exceptions=False)
     assert validated.exit_code == 0  # validate never needs Railway

@@ -13,8 +13,10 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from saas_infra.emulator import RateLimits
+from saas_infra.cli import Runtime, cli
+from saas_infra.emulator import Emulator, RateLimits
 from tests.conftest import fleet_projects
 
 KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
@@ -457,9 +459,13 @@ def test_redeploy_no_wait_returns_once_requested(run_cli, emu):
 
     result = run_cli("redeploy", "acme", "--no-wait")
 
+    started = railway(emu, "acme").deployments[-1]
     assert result.exit_code == 0
-    assert result.stdout == "Redeploy of acme requested; `saas-infra status acme` follows it.\n"
-    assert railway(emu, "acme").deployments[-1]["status"] != "SUCCESS"
+    # the status is what the pass's last listing saw; the emulator's moves on with the clock
+    assert re.sub(r" is [A-Z]+;", " is STATUS;", result.stdout) == (
+        f"Redeploy of acme requested: deployment {started['id']} is STATUS; "
+        "`saas-infra status acme` follows it.\n")
+    assert started["status"] != "SUCCESS"
 
 
 # --- delete / cancel-delete ---------------------------------------------------------------------
@@ -607,12 +613,17 @@ def test_whoami_with_a_personal_token(run_cli, emu):
     assert result.exit_code == 0
     assert result.stdout == lines(
         "Personal account token: Emulated User <user@example.com>",
-        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 2 projects")
+        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 2 projects",
+        f"Manages: {emu.workspace_name} ({emu.workspace_id}), the only workspace the token reaches",
+        "Token from: RAILWAY_TOKEN")
     data = json.loads(as_json.stdout)
     assert data["kind"] == "personal"
     assert (data["user"]["name"], data["user"]["email"]) == ("Emulated User", "user@example.com")
     assert data["workspaces"] == [{"id": emu.workspace_id, "name": emu.workspace_name,
                                    "plan": "PRO", "projects": 2}]  # acme, the lock's
+    assert data["workspace"] == {"id": emu.workspace_id, "name": emu.workspace_name,
+                                 "source": "the only workspace the token reaches"}
+    assert data["token_source"] == "RAILWAY_TOKEN"
 
 
 def test_whoami_with_a_workspace_token_says_so(run_cli, emu):
@@ -626,17 +637,126 @@ def test_whoami_with_a_workspace_token_says_so(run_cli, emu):
     assert result.stdout == lines(
         "Workspace token: Railway does not answer `me` for it, so it has no user; it reaches "
         "these workspaces:",
-        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 3 projects")
+        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 3 projects",
+        f"Manages: {emu.workspace_name} ({emu.workspace_id}), the only workspace the token reaches",
+        "Token from: RAILWAY_TOKEN")
     assert json.loads(as_json.stdout) == {"kind": "workspace", "user": None, "workspaces": [
-        {"id": emu.workspace_id, "name": emu.workspace_name, "plan": "PRO", "projects": 3}]}
+        {"id": emu.workspace_id, "name": emu.workspace_name, "plan": "PRO", "projects": 3}],
+        "workspace": {"id": emu.workspace_id, "name": emu.workspace_name,
+                      "source": "the only workspace the token reaches"},
+        "workspace_problem": None, "workspace_hint": None, "workspace_configured": False,
+        "token_source": "RAILWAY_TOKEN"}
+
+
+UNREACHED = "0b7e5a52-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize("token", ["account", "workspace"])
+def test_a_workspace_id_the_token_does_not_reach_is_named_with_the_ones_it_does(
+        run_cli, emu, write_tenant, token):
+    # Railway answers "Not Authorized" for it, which used to read "the token is invalid or
+    # revoked" (issue 15, row 4).
+    write_tenant("acme")
+    env = {"RAILWAY_TOKEN": getattr(emu, f"{token}_token"), "RAILWAY_WORKSPACE_ID": UNREACHED}
+    expected = lines(
+        f"Error: RAILWAY_WORKSPACE_ID={UNREACHED} is not a workspace this Railway token reaches; "
+        f"it reaches {emu.workspace_name} ({emu.workspace_id})",
+        "Hint: set RAILWAY_WORKSPACE_ID to one of those ids, or use a token of that workspace")
+
+    for args in (("plan",), ("list",), ("apply", "--yes"), ("status", "acme")):
+        result = run_cli(*args, env=env)
+        assert (result.exit_code, result.stderr) == (1, expected), args
+    assert emu.snapshot()["projects"] == []
+
+
+def test_whoami_checks_the_workspace_id_and_fails_on_one_out_of_reach(run_cli, emu):
+    env = {"RAILWAY_WORKSPACE_ID": UNREACHED}
+
+    result = run_cli("whoami", env=env)
+    as_json = run_cli("whoami", "--json", env=env)
+    good = run_cli("whoami", env={"RAILWAY_WORKSPACE_ID": emu.workspace_id})
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith("Personal account token: Emulated User")
+    assert "Manages:" not in result.stdout
+    assert result.stderr.startswith(f"Error: RAILWAY_WORKSPACE_ID={UNREACHED} is not a workspace "
+                                    f"this Railway token reaches; it reaches {emu.workspace_name}")
+    assert as_json.exit_code == 1
+    data = json.loads(as_json.stdout)
+    assert data["workspace"] is None and data["workspace_configured"] is True
+    assert data["workspace_problem"].startswith(f"RAILWAY_WORKSPACE_ID={UNREACHED} is not")
+    assert good.exit_code == 0 and good.stderr == ""
+    assert f"Manages: {emu.workspace_name} ({emu.workspace_id}), from RAILWAY_WORKSPACE_ID" \
+        in good.stdout
+
+
+def test_whoami_warns_when_a_pass_would_need_a_workspace_id(clock, tenants_dir):
+    emu = Emulator(clock=clock, seed=3, extra_workspaces=1)
+    runtime = Runtime(env={"RAILWAY_TOKEN": emu.account_token, "NO_COLOR": "1"}, clock=clock,
+                      transport=emu.transport(), stdin_interactive=False)
+    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "200"})
+
+    result = runner.invoke(cli, ["whoami"], obj=runtime, catch_exceptions=False)
+    plan = runner.invoke(cli, ["plan"], obj=runtime, catch_exceptions=False)
+
+    assert result.exit_code == 0
+    assert result.stdout.count("  Workspace: ") == 2 and "Manages:" not in result.stdout
+    assert result.stderr.startswith("the Railway token reaches 2 workspaces: ")
+    assert result.stderr.endswith("; set RAILWAY_WORKSPACE_ID to the one saas-infra should "
+                                  "manage\n")
+    assert plan.exit_code == 1 and "Hint: set RAILWAY_WORKSPACE_ID" in plan.stderr
+
+
+def test_railway_api_token_is_read_first_and_whoami_names_it(run_cli, emu):
+    result = run_cli("whoami", "--json",
+                     env={"RAILWAY_API_TOKEN": emu.workspace_token, "RAILWAY_TOKEN": None})
+
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert (data["kind"], data["token_source"]) == ("workspace", "RAILWAY_API_TOKEN")
+    assert result.stderr == ""
+
+
+def test_both_token_variables_differing_uses_railway_api_token_and_says_so(run_cli, emu):
+    result = run_cli("whoami", "--json", env={"RAILWAY_API_TOKEN": emu.account_token,
+                                               "RAILWAY_TOKEN": "a-project-token"})
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["token_source"] == "RAILWAY_API_TOKEN"
+    assert result.stderr == lines(
+        "RAILWAY_API_TOKEN and RAILWAY_TOKEN are both set and differ; using RAILWAY_API_TOKEN")
+    assert "a-project-token" not in result.output
+
+
+def test_both_token_variables_equal_is_no_warning(run_cli, emu):
+    result = run_cli("whoami", env={"RAILWAY_API_TOKEN": emu.account_token,
+                                    "RAILWAY_TOKEN": emu.account_token})
+
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_not_authorized_for_a_railway_token_hints_at_project_tokens(run_cli, write_tenant):
+    write_tenant("acme")
+
+    from_old_name = run_cli("list", env={"RAILWAY_TOKEN": "not-a-real-token"})
+    from_new_name = run_cli("list", env={"RAILWAY_TOKEN": None,
+                                         "RAILWAY_API_TOKEN": "not-a-real-token"})
+
+    assert from_old_name.exit_code == 1
+    assert "Hint: the token came from RAILWAY_TOKEN, the name Railway's own tools use for " \
+        "project tokens" in from_old_name.stderr
+    assert "export it as RAILWAY_API_TOKEN" in from_old_name.stderr
+    assert from_new_name.exit_code == 1
+    assert "project tokens" not in from_new_name.stderr
 
 
 def test_without_a_token_every_verb_says_it_is_required(run_cli, write_tenant):
     write_tenant("acme")
     expected = lines(
         "Error: RAILWAY_TOKEN environment variable is required",
-        "Hint: export RAILWAY_TOKEN=... (an account or workspace token), or add --sandbox to "
-        "try saas-infra against the local emulator")
+        "Hint: export RAILWAY_API_TOKEN=... (Railway's name for an account or workspace token; "
+        "RAILWAY_TOKEN is read too when it is unset), or add --sandbox to try saas-infra against "
+        "the local emulator")
     for args in (("list",), ("status", "acme"), ("whoami",), ("create", "globex"),
                  ("redeploy", "acme"), ("delete", "acme", "--yes"), ("credentials", "acme")):
         result = run_cli(*args, env={"RAILWAY_TOKEN": None})
@@ -719,7 +839,7 @@ class ShortListing(httpx.BaseTransport):
 
     def handle_request(self, request):
         response = self.inner.handle_request(request)
-        if json.loads(request.read()).get("operationName") != "Workspace":
+        if json.loads(request.read()).get("operationName") != "WorkspaceProjectCount":
             return response
         body = json.loads(response.read())
         body["data"]["workspace"]["projectCount"] += 5

@@ -24,6 +24,7 @@ from saas_infra.errors import (
     AuthError,
     ConfigError,
     CooldownError,
+    EndpointError,
     NetworkError,
     NotFoundError,
     ProblemProcessingError,
@@ -172,10 +173,11 @@ FAILURE_KINDS = [
     ("http_503", status(503, text="upstream connect error"), ServerError),
     ("http_504_empty", status(504), ServerError),
     ("http_405", status(405, text="Method Not Allowed"), ApiError),
-    ("non_json_200", status(200, text="<html>maintenance</html>"), ServerError),
-    ("json_without_data", status(200, json_body={"hello": 1}), ServerError),
-    ("json_list", status(200, json_body=None, text="[1, 2]"), ServerError),
-    ("bad_bytes_200", lambda r: httpx.Response(200, content=b"\xff\xfe{"), ServerError),
+    # a 200 that is not GraphQL comes from something else than Railway: not retried
+    ("non_json_200", status(200, text="<html>maintenance</html>"), EndpointError),
+    ("json_without_data", status(200, json_body={"hello": 1}), EndpointError),
+    ("json_list", status(200, json_body=None, text="[1, 2]"), EndpointError),
+    ("bad_bytes_200", lambda r: httpx.Response(200, content=b"\xff\xfe{"), EndpointError),
     ("connect_error", fail(httpx.ConnectError, "[Errno 111] Connection refused"), NetworkError),
     ("connect_timeout", fail(httpx.ConnectTimeout), NetworkError),
     ("pool_timeout", fail(httpx.PoolTimeout), NetworkError),
@@ -219,7 +221,7 @@ def test_http_failures_chain_the_httpx_exception(clock):
 
 def test_non_json_answer_chains_the_json_error(clock):
     client = make_client(clock, Railway(clock, status(200, text="<html/>")), retry=no_retry())
-    with pytest.raises(ServerError) as caught:
+    with pytest.raises(EndpointError) as caught:
         client.execute(PROBE, {"id": "p"})
     assert isinstance(caught.value.__cause__, json.JSONDecodeError)
     assert "HTTP 200" in str(caught.value)
@@ -653,6 +655,43 @@ def test_headers_body_and_url(clock):
         "variables": {"id": 'x" } me { id'},
         "operationName": "Probe",
     }
+
+
+def test_template_lookups_carry_no_credentials(clock):
+    # Railway's template lookups refuse authenticated requests (railwayapp/cli 991d8f0b).
+    railway = Railway(clock, ok({"template": {"id": "t", "code": "redis", "name": "Redis",
+                                              "serializedConfig": None}}), ok())
+    client = make_client(clock, railway)
+    ops.template(client, "redis")
+    client.execute(PROBE, {"id": "p"})
+    anonymous, authorized = railway.requests
+    assert "authorization" not in {name.lower() for name in anonymous.headers}
+    assert anonymous.headers["x-source"] == f"saas-infra/{saas_infra.__version__}"
+    assert authorized.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_template_config_is_filled_as_railways_cli_fills_it():
+    template = {"code": "db", "serializedConfig": {"services": {"s1": {"name": "Db", "variables": {
+        "PASSWORD": {"defaultValue": "${{secret(32)}}", "isOptional": False},
+        "PORT": {"defaultValue": "5432"},
+        "EXTRA": {"defaultValue": "", "isOptional": True},
+        "GONE": None,
+    }, "volumeMounts": {"v": {"mountPath": "/data"}}}}, "volumes": {"v": {"name": "vol"}}}}
+    config = ops.template_config_with_values(template)
+    variables = config["services"]["s1"]["variables"]
+    assert variables["PASSWORD"]["value"] == "${{secret(32)}}"  # Railway evaluates functions
+    assert variables["PORT"] == {"defaultValue": "5432", "value": "5432"}
+    assert "value" not in variables["EXTRA"] and variables["GONE"] is None
+    assert config["volumes"] == {"v": {"name": "vol"}}  # everything else passes through
+    assert "value" not in template["serializedConfig"]["services"]["s1"]["variables"]["PORT"]
+    assert ops.template_config_with_values({"code": "x", "serializedConfig": None}) == {}
+
+
+def test_a_required_template_variable_without_default_is_a_clear_error():
+    template = {"code": "db", "serializedConfig": {"services": {"s1": {"name": "Db", "variables": {
+        "TOKEN_SEED": {"defaultValue": "", "isOptional": False}}}}}}
+    with pytest.raises(ApiError, match="db template needs a value for Db.TOKEN_SEED"):
+        ops.template_config_with_values(template)
 
 
 def test_no_variables_sends_an_empty_object(clock):

@@ -35,7 +35,7 @@ class Pass:
     """`saas-infra apply` in its own process, as GitHub run `run_id` would start it."""
 
     def __init__(self, on: World, run_id: str, *args: str) -> None:
-        env = {**on.env, "GITHUB_RUN_ID": run_id, "RAILWAY_TOKEN": on.emu.workspace_token,
+        env = {**on.env, "GITHUB_RUN_ID": run_id, "RAILWAY_API_TOKEN": on.emu.workspace_token,
                "RAILWAY_WORKSPACE_ID": on.emu.workspace_id}
         self.process = subprocess.Popen(["saas-infra", "apply", "--yes", *args], cwd=on.repo,
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

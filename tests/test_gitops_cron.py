@@ -32,7 +32,7 @@ def test_the_crontab_runs_the_script_hourly_with_a_usable_environment():
     assert fields[5].startswith("flock --nonblock ") and "saas-infra-pass.sh" in fields[5]
     assert ".local/bin" in settings["PATH"] and settings["SHELL"] == "/bin/bash"
     assert {"SAAS_INFRA_REPO_DIR", "SAAS_INFRA_ENV_FILE"} <= set(settings)
-    assert "RAILWAY_TOKEN" not in (CRON / "crontab").read_text()  # the token lives in a file
+    assert "RAILWAY_API_TOKEN" not in (CRON / "crontab").read_text()  # the token lives in a file
 
 
 def test_the_pass_script_is_valid_bash_that_never_traces():
@@ -58,7 +58,7 @@ def test_the_cron_script_pulls_main_and_applies_it(world: World, tmp_path: Path)
     git("push", str(origin), "HEAD:main", cwd=world.repo)
     git("clone", str(origin), str(clone), cwd=tmp_path)
     env_file = tmp_path / "railway.env"
-    env_file.write_text(f"RAILWAY_TOKEN={world.emu.workspace_token}\n"
+    env_file.write_text(f"RAILWAY_API_TOKEN={world.emu.workspace_token}\n"
                         f"RAILWAY_WORKSPACE_ID={world.emu.workspace_id}\n")
     env_file.chmod(0o600)
     env = {**world.env, "SAAS_INFRA_REPO_DIR": str(clone), "SAAS_INFRA_ENV_FILE": str(env_file)}
@@ -97,7 +97,7 @@ def test_the_kubernetes_cronjob():
     [container] = pod["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     env = {e["name"]: e for e in container["env"]}
-    for name in ("RAILWAY_TOKEN", "RAILWAY_WORKSPACE_ID"):
+    for name in ("RAILWAY_API_TOKEN", "RAILWAY_WORKSPACE_ID"):
         assert "value" not in env[name]
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "saas-infra-railway",
                                                            "key": name}

@@ -46,7 +46,7 @@ class World:
     def run(self, workflow: str, job: str, **github) -> JobRun:
         context = {"token": "ghs_not_a_real_token", "repository": "acme/tenants",
                    "event": {"pull_request": {"number": 12}}, **github}
-        secrets = {"RAILWAY_TOKEN": self.emu.workspace_token,
+        secrets = {"RAILWAY_API_TOKEN": self.emu.workspace_token,
                    "RAILWAY_WORKSPACE_ID": self.emu.workspace_id}
         return Runner(self.repo, self.env, secrets, context).run(load_workflow(workflow), job)
 

@@ -3,7 +3,7 @@
 # up to date with main, then apply it. It deletes tenants whose deadline passed and repairs drift.
 #
 #   SAAS_INFRA_REPO_DIR   the clone of the repository that holds tenants/ (required)
-#   SAAS_INFRA_ENV_FILE   RAILWAY_TOKEN=... and RAILWAY_WORKSPACE_ID=... lines, readable by this
+#   SAAS_INFRA_ENV_FILE   RAILWAY_API_TOKEN=... and RAILWAY_WORKSPACE_ID=... lines, readable by this
 #                         user only (chmod 600) [default: /etc/saas-infra/env]
 #
 # saas-infra must be on PATH (`uv tool install "saas-infra @ git+https://...@vX.Y.Z"`). The exit

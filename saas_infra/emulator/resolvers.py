@@ -8,6 +8,7 @@ TYPES. Kept lean on purpose: the fleet listing resolves tens of thousands of fie
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -62,22 +63,31 @@ def _page(nodes: list[Any], keys: list[list[Any]] | None, args: dict[str, Any]) 
 # --- listings ---------------------------------------------------------------------------------
 
 
+def listed_projects(state: State, workspace_id: str, include_deleted: bool) -> list[Project]:
+    """What a workspace's listing holds. Without includeDeleted: live projects and those pending
+    deletion, with deletedAt set (railwayapp/cli #632, PR #633 84f42041: clients filter deletedAt
+    themselves, link.rs and delete.rs). With it, also every project removed long ago
+    (railwayapp/cli src/commands/usage.rs shows them, "Deleted on <date>"). Creation order."""
+    projects = [p for p in state.projects.values() if p.workspace_id == workspace_id]
+    if include_deleted:
+        removed = state.removed_projects.values()
+        projects += [p for p in removed if p.workspace_id == workspace_id]
+        projects.sort(key=lambda p: p.serial)
+    return projects
+
+
 def project_page(
     state: State, workspace_id: str, include_deleted: bool, order: str, args: dict[str, Any]
 ) -> dict[str, Any]:
     """Projects of one workspace in a deterministic order; cursors carry the sort key."""
-    projects = [
-        p
-        for p in state.projects.values()
-        if p.workspace_id == workspace_id and (include_deleted or p.deleted is None)
-    ]
+    projects = listed_projects(state, workspace_id, include_deleted)
     if order == "NAME_ASC":
         projects.sort(key=lambda p: (p.name, p.serial))
         keys = [[p.name, p.serial] for p in projects]
     elif order == "UPDATED_AT_DESC":
         projects.sort(key=lambda p: (-p.updated, -p.serial))
         keys = [[-p.updated, -p.serial] for p in projects]
-    else:  # CREATED_AT_DESC: newest first; insertion order is creation order
+    else:  # CREATED_AT_DESC: newest first
         projects.reverse()
         keys = [[-p.serial] for p in projects]
     return _page(projects, keys, args)
@@ -127,7 +137,11 @@ def q_projects(
 ) -> dict[str, Any]:
     ctx: RequestContext = info.context
     workspace_id = ctx.target_workspace(workspaceId)
-    return project_page(ctx.state, workspace_id, bool(includeDeleted), orderBy or "", page)
+    found = project_page(ctx.state, workspace_id, bool(includeDeleted), orderBy or "", page)
+    if ctx.emulator.faults.repeat_cursor and page.get("after"):
+        ctx.emulator.fault_counts["repeat_cursor"] += 1
+        found["pageInfo"].update(hasNextPage=True, endCursor=page["after"])
+    return found
 
 
 def q_project(_root: Any, info: Info, id: str) -> Project:
@@ -164,9 +178,13 @@ def q_domains(_root: Any, info: Info, environmentId: str, projectId: str, servic
 
 
 def q_template(
-    _root: Any, _info: Info, code: str | None = None, id: str | None = None, **_: Any
+    _root: Any, info: Info, code: str | None = None, id: str | None = None, **_: Any
 ) -> Any:
-    found = templates.find(code=code, template_id=id)  # public: no token needed
+    # Template lookups are public and refuse authenticated requests (railwayapp/cli 991d8f0b,
+    # PR #837 fixing #830); "Not Authorized" in Railway's error shape is the plausible answer.
+    if info.context.token is not None:
+        raise ApiFailure(NOT_AUTHORIZED)
+    found = templates.find(code=code, template_id=id)
     if found is None:
         raise ApiFailure("Template not found")
     return found
@@ -206,18 +224,33 @@ def q_variables(
     ctx: RequestContext = info.context
     environment, instance = _variables_scope(ctx, projectId, environmentId, serviceId)
     if unrendered:
-        return dict(instance.variables if instance else environment.shared_variables)
-    renderer = Renderer(ctx.state, environment.id)
-    return renderer.service_variables(instance) if instance else renderer.shared_variables()
+        values = dict(instance.variables if instance else environment.shared_variables)
+    else:
+        renderer = Renderer(ctx.state, environment.id)
+        values = renderer.service_variables(instance) if instance else renderer.shared_variables()
+    return _readable(ctx, values, instance.sealed if instance else ())
 
 
 def q_variables_for_deployment(
     _root: Any, info: Info, projectId: str, environmentId: str, serviceId: str
-) -> dict[str, str]:
+) -> dict[str, str | None]:
     ctx: RequestContext = info.context
     environment, instance = _variables_scope(ctx, projectId, environmentId, serviceId)
     renderer = Renderer(ctx.state, environment.id)
-    return {**renderer.shared_variables(), **renderer.service_variables(instance)}
+    values = {**renderer.shared_variables(), **renderer.service_variables(instance)}
+    return _readable(ctx, values, instance.sealed)
+
+
+def _readable(
+    ctx: RequestContext, values: dict[str, str], sealed: Iterable[str]
+) -> dict[str, str | None]:
+    """What the API lets this token read: sealed values never (railwayapp/docs variables.md:
+    "not provided when using `railway variables`"), and nothing but names without decryption."""
+    for name in sealed:
+        values.pop(name, None)
+    if ctx.grant is not None and not ctx.grant.decrypt:
+        return dict.fromkeys(values)
+    return values
 
 
 def q_deployments(_root: Any, info: Info, input: dict[str, Any], **page: Any) -> dict[str, Any]:
@@ -304,30 +337,40 @@ def environment_config(
     environment: Environment, info: Info, decryptVariables: bool | None = None
 ) -> dict:
     """Raw (unrendered) config of every service instance: how the client reads the whole fleet's
-    variables and sources in one query. Without decryptVariables the values are left out."""
+    variables and sources in one query. Every value is null without decryptVariables or when
+    the token's owner may not decrypt (railwayapp/cli src/commands/postgres/mod.rs), and a
+    sealed one always is (railwayapp/docs variables.md, "Sealed variables")."""
+    ctx: RequestContext = info.context
+    decrypt = bool(decryptVariables) and ctx.grant is not None and ctx.grant.decrypt
     config: dict[str, Any] = {}
-    for instance in instances_of(info.context.state, environment):
+    for instance in instances_of(ctx.state, environment):
         if instance.image:
             source: dict[str, Any] = {"image": instance.image}
         elif instance.repo:
             source = {"repo": instance.repo, "branch": instance.branch}
         else:
             source = {}
-        variables = instance.variables
         entry: dict[str, Any] = {
             "source": source,
-            "variables": {
-                k: {"value": v} if decryptVariables else {} for k, v in variables.items()
-            },
+            "variables": _config_variables(instance.variables, instance.sealed, decrypt),
         }
         if instance.start_command:
             entry["deploy"] = {"startCommand": instance.start_command}
         config[instance.service_id] = entry
     shared = environment.shared_variables
-    return {
-        "services": config,
-        "sharedVariables": {k: {"value": v} if decryptVariables else {} for k, v in shared.items()},
+    return {"services": config, "sharedVariables": _config_variables(shared, (), decrypt)}
+
+
+def _config_variables(
+    variables: dict[str, str], sealed: Iterable[str], decrypt: bool
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {
+        name: {"value": value if decrypt else None} for name, value in variables.items()
     }
+    for name in sealed:
+        if name in out:
+            out[name] = {"value": None, "isSealed": True}
+    return out
 
 
 def environment_instances(environment: Environment, info: Info, **page: Any) -> dict[str, Any]:
@@ -354,7 +397,9 @@ def instance_latest(instance: Instance, info: Info) -> Deployment | None:
 def instance_active(instance: Instance, info: Info) -> list[Deployment]:
     state, now = info.context.state, info.context.now
     deployments = (state.deployments[did] for did in instance.deployment_ids)
-    return [d for d in deployments if lifecycle.deployment_status(state, d, now)[0] == "SUCCESS"]
+    return [
+        d for d in deployments if lifecycle.deployment_status(state, d, now)[0] in lifecycle.RUNNING
+    ]
 
 
 def instance_domains(instance: Instance, info: Info) -> dict[str, Any]:
@@ -381,12 +426,10 @@ def workspace_projects(workspace: Workspace, info: Info, **page: Any) -> dict[st
 def workspace_project_count(
     workspace: Workspace, info: Info, includeDeleted: bool | None = None
 ) -> int:
-    projects = info.context.state.projects.values()
-    return sum(
-        1
-        for p in projects
-        if p.workspace_id == workspace.id and (includeDeleted or p.deleted is None)
-    )
+    """No real client reads this field and no document says what it counts: modelled as what
+    the listing with the same includeDeleted holds, pending deletions included (the case that
+    would trip a client comparing it with the live projects only)."""
+    return len(listed_projects(info.context.state, workspace.id, bool(includeDeleted)))
 
 
 def _service_of(obj: Any, info: Info) -> Service:

@@ -215,11 +215,11 @@ class FleetLock:
     # --- acquiring --------------------------------------------------------------------------
 
     def acquire(self) -> Lease:
-        if self.control_id is None:
-            self.control_id = self._locate()
         deadline = self.clock.monotonic() + self.timeout
         poll = _FIRST_POLL
         try:
+            if self.control_id is None:
+                self.control_id = self._locate()
             while True:
                 other, pause = (None, None) if self.lease else self._attempt()
                 if other is None:
@@ -344,6 +344,7 @@ class FleetLock:
                 self.client, name=CONTROL_PROJECT, description=control_description(claim),
                 workspace_id=self.workspace_id,
             )
+            self.control_id = created["id"]  # until the listing says which one counts
         except TransientError:
             pass  # Railway may have made it before the answer was lost: the listing tells
         except RailwayError as exc:  # e.g. a workspace at its plan's project limit
@@ -366,7 +367,7 @@ class FleetLock:
     def _withdraw(self) -> None:
         """Giving up with a claim of ours standing (too slow to trust, or an error after it):
         free the lock again if the claim is still there, so nobody waits for it to expire."""
-        if not self._claimed:
+        if not self._claimed or self.control_id is None:
             return
         self._claimed = False
         try:

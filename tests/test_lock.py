@@ -386,6 +386,26 @@ def test_a_workspace_that_refuses_the_control_project_says_what_it_was_for(clien
         "limit reached for your plan (operation ProjectCreate)")
 
 
+class FailsSecondListing:
+    """A client whose second project listing fails for good (after the control project's create)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.listings = inner, 0
+
+    def execute(self, operation, variables=None):
+        if operation is ops.PROJECT_LIST and variables.get("after") is None:
+            self.listings += 1
+            if self.listings == 2:
+                raise ApiError("Problem processing request", operation=operation.name)
+        return self.inner.execute(operation, variables)
+
+
+def test_a_pass_that_fails_after_making_the_control_project_frees_its_claim(client, emu, clock):
+    with pytest.raises(ApiError):
+        make_lock(FailsSecondListing(client), emu, clock, "ci-run-1").acquire()
+    assert lease_on_railway(emu) is None  # nobody waits ten minutes for a claim left behind
+
+
 def test_a_deleted_control_project_is_made_again(client, emu, clock):
     first = make_lock(client, emu, clock, "ci-run-1")
     first.acquire()

@@ -1,0 +1,342 @@
+"""`saas-infra doctor --live`: the throwaway project's whole life on the emulator, what it
+reports, that it asks first, that no pass, list or guard takes its project for a tenant, and
+that it never leaves one behind: killed after every call it makes (the next `doctor --live`, or
+`doctor --cleanup` at once, removes what is left), or interrupted (Ctrl-C) at every call (the
+run cleans up itself). Time is a FakeClock: deploys and workflows take no real time.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from saas_infra import lock
+from saas_infra.cli import Runtime, cli
+from saas_infra.clock import FakeClock
+from saas_infra.doctor.wire import operation_name
+from saas_infra.emulator import Emulator
+from saas_infra.railway import RetryPolicy
+from saas_infra.railway.observed import observe
+from saas_infra.reconcile import apply_pass
+from tests.conftest import START
+from tests.test_doctor import Rewrite
+
+STEPS = ["create", "read-back", "deploy", "variables", "redeploy", "schedule-delete",
+         "cancel-delete", "delete"]
+
+
+class Killed(BaseException):
+    """The process died: nothing after it runs, not even a `finally:` clean-up's requests."""
+
+
+class Dying(httpx.BaseTransport):
+    """Forwards to the emulator; after the n-th request takes effect, raises `error` (Killed:
+    every later request dies too; KeyboardInterrupt: once, as a Ctrl-C does)."""
+
+    def __init__(self, inner: httpx.BaseTransport, n: int | None, error=Killed) -> None:
+        self.inner, self.n, self.error, self.calls, self.fired = inner, n, error, 0, False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.fired and self.error is Killed:
+            raise Killed("dead")
+        self.calls += 1
+        response = self.inner.handle_request(request)
+        response.read()
+        if self.calls == self.n:
+            self.fired = True
+            raise self.error()
+        return response
+
+
+class World:
+    """One emulated Railway and one working folder; every invocation is a new process."""
+
+    def __init__(self, root: Path, monkeypatch) -> None:
+        self.clock = FakeClock(START)
+        self.emu = Emulator(clock=self.clock, seed=11)
+        (root / "tenants").mkdir()
+        monkeypatch.chdir(root)
+
+    def invoke(self, *args: str, transport=None, interactive=False, input=None, env=None):
+        env = {"RAILWAY_API_TOKEN": self.emu.account_token, "SAAS_INFRA_RAILWAY_PLAN": "PRO",
+               "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+        runtime = Runtime(env=env, clock=self.clock, transport=transport or self.emu.transport(),
+                          retry=RetryPolicy(sleep=self.clock.sleep), stdin_interactive=interactive)
+        return CliRunner(env=env).invoke(cli, list(args), obj=runtime, input=input,
+                                         catch_exceptions=False)
+
+    def live(self, *args: str, **kw):
+        result = self.invoke("doctor", "--live", "--yes", "--json", *args, **kw)
+        return result, json.loads(result.stdout)
+
+    def doctor_projects(self, *, pending: bool | None = None) -> list[dict]:
+        found = [p for p in self.emu.snapshot()["projects"]
+                 if p["name"].startswith("saas-infra-doctor-")]
+        if pending is None:
+            return found
+        return [p for p in found if (p["deletedAt"] is not None) == pending]
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch) -> World:
+    return World(tmp_path, monkeypatch)
+
+
+# --- a whole run ------------------------------------------------------------------------------
+
+
+def test_a_live_run_exercises_every_step_and_leaves_nothing(world):
+    result, data = world.live()
+    assert result.exit_code == 0, result.stdout + result.stderr
+    live = data["live"]
+    assert [s["step"] for s in live["steps"]] == STEPS
+    assert [s["status"] for s in live["steps"]] == ["ok"] * len(STEPS)
+    assert live["project"].startswith("saas-infra-doctor-")
+    create = live["steps"][0]["summary"]
+    assert create == (f"{live['project']}: project created, Postgres created, Redis created, "
+                      "gateway created, domain created")
+    assert live["steps"][2]["summary"].endswith("→ SUCCESS in 6 s")
+    assert live["cleanup"] == {"removed": [], "scheduled": [], "left": [], "skipped": []}
+    assert world.doctor_projects() == []
+    mutations = {"ProjectCreate", "TemplateDeploy", "ServiceCreate", "ServiceDomainCreate",
+                 "VariableCollectionUpsert", "ServiceInstanceDeploy", "ProjectUpdate",
+                 "ProjectScheduleDelete", "ProjectScheduleDeleteCancel", "ProjectDelete"}
+    assert mutations <= set(world.emu.counts)
+    assert data["cost"]["api_calls"] == world.emu.counts["total"]
+
+
+def test_the_text_report_names_each_step_and_the_cost(world):
+    result = world.invoke("doctor", "--live", "--yes")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout.splitlines()
+    start = out.index(next(line for line in out if line.startswith("Live run on ")))
+    assert [line.split()[1] for line in out[start + 1:] if line.startswith("✓ ")] == [
+        *STEPS, "cleanup"]
+    assert out[-1].startswith(f"Cost: {world.emu.counts['total']} API calls to Railway, ")
+    assert "doctor --live: create..." in result.stderr
+
+
+def test_a_failed_deploy_fails_its_step_and_the_project_is_still_removed(world):
+    world.emu.fail_next_deploy("gateway")
+    result, data = world.live()
+    assert result.exit_code == 1
+    steps = {s["step"]: s for s in data["live"]["steps"]}
+    assert steps["deploy"]["status"] == "fail"
+    assert "the deployment ended FAILED" in steps["deploy"]["summary"]
+    assert "variables" not in steps  # the run stops at a failed step
+    assert data["live"]["cleanup"]["removed"] == [
+        f"{data['live']['project']} ({_project_id(data)})"]
+    assert world.doctor_projects() == []
+
+
+def _project_id(data) -> str:
+    return data["live"]["cleanup"]["removed"][0].split("(")[1].rstrip(")")
+
+
+def test_an_answer_that_differs_is_named_by_operation_field_expected_and_seen(world):
+    def no_deleted_at(operation, headers, body):
+        if operation == "Project" and (body.get("data") or {}).get("project"):
+            body["data"]["project"]["deletedAt"] = None
+        return body
+
+    result, data = world.live(transport=Rewrite(world.emu.transport(), no_deleted_at))
+    assert result.exit_code == 1
+    step = data["live"]["steps"][-1]
+    assert step["step"] == "schedule-delete" and step["status"] == "fail"
+    assert step["differences"] == [{
+        "operation": "ProjectScheduleDelete", "field": "project.deletedAt",
+        "expected": "a time (how saas-infra tells a scheduled delete)", "seen": "null"}]
+    assert world.doctor_projects() == []
+
+
+# --- asking first -------------------------------------------------------------------------------
+
+
+def test_it_asks_first_and_a_no_creates_nothing(world):
+    result = world.invoke("doctor", "--live", interactive=True, input="n\n")
+    assert result.exit_code == 0, result.stderr
+    assert "Create the throwaway project saas-infra-doctor-" in result.stderr
+    assert "Nothing created." in result.stderr
+    assert world.emu.counts["ProjectCreate"] == 0
+
+
+def test_a_yes_at_the_question_runs_it(world):
+    result = world.invoke("doctor", "--live", interactive=True, input="y\n")
+    assert result.exit_code == 0, result.stderr
+    assert world.emu.counts["ProjectDelete"] == 1 and world.doctor_projects() == []
+
+
+@pytest.mark.parametrize("flag", ["--live", "--cleanup"])
+def test_without_a_terminal_or_under_ci_it_needs_yes_and_sends_nothing(world, flag):
+    refused = world.invoke("doctor", flag)
+    assert refused.exit_code == 1
+    assert "without confirmation (stdin is not a terminal)" in refused.stderr
+    in_ci = world.invoke("doctor", flag, interactive=True, env={"CI": "true"})
+    assert in_ci.exit_code == 1
+    assert "under CI it needs --yes" in in_ci.stderr
+    assert world.emu.counts["total"] == 0
+
+
+# --- the project is no tenant -------------------------------------------------------------------
+
+
+def test_a_left_over_doctor_project_is_never_taken_for_a_tenant(world):
+    calls = _calls_until(world, "ServiceDomainCreate")  # Postgres, Redis, gateway and domain made
+    with pytest.raises(Killed):
+        world.live(transport=Dying(world.emu.transport(), calls))
+    [left] = world.doctor_projects()
+    assert {s["name"] for s in left["services"]} == {"Postgres", "Redis", "gateway"}
+
+    plan = json.loads(world.invoke("plan", "--json", "--all").stdout)
+    listed = json.loads(world.invoke("list", "--all", "--json").stdout)
+    assert plan["actions"] == [] and plan["findings"] == [] and plan["guards"] == []
+    assert listed == {"instances": []}
+    assert world.invoke("apply", "--yes").exit_code == 0
+    assert world.emu.counts["ProjectCreate"] == 1  # the doctor's own; apply made nothing
+    client = _client(world)
+    assert observe(client, world.emu.workspace_id).complete
+    assert lock.list_tickets(client, world.emu.workspace_id) == []
+    assert "saas-infra-doctor" not in json.dumps(plan) + json.dumps(listed)
+    _result, data = world.live()  # the read-only checks point at it; its lease still runs
+    fleet = {c["id"]: c for c in data["checks"]}["fleet"]
+    assert fleet["status"] == "warn" and left["name"] in fleet["summary"]
+
+
+def _client(world: World):
+    from saas_infra.railway import Pacer, RailwayClient
+
+    return RailwayClient(world.emu.account_token, transport=world.emu.transport(),
+                         retry=RetryPolicy(sleep=world.clock.sleep),
+                         pacer=Pacer.unlimited(clock=world.clock), clock=world.clock)
+
+
+def _calls_until(world: World, operation: str) -> int:
+    """How many requests a clean run makes up to and including the first `operation` (on a
+    twin of `world`: same seed, same start, so the same requests in the same order)."""
+    twin = World.__new__(World)
+    twin.clock = FakeClock(START)
+    twin.emu = Emulator(clock=twin.clock, seed=11)
+    seen = []
+
+    class Spy(httpx.BaseTransport):
+        def handle_request(self, request):
+            seen.append(operation_name(request.read()))
+            return twin.emu.transport().handle_request(request)
+
+    twin.live(transport=Spy())
+    return seen.index(operation) + 1
+
+
+def test_a_leftover_still_within_its_lease_is_left_alone_and_named(world):
+    with pytest.raises(Killed):
+        world.live(transport=Dying(world.emu.transport(), _calls_until(world, "ServiceCreate")))
+    [left] = world.doctor_projects()
+    result, data = world.live()
+    assert result.exit_code == 0, result.stdout
+    [skipped] = data["live"]["cleanup"]["skipped"]
+    assert skipped.startswith(f"{left['name']} ({left['id']}) of ")
+    assert "(`saas-infra doctor --cleanup` removes it now)" in skipped
+    assert [p["name"] for p in world.doctor_projects()] == [left["name"]]
+    cleaned = world.invoke("doctor", "--cleanup", "--yes")
+    assert cleaned.exit_code == 0
+    assert f"deleted {left['name']} ({left['id']})" in cleaned.stdout
+    assert world.doctor_projects() == []
+
+
+# --- what it cannot clean, it says ----------------------------------------------------------------
+
+
+class Refuse(httpx.BaseTransport):
+    """Railway refusing `operations` ("Not Authorized", as for a token that may not do them):
+    the request never takes effect."""
+
+    def __init__(self, inner: httpx.BaseTransport, *operations: str) -> None:
+        self.inner, self.operations = inner, operations
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if operation_name(request.read()) in self.operations:
+            body = {"data": None, "errors": [{"message": "Not Authorized",
+                                              "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+            return httpx.Response(200, json=body, request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_token_that_may_not_delete_at_once_schedules_the_delete_and_says_so(world):
+    result, data = world.live(transport=Refuse(world.emu.transport(), "ProjectDelete"))
+    assert result.exit_code == 0, result.stdout
+    last = data["live"]["steps"][-1]
+    assert last["status"] == "warn"
+    assert "`delete --force` would fail with this token; scheduled instead" in last["summary"]
+    assert world.doctor_projects(pending=False) == []
+    assert len(world.doctor_projects(pending=True)) == 1
+
+
+def test_what_it_could_not_clean_is_named_with_a_way_out(world):
+    transport = Refuse(world.emu.transport(), "ProjectDelete", "ProjectScheduleDelete")
+    result = world.invoke("doctor", "--live", "--yes", transport=transport)
+    assert result.exit_code == 1
+    [line] = [x for x in result.stdout.splitlines() if "NOT cleaned" in x]
+    [project] = world.doctor_projects()
+    assert f"NOT cleaned: {project['name']} ({project['id']}): " in line
+    assert f"https://railway.com/project/{project['id']}" in line
+    assert "`saas-infra doctor --cleanup`" in line
+
+
+# --- killed at every step ---------------------------------------------------------------------
+
+
+def _clean_run_calls() -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root, pytest.MonkeyPatch.context() as patch:
+        world = World(Path(root), patch)
+        world.live()
+        return world.emu.counts["total"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kill_at" in metafunc.fixturenames:
+        count = _clean_run_calls()
+        metafunc.parametrize("kill_at", range(1, count + 1), ids=lambda n: f"call-{n}")
+
+
+def test_killed_after_this_call_the_next_live_run_leaves_no_doctor_project(world, kill_at):
+    with pytest.raises(Killed):
+        world.live(transport=Dying(world.emu.transport(), kill_at))
+    world.clock.advance(hours=2)  # the next run, once the dead run's lease has ended
+    result, data = world.live()
+    assert result.exit_code == 0, result.stdout
+    assert world.doctor_projects(pending=False) == []
+    _only_railways_own_scheduled_deletes_remain(world, data)
+
+
+def test_killed_after_this_call_doctor_cleanup_leaves_no_doctor_project(world, kill_at):
+    with pytest.raises(Killed):
+        world.live(transport=Dying(world.emu.transport(), kill_at))
+    result = world.invoke("doctor", "--cleanup", "--yes", "--json")
+    assert result.exit_code == 0, result.stdout
+    assert world.doctor_projects(pending=False) == []
+
+
+def _only_railways_own_scheduled_deletes_remain(world: World, data: dict) -> None:
+    """A run killed while its project sat in Railway's scheduled delete leaves it there; Railway
+    removes it within 48 hours (the emulator's listing does not show it to clean up sooner)."""
+    for project in world.doctor_projects(pending=True):
+        assert project["deletedAt"] is not None
+    world.clock.advance(timedelta(hours=48).total_seconds())
+    assert world.doctor_projects() == []
+
+
+def test_interrupted_at_this_call_the_run_cleans_up_itself(world, kill_at):
+    transport = Dying(world.emu.transport(), kill_at, error=KeyboardInterrupt)
+    result = world.invoke("doctor", "--live", "--yes", "--json", transport=transport)
+    assert world.doctor_projects(pending=False) == []
+    if world.emu.counts["ProjectCreate"]:  # the live part had begun: it reports the interrupt
+        data = json.loads(result.stdout)
+        assert data["live"]["interrupted"] is True and result.exit_code == 1
+        assert data["live"]["cleanup"]["left"] == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -26,6 +25,7 @@ from saas_infra.railway import RetryPolicy
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import apply_pass
 from tests.conftest import START
+from tests.doctor_lib import Rewrite
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTATIONS = {op.name for op in ops.ALL_OPERATIONS if op.mutation}
@@ -39,21 +39,6 @@ def doctor(run_cli, emu: Emulator, *args: str, env: dict | None = None):
     result = run_cli("doctor", "--json", *args, env={**base, **(env or {})})
     data = json.loads(result.stdout)
     return result, data, {c["id"]: c for c in data["checks"]}
-
-
-class Rewrite(httpx.BaseTransport):
-    """Railway's answers, changed by `edit(operation, request headers, body) -> body`."""
-
-    def __init__(self, inner: httpx.BaseTransport, edit: Callable) -> None:
-        self.inner, self.edit = inner, edit
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        body = json.loads(response.read())
-        operation = json.loads(request.read()).get("operationName")
-        changed = self.edit(operation, request.headers, body)
-        return httpx.Response(response.status_code, headers=response.headers,
-                              content=json.dumps(changed).encode(), request=request)
 
 
 # --- a setup that works ---------------------------------------------------------------------------

@@ -13,73 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
 from saas_infra import lock
-from saas_infra.cli import Runtime, cli
 from saas_infra.clock import FakeClock
 from saas_infra.doctor.wire import operation_name
 from saas_infra.emulator import Emulator
-from saas_infra.railway import RetryPolicy
 from saas_infra.railway.observed import observe
-from saas_infra.reconcile import apply_pass
 from tests.conftest import START
-from tests.test_doctor import Rewrite
+from tests.doctor_lib import Dying, Killed, Refuse, Rewrite, World, client_of
 
 STEPS = ["create", "read-back", "deploy", "variables", "redeploy", "schedule-delete",
          "cancel-delete", "delete"]
-
-
-class Killed(BaseException):
-    """The process died: nothing after it runs, not even a `finally:` clean-up's requests."""
-
-
-class Dying(httpx.BaseTransport):
-    """Forwards to the emulator; after the n-th request takes effect, raises `error` (Killed:
-    every later request dies too; KeyboardInterrupt: once, as a Ctrl-C does)."""
-
-    def __init__(self, inner: httpx.BaseTransport, n: int | None, error=Killed) -> None:
-        self.inner, self.n, self.error, self.calls, self.fired = inner, n, error, 0, False
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.fired and self.error is Killed:
-            raise Killed("dead")
-        self.calls += 1
-        response = self.inner.handle_request(request)
-        response.read()
-        if self.calls == self.n:
-            self.fired = True
-            raise self.error()
-        return response
-
-
-class World:
-    """One emulated Railway and one working folder; every invocation is a new process."""
-
-    def __init__(self, root: Path, monkeypatch) -> None:
-        self.clock = FakeClock(START)
-        self.emu = Emulator(clock=self.clock, seed=11)
-        (root / "tenants").mkdir()
-        monkeypatch.chdir(root)
-
-    def invoke(self, *args: str, transport=None, interactive=False, input=None, env=None):
-        env = {"RAILWAY_API_TOKEN": self.emu.account_token, "SAAS_INFRA_RAILWAY_PLAN": "PRO",
-               "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-        runtime = Runtime(env=env, clock=self.clock, transport=transport or self.emu.transport(),
-                          retry=RetryPolicy(sleep=self.clock.sleep), stdin_interactive=interactive)
-        return CliRunner(env=env).invoke(cli, list(args), obj=runtime, input=input,
-                                         catch_exceptions=False)
-
-    def live(self, *args: str, **kw):
-        result = self.invoke("doctor", "--live", "--yes", "--json", *args, **kw)
-        return result, json.loads(result.stdout)
-
-    def doctor_projects(self, *, pending: bool | None = None) -> list[dict]:
-        found = [p for p in self.emu.snapshot()["projects"]
-                 if p["name"].startswith("saas-infra-doctor-")]
-        if pending is None:
-            return found
-        return [p for p in found if (p["deletedAt"] is not None) == pending]
 
 
 @pytest.fixture
@@ -198,21 +142,13 @@ def test_a_left_over_doctor_project_is_never_taken_for_a_tenant(world):
     assert listed == {"instances": []}
     assert world.invoke("apply", "--yes").exit_code == 0
     assert world.emu.counts["ProjectCreate"] == 1  # the doctor's own; apply made nothing
-    client = _client(world)
+    client = client_of(world)
     assert observe(client, world.emu.workspace_id).complete
     assert lock.list_tickets(client, world.emu.workspace_id) == []
     assert "saas-infra-doctor" not in json.dumps(plan) + json.dumps(listed)
     _result, data = world.live()  # the read-only checks point at it; its lease still runs
     fleet = {c["id"]: c for c in data["checks"]}["fleet"]
     assert fleet["status"] == "warn" and left["name"] in fleet["summary"]
-
-
-def _client(world: World):
-    from saas_infra.railway import Pacer, RailwayClient
-
-    return RailwayClient(world.emu.account_token, transport=world.emu.transport(),
-                         retry=RetryPolicy(sleep=world.clock.sleep),
-                         pacer=Pacer.unlimited(clock=world.clock), clock=world.clock)
 
 
 def _calls_until(world: World, operation: str) -> int:
@@ -249,21 +185,6 @@ def test_a_leftover_still_within_its_lease_is_left_alone_and_named(world):
 
 
 # --- what it cannot clean, it says ----------------------------------------------------------------
-
-
-class Refuse(httpx.BaseTransport):
-    """Railway refusing `operations` ("Not Authorized", as for a token that may not do them):
-    the request never takes effect."""
-
-    def __init__(self, inner: httpx.BaseTransport, *operations: str) -> None:
-        self.inner, self.operations = inner, operations
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if operation_name(request.read()) in self.operations:
-            body = {"data": None, "errors": [{"message": "Not Authorized",
-                                              "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
-            return httpx.Response(200, json=body, request=request)
-        return self.inner.handle_request(request)
 
 
 def test_a_token_that_may_not_delete_at_once_schedules_the_delete_and_says_so(world):

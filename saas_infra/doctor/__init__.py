@@ -26,7 +26,7 @@ from saas_infra.doctor.checks import CHECK_IDS, Setup, run_checks
 from saas_infra.doctor.live import LiveRun, interrupts_as_keyboard, shielded, sweep
 from saas_infra.doctor.record import Recorder
 from saas_infra.doctor.report import Cleanup, Report, report_lines
-from saas_infra.doctor.scrub import Scrubber
+from saas_infra.doctor.scrub import ScrubError, Scrubber
 from saas_infra.doctor.wire import Tap, Wire
 
 __all__ = ["CHECK_IDS", "Options", "Report", "Setup", "report_lines", "run"]
@@ -78,8 +78,15 @@ def run(make_client: Callable[[Wrap], object], setup: Setup, clock: Clock, optio
         report.calls = sum(w.requests for w in wires)
         report.seconds = clock.monotonic() - began
         if recorder is not None:
-            report.cassettes = [str(p) for p in recorder.close(clock.now())]
+            _write(recorder, report, clock)
     return report
+
+
+def _write(recorder: Recorder, report: Report, clock: Clock) -> None:
+    try:
+        report.cassettes = [str(p) for p in recorder.close(clock.now())]
+    except ScrubError as exc:
+        report.recording_error = f"the recording was not written: {exc}"
 
 
 def _live(tap: Tap, workspace: dict, clock: Clock, options: Options, report: Report, confirm,

@@ -219,6 +219,7 @@ def _rate_limits(setup: Setup, wire: Wire, facts: Facts) -> Check:
         "the sandbox's PRO pacing")
     pacing = f"{preset} paces at {_rate(setup.per_second, 's')}, {_rate(setup.per_hour, 'h')}"
     plan = (facts.workspace or {}).get("plan")
+    plan = plan if plan in expect.PLANS else None
     limit, remaining = _int(headers.get("x-ratelimit-limit")), _int(headers.get(
         "x-ratelimit-remaining"))
     details = {"headers": headers, "preset": setup.plan_name, "workspace_plan": plan}

@@ -10,6 +10,7 @@ Pure functions: no I/O. Differences never quote a variable value.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -35,6 +36,7 @@ DEPLOYMENT_STATUSES = frozenset({
 })
 WORKFLOW_STATUSES = frozenset({"Complete", "Error", "NotFound", "Running"})
 PLANS = frozenset({"FREE", "HOBBY", "PRO"})
+_ENUM_LIKE = re.compile(r"[A-Z][A-Za-z_]{0,39}")
 _MAX_PER_CALL = 8  # a 50-project page with one wrong field must not print 50 lines
 
 
@@ -133,8 +135,8 @@ class _Ctx:
                   _shape(value) if not isinstance(value, str) else "another format")
 
     def one_of(self, value: Any, allowed: frozenset[str], field: str, what: str) -> None:
-        # An enum's value is no secret; still, an unexpected one is shown short.
-        seen = value[:40] if isinstance(value, str) and value else _shape(value)
+        # An enum's value is no secret: one that looks like an enum value is shown.
+        seen = value if isinstance(value, str) and _ENUM_LIKE.fullmatch(value) else _shape(value)
         self.want(value in allowed, field, f"one of Railway's {what}", seen)
 
 

@@ -102,12 +102,14 @@ class Report:
     seconds: float = 0.0
     interrupted: bool = False
     cassettes: list[str] = field(default_factory=list)
+    recording_error: str | None = None
 
     @property
     def ok(self) -> bool:
         bad = [c for c in self.checks if c.status is Status.FAIL]
         bad += [s for s in self.steps if s.status is Status.FAIL]
-        return not bad and not self.interrupted and (self.cleanup is None or self.cleanup.ok)
+        clean = self.cleanup is None or self.cleanup.ok
+        return not bad and not self.interrupted and clean and not self.recording_error
 
     def check(self, check_id: str) -> Check | None:
         return next((c for c in self.checks if c.id == check_id), None)
@@ -119,8 +121,8 @@ class Report:
                            "steps": [s.to_dict() for s in self.steps],
                            "cleanup": self.cleanup.to_dict() if self.cleanup else None}
         out["cost"] = {"api_calls": self.calls, "seconds": round(self.seconds, 1)}
-        if self.cassettes:
-            out["cassettes"] = self.cassettes
+        if self.cassettes or self.recording_error:
+            out["recording"] = {"cassettes": self.cassettes, "error": self.recording_error}
         return out
 
 
@@ -172,7 +174,8 @@ def cost_line(report: Report) -> str:
     failed = sum(1 for c in report.checks if c.status is Status.FAIL)
     failed += sum(1 for s in report.steps if s.status is Status.FAIL)
     verdict = "all good" if report.ok else (
-        "interrupted" if report.interrupted else f"{failed} failed" if failed else "not clean")
+        "interrupted" if report.interrupted else f"{failed} failed" if failed else
+        "recording not written" if report.recording_error else "not clean")
     return f"Cost: {_calls(report.calls)} to Railway, {report.seconds:.1f} s. Doctor: {verdict}."
 
 
@@ -191,5 +194,8 @@ def report_lines(report: Report) -> list[Line]:
     if report.cleanup is not None:
         lines += cleanup_lines(report.cleanup)
     lines += [(f"Recorded {path}", "dim") for path in report.cassettes]
+    if report.recording_error:
+        lines.append((f"{SYMBOLS[Status.FAIL]} {'record':<{_WIDTH}} {report.recording_error}",
+                      "red"))
     lines.append((cost_line(report), None))
     return lines

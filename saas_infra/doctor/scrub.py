@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from saas_infra.errors import SaasInfraError
 from saas_infra.secretnames import looks_secret
 
 SCRUBBED = "[scrubbed]"
@@ -59,7 +60,7 @@ _EXPRESSION = re.compile(r"^(\$\{\{[^{}]*\}\})+$")  # template functions and ref
 _MIN_SECRET = 6
 
 
-class ScrubError(Exception):
+class ScrubError(SaasInfraError):
     """A known secret survived scrubbing: nothing is written."""
 
 
@@ -299,7 +300,9 @@ class Scrubber:
             return value  # null stays null (masked), "" stays ""
         if keep_expressions and _EXPRESSION.match(value):
             return value  # `${{secret(32)}}`, `${{POSTGRES_USER}}`: instructions, not values
-        worth = looks_secret(name) or len(value) >= 16 or "://" in value or "@" in value
+        # Railway's own RAILWAY_* values are names, ids and domains, handled where they occur.
+        worth = not name.startswith("RAILWAY_") and (
+            looks_secret(name) or len(value) >= 16 or "://" in value or "@" in value)
         if self._learning and worth and len(value) >= _MIN_SECRET and not _EXPRESSION.match(value):
             self.secrets.add(value)
         return SCRUBBED
@@ -345,8 +348,15 @@ class Scrubber:
             if len(original) >= 3:
                 text = re.sub(rf"(?<![\w-]){re.escape(original)}(?![\w-])", alias, text)
         text = _URL_WITH_USER.sub(SCRUBBED, text)
-        text = _EMAIL.sub(lambda m: self._alias(m.group(0), "email"), text)
+        text = _EMAIL.sub(self._email, text)
         return _OPAQUE.sub(SCRUBBED, text)
+
+
+    def _email(self, match: re.Match) -> str:
+        found = match.group(0)
+        if found.endswith("@example.invalid"):  # a stand-in already
+            return found
+        return self._alias(found, "email", identifying=True)
 
 
 def _same_form(value: Any, scrub) -> Any:

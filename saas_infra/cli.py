@@ -831,11 +831,13 @@ def _token_source(settings: Settings) -> str:
 @cli.command()
 @common
 @click.option("--live", is_flag=True,
-              help="Also run every mutation saas-infra uses on a throwaway project, then delete it.")
+              help="Also run every mutation saas-infra uses on a throwaway project, then "
+                   "delete it.")
 @click.option("--cleanup", is_flag=True, help="Delete every project `doctor --live` left behind.")
 @click.option("--record", "record_dir", type=click.Path(path_type=Path, file_okay=False),
               metavar="DIR", help="Write every request and answer, scrubbed, as vcrpy cassettes.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask before --live or --cleanup (CI needs it).")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask before --live or --cleanup (CI needs it).")
 def doctor(s: Session, live, cleanup, record_dir, yes) -> int:
     """Check this setup against Railway, read-only: token, workspace, rate limits, readable
     values, templates, the fleet listing and the lock, one line each. --live also exercises

@@ -95,7 +95,7 @@ def test_a_workspace_token_is_found_through_the_undocumented_field(run_cli, emu,
     assert "apiToken { workspaces }" in checks["workspace"]["summary"]
 
 
-# --- setups that are wrong -------------------------------------------------------------------------
+# --- setups that are wrong ----------------------------------------------------------------
 
 
 def test_a_refused_token_fails_and_the_rest_is_not_checked(run_cli, emu, tenants_dir):
@@ -124,7 +124,8 @@ def test_two_workspaces_without_the_variable_fail_naming_both(runtime, run_cli, 
     assert result.exit_code == 1
     assert checks["workspace"]["summary"].startswith("the token reaches 2 workspaces: ")
     assert "Extra Workspace 1" in checks["workspace"]["summary"]
-    assert checks["workspace"]["fix"] == "set RAILWAY_WORKSPACE_ID to the one saas-infra should manage"
+    assert checks["workspace"]["fix"] == (
+        "set RAILWAY_WORKSPACE_ID to the one saas-infra should manage")
 
 
 @pytest.fixture
@@ -180,7 +181,7 @@ def test_a_preset_slower_than_the_workspaces_plan_says_which_to_set(run_cli, emu
     assert checks["rate-limits"]["fix"] == "set SAAS_INFRA_RAILWAY_PLAN=PRO"
 
 
-# --- the fleet -------------------------------------------------------------------------------------
+# --- the fleet ----------------------------------------------------------------------------
 
 
 def test_orphans_unmanaged_projects_and_pending_deletions_are_counted(
@@ -192,7 +193,8 @@ def test_orphans_unmanaged_projects_and_pending_deletions_are_counted(
     project = fleet.observe().managed()["gone"][0]
     ops.project_schedule_delete(client, project.id)
     (tenants_dir / "gone.yaml").unlink()
-    ops.project_create(client, name="luthien-handmade", description="", workspace_id=emu.workspace_id)
+    ops.project_create(client, name="luthien-handmade", description="",
+                       workspace_id=emu.workspace_id)
     result, _data, checks = doctor(run_cli, emu)
     details = checks["fleet"]["details"]
     assert details["tenants"] == ["acme", "globex"] and details["orphans"] == ["globex"]

@@ -379,7 +379,7 @@ def _listing_verdict(facts: Facts, now: datetime, differences) -> Check:
     return Check("listing", Status.OK, summary, details=details)
 
 
-# --- values and keys --------------------------------------------------------------------------------
+# --- values and keys ------------------------------------------------------------------------
 
 
 def _variable_specs(node: dict) -> dict[str, dict[str, Any]]:

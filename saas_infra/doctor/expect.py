@@ -163,7 +163,8 @@ def _dig(data: Any, *keys: str | int) -> Any:
 
 def _edges(connection: Any) -> list[dict]:
     edges = (connection or {}).get("edges") if isinstance(connection, dict) else None
-    return [e["node"] for e in edges or [] if isinstance(e, dict) and isinstance(e.get("node"), dict)]
+    return [e["node"] for e in edges or []
+            if isinstance(e, dict) and isinstance(e.get("node"), dict)]
 
 
 def _me(c: _Ctx, _vars, data) -> list[Difference]:
@@ -252,7 +253,8 @@ def _environment(c: _Ctx, environment: dict, service_ids: set, where: str) -> No
             c.one_of(deployment.get("status"), DEPLOYMENT_STATUSES,
                      f"{where}.serviceInstances[].latestDeployment.status", "deployment statuses")
         for domain in _dig(instance, "domains", "serviceDomains") or []:
-            c.string(domain.get("domain"), f"{where}.serviceInstances[].domains.serviceDomains[].domain")
+            c.string(domain.get("domain"),
+                     f"{where}.serviceInstances[].domains.serviceDomains[].domain")
 
 
 def _project(c: _Ctx, variables, data) -> list[Difference]:

@@ -34,7 +34,7 @@ from saas_infra.plan import Action, ActionKind
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import GATEWAY, POSTGRES, REDIS, parse_project
 
-LEASE = timedelta(hours=1)  # a run outliving this is stopped; a leftover older is anyone's to remove
+LEASE = timedelta(hours=1)  # a run outliving it stops; a leftover past it is anyone's to remove
 CONSOLE = "https://railway.com/project/{id}"
 PROBE = "SAAS_INFRA_DOCTOR"  # the non-secret variable the run sets, then changes
 _MARK = re.compile(r"\[saas-infra-doctor (?P<body>[^\]]*)\]")
@@ -241,7 +241,8 @@ class LiveRun:
             result.status, result.summary = Status.FAIL, str(exc)
         except SaasInfraError as exc:
             result.status = Status.FAIL
-            result.summary = f"{result.summary}; failed: {exc}" if result.summary else f"failed: {exc}"
+            done = f"{result.summary}; " if result.summary else ""
+            result.summary = f"{done}failed: {exc}"
         finally:
             calls = self.tap.since(mark)
             self._learn(calls)
@@ -412,7 +413,8 @@ class LiveRun:
                                             service_id=self.gateway_id)
             looks += 1
             deployment = latest[0] if latest else None
-            fresh = deployment is not None and (previous is None or deployment["id"] != previous["id"])
+            fresh = deployment is not None and (
+                previous is None or deployment["id"] != previous["id"])
             if fresh:
                 status = deployment["status"]
                 if not seen or seen[-1] != status:
@@ -432,7 +434,8 @@ class LiveRun:
         status = deployment["status"]
         if status == "NEEDS_APPROVAL":
             result.status = Status.FAIL
-            result.summary += "; the deployment awaits approval in Railway (a person must approve it)"
+            result.summary += ("; the deployment awaits approval in Railway (a person must "
+                               "approve it)")
         elif status not in SETTLED:
             result.status = Status.FAIL
             result.summary += (f"; the deployment ended {status}: the Railway console shows why "

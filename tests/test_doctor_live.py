@@ -45,7 +45,7 @@ def test_a_live_run_exercises_every_step_and_leaves_nothing(world):
     assert create == (f"{live['project']}: project created, Postgres created, Redis created, "
                       "gateway created, domain created")
     assert live["steps"][2]["summary"].endswith("→ SUCCESS in 6 s")
-    assert live["cleanup"] == {"removed": [], "scheduled": [], "left": [], "skipped": []}
+    assert data["cleanup"] == {"removed": [], "scheduled": [], "left": [], "skipped": []}
     assert world.doctor_projects() == []
     mutations = {"ProjectCreate", "TemplateDeploy", "ServiceCreate", "ServiceDomainCreate",
                  "VariableCollectionUpsert", "ServiceInstanceDeploy", "ProjectUpdate",
@@ -73,13 +73,13 @@ def test_a_failed_deploy_fails_its_step_and_the_project_is_still_removed(world):
     assert steps["deploy"]["status"] == "fail"
     assert "the deployment ended FAILED" in steps["deploy"]["summary"]
     assert "variables" not in steps  # the run stops at a failed step
-    assert data["live"]["cleanup"]["removed"] == [
+    assert data["cleanup"]["removed"] == [
         f"{data['live']['project']} ({_project_id(data)})"]
     assert world.doctor_projects() == []
 
 
 def _project_id(data) -> str:
-    return data["live"]["cleanup"]["removed"][0].split("(")[1].rstrip(")")
+    return data["cleanup"]["removed"][0].split("(")[1].rstrip(")")
 
 
 def test_an_answer_that_differs_is_named_by_operation_field_expected_and_seen(world):
@@ -174,7 +174,7 @@ def test_a_leftover_still_within_its_lease_is_left_alone_and_named(world):
     [left] = world.doctor_projects()
     result, data = world.live()
     assert result.exit_code == 0, result.stdout
-    [skipped] = data["live"]["cleanup"]["skipped"]
+    [skipped] = data["cleanup"]["skipped"]
     assert skipped.startswith(f"{left['name']} ({left['id']}) of ")
     assert "(`saas-infra doctor --cleanup` removes it now)" in skipped
     assert [p["name"] for p in world.doctor_projects()] == [left["name"]]
@@ -260,4 +260,4 @@ def test_interrupted_at_this_call_the_run_cleans_up_itself(world, kill_at):
     if world.emu.counts["ProjectCreate"]:  # the live part had begun: it reports the interrupt
         data = json.loads(result.stdout)
         assert data["live"]["interrupted"] is True and result.exit_code == 1
-        assert data["live"]["cleanup"]["left"] == []
+        assert data["cleanup"]["left"] == []

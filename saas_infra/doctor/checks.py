@@ -80,7 +80,7 @@ class Facts:
 def run_checks(setup: Setup, tap: Tap, wire: Wire, now: datetime) -> tuple[list[Check], Facts]:
     facts = Facts()
     checks = {"token": _token(setup, tap, facts)}
-    checks["workspace"] = _workspace(setup, tap, facts) if facts.kind else _skip(
+    checks["workspace"] = _workspace(setup, facts) if facts.kind else _skip(
         "workspace", "needs a token Railway accepts")
     checks["templates"] = _templates(tap, wire)
     ready = checks["workspace"].status is not Status.FAIL and facts.kind is not None
@@ -174,7 +174,7 @@ def _token_verdict(setup: Setup, facts: Facts) -> Check:
     return Check("token", Status.OK, summary, details=details)
 
 
-def _workspace(setup: Setup, tap: Tap, facts: Facts) -> Check:
+def _workspace(setup: Setup, facts: Facts) -> Check:
     reach = facts.reach or []
     listed = ", ".join(_ws_name(w) for w in reach) or "none"
     wanted = setup.workspace_id

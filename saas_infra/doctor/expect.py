@@ -400,7 +400,3 @@ _SEMANTIC: dict[str, Callable[[_Ctx, dict, dict], list[Difference]]] = {
     "ServiceDomainCreate": _domain_create,
 }
 
-
-def known(name: str) -> bool:
-    """Whether this module has beliefs about `name` beyond its shape."""
-    return name in _SEMANTIC

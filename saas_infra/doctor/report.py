@@ -116,10 +116,11 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
-        if self.steps or self.cleanup is not None or self.project:
+        if self.project:
             out["live"] = {"project": self.project, "interrupted": self.interrupted,
-                           "steps": [s.to_dict() for s in self.steps],
-                           "cleanup": self.cleanup.to_dict() if self.cleanup else None}
+                           "steps": [s.to_dict() for s in self.steps]}
+        if self.cleanup is not None:
+            out["cleanup"] = self.cleanup.to_dict()
         out["cost"] = {"api_calls": self.calls, "seconds": round(self.seconds, 1)}
         if self.cassettes or self.recording_error:
             out["recording"] = {"cassettes": self.cassettes, "error": self.recording_error}

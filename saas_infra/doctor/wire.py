@@ -98,7 +98,3 @@ class Tap:
     def mark(self) -> int:
         with self._lock:
             return len(self.calls)
-
-    def answers(self, name: str) -> list[dict]:
-        with self._lock:
-            return [c.data for c in self.calls if c.name == name and c.data is not None]

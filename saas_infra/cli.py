@@ -7,7 +7,9 @@ same program.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import ipaddress
 import json
 import logging
 import os
@@ -45,6 +47,7 @@ class Runtime:
     retry: object | None = None  # a RetryPolicy; None = the default, sleeping on `clock`
     emulator_options: dict = field(default_factory=dict)  # extra Emulator(...) args for --sandbox
     stdin_interactive: bool | None = None
+    sandbox_holder: str | None = None  # who holds the sandbox, for those waiting [the command]
 
     def environ(self) -> Mapping[str, str]:
         return os.environ if self.env is None else self.env
@@ -84,15 +87,32 @@ class Runtime:
         return self._emulator
 
     def _hold_sandbox(self, settings: Settings) -> None:
-        """One sandbox command at a time, until the command ends: each rewrites the state file."""
+        """One sandbox command at a time, until the command ends: each rewrites the state file.
+        A command that has to wait says at once for whom (the demo holds it while it runs)."""
+        from saas_infra.errors import LockHeldError
         from saas_infra.lock import lock_sandbox
 
         held = getattr(self, "_sandbox_lock", None)
         ctx = click.get_current_context(silent=True)
         if (held is not None and held.is_locked) or ctx is None:
             return
-        self._sandbox_lock = lock_sandbox(settings.sandbox_dir, settings.lock_timeout)
-        ctx.call_on_close(self._sandbox_lock.release)
+        directory = settings.sandbox_dir
+        try:
+            lock = lock_sandbox(directory, timeout=0)
+        except LockHeldError:
+            Console().message(f"Waiting for the sandbox ({_sandbox_holder(directory)}; up to "
+                              f"{settings.lock_timeout:.0f} s)...")
+            lock = lock_sandbox(directory, settings.lock_timeout)
+        self._sandbox_lock = lock
+        holder = directory / SANDBOX_HOLDER
+        holder.write_text(json.dumps({"holder": self.sandbox_holder or f"`{ctx.command_path}`",
+                                      "pid": os.getpid()}))
+
+        def release() -> None:
+            holder.unlink(missing_ok=True)  # first: the next holder writes its own once it has it
+            lock.release()
+
+        ctx.call_on_close(release)
 
     def health_client(self, settings: Settings):
         """An HTTP client for probing gateways' /health (the emulator's in the sandbox)."""
@@ -116,6 +136,17 @@ class Runtime:
         )
 
 
+SANDBOX_HOLDER = "sandbox.holder"  # beside sandbox.lock: who holds it, for those who wait
+
+
+def _sandbox_holder(directory: Path) -> str:
+    try:
+        data = json.loads((directory / SANDBOX_HOLDER).read_text())
+        return f"held by {data['holder']}, pid {int(data['pid'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "held by another saas-infra command"
+
+
 class Session:
     """One command's view: console, settings, and (lazily) the fleet."""
 
@@ -127,6 +158,7 @@ class Session:
         self.debug = debug
         self.settings = runtime.settings(sandbox=sandbox, tenants_dir=tenants_dir, **overrides)
         self._fleet = None
+        self._skipped: set[str] = set()
 
     @property
     def fleet(self):
@@ -136,7 +168,14 @@ class Session:
                                   "using RAILWAY_API_TOKEN")
             self._fleet = self.runtime.fleet(self.settings, on_retry=self._retry_notice)
             self._fleet.lock_notify = self.console.message  # waiting for, or taking over, the lock
+            self._fleet.warn = self.skipped
         return self._fleet
+
+    def skipped(self, message: str) -> None:
+        """Warn of a tenants/ entry that is not read, once: a pass reads the folder often."""
+        if message not in self._skipped:
+            self._skipped.add(message)
+            self.console.warn(f"Warning: {message}")
 
     def _retry_notice(self, event) -> None:
         """Say what a Railway retry waits for (a 429, a cooldown), so a pause is not a hang."""
@@ -159,7 +198,7 @@ class Session:
                 return []
             raise ConfigError(f"no tenants folder at {directory}/",
                               hint="create it, or point --tenants-dir at your manifests")
-        return manifest.load_tenants(directory)
+        return manifest.load_tenants(directory, self.skipped)
 
     @property
     def interactive(self) -> bool:
@@ -248,6 +287,18 @@ def _report_unexpected(session: Session, exc: Exception, debug: bool) -> int:
     return EXIT_ERROR
 
 
+def usage_error(message: str) -> click.UsageError:
+    """A bad combination of flags, found inside a command: exits 1 like any usage error."""
+    error = click.UsageError(message, click.get_current_context(silent=True))
+    error.exit_code = EXIT_ERROR
+    return error
+
+
+def _one_format(as_json: bool, markdown: bool) -> None:
+    if as_json and markdown:
+        raise usage_error("--json and --markdown cannot be used together; choose one")
+
+
 class _UsageExitsOne:
     """Bad flags exit 1, not click's 2: exit code 2 means `plan --detailed-exitcode` found
     changes, and CI must never mistake a typo for that."""
@@ -325,6 +376,9 @@ def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, ma
     Exit codes: 0 done (no changes, or changes without --detailed-exitcode),
     2 changes found with --detailed-exitcode, 3 a safety guard tripped, 1 error.
     """
+    _one_format(s.as_json, markdown)
+    if max_chars is not None and not markdown:
+        raise usage_error("--max-chars folds the Markdown plan; it needs --markdown")
     manifests = s.load_manifests(allow_missing=True)  # the empty-state guard decides
     try:
         at = parse_time(at_time) if at_time else None
@@ -366,13 +420,14 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
     Exit codes: 0 converged, 1 a tenant failed, a tenant is blocked or the fleet did not
     converge (or any error), 3 a safety guard stopped the pass before it changed anything.
     """
+    _one_format(s.as_json, markdown)
     if plan_file and targets:
         raise ConfigError("--target cannot narrow a saved plan; make the plan with --target")
     from saas_infra.plan import Plan
     from saas_infra.reconcile import apply_pass, check_guards
 
     fleet = s.fleet
-    saved = Plan.from_json(plan_file.read_text()) if plan_file else None
+    saved = _saved_plan(plan_file) if plan_file else None
     if saved is None and s.interactive and not yes:
         preview = fleet.plan(targets=targets)
         if s.as_json:  # stdout is for the JSON report: the question goes to stderr
@@ -390,6 +445,23 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
             saved = preview
     report = apply_pass(fleet, plan=saved, targets=targets, progress=_progress(s))
     return _finish_apply(s, report, markdown=markdown)
+
+
+def _saved_plan(path: Path):
+    """A plan saved by `plan --out`; any damage is an error naming the file."""
+    from saas_infra.errors import PlanError
+    from saas_infra.plan import Plan
+
+    try:
+        return Plan.from_json(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        error = PlanError(f"{path}: not a saved plan: the file is not UTF-8 text")
+    except OSError as exc:
+        error = PlanError(f"{path}: cannot read the saved plan: {exc.strerror or exc}")
+    except PlanError as exc:
+        error = PlanError(f"{path}: {exc}")
+    error.hint = "make a new one with `saas-infra plan --out FILE`"
+    raise error
 
 
 def _progress(s: Session):
@@ -416,6 +488,8 @@ def _finish_apply(s: Session, report, markdown: bool = False) -> int:
         for tenant in sorted(report.due_next_pass):
             s.console.warn(f"{tenant}: its deadline had already passed; it is now announced on "
                            "Railway, and the next pass deletes it.")
+        for guard in report.next_pass_guards:
+            s.console.warn(f"The next pass will stop (exit code 3): {guard.message}.")
         for finding in report.blocked:
             s.console.error(f"Blocked: {finding.tenant}: {finding.reason}")
         if not report.converged:
@@ -469,20 +543,24 @@ def schema(s: Session) -> int:
 
 @cli.command()
 @common
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8787, show_default=True, type=int, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback lets other machines in.")
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
 @click.option("--state", "state_file", type=click.Path(path_type=Path),
               help="Keep the emulator's state in this JSON file across restarts.")
 @click.option("--account-token", help="The personal account token it accepts [random].")
 @click.option("--workspace-token", help="The workspace token it accepts [random].")
-@click.option("--rate-per-second", type=int, default=50, show_default=True)
-@click.option("--rate-per-hour", type=int, default=10_000, show_default=True)
+@click.option("--rate-per-second", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Requests a token may make per second before a 429 (Railway Pro: 50).")
+@click.option("--rate-per-hour", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Requests a token may make per hour before a 429 (Railway Pro: 10,000).")
 def emulator(s: Session, host, port, state_file, account_token, workspace_token,
              rate_per_second, rate_per_hour) -> int:
     """Serve the local Railway emulator over HTTP (POST /graphql/v2).
 
     Point saas-infra at it with RAILWAY_API_URL=http://HOST:PORT/graphql/v2 and one of the
-    printed tokens as RAILWAY_TOKEN.
+    printed tokens as RAILWAY_API_TOKEN.
     """
     from saas_infra.emulator import Emulator, RateLimits
     from saas_infra.emulator.server import serve
@@ -493,7 +571,25 @@ def emulator(s: Session, host, port, state_file, account_token, workspace_token,
         workspace_token=workspace_token,
         rate_limits=RateLimits(per_second=rate_per_second, per_hour=rate_per_hour),
     )
-    url = f"http://{host}:{port}/graphql/v2"
+    listening = []
+
+    def ready(base_url: str) -> None:  # only once the port is ours: a busy one fails first
+        listening.append(base_url)
+        _emulator_ready(s, emu, host, base_url, account_token, workspace_token)
+
+    try:
+        serve(emu, host=host, port=port, on_ready=ready)
+    except OSError as exc:
+        if listening:
+            raise
+        raise ConfigError(f"the emulator cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          hint="choose another --port (0 picks a free one) or --host") from None
+    return EXIT_OK
+
+
+def _emulator_ready(s: Session, emu, host: str, base_url: str, account_token, workspace_token):
+    port = base_url.rsplit(":", 1)[1]
+    url = f"http://{url_host(host)}:{port}/graphql/v2"
     # Tokens are printed only when the emulator made them up: one given on the command line
     # may be a real token reused, and the token never appears in output.
     info = {
@@ -502,21 +598,38 @@ def emulator(s: Session, host, port, state_file, account_token, workspace_token,
         "account_token": None if account_token else emu.account_token,
         "workspace_token": None if workspace_token else emu.workspace_token,
     }
+    if not is_loopback(host):
+        s.console.warn(f"Listening on {host}: other machines can reach the emulator, and anyone "
+                       "with a printed token can use it. Use 127.0.0.1 unless you mean it.")
     if s.as_json:
         s.emit(info)
+        return
+    s.console.message(f"Railway emulator listening on {url}")
+    s.console.message(f"  workspace id     {emu.workspace_id}")
+    if not account_token:
+        s.console.message(f"  account token    {emu.account_token}")
+    if not workspace_token:
+        s.console.message(f"  workspace token  {emu.workspace_token}")
+    if account_token:
+        s.console.message(
+            f"  export RAILWAY_API_URL={url} RAILWAY_API_TOKEN=<your --account-token>")
     else:
-        s.console.message(f"Railway emulator listening on {url}")
-        s.console.message(f"  workspace id     {emu.workspace_id}")
-        if not account_token:
-            s.console.message(f"  account token    {emu.account_token}")
-        if not workspace_token:
-            s.console.message(f"  workspace token  {emu.workspace_token}")
-        s.console.message(f"  export RAILWAY_API_URL={url}")
+        s.console.message(f"  export RAILWAY_API_URL={url} RAILWAY_API_TOKEN={emu.account_token}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (the emulator and the demo warn otherwise)."""
     try:
-        serve(emu, host=host, port=port)
-    except KeyboardInterrupt:
-        pass
-    return EXIT_OK
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def url_host(host: str) -> str:
+    """`host` as a client puts it in a URL: a wildcard address is reached through loopback."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 # --- the operator's verbs -----------------------------------------------------------------------
@@ -545,7 +658,18 @@ def _fleet(s: Session, apply: bool):
         return s.fleet
     from saas_infra.reconcile import Fleet
 
-    return Fleet(client=None, clock=s.runtime.clock, tenants_dir=s.settings.tenants_dir)
+    return Fleet(client=None, clock=s.runtime.clock, tenants_dir=s.settings.tenants_dir,
+                 warn=s.skipped)
+
+
+@contextlib.contextmanager
+def _working(s: Session, text: str | None):
+    """The spinner (or one line) of a verb that runs a pass; nothing for a file edit alone."""
+    if text is None:
+        yield lambda _text: None
+        return
+    with s.console.status(text) as update:
+        yield update
 
 
 def _deploy_status(update, clock, what: str):
@@ -579,11 +703,10 @@ def create(s: Session, name, repo, branch, image, no_apply, no_wait) -> int:
     Waits until the gateway's first deployment succeeds. The keys are printed once, and never
     when CI is set; `saas-infra credentials NAME` reads them back from Railway.
     """
-    if image and (repo or branch):
-        raise ConfigError("--image cannot be combined with --repo or --branch",
-                          hint="a gateway deploys either a GitHub repo (and branch) or an image")
     _ops().check_tenant_name(name)
-    with s.console.status(f"Creating {name}...") as update:
+    _ops().check_source(repo, branch, image)
+    _ops().check_manifests(_fleet(s, False))  # before "Creating": a broken file stops it
+    with _working(s, None if no_apply else f"Creating {name}...") as update:
         fleet = _fleet(s, not no_apply)
         result = _ops().create(
             fleet, name, repo=repo, branch=branch, image=image, apply=not no_apply,
@@ -679,9 +802,10 @@ def _deployment_json(deployment, waited) -> dict | None:
               help="Also list luthien-* projects saas-infra does not manage.")
 def list_(s: Session, include_unmanaged) -> int:
     """List every tenant: manifests and Railway together, with status and deadline."""
-    rows = _ops().list_instances(s.fleet, include_unmanaged=include_unmanaged)
+    rows, problems = _ops().list_view(s.fleet, include_unmanaged=include_unmanaged)
+    _unreadable(s, [str(p) for p in problems])
     if s.as_json:
-        s.emit({"instances": rows})
+        s.emit({"instances": rows, "manifest_problems": [str(p) for p in problems]})
     elif not rows:
         s.console.message("No instances.")
     else:
@@ -696,11 +820,21 @@ def status(s: Session, name) -> int:
     """One tenant in detail: services, deployments, URL, health, deadline, drift."""
     with s.runtime.health_client(s.settings) as http:
         data = _ops().status(s.fleet, name, health_client=http)
+    _unreadable(s, data["manifest_problems"])
     if s.as_json:
         s.emit(data)
     else:
         s.lines(render.status_lines(data))
     return EXIT_OK
+
+
+def _unreadable(s: Session, problems: list[str]) -> None:
+    """Manifests a read-only view had to leave out: named, so nobody mistakes the view for whole."""
+    for problem in problems:
+        s.console.warn(f"Warning: {problem}")
+    if problems:
+        s.console.warn("Warning: the manifests above could not be read (shown as 'invalid "
+                       "manifest'); `saas-infra validate` lists every problem.")
 
 
 @cli.command()
@@ -710,7 +844,9 @@ def status(s: Session, name) -> int:
 @click.option("--no-wait", is_flag=True, help="Return once the deploy is requested.")
 def redeploy(s: Session, name, no_apply, no_wait) -> int:
     """Deploy the gateway again from the newest commit of its branch, and wait for it."""
-    with s.console.status(f"Redeploying {name}...") as update:
+    _ops().require_manifest(_fleet(s, False), name)  # a typo fails before "Redeploying"
+    _ops().check_manifests(_fleet(s, False))
+    with _working(s, None if no_apply else f"Redeploying {name}...") as update:
         fleet = _fleet(s, not no_apply)
         on_status = _deploy_status(update, fleet.clock, f"Redeploying {name}")
         result = _ops().redeploy(fleet, name, wait=not no_wait, apply=not no_apply,
@@ -732,6 +868,10 @@ def _redeployed_text(s: Session, result) -> None:
         s.console.error(f"Error: the redeploy of {name} {deployment['status']} (deployment "
                         f"{deployment['id']}); the Railway console has its logs: "
                         f"{result.console_url}")
+    elif deployment and result.waited is None:  # --no-wait: the deployment it started
+        s.console.print(f"Redeploy of {name} requested: deployment {deployment['id']} is "
+                        f"{deployment['status']}; `saas-infra status {name}` follows it.",
+                        markup=False)
     elif deployment:
         commit = _deployment_json(deployment, None)["commit"]
         at = f", commit {commit[:7]}" if commit else ""
@@ -758,6 +898,7 @@ def delete(s: Session, name, force, yes, grace_days, no_apply) -> int:
     cron) then hands it to Railway's scheduled delete. Running delete twice keeps the deadline.
     """
     _ops().require_manifest(_fleet(s, False), name)  # a typo fails before the question
+    _ops().check_manifests(_fleet(s, False))  # as does another manifest that is broken
     if not yes and not _confirm_delete(s, name, force, grace_days):
         s.console.message("Nothing deleted.")
         if s.as_json:
@@ -884,11 +1025,15 @@ def credentials(s: Session, name, rotate) -> int:
 
     Keys are never printed when CI is set.
     """
-    if s.settings.ci and not rotate:
+    if s.settings.ci and rotate:  # keys nobody sees would lock every client of the tenant out
+        raise ConfigError("refusing to rotate keys when CI is set: the new keys would never be "
+                          "shown, and the old ones stop working; nothing was changed",
+                          hint=f"run `saas-infra credentials {name} --rotate` from a terminal")
+    if s.settings.ci:
         raise ConfigError("keys are never printed when CI is set",
                           hint=f"run `saas-infra credentials {name}` from a terminal")
     creds = _ops().credentials(s.fleet, name, rotate=rotate)
-    keys = None if s.settings.ci else creds.keys
+    keys = creds.keys
     if s.as_json:
         s.emit({"name": name, "project_id": creds.project_id, "rotated": creds.rotated,
                 "credentials": keys})
@@ -896,9 +1041,7 @@ def credentials(s: Session, name, rotate) -> int:
     for key, value in (keys or {}).items():
         s.console.print(f"{key + ':':<16} {value}", markup=False)
     if rotate:
-        shown = "" if keys else " (not shown because CI is set)"
-        s.console.warn(f"New keys set{shown}; the gateway is redeploying and the old keys stop "
-                       "working.")
+        s.console.warn("New keys set; the gateway is redeploying and the old keys stop working.")
     return EXIT_OK
 
 
@@ -912,7 +1055,8 @@ def adopt(s: Session, name) -> int:
     """
     result = _ops().adopt(s.fleet, name)
     if s.as_json:
-        s.emit({**_verb_json(result), "pending": result.pending})
+        s.emit({**_verb_json(result), "pending": result.pending,
+                "deletion": _deletion_json(result) if result.deletion else None})
     else:
         s.console.print(result.message, markup=False)
     return EXIT_OK

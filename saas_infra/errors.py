@@ -18,6 +18,8 @@
         ├── AuthError                  "Not Authorized", 401/403: wrong token or wrong kind of token
         ├── QueryValidationError       HTTP 400 GRAPHQL_VALIDATION_FAILED: a bug in our documents
         ├── NotFoundError              "<Thing> not found", REST-style 404
+        ├── EndpointError              RAILWAY_API_URL leads elsewhere: a web page, an unknown
+        │                              host, a closed port (not retried, or only briefly)
         └── ApiError                   any other GraphQL error message
 
 Messages never carry a token or a whole response body.
@@ -161,6 +163,10 @@ class QueryValidationError(RailwayError):
 
 
 class NotFoundError(RailwayError):
+    pass
+
+
+class EndpointError(RailwayError):
     pass
 
 

@@ -7,6 +7,7 @@ never prints. Keys travel only in VerbResult/Credentials objects, whose repr hid
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,8 +19,9 @@ from saas_infra import manifest as mf
 from saas_infra.apply import FAILED, IN_PROGRESS, KEY_NAMES, generate_key
 from saas_infra.clock import format_time
 from saas_infra.diff import desired_source
-from saas_infra.errors import AuthError, ConfigError, SaasInfraError
-from saas_infra.manifest.loader import display_path
+from saas_infra.errors import AuthError, ConfigError, ManifestProblem, SaasInfraError
+from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
+from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, PROJECT_PREFIX, Observed, ObservedProject
@@ -29,8 +31,18 @@ CONSOLE_URL = "https://railway.com/project/{id}"
 DEFAULT_GRACE_DAYS = mf.DEFAULT_GRACE_DAYS
 # Gateway variables saas-infra writes itself: adopt leaves them out of the manifest it writes.
 _SET_BY_SAAS_INFRA = ("DATABASE_URL", "REDIS_URL", "AUTH_MODE")
+INVALID_MANIFEST = "invalid manifest"  # the status of a tenant whose file cannot be read
 NAME_RULES = ("lowercase letters, digits and hyphens; starts with a letter, does not end with a "
               "hyphen; at most 63 characters")
+
+
+class InputError(ConfigError):
+    """A bad value given to a verb; `field` names it (name, repo, branch, image), so the command
+    line can name its flag and the demo its form field."""
+
+    def __init__(self, field: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.field = field
 
 
 class InstanceExistsError(SaasInfraError):
@@ -91,8 +103,31 @@ def check_tenant_name(name: str) -> str:
         return mf.check_name(name)
     except ValueError as exc:
         detail = str(exc) if name and f"'{name}'" in str(exc) else f"'{name}' {exc}"
-        raise ConfigError(f"invalid instance name: {detail}",
-                          hint=f"names are {NAME_RULES}") from None
+        raise InputError("name", f"invalid instance name: {detail}",
+                         hint=f"names are {NAME_RULES}") from None
+
+
+def check_source(repo=None, branch=None, image=None) -> None:
+    """A new tenant's gateway source, checked by the manifest's own rules before anything is
+    written; the error names the option (--repo, --branch, --image) rather than a file."""
+    if image and (repo or branch):
+        raise InputError("image", "--image cannot be combined with --repo or --branch",
+                         hint="a gateway deploys either a GitHub repo (and branch) or an image")
+    given = {"repo": repo, "branch": branch, "image": image}
+    if not repo and not image:
+        given["repo"] = mf.DEFAULT_REPO
+    try:
+        mf.GatewaySpec.model_validate({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        problem = validation_problems(exc, "")[0]
+        field = problem.field.partition(".")[0] or ("image" if image else "repo")
+        raise InputError(field, f"--{field}: {problem.message}") from None
+
+
+def check_manifests(fleet: Fleet) -> None:
+    """Every manifest must be valid before a verb writes one: a pass would stop on a broken file
+    after the edit, leaving a change behind that nothing applied."""
+    fleet.load()
 
 
 def manifest_path(fleet: Fleet, name: str) -> Path:
@@ -113,6 +148,13 @@ def require_manifest(fleet: Fleet, name: str) -> Path:
     if path is None:
         raise ConfigError(f"no tenant named {name} (no {manifest_path(fleet, name)})",
                           hint="`saas-infra list` shows the tenants")
+    return path
+
+
+def _editable(fleet: Fleet, name: str) -> Path:
+    """The tenant's manifest, once every manifest has been checked (see check_manifests)."""
+    path = require_manifest(fleet, name)
+    check_manifests(fleet)
     return path
 
 
@@ -158,8 +200,10 @@ def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
 def create(fleet: Fleet, name: str, *, repo=None, branch=None, image=None, apply=True,
            wait=True, progress=None, on_status=None) -> VerbResult:
     check_tenant_name(name)
+    check_source(repo, branch, image)
     if existing_manifest(fleet, name):
         raise InstanceExistsError(name)
+    check_manifests(fleet)
     observed = None
     if apply:
         observed = fleet.observe()
@@ -214,7 +258,7 @@ def _restorable_until(project: ObservedProject) -> str | None:
 
 def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAYS, apply=True,
            progress=None) -> VerbResult:
-    path = require_manifest(fleet, name)
+    path = _editable(fleet, name)
     before = mf.load_tenant_file(path).manifest.deletion
     tombstone = mf.set_tombstone(path, fleet.clock.now(), grace_days=grace_days, force=force)
     result = VerbResult(name, manifest_path=display_path(path), deletion=tombstone,
@@ -255,7 +299,7 @@ def _delete_message(result: VerbResult, now: datetime) -> str:
 
 
 def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> VerbResult:
-    path = require_manifest(fleet, name)
+    path = _editable(fleet, name)
     deletion = mf.load_tenant_file(path).manifest.deletion
     if deletion is None:
         raise NoDeletionScheduledError(name)
@@ -299,8 +343,8 @@ def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> Observed:
 
 def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
              on_status=None) -> VerbResult:
-    path = require_manifest(fleet, name)
-    mf.set_redeploy(path, _redeploy_stamp(fleet, path))
+    path = _editable(fleet, name)
+    requested = mf.set_redeploy(path, _redeploy_stamp(fleet, path)).requested_at
     result = VerbResult(name, manifest_path=display_path(path))
     if not apply:
         result.message = (f"Wrote a redeploy request to {result.manifest_path}; the next pass "
@@ -312,7 +356,21 @@ def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
         result.project_id, result.url = project.id, project.url
     if wait and project and not report.failed:
         _wait(fleet, result, on_status)
+    elif project and not report.failed:
+        result.deployment = _started(project, since=requested)
     return result
+
+
+def _started(project: ObservedProject, since: datetime) -> dict | None:
+    """The gateway deployment the pass started, from the listing it made afterwards; None when
+    Railway does not list one that new yet (never an older deployment mistaken for it)."""
+    gateway = project.gateway
+    deployment = gateway.deployment if gateway else None
+    if deployment is None or deployment.created_at is None or deployment.created_at < since:
+        return None
+    return {"id": deployment.id, "status": deployment.status,
+            "createdAt": format_time(deployment.created_at),
+            "meta": {"commitHash": deployment.commit}}
 
 
 def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:
@@ -383,15 +441,26 @@ def instance_row(name: str, loaded, project: ObservedProject | None, now: dateti
 
 def list_instances(fleet: Fleet, *, include_unmanaged=False,
                    observed: Observed | None = None) -> list[dict[str, Any]]:
-    manifests = {m.manifest.name: m for m in fleet.load()}
+    return list_view(fleet, include_unmanaged=include_unmanaged, observed=observed)[0]
+
+
+def list_view(fleet: Fleet, *, include_unmanaged=False, observed: Observed | None = None
+              ) -> tuple[list[dict[str, Any]], list[ManifestProblem]]:
+    """The rows of `list`, and the problems of manifests that could not be read: a broken file
+    is shown as its tenant's status, and does not hide the rest of the fleet."""
+    loaded, problems = fleet.read()
+    manifests = {m.manifest.name: m for m in loaded}
+    broken = _broken_tenants(problems) - set(manifests)
     observed = observed or fleet.observe()
     managed, pending = observed.managed(), observed.pending()
     now = fleet.clock.now()
     rows = []
-    for name in sorted(set(manifests) | set(managed)):
+    for name in sorted(set(manifests) | set(managed) | broken):
         projects = managed.get(name, [])
         status = "duplicate" if len(projects) > 1 else None
-        if name not in manifests:
+        if name in broken:
+            status = INVALID_MANIFEST
+        elif name not in manifests:
             status = "orphan"
         gone = None if projects else (pending.get(name) or [None])[0]
         for project in projects or [None]:
@@ -401,22 +470,33 @@ def list_instances(fleet: Fleet, *, include_unmanaged=False,
             row = instance_row(project.name.removeprefix(PROJECT_PREFIX), None, project, now)
             row.update(status="unmanaged", managed=False)
             rows.append(row)
-    return rows
+    return rows, problems
+
+
+def _broken_tenants(problems: list[ManifestProblem]) -> set[str]:
+    return {Path(p.file).stem for p in problems if Path(p.file).suffix in SUFFIXES}
 
 
 def status(fleet: Fleet, name: str, *, health_client=None) -> dict[str, Any]:
     check_tenant_name(name)
-    manifests = {m.manifest.name: m for m in fleet.load()}
+    loaded, problems = fleet.read()
+    manifests = {m.manifest.name: m for m in loaded}
+    invalid = name not in manifests and name in _broken_tenants(problems)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
     gone = (observed.pending().get(name) or [None])[0]
-    if name not in manifests and not projects:
+    if name not in manifests and not projects and not invalid:
         raise ConfigError(f"no tenant named {name}", hint="`saas-infra list` shows the tenants")
     project = projects[0] if projects else None
     marks = "duplicate" if len(projects) > 1 else ("orphan" if name not in manifests else None)
-    row = instance_row(name, manifests.get(name), project, fleet.clock.now(), marks, gone)
+    row = instance_row(name, manifests.get(name), project, fleet.clock.now(),
+                       INVALID_MANIFEST if invalid else marks, gone)
     row["services"] = [_service_row(s) for s in (project.services.values() if project else [])]
     row["health"] = probe_health(health_client, project.url) if project and project.url else None
+    row["manifest_problems"] = [str(p) for p in problems]
+    if invalid:  # what the manifest wants is unknown, so what would change is too
+        row["drift"] = row["pending"] = []
+        return row
     plan = fleet.plan_from(list(manifests.values()), observed, targets=[name])
     row["drift"] = [
         {"kind": a.kind.value, "reason": a.reason}
@@ -497,8 +577,11 @@ def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
 
 def adopt(fleet: Fleet, name: str) -> VerbResult:
     check_tenant_name(name)
-    if existing_manifest(fleet, name):
-        raise InstanceExistsError(name, " (it already has a manifest)")
+    path = existing_manifest(fleet, name)
+    if path:
+        raise ConfigError(f"{name} is already managed ({display_path(path)}); nothing to adopt",
+                          hint=f"`saas-infra status {name}` shows it")
+    check_manifests(fleet)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
     if len(projects) != 1 or projects[0].gateway is None:
@@ -506,16 +589,31 @@ def adopt(fleet: Fleet, name: str) -> VerbResult:
                           hint="`saas-infra list` shows orphans")
     project, gateway = projects[0], projects[0].gateway
     auth_mode, variables, left_out = adoptable_variables(gateway.variables)
+    tombstone = adopted_tombstone(project, fleet.clock.now())
     path = mf.write_new_manifest(
         fleet.tenants_dir, name, repo=None if gateway.image else gateway.repo,
         branch=None if gateway.image else gateway.branch, image=gateway.image,
-        auth_mode=auth_mode, variables=variables)
+        auth_mode=auth_mode, variables=variables, deletion=tombstone)
     plan = fleet.plan_from(fleet.load(), observed, targets=[name])
     result = VerbResult(name, project_id=project.id, url=project.url,
-                        manifest_path=display_path(path),
+                        manifest_path=display_path(path), deletion=tombstone,
+                        deadline=tombstone.deadline if tombstone else None,
                         pending=[{"kind": a.kind.value, "reason": a.reason} for a in plan.actions])
     result.message = _adopt_message(result, left_out)
     return result
+
+
+def adopted_tombstone(project: ObservedProject, now: datetime) -> mf.Tombstone | None:
+    """The deletion Railway's marker announces, as a tombstone with that very deadline: without
+    it, the next pass would cancel the deletion. The request time is not on Railway; the default
+    grace period is assumed when it fits, else the days left (a request never lies ahead)."""
+    deadline = project.marker.delete_after if project.marker else None
+    if deadline is None:
+        return None
+    days_left = math.ceil((deadline - now).total_seconds() / 86400)
+    grace = DEFAULT_GRACE_DAYS if days_left <= DEFAULT_GRACE_DAYS else days_left
+    grace = max(0, min(grace, MAX_GRACE_DAYS))
+    return mf.Tombstone(requested_at=deadline - timedelta(days=grace), grace_days=grace)
 
 
 def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str, str], list[str]]:
@@ -538,6 +636,9 @@ def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str
 
 def _adopt_message(result: VerbResult, left_out: list[str]) -> str:
     text = f"Wrote {result.manifest_path} for the project {result.project_id}."
+    if result.deadline:
+        text += (f" It carries the deletion Railway announces for {format_time(result.deadline)}"
+                 f" (`saas-infra cancel-delete {result.tenant}` cancels it).")
     if left_out:
         text += (f" Not carried over (a manifest may not hold them): {', '.join(left_out)};"
                  " the next pass would change them on Railway.")

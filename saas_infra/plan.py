@@ -7,6 +7,7 @@ colours for actions belong to render.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -75,6 +76,9 @@ class Plan:
     fingerprints: dict[str, str] = field(default_factory=dict)  # tenant -> manifest sha256
     targets: tuple[str, ...] = ()  # empty = the whole fleet
     workspace_id: str | None = None
+    # Read back from a file whose checksum is missing or wrong: if it no longer matches a fresh
+    # plan, an edit is the likelier cause than a change on Railway. Never saved itself.
+    edited: bool = field(default=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -100,11 +104,15 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["edited"]
         data["format"] = PLAN_FORMAT
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
+        """The plan as `plan --out` saves it, with a checksum of its content."""
+        data = json.loads(json.dumps(self.to_dict(), default=str))
+        data["checksum"] = _checksum(data)
+        return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
@@ -125,6 +133,7 @@ class Plan:
                 fingerprints=dict(data.get("fingerprints", {})),
                 targets=tuple(data.get("targets", ())),
                 workspace_id=data.get("workspace_id"),
+                edited=data.get("checksum") != _checksum(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"the saved plan is malformed: {exc}") from exc
@@ -134,4 +143,12 @@ class Plan:
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
-            raise PlanError(f"the saved plan is not JSON: {exc.msg} at line {exc.lineno}") from exc
+            what = exc.msg.removesuffix(" at").removesuffix(" starting").lower()
+            raise PlanError(f"the saved plan is not valid JSON: {what} at line {exc.lineno}, "
+                            f"column {exc.colno} (cut short, or edited?)") from None
+
+
+def _checksum(data: dict[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

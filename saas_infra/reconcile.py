@@ -6,6 +6,7 @@ It decides nothing about presentation and never prints; progress goes to a callb
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from saas_infra.diff import compute_plan
 from saas_infra.errors import ConfigError, GuardError, NotConvergedError, RailwayError, StalePlanError
 from saas_infra.plan import ActionKind, FindingKind, Plan
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import Observed, observe
+from saas_infra.railway.observed import PROJECT_PREFIX, Observed, observe
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Fleet:
     poll_interval: float = 2.0
     lock_timeout: float = fleet_lock.DEFAULT_TIMEOUT  # seconds apply_pass waits for the fleet lock
     lock_notify: Callable[[str], None] | None = None  # the lock's messages (waiting, taken over)
+    warn: Callable[[str], None] | None = None  # tenants/ entries skipped, and why
 
     def workspace(self) -> str:
         if self.workspace_id is None:
@@ -45,7 +47,13 @@ class Fleet:
     def load(self) -> list:
         if not self.tenants_dir.is_dir():
             return []
-        return manifests_mod.load_tenants(self.tenants_dir)
+        return manifests_mod.load_tenants(self.tenants_dir, self.warn)
+
+    def read(self) -> tuple[list, list]:
+        """(valid manifests, problems of the others): for views that work while one is broken."""
+        if not self.tenants_dir.is_dir():
+            return [], []
+        return manifests_mod.read_tenants(self.tenants_dir, self.warn)
 
     def observe(self) -> Observed:
         return observe(self.client, self.workspace())
@@ -54,6 +62,7 @@ class Fleet:
         return self.plan_from(self.load(), self.observe(), targets=targets, at=at)
 
     def plan_from(self, manifests, observed: Observed, *, targets=(), at=None) -> Plan:
+        check_targets(targets, manifests, observed)
         return compute_plan(
             manifests,
             observed,
@@ -84,7 +93,17 @@ class ApplyReport:
     @property
     def converged(self) -> bool:
         left = [a for a in self.after.actions if a.tenant not in self.due_next_pass]
-        return not left and not self.after.guards and not self.blocked
+        guards = [g for g in self.after.guards if g not in self.next_pass_guards]
+        return not left and not guards and not self.blocked
+
+    @property
+    def next_pass_guards(self) -> list:
+        """A deletion guard that only the deadlines this pass announced trip: it stops the next
+        pass, not this one, which did what it should."""
+        deletions = {a.tenant for a in self.after.actions if a.kind is ActionKind.DELETE}
+        if not deletions or not deletions <= self.due_next_pass:
+            return []
+        return [g for g in self.after.guards if g.name == "max-deletions"]
 
     @property
     def due_next_pass(self) -> set[str]:
@@ -117,6 +136,20 @@ def resolve_workspace(client: ops.Executor) -> str:
     )
 
 
+def check_targets(targets: Iterable[str], manifests, observed: Observed) -> None:
+    """A --target that names no tenant is a typo: planning it would say "no changes"."""
+    known = {m.manifest.name for m in manifests} | set(observed.managed()) | set(observed.pending())
+    known |= {p.name.removeprefix(PROJECT_PREFIX) for p in observed.unmanaged()}
+    unknown = sorted(set(targets) - known)
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+    guess = f"; did you mean {close[0]}?" if close else ""
+    noun = "tenant" if len(unknown) == 1 else "tenants"
+    raise ConfigError(f"no {noun} named {', '.join(unknown)}{guess}",
+                      hint="`saas-infra list` shows the tenants; --target takes their names")
+
+
 def check_guards(plan: Plan) -> None:
     if plan.guards:
         raise GuardError("; ".join(g.message for g in plan.guards))
@@ -134,6 +167,7 @@ def check_fresh(plan: Plan, manifests) -> None:
             if current.get(name) != plan.fingerprints.get(name)
         )
         raise StalePlanError(
+            _edited(plan, changed) or
             f"the saved plan is stale: tenants changed since it was made: {', '.join(changed)}; "
             "run `saas-infra plan` again"
         )
@@ -151,10 +185,19 @@ def check_railway_unchanged(saved: Plan, fresh: Plan) -> None:
                      if steps(saved, t) != steps(fresh, t))
     if changed:
         raise StalePlanError(
+            _edited(saved, changed) or
             f"the saved plan is stale: Railway changed since it was made for {', '.join(changed)}; "
             "run `saas-infra plan` again"
         )
     check_guards(fresh)
+
+
+def _edited(saved: Plan, changed: list[str]) -> str | None:
+    """The refusal of a saved plan whose checksum fails: it was changed after it was saved."""
+    if not saved.edited:
+        return None
+    return (f"the saved plan does not match what would be planned now (edited?) for "
+            f"{', '.join(changed)}; make a new one with `saas-infra plan --out`")
 
 
 def apply_pass(

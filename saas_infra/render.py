@@ -210,6 +210,8 @@ def apply_markdown(report) -> str:
         out += ["### Not converged: a new plan still has changes", ""]
         out += [f"- `{a.tenant}`: {a.kind.value}: {_md(a.reason)}" for a in report.after.actions]
         out += [f"- guard `{g.name}`: {_md(g.message)}" for g in report.after.guards] + [""]
+    out += [f"The next pass will stop (exit code 3): guard `{g.name}`: {_md(g.message)}\n"
+            for g in report.next_pass_guards]
     plan = report.plan
     out += ["### The plan it applied", "", *_plan_head(plan), *_tenant_details(plan)]
     out += [*_findings_details(plan), _plan_stamp(plan)]

@@ -24,6 +24,7 @@ from saas_infra.errors import (
     AuthError,
     ConfigError,
     CooldownError,
+    EndpointError,
     NetworkError,
     NotFoundError,
     ProblemProcessingError,
@@ -172,10 +173,11 @@ FAILURE_KINDS = [
     ("http_503", status(503, text="upstream connect error"), ServerError),
     ("http_504_empty", status(504), ServerError),
     ("http_405", status(405, text="Method Not Allowed"), ApiError),
-    ("non_json_200", status(200, text="<html>maintenance</html>"), ServerError),
-    ("json_without_data", status(200, json_body={"hello": 1}), ServerError),
-    ("json_list", status(200, json_body=None, text="[1, 2]"), ServerError),
-    ("bad_bytes_200", lambda r: httpx.Response(200, content=b"\xff\xfe{"), ServerError),
+    # a 200 that is not GraphQL comes from something else than Railway: not retried
+    ("non_json_200", status(200, text="<html>maintenance</html>"), EndpointError),
+    ("json_without_data", status(200, json_body={"hello": 1}), EndpointError),
+    ("json_list", status(200, json_body=None, text="[1, 2]"), EndpointError),
+    ("bad_bytes_200", lambda r: httpx.Response(200, content=b"\xff\xfe{"), EndpointError),
     ("connect_error", fail(httpx.ConnectError, "[Errno 111] Connection refused"), NetworkError),
     ("connect_timeout", fail(httpx.ConnectTimeout), NetworkError),
     ("pool_timeout", fail(httpx.PoolTimeout), NetworkError),
@@ -219,7 +221,7 @@ def test_http_failures_chain_the_httpx_exception(clock):
 
 def test_non_json_answer_chains_the_json_error(clock):
     client = make_client(clock, Railway(clock, status(200, text="<html/>")), retry=no_retry())
-    with pytest.raises(ServerError) as caught:
+    with pytest.raises(EndpointError) as caught:
         client.execute(PROBE, {"id": "p"})
     assert isinstance(caught.value.__cause__, json.JSONDecodeError)
     assert "HTTP 200" in str(caught.value)

@@ -229,6 +229,25 @@ def test_create_refuses_a_bad_name_at_once(browser, app, tenants_dir):
     assert list(tenants_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize(("body", "field", "error"), [
+    ({"name": "Bad_Name"}, "name", "not a tenant name: 'Bad_Name'"),
+    ({"name": "acme", "source": "image", "image": "ghcr.io/acme/proxy:latest"}, "image",
+     "':latest' is not a pin: use a version tag or an @sha256: digest"),
+    ({"name": "acme", "repo": "https://github.com/acme/proxy"}, "repo",
+     "give the GitHub repository as owner/repo, not a URL (e.g. LuthienResearch/luthien-proxy)"),
+    ({"name": "acme", "source": "image"}, "image", "give an image"),
+])
+def test_create_refuses_a_bad_field_at_once_naming_it(browser, app, tenants_dir, body, field,
+                                                      error):
+    answer = browser.post("/api/tenants", json=body, headers=csrf(app))
+
+    assert answer.status_code == 400
+    assert answer.json()["field"] == field
+    assert answer.json()["error"].startswith(error)
+    assert list(tenants_dir.iterdir()) == []
+    assert app.state.demo.jobs.views() == []  # no job started, nothing to fail later
+
+
 def test_delete_schedules_then_cancel_removes_the_tombstone(browser, app, fleet, write_tenant,
                                                             clock):
     write_tenant("acme")

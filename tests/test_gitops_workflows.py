@@ -1,10 +1,13 @@
-"""The example GitHub Actions workflows, linted by structure (actionlint cannot be installed here):
-triggers, pinned actions, least permissions, secrets only into env, concurrency, exit codes."""
+"""The example GitHub Actions workflows, checked against GitHub's workflow JSON Schema (the one
+check-jsonschema vendors as `vendor.github-workflows`) and linted by structure (actionlint cannot
+be installed here): triggers, pinned actions, least permissions, secrets only into env,
+concurrency, exit codes."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -152,3 +155,29 @@ def test_the_apply_steps_pass_saas_infras_exit_code_through() -> None:
     script = step(APPLY, "apply")["run"]
     assert "code=${PIPESTATUS[0]}" in script and script.rstrip().endswith('exit "$code"')
     assert "--markdown" in script and "--lock-timeout 1200" in script
+
+
+def check_workflow_schema(*paths) -> subprocess.CompletedProcess:
+    """check-jsonschema with its vendored copy of GitHub's workflow schema (no download)."""
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+         *map(str, paths)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+
+
+def test_the_workflows_pass_githubs_workflow_schema() -> None:
+    checked = check_workflow_schema(*(WORKFLOWS / name for name in ALL))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "ok -- validation done" in checked.stdout
+
+
+def test_the_schema_check_catches_a_broken_workflow(tmp_path) -> None:
+    text = (WORKFLOWS / APPLY).read_text()
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("runs-on:", "runs_on:", 1))  # a typo GitHub would reject
+
+    checked = check_workflow_schema(broken)
+
+    assert checked.returncode == 1
+    assert "runs-on" in checked.stdout

@@ -7,10 +7,12 @@ is the state file. No token, no network: the sandbox must work before a user has
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -89,3 +91,29 @@ def test_without_sandbox_a_fresh_clone_asks_for_a_token(clone):
     assert "RAILWAY_TOKEN environment variable is required" in result.stderr
     assert "--sandbox" in result.stderr
     assert not (clone / ".saas-infra").exists()
+
+
+def test_a_command_waiting_for_the_sandbox_says_at_once_who_holds_it(clone):
+    demo = Runtime(env={}, clock=FakeClock(START), sandbox_holder="the demo")
+    with click.Context(click.Command("demo")):  # the demo holds it for as long as it runs
+        demo.client(demo.settings(sandbox=True))
+
+        waiting = invoke("list", "--sandbox", "--lock-timeout", "0")
+
+    assert waiting.exit_code == 1
+    assert waiting.stderr.splitlines()[0] == (
+        f"Waiting for the sandbox (held by the demo, pid {os.getpid()}; up to 0 s)...")
+    assert "another saas-infra command is using the sandbox" in waiting.stderr
+    assert not (clone / ".saas-infra" / "sandbox.holder").exists()  # released with the demo
+    free = invoke("list", "--sandbox")
+    assert free.exit_code == 0 and "Waiting" not in free.stderr
+
+
+def test_a_command_holding_the_sandbox_is_named_by_its_command_line(clone):
+    first = Runtime(env={}, clock=FakeClock(START))
+    with click.Context(click.Command("apply"), info_name="saas-infra apply"):
+        first.client(first.settings(sandbox=True))
+
+        waiting = invoke("plan", "--sandbox", "--lock-timeout", "0")
+
+    assert "(held by `saas-infra apply`, pid " in waiting.stderr.splitlines()[0]

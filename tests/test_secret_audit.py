@@ -164,7 +164,10 @@ def _every_other_command(audit: Audit) -> None:
 
 def _emulator_command(audit: Audit, monkeypatch) -> None:
     """`emulator` with the tokens given on its command line: it must not echo them."""
-    monkeypatch.setattr("saas_infra.emulator.server.serve", lambda *a, **kw: None)
+    def serve(emulator, host, port, on_ready=None, **kw):  # ready at once, then "stopped"
+        on_ready(f"http://{host}:{port}")
+
+    monkeypatch.setattr("saas_infra.emulator.server.serve", serve)
     for extra in ((), ("--json",)):
         audit.run("emulator", "--account-token", TOKEN, "--workspace-token", WORKSPACE_TOKEN,
                   "--port", "0", *extra)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from saas_infra.railway import operations as ops
 
 IMAGE = "ghcr.io/luthienresearch/luthien-proxy:1.2.3"
@@ -83,8 +85,35 @@ def test_adopt_refuses_a_tenant_that_has_a_manifest(run_cli, write_tenant):
     result = run_cli("adopt", "acme")
 
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == (
-        "Error: Instance already exists: acme (it already has a manifest)")
+    assert result.stderr.splitlines() == [
+        "Error: acme is already managed (tenants/acme.yaml); nothing to adopt",
+        "Hint: `saas-infra status acme` shows it",
+    ]
+
+
+@pytest.mark.parametrize(("grace", "days_later", "carried_grace"), [(7, 2, 7), (30, 1, 29)])
+def test_adopt_carries_a_scheduled_deletion_over(run_cli, write_tenant, tenants_dir, clock,
+                                                 grace, days_later, carried_grace):
+    write_tenant("acme")
+    assert run_cli("apply", "--yes").exit_code == 0
+    scheduled = run_cli("delete", "acme", "--yes", "--grace-days", str(grace), "--json")
+    deadline = json.loads(scheduled.stdout)["deletion"]["deadline"]
+    (tenants_dir / "acme.yaml").unlink()  # an orphan whose marker carries the deadline
+    clock.advance(days_later * 86400)
+
+    result = run_cli("adopt", "acme", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["deletion"]["deadline"] == deadline
+    assert data["deletion"]["grace_days"] == carried_grace
+    assert data["pending"] == []
+    assert data["message"].endswith(
+        f"It carries the deletion Railway announces for {deadline} (`saas-infra cancel-delete "
+        "acme` cancels it). `saas-infra plan` shows no changes for it.")
+    assert "deletion:\n" in (tenants_dir / "acme.yaml").read_text()
+    plan = run_cli("plan", "--detailed-exitcode")
+    assert (plan.exit_code, plan.stdout) == (0, "Plan: no changes.\n")
 
 
 def test_adopt_refuses_when_railway_has_no_such_orphan(run_cli, tenants_dir):

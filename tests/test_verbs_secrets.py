@@ -40,13 +40,17 @@ def test_with_ci_set_no_key_is_ever_printed(run_cli, emu, tmp_path):
         run_cli("status", "acme", "--json", env=CI),
         run_cli("credentials", "acme", env=CI),
         run_cli("credentials", "acme", "--json", env=CI),
+    ]
+    made = gateway_keys(emu)
+    results += [
         run_cli("credentials", "globex", "--rotate", env=CI),
         run_cli("credentials", "acme", "--rotate", "--json", env=CI),
     ]
 
     keys = gateway_keys(emu)
     assert len(keys) == 4
-    assert [r.exit_code for r in results] == [0, 0, 0, 0, 1, 1, 0, 0]
+    assert keys == made  # a rotation nobody could see is refused, not made
+    assert [r.exit_code for r in results] == [0, 0, 0, 0, 1, 1, 1, 1]
     text = outputs(results)
     assert not any(key in text for key in keys)
     assert not any(key in everything_written(tmp_path) for key in keys)
@@ -56,7 +60,11 @@ def test_with_ci_set_no_key_is_ever_printed(run_cli, emu, tmp_path):
         "them from Railway.")
     assert results[4].stderr == ("Error: keys are never printed when CI is set\n"
                                  "Hint: run `saas-infra credentials acme` from a terminal\n")
-    assert json.loads(results[7].stdout)["credentials"] is None
+    assert results[6].stderr == (
+        "Error: refusing to rotate keys when CI is set: the new keys would never be shown, and "
+        "the old ones stop working; nothing was changed\n"
+        "Hint: run `saas-infra credentials globex --rotate` from a terminal\n")
+    assert json.loads(results[7].stdout)["error"]["type"] == "ConfigError"
 
 
 @pytest.mark.parametrize("value", ["false", "0", ""])

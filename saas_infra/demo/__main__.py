@@ -6,7 +6,6 @@ and prints the one URL that carries the token. Request logging stays off: URLs c
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import socket
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import click
 import uvicorn
 
-from saas_infra.cli import Runtime
+from saas_infra.cli import Runtime, is_loopback, url_host
 from saas_infra.console import Console
 from saas_infra.errors import SaasInfraError
 
@@ -36,7 +35,7 @@ DEFAULT_PORT = 8899
 def main(ctx: click.Context, port: int, host: str, sandbox: bool, tenants_dir: Path | None) -> None:
     """Serve the saas-infra demo web UI: list, create, redeploy and delete tenants in a browser."""
     console = Console()
-    runtime = Runtime()
+    runtime = Runtime(sandbox_holder="the demo")  # what a command waiting for it is told
     try:
         settings = runtime.settings(sandbox=sandbox, tenants_dir=tenants_dir)
         fleet = runtime.fleet(settings)
@@ -56,12 +55,13 @@ def main(ctx: click.Context, port: int, host: str, sandbox: bool, tenants_dir: P
         health_client=runtime.health_client(settings),
         show_keys=not settings.ci,
         refresh_ms=SANDBOX_REFRESH_MS if sandbox else RAILWAY_REFRESH_MS,
+        sandbox=sandbox,
     )
-    if not _loopback(host):
+    if not is_loopback(host):
         console.warn(f"Listening on {host}: other machines can reach the demo (the token still "
                      "guards it). Use 127.0.0.1 unless you mean it.")
     console.message("saas-infra demo (a demo tool, not a production service). Open:")
-    console.message(f"    http://{_url_host(host)}:{port}/?token={token}")
+    console.message(f"    http://{url_host(host)}:{port}/?token={token}")
     console.message("Stop it with Ctrl-C.")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
@@ -74,19 +74,6 @@ def listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
 
 
 if __name__ == "__main__":

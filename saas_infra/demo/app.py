@@ -37,11 +37,13 @@ RAILWAY_REFRESH_MS = (30000, 5000)  # two requests a refresh, within Hobby's 1,0
 
 
 class Refused(Exception):
-    """A request the demo will not act on; answered as JSON {"error": ...} with `status`."""
+    """A request the demo will not act on; answered as JSON {"error": ...} with `status`, and
+    the create form's `field` it concerns, if any, so the page shows the error beside it."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Demo:
     health_client: object | None = None
     show_keys: bool = True
     refresh_ms: tuple[int, int] = SANDBOX_REFRESH_MS
+    sandbox: bool = False  # Railway links would lead nowhere: the projects are the emulator's
 
     # --- reads (on a worker thread) -------------------------------------------------------------
 
@@ -63,7 +66,8 @@ class Demo:
             plan = self.fleet.plan_from(self.fleet.load(), observed)
         except SaasInfraError as exc:
             return views.problem(exc)
-        return views.fleet(rows, plan, now=self.fleet.clock.now(), busy=self.jobs.busy())
+        return views.fleet(rows, plan, now=self.fleet.clock.now(), busy=self.jobs.busy(),
+                           sandbox=self.sandbox)
 
     def detail_html(self, name: str) -> Markup:
         try:
@@ -92,8 +96,12 @@ class Demo:
 
     async def create(self, request: Request) -> JSONResponse:
         data = await json_body(request)
-        name = tenant_name(data.get("name"))
+        name = tenant_name(data.get("name"), field="name")
         source = gateway_source(data)
+        try:  # the command line's own checks, answered at once beside the form's field
+            operator.check_source(**source)
+        except operator.InputError as exc:
+            raise Refused(400, str(exc).removeprefix(f"--{exc.field}: "), exc.field) from exc
         return self._start("create", name, lambda job: verbs.create(
             self.fleet, job, name, source, show_keys=self.show_keys))
 
@@ -148,11 +156,11 @@ async def json_body(request: Request) -> dict:
     return data
 
 
-def tenant_name(value: object) -> str:
+def tenant_name(value: object, field: str | None = None) -> str:
     """A valid tenant name, checked before it goes near a file path (no ../ tricks)."""
     if not isinstance(value, str) or not views.is_tenant_name(value):
         raise Refused(400, f"not a tenant name: {str(value)[:80]!r} (lowercase letters, digits "
-                      "and hyphens; starts with a letter; at most 63 characters)")
+                      "and hyphens; starts with a letter; at most 63 characters)", field)
     return value
 
 
@@ -164,7 +172,8 @@ def gateway_source(data: dict) -> dict[str, str]:
 
     if data.get("source") == "image":
         if not text("image"):
-            raise Refused(400, "give an image (a digest or an explicit tag), or choose a repo")
+            raise Refused(400, "give an image (a digest or an explicit tag), or choose a repo",
+                          "image")
         return {"image": text("image")}
     return {k: v for k, v in (("repo", text("repo")), ("branch", text("branch"))) if v}
 
@@ -181,7 +190,8 @@ def grace_days(value: object) -> int:
 
 async def refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refused)
-    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    body = {"error": str(exc)} if exc.field is None else {"error": str(exc), "field": exc.field}
+    return JSONResponse(body, status_code=exc.status)
 
 
 # --- assembly ---------------------------------------------------------------------------------
@@ -189,14 +199,14 @@ async def refused(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(fleet: Fleet, *, token: str, port: int, host: str = "127.0.0.1",
                mode: str = "sandbox", health_client=None, show_keys: bool = True,
-               refresh_ms: tuple[int, int] = SANDBOX_REFRESH_MS, jobs: Jobs | None = None
-               ) -> Starlette:
+               refresh_ms: tuple[int, int] = SANDBOX_REFRESH_MS, jobs: Jobs | None = None,
+               sandbox: bool = False) -> Starlette:
     """The demo as an ASGI app guarded by `token`; `app.state.demo` holds its parts (for tests)."""
     jobs = jobs or Jobs()
     if fleet.lock_notify is None:  # "waiting for the fleet lock" belongs in the job's progress
         fleet = replace(fleet, lock_notify=jobs.say_current)
     demo = Demo(fleet, jobs, mode, secrets.token_urlsafe(32), health_client, show_keys,
-                refresh_ms)
+                refresh_ms, sandbox)
     routes = [
         Route("/", demo.index),
         Route("/fragment/fleet", demo.fleet_fragment),

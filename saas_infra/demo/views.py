@@ -92,7 +92,11 @@ def _create_form() -> Markup:
 
 
 def _field(label: str, **attrs) -> Markup:
-    return tag("label", tag("span", label), tag("input", type="text", spellcheck="false", **attrs))
+    """A labelled input with the place its error is shown (the page fills it on a refusal)."""
+    error = f"error-{attrs['name']}"
+    return tag("label", tag("span", label),
+               tag("input", type="text", spellcheck="false", aria_describedby=error, **attrs),
+               tag("small", id=error, class_="field-error", role="alert", hidden=True))
 
 
 def _operations() -> Markup:
@@ -148,36 +152,43 @@ def _delete_dialog() -> Markup:
 # --- the fleet fragment -----------------------------------------------------------------------
 
 
-def fleet(rows: list[dict], plan: Plan, *, now: datetime, busy: set[str]) -> Markup:
-    return concat(tenants_table(rows, plan, now=now, busy=busy), plan_block(plan))
+def fleet(rows: list[dict], plan: Plan, *, now: datetime, busy: set[str],
+          sandbox: bool = False) -> Markup:
+    return concat(tenants_table(rows, plan, now=now, busy=busy, sandbox=sandbox),
+                  plan_block(plan))
 
 
-def tenants_table(rows: list[dict], plan: Plan, *, now: datetime, busy: set[str]) -> Markup:
+def tenants_table(rows: list[dict], plan: Plan, *, now: datetime, busy: set[str],
+                  sandbox: bool = False) -> Markup:
     if not rows:
         return tag("p", "No tenants yet: create one above, or add a manifest to tenants/.",
                    class_="empty")
     head = tag("thead", tag("tr", [tag("th", column) for column in COLUMNS]))
-    table = tag("table", head, [_tenant(row, now, plan, row["name"] in busy) for row in rows],
+    table = tag("table", head,
+                [_tenant(row, now, plan, row["name"] in busy, sandbox) for row in rows],
                 class_="tenants")
     return tag("div", table, class_="table-scroll")
 
 
-def _tenant(row: dict, now: datetime, plan: Plan, working: bool) -> Markup:
+def _tenant(row: dict, now: datetime, plan: Plan, working: bool, sandbox: bool) -> Markup:
     name = row["name"]
     openable = row["managed"] and is_tenant_name(name)
     status = row["status"].partition(" (")[0]  # the countdown has its own column
-    cells = [
-        tag("td", _name_cell(name, openable), class_="name"),
-        tag("td", _desired(row)),
-        tag("td", _actual(row)),
-        tag("td", badge(status, status_class(status)),
-            tag("span", "working…", class_="badge busy") if working else None),
-        tag("td", link(row["url"], _gateway_label(row["url"]), title=row["url"]) or _none(),
-            class_="nowrap"),
-        tag("td", short_time(row["created_at"], zone=False) or _none(), class_="nowrap"),
-        tag("td", _deletion(row, now), class_="nowrap"),
-        tag("td", _actions(row, plan, working), class_="actions"),
+    contents = [
+        _name_cell(name, openable),
+        _desired(row),
+        _actual(row, sandbox),
+        tag("div", badge(status, status_class(status)), _pending_badge(row, plan),
+            tag("span", "working…", class_="badge busy") if working else None, class_="badges"),
+        _gateway(row["url"], sandbox),
+        short_time(row["created_at"], zone=False) or _none(),
+        _deletion(row, now),
+        _actions(row, plan, working),
     ]
+    classes = ("name", None, None, None, "gateway", None, "deletion", "actions")
+    # data-label heads each cell where a narrow screen shows a tenant as a card, not a row
+    cells = [tag("td", tag("div", content, class_="cell"), class_=css, data_label=label or None)
+             for content, css, label in zip(contents, classes, COLUMNS)]
     main = tag("tr", cells, class_="row", data_openable="true" if openable else None)
     detail = tag("tr", tag("td", tag("div", "Loading…", class_="detail-body"),
                            colspan=len(COLUMNS)), class_="detail", hidden=True)
@@ -201,9 +212,25 @@ def _desired(row: dict) -> Markup:
     return tag("code", breakable(f"{source['repo']}@{source['branch']}"), title="repo@branch")
 
 
-def _gateway_label(url: str | None) -> str:
-    host = urlsplit(url or "").hostname or ""
-    return host.removesuffix(".up.railway.app") + " ↗"
+def _gateway(url: str | None, sandbox: bool) -> Markup:
+    host = (urlsplit(url or "").hostname or "").removesuffix(".up.railway.app")
+    if url and sandbox:
+        return not_real(host, f"{url} exists only in the sandbox's emulator, not on the internet")
+    return link(url, host + " ↗", title=url) or _none()
+
+
+def not_real(text: str, why: str) -> Markup:
+    """Where a link would lead nowhere (the sandbox's Railway pages): the text, marked as such."""
+    return tag("span", text, " ", tag("small", "sandbox: not real"), class_="not-real", title=why)
+
+
+def _pending_badge(row: dict, plan: Plan) -> Markup | None:
+    """A tenant whose manifest asks for more than Railway has: the status alone would hide it."""
+    pending = plan.for_tenant(row["name"]) if row["source"] is not None else []
+    if not pending or row["status"] == "not created":
+        return None
+    kinds = "; ".join(f"{a.kind.value}: {a.reason}" for a in pending)
+    return tag("span", "pending changes", class_="badge pending", title=kinds)
 
 
 def short_image(image: str) -> str:
@@ -212,12 +239,14 @@ def short_image(image: str) -> str:
     return f"{name}@sha256:{digest[:12]}…" if at and len(digest) > 12 else image
 
 
-def _actual(row: dict) -> Markup:
+def _actual(row: dict, sandbox: bool) -> Markup:
     project = row["project_id"]
     if not project:
         return tag("em", "no project", class_="muted")
-    return concat(tag("code", project[:8], title=project), " ",
-                  link(row["console_url"], "console ↗", class_="console"))
+    console = (not_real("console", "the sandbox's projects live only in the local emulator; "
+                        "railway.com has no page for them") if sandbox else
+               link(row["console_url"], "console ↗", class_="console"))
+    return concat(tag("code", project[:8], title=project), " ", console)
 
 
 def _deletion(row: dict, now: datetime) -> Markup:

@@ -21,6 +21,7 @@ from saas_infra.manifest.loader import (
     load_tenant_file,
     load_tenants,
     parse_manifest,
+    read_tenants,
 )
 from saas_infra.manifest.models import (
     AUTH_MODES,
@@ -67,6 +68,7 @@ __all__ = [
     "load_tenant_file",
     "load_tenants",
     "parse_manifest",
+    "read_tenants",
     "render_manifest",
     "set_gateway_source",
     "set_redeploy",

@@ -80,11 +80,13 @@ def write_new_manifest(
     image: str | None = None,
     auth_mode: str | None = None,
     variables: dict[str, str] | None = None,
+    deletion: Tombstone | None = None,
 ) -> Path:
     """Write `directory/<name>.yaml` for a new tenant; refuse when the tenant has a manifest.
 
     With neither repo nor image the gateway builds from LuthienResearch/luthien-proxy.
-    `variables` are extra non-secret gateway variables (`adopt` carries an orphan's over).
+    `variables` are extra non-secret gateway variables and `deletion` a tombstone (`adopt`
+    carries an orphan's over).
     """
     directory = Path(directory)
     if repo is None and image is None:
@@ -101,6 +103,8 @@ def write_new_manifest(
         "name": name,
         "gateway": {k: v for k, v in gateway.items() if v is not None},
     }
+    if deletion is not None:
+        data["deletion"] = deletion.model_dump()
     path = directory / f"{name}.yaml"
     manifest = _validated(TenantManifest, data, display_path(path))  # also keeps `name` path-safe
     for suffix in SUFFIXES:
@@ -277,7 +281,11 @@ def _apply(text: str, edits: list[Edit]) -> str:
 def _write_atomic(
     path: Path, data: bytes, *, previous: bytes | None = None, create: bool = False
 ) -> None:
-    """Write through a temporary file and a rename, so a crash never leaves half a manifest."""
+    """Write through a temporary file and a rename, so a crash never leaves half a manifest.
+    A symlinked manifest is written through its link: the link stays, its target changes."""
+    shown = display_path(path)
+    if not create:
+        path = Path(os.path.realpath(path))
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         mode = 0o666 if create else path.stat().st_mode & 0o777
@@ -294,7 +302,7 @@ def _write_atomic(
             tmp.unlink(missing_ok=True)
     except OSError as exc:
         message = f"cannot write the file: {exc.strerror or exc}"
-        raise ManifestError([ManifestProblem(display_path(path), None, "", message)]) from exc
+        raise ManifestError([ManifestProblem(shown, None, "", message)]) from exc
     _sync_directory(path.parent)
 
 

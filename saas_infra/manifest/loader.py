@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from saas_infra.manifest.models import AUTH_MODES, MANIFEST_VERSION, MODEL_AT, T
 
 MAX_MANIFEST_BYTES = 256 * 1024
 SUFFIXES = (".yaml", ".yml")
+Skipped = Callable[[str], None]  # told about each directory entry that is not read, and why
 
 # What YAML itself forbids in a stream (YAML 1.1 §5.1); checked here for an exact line.
 _NOT_PRINTABLE = re.compile(
@@ -67,23 +69,32 @@ def load_tenant_file(path: Path) -> LoadedManifest:
     return loaded
 
 
-def load_tenants(directory: Path) -> list[LoadedManifest]:
-    """Every `*.yaml` / `*.yml` manifest in `directory`, sorted by name. Hidden files are skipped.
+def load_tenants(directory: Path, on_skip: Skipped | None = None) -> list[LoadedManifest]:
+    """Every `*.yaml` / `*.yml` manifest in `directory`, sorted by name. Hidden files are skipped;
+    so are entries that look like manifests but cannot be one (a directory, a dangling link, an
+    upper-case suffix), each reported to `on_skip` so that none is ignored silently.
 
     An empty directory gives []; a missing one is an error. Any problem in any file raises
     ManifestError listing all of them.
     """
+    loaded, problems = read_tenants(directory, on_skip)
+    if problems:
+        raise ManifestError(problems)
+    return loaded
+
+
+def read_tenants(
+    directory: Path, on_skip: Skipped | None = None
+) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
+    """The valid manifests and the problems of the others, for views that must still work while
+    one file is broken (`list`, `status`). A tenant with any problem is left out of the first."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
-        raise ManifestError(
-            [ManifestProblem(display_path(directory), None, "", f"the tenants directory {what}")]
-        )
-    files = sorted(
-        p
-        for p in directory.iterdir()
-        if p.suffix in SUFFIXES and not p.name.startswith(".") and p.is_file()
-    )
+        return [], [
+            ManifestProblem(display_path(directory), None, "", f"the tenants directory {what}")
+        ]
+    files = _manifest_files(directory, on_skip or (lambda _message: None))
     loaded: list[LoadedManifest] = []
     problems: list[ManifestProblem] = []
     for path in files:
@@ -92,9 +103,33 @@ def load_tenants(directory: Path) -> list[LoadedManifest]:
         if one is not None:
             loaded.append(one)
     problems.extend(_same_tenant_twice(files))
-    if problems:
-        raise ManifestError(problems)
-    return sorted(loaded, key=lambda m: m.name)
+    broken = {problem.file for problem in problems}
+    valid = [m for m in loaded if display_path(m.path) not in broken]
+    return sorted(valid, key=lambda m: m.name), problems
+
+
+def _manifest_files(directory: Path, on_skip: Skipped) -> list[Path]:
+    files = []
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.suffix in SUFFIXES:
+            if path.is_file():
+                files.append(path)
+            else:
+                on_skip(f"{display_path(path)}: skipped: {_not_a_file(path)}")
+        elif path.suffix.lower() in SUFFIXES:
+            on_skip(f"{display_path(path)}: skipped: a manifest's name ends in .yaml or .yml, "
+                    f"in lower case; rename it {path.stem}{path.suffix.lower()}")
+    return files
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return "a symbolic link to a file that does not exist"
+    if path.is_dir():
+        return "a directory, not a manifest"
+    return "not a regular file"
 
 
 def _same_tenant_twice(files: list[Path]) -> list[ManifestProblem]:
@@ -300,5 +335,6 @@ __all__ = [
     "load_tenant_file",
     "load_tenants",
     "parse_manifest",
+    "read_tenants",
     "validation_problems",
 ]

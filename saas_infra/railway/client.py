@@ -9,6 +9,7 @@ never log variables (they carry tenant secrets), and never let an httpx or json 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,14 @@ from pydantic import SecretStr
 
 import saas_infra
 from saas_infra.clock import Clock, SystemClock
-from saas_infra.errors import ConfigError, RailwayError, RateLimitedError, SaasInfraError
+from saas_infra.errors import (
+    ConfigError,
+    EndpointError,
+    RailwayError,
+    RateLimitedError,
+    SaasInfraError,
+    ServerError,
+)
 from saas_infra.railway.operations import Operation
 from saas_infra.railway.pacing import Pacer
 from saas_infra.railway.retry import RetryEvent, RetryPolicy
@@ -34,6 +42,10 @@ USER_AGENT = f"saas-infra/{saas_infra.__version__}"
 # exempt API clients from Cloudflare's 10 requests/s edge rule (API-NOTES §1, §6).
 SOURCE = "saas-infra"
 REDACTED = "[redacted]"
+# A closed port is tried this often (1 s and 2 s apart) before the URL is blamed: long enough
+# for an emulator that is restarting, short of the full backoff a flaky network deserves.
+REFUSED_ATTEMPTS = 3
+_NO_SUCH_HOST = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
 class _BearerAuth(httpx.Auth):
@@ -156,10 +168,11 @@ class RailwayClient:
             "operationName": operation.name,
         }
         secrets = self._secrets(variables)
+        refused = [0]  # this call's refused connections, across its attempts
         try:
             return self._retry.run(
                 operation,
-                lambda: self._attempt(operation, payload, secrets),
+                lambda: self._attempt(operation, payload, secrets, refused),
                 sleep=self._clock.sleep,
                 on_wait=self._before_retry,
             )
@@ -167,15 +180,17 @@ class RailwayClient:
             self._count(operation.name, "failures")
             raise
 
-    def _attempt(self, operation: Operation, payload: dict, secrets: list[str]) -> dict:
+    def _attempt(
+        self, operation: Operation, payload: dict, secrets: list[str], refused: list[int]
+    ) -> dict:
         """One paced request; any failure leaves as one of our errors, scrubbed of secrets."""
         try:
-            return self._send(operation, payload)
+            return self._send(operation, payload, refused)
         except SaasInfraError as error:
             _redact(error, secrets)
             raise
 
-    def _send(self, operation: Operation, payload: dict) -> dict:
+    def _send(self, operation: Operation, payload: dict, refused: list[int]) -> dict:
         self._add_wait("pacing_wait", self._pacer.acquire())
         self._count(operation.name, "requests")
         log.debug("Railway %s: sending", operation.name)
@@ -188,10 +203,56 @@ class RailwayClient:
                 timeout=self._timeout,
             )
         except HTTPX_ERRORS as exc:
-            raise error_for_exception(operation, exc) from exc
+            raise self._unreachable(operation, exc, refused) or error_for_exception(
+                operation, exc
+            ) from exc
         log.debug("Railway %s: HTTP %d", operation.name, response.status_code)
         self._pacer.observe(response.headers)
-        return data_or_raise(operation, response, now=self._clock.now())
+        try:
+            return data_or_raise(operation, response, now=self._clock.now())
+        except ServerError as error:
+            if response.status_code != 200:
+                raise  # 5xx pages are Railway's edge having a bad moment: retried
+            raise self._not_graphql(operation, response) from error.__cause__ or error
+
+    # --- a RAILWAY_API_URL that leads elsewhere fails fast, naming it ----------------------------
+
+    def _not_graphql(self, operation: Operation, response: httpx.Response) -> EndpointError:
+        """HTTP 200 that is not GraphQL's {data, errors}: a web page, or some other JSON API."""
+        try:
+            response.json()
+            what = "JSON that is not a GraphQL answer (no data, no errors)"
+        except ValueError:
+            kind = response.headers.get("content-type", "").split(";")[0] or "untyped"
+            what = f"a {kind} body" if response.content else "an empty body"
+        return self._endpoint_error(
+            f"{_shown(self.api_url)} is not Railway's GraphQL API: it answered HTTP 200 with "
+            f"{what}", operation, status=200)
+
+    def _unreachable(
+        self, operation: Operation, exc: Exception, refused: list[int]
+    ) -> EndpointError | None:
+        """An unknown host fails at once; a closed port after REFUSED_ATTEMPTS quick tries."""
+        url = _shown(self.api_url)
+        if _caused_by(exc, lambda e: isinstance(e, socket.gaierror) and e.errno in _NO_SUCH_HOST):
+            host = httpx.URL(self.api_url).host
+            return self._endpoint_error(f"cannot reach {url}: no host named {host}", operation)
+        if _caused_by(exc, lambda e: isinstance(e, ConnectionRefusedError)):
+            refused[0] += 1
+            if refused[0] >= REFUSED_ATTEMPTS:
+                return self._endpoint_error(
+                    f"cannot reach {url}: nothing accepts connections there", operation)
+        return None
+
+    def _endpoint_error(self, message: str, operation: Operation, **where) -> EndpointError:
+        error = EndpointError(message, operation=operation.name, **where)
+        if self.api_url == DEFAULT_API_URL:
+            error.hint = ("something other than Railway answers for it here (a proxy or a "
+                          "captive portal?); RAILWAY_API_URL is unset, so this is Railway's URL")
+        else:
+            error.hint = (f"RAILWAY_API_URL is {_shown(self.api_url)}: unset it to use Railway "
+                          f"({DEFAULT_API_URL}), or point it at a running emulator's /graphql/v2")
+        return error
 
     def _before_retry(self, event: RetryEvent) -> None:
         """Count and report a retry; a 429 pauses every thread, since the budget is shared."""
@@ -252,6 +313,24 @@ def _request_url(api_url: str) -> httpx.URL:
             hint=f"the default is {DEFAULT_API_URL}",
         )
     return url if "source" in url.params else url.copy_add_param("source", SOURCE)
+
+
+def _shown(api_url: str) -> str:
+    """The API URL for a message: without any user:password@ it may carry."""
+    url = httpx.URL(api_url)
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else api_url
+
+
+def _caused_by(exc: BaseException, test: Callable[[BaseException], bool]) -> bool:
+    """Whether `exc` or anything it was raised from passes `test` (httpx wraps socket errors)."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain is a few links long; never loop on a cycle
+        if seen is None:
+            return False
+        if test(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _env_values(variables: Any) -> Iterable[str]:

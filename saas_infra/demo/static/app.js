@@ -13,6 +13,7 @@ let fleetTimer = null;
 let fleetSeq = 0;
 let jobsTimer = null;
 let stopped = false;
+let creating = null; // the id of the create job the form's contents started
 
 const $ = (id) => document.getElementById(id);
 
@@ -42,21 +43,46 @@ async function send(url, data) {
   });
   if (response.status === 403) sessionLost();
   const payload = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(payload.error || `${response.status} ${response.statusText}`);
+  if (!response.ok) {
+    const error = new Error(payload.error || `${response.status} ${response.statusText}`);
+    error.field = payload.field; // a create form field the refusal is about
+    throw error;
+  }
   return payload;
 }
 
+// Returns the started job's id, or null when the demo refused; a refusal about one of the
+// create form's fields is shown beside that field, any other in the Operations card.
 async function act(url, data) {
+  let payload;
   try {
-    await send(url, data);
+    payload = await send(url, data);
     flash("");
   } catch (error) {
-    flash(error.message);
-    return false;
+    if (!error.field || !fieldError(error.field, error.message)) flash(error.message);
+    return null;
   }
   await pollJobs();
   refreshFleet();
+  return payload.job;
+}
+
+function fieldError(name, text) {
+  const box = $(`error-${name}`);
+  const input = $("create-form").querySelector(`[name="${name}"]`);
+  if (!box || !input) return false;
+  box.textContent = text || "";
+  box.hidden = !text;
+  if (text) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  if (text) input.focus();
   return true;
+}
+
+function clearFieldErrors() {
+  for (const box of document.querySelectorAll("#create-form .field-error")) {
+    fieldError(box.id.replace(/^error-/, ""), "");
+  }
 }
 
 // --- the fleet ------------------------------------------------------------------------------
@@ -132,6 +158,7 @@ async function pollJobs() {
     const jobs = (await response.json()).jobs;
     renderJobs(jobs);
     for (const job of jobs) if (job.keys) showKeys(job);
+    for (const job of jobs) if (job.id === creating && job.state !== "running") createEnded(job);
     const now = new Set(jobs.filter((job) => job.state === "running").map((job) => job.id));
     const ended = [...running].some((id) => !now.has(id));
     running = now;
@@ -169,7 +196,15 @@ function showKeys(job) {
   box.append(el("h3", `Keys for ${job.tenant}: shown only this once`));
   box.append(el("p", `Save them now. Later, \`saas-infra credentials ${job.tenant}\` reads them back from Railway.`, "hint"));
   const list = el("dl");
-  for (const [name, value] of Object.entries(job.keys)) list.append(el("dt", name), el("dd", value));
+  for (const [name, value] of Object.entries(job.keys)) {
+    const copy = el("button", "Copy", "secondary copy");
+    copy.type = "button";
+    copy.dataset.action = "copy-key";
+    copy.setAttribute("aria-label", `Copy ${name}`);
+    const row = el("dd");
+    row.append(el("span", value, "key"), copy);
+    list.append(el("dt", name), row);
+  }
   box.append(list);
   const done = el("button", "I have saved them");
   done.type = "button";
@@ -220,21 +255,48 @@ function onClick(event) {
     case "cancel-delete": return act(`${base}/cancel-delete`);
     case "delete": return openDeleteDialog(name);
     case "dismiss-keys": return button.closest(".keys").remove();
+    case "copy-key": return copyKey(button);
     case "refresh": return refreshFleet();
   }
 }
 
+async function copyKey(button) {
+  const value = button.closest("dd").querySelector(".key").textContent;
+  try {
+    await navigator.clipboard.writeText(value);
+  } catch (error) {
+    // no clipboard API (an insecure origin, a refused permission): select it for Ctrl-C
+    const range = document.createRange();
+    range.selectNodeContents(button.closest("dd").querySelector(".key"));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    button.textContent = "Selected: press Ctrl-C";
+    return;
+  }
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+}
+
+// The create form keeps what was typed until its create succeeds: a refusal or a failed job
+// leaves it for a correction, not a retyping.
 async function onCreate(event) {
   event.preventDefault();
   const form = event.target;
   const data = Object.fromEntries(new FormData(form));
   const button = form.querySelector('button[type="submit"]');
+  clearFieldErrors();
   button.disabled = true;
-  if (await act("/api/tenants", data)) {
+  creating = await act("/api/tenants", data);
+  button.disabled = false;
+}
+
+function createEnded(job) {
+  creating = null;
+  const form = $("create-form");
+  if (job.state === "done" && form.elements.name.value.trim() === job.tenant) {
     form.reset();
     showSource("repo");
   }
-  button.disabled = false;
 }
 
 function showSource(source) {

@@ -333,3 +333,23 @@ def test_a_listing_answer_that_differs_names_operation_field_expected_and_seen(
         "operation": "Fleet",
         "field": "projects.edges[].node.environments[].serviceInstances[].latestDeployment.status",
         "expected": "one of Railway's deployment statuses", "seen": "HIBERNATING"}]
+
+
+def test_projects_deleted_long_ago_that_stay_listed_are_named(runtime, run_cli, emu, fleet,
+                                                              write_tenant, tenants_dir):
+    write_tenant("acme")
+    assert apply_pass(fleet).converged
+
+    def long_gone(operation, headers, body):
+        if operation == "Fleet":
+            node = json.loads(json.dumps(body["data"]["projects"]["edges"][0]["node"]))
+            node.update(id="gone-1", name="luthien-old", deletedAt="2026-01-01T00:00:00Z")
+            body["data"]["projects"]["edges"].append({"node": node})
+        return body
+
+    runtime.transport = Rewrite(emu.transport(), long_gone)
+    result, _data, checks = doctor(run_cli, emu)
+    assert checks["listing"]["status"] == "warn"
+    assert checks["listing"]["summary"].endswith("; 1 deleted long ago still listed")
+    assert checks["listing"]["details"]["deleted_long_ago"] == 1
+    assert result.exit_code == 0

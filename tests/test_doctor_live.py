@@ -139,7 +139,7 @@ def test_a_left_over_doctor_project_is_never_taken_for_a_tenant(world):
     plan = json.loads(world.invoke("plan", "--json", "--all").stdout)
     listed = json.loads(world.invoke("list", "--all", "--json").stdout)
     assert plan["actions"] == [] and plan["findings"] == [] and plan["guards"] == []
-    assert listed == {"instances": []}
+    assert listed["instances"] == []
     assert world.invoke("apply", "--yes").exit_code == 0
     assert world.emu.counts["ProjectCreate"] == 1  # the doctor's own; apply made nothing
     client = client_of(world)
@@ -261,3 +261,32 @@ def test_interrupted_at_this_call_the_run_cleans_up_itself(world, kill_at):
         data = json.loads(result.stdout)
         assert data["live"]["interrupted"] is True and result.exit_code == 1
         assert data["cleanup"]["left"] == []
+
+
+def _statuses(status: str):
+    def edit(operation, headers, body):
+        if operation == "Deployments":
+            for edge in body["data"]["deployments"]["edges"]:
+                edge["node"]["status"] = status
+        return body
+
+    return edit
+
+
+def test_a_deployment_awaiting_approval_ends_the_wait_at_once_and_says_why(world):
+    result, data = world.live(transport=Rewrite(world.emu.transport(),
+                                                _statuses("NEEDS_APPROVAL")))
+    assert result.exit_code == 1
+    deploy = data["live"]["steps"][-1]
+    assert deploy["step"] == "deploy" and deploy["status"] == "fail"
+    assert deploy["summary"] == ("first deploy (serviceCreate with a source): NEEDS_APPROVAL in "
+                                 "0 s; the deployment awaits approval in Railway (a person must "
+                                 "approve it)")
+    assert world.doctor_projects() == []
+
+
+def test_a_sleeping_deployment_counts_as_running(world):
+    result, data = world.live(transport=Rewrite(world.emu.transport(), _statuses("SLEEPING")))
+    assert result.exit_code == 0, result.stdout
+    assert data["live"]["steps"][2]["summary"] == (
+        "first deploy (serviceCreate with a source): SLEEPING in 0 s")

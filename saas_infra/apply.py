@@ -30,11 +30,16 @@ from saas_infra.railway.observed import (
 )
 
 TEMPLATES = ((POSTGRES, "postgres"), (REDIS, "redis"))
-# Actions that deploy the gateway: a variable write before one of them may skip its own deploy.
-_DEPLOYING = {ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE, ActionKind.REDEPLOY}
 _UNKNOWN = object()
-IN_PROGRESS = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING", "NEEDS_APPROVAL"}
+# Railway's deployment statuses, as its CLI reads them (railwayapp/cli
+# src/commands/output/service_summary.rs): WAITING is "Waiting for CI", still in progress;
+# NEEDS_APPROVAL waits for a person, so nobody's wait should run out on it; a SLEEPING app is
+# running and wakes on its next request; SKIPPED deployed nothing, the one before keeps running.
+IN_PROGRESS = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING"}
+AWAITING_APPROVAL = "NEEDS_APPROVAL"
+RUNNING = {"SUCCESS", "SLEEPING"}
 FAILED = {"FAILED", "CRASHED"}
+REMOVED = {"REMOVING", "REMOVED"}
 
 
 def generate_key() -> str:
@@ -98,9 +103,8 @@ class Applier:
         try:
             for index, action in enumerate(actions):
                 self._report(tenant, action.kind.value, "start")
-                run.later = {a.kind for a in actions[index + 1 :]}
+                run.later = actions[index + 1 :]
                 run.do(action)
-            run.finish()
             self._report(tenant, "done", "ok")
         except SaasInfraError as exc:
             outcome.ok = False
@@ -131,9 +135,7 @@ class _TenantRun:
         self.client = applier.client
         self.outcome = outcome
         self.project: ObservedProject | None = None
-        self.need_deploy = False
-        self.deployed = False
-        self.later: set[ActionKind] = set()  # kinds of this tenant's actions still to come
+        self.later: list[Action] = []  # this tenant's actions still to come
         self._ids: tuple[str, str, str] | None = None
         self._gateway_domain: str | None | object = _UNKNOWN  # known without a read after create
 
@@ -156,15 +158,13 @@ class _TenantRun:
         self.outcome.steps.append(Step(name, result))
         self.a._report(self.outcome.tenant, name, result)
 
-    def finish(self) -> None:
-        if self.need_deploy and not self.deployed:
-            self.deploy()
-
     def deploy_follows(self) -> bool:
-        """Whether a later action of this pass deploys the gateway, and is planned again if the
-        process dies before it. Only then may a variable write skip its own deploy: a crash
-        between a skipped-deploy write and a separate deploy leaves a change nothing re-plans."""
-        return bool(self.later & _DEPLOYING)
+        """Whether a later action of this pass certainly deploys the gateway, and is planned
+        again if the process dies before it. Only then may a variable write skip its own deploy:
+        a crash between a skipped-deploy write and a separate deploy leaves a change nothing
+        re-plans. (A variable delete is no such action: deleting what is already gone deploys
+        nothing.)"""
+        return any(_deploys(action) for action in self.later)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -240,7 +240,9 @@ class _TenantRun:
         return mine[0] if len(mine) == 1 else None
 
     def ensure_templates(self, project: ObservedProject) -> None:
-        workflows = []
+        """One template at a time, each waited for, as Railway's CLI adds databases
+        (railwayapp/cli src/commands/add.rs and deploy.rs fetch_and_create, since c54342ae):
+        nothing says Railway runs two template workflows of one environment at once."""
         for service_name, code in TEMPLATES:
             if service_name in self.project.services:
                 self.step(service_name, "unchanged")
@@ -260,8 +262,6 @@ class _TenantRun:
                     raise
                 self.step(service_name, "adopted")
                 continue
-            workflows.append((service_name, workflow))
-        for service_name, workflow in workflows:
             self.wait_workflow(service_name, workflow)
             self.step(service_name, "created")
 
@@ -318,12 +318,13 @@ class _TenantRun:
                     raise
                 self.step(GATEWAY, "adopted")
                 return
-            self.outcome.credentials = keys
-            self.deployed = True  # serviceCreate with a source deploys once, variables in place
+            self.outcome.credentials = keys  # serviceCreate with a source deploys them at once
             self.step(GATEWAY, "created")
             self._ids = (project.id, project.environment_id, created["id"])
             self._gateway_domain = None
             return
+        # Judged by name: a key whose value Railway masks or seals exists all the same, and a new
+        # one would break every client of the tenant.
         missing = [name for name in KEY_NAMES if name not in gateway.key_names]
         if missing:
             keys = {name: self.a.key_factory() for name in missing}
@@ -336,7 +337,6 @@ class _TenantRun:
                 skip_deploys=self.deploy_follows(),
             )
             self.outcome.credentials = keys
-            self.deployed = self.deployed or not self.deploy_follows()
             self.step("keys", "created")
         self.step(GATEWAY, "unchanged" if not missing else "updated")
 
@@ -361,20 +361,12 @@ class _TenantRun:
     # --- updates --------------------------------------------------------------------------
 
     def set_variables(self, action: Action) -> None:
+        """Deletes first (each deploys by itself, variableDelete having no skipDeploys), then
+        one write that deploys everything unless a later action deploys anyway. Railway's
+        deploy after a variable write redeploys the running version ("Triggers a redeploy
+        unless skip_deploys is true": railwayapp/cli src/commands/mcp/handler.rs), so a
+        configuration change never ships a newer commit."""
         project_id, environment_id, service_id = self.gateway_ids(action)
-        # The deletes below deploy (variableDelete has no skipDeploys), as does a later action.
-        deploy_follows = bool(action.details.get("unset")) or self.deploy_follows()
-        if action.details.get("set"):
-            ops.variables_upsert(
-                self.client,
-                project_id=project_id,
-                environment_id=environment_id,
-                service_id=service_id,
-                variables=action.details["set"],
-                skip_deploys=deploy_follows,
-            )
-            self.deployed = self.deployed or not deploy_follows
-        deleted = False
         for name in action.details.get("unset", []):
             try:
                 ops.variable_delete(
@@ -384,14 +376,18 @@ class _TenantRun:
                     service_id=service_id,
                     name=name,
                 )
-                deleted = True
             except NotFoundError as exc:
                 if exc.status == 404:  # a wrong endpoint, not a missing variable
                     raise
-        # variableDelete has no skipDeploys: it already deployed everything set above, so a
-        # deploy at the end of the tenant's steps would be a second, identical one.
-        self.deployed = self.deployed or deleted
-        self.need_deploy = True
+        if action.details.get("set"):
+            ops.variables_upsert(
+                self.client,
+                project_id=project_id,
+                environment_id=environment_id,
+                service_id=service_id,
+                variables=action.details["set"],
+                skip_deploys=self.deploy_follows(),
+            )
         self.step("variables", "updated")
 
     def update_source(self, action: Action) -> None:
@@ -404,8 +400,7 @@ class _TenantRun:
             branch=source.get("branch"),
             image=source.get("image"),
         )
-        self.deployed = True  # serviceConnect queues a deploy of the new source
-        self.step("source", "updated")
+        self.step("source", "updated")  # serviceConnect deploys the new source
 
     def redeploy(self, action: Action) -> None:
         self.gateway_ids(action)
@@ -414,9 +409,9 @@ class _TenantRun:
         self.step("marker", "updated")
 
     def deploy(self) -> None:
+        """The newest commit of the branch: only an explicit redeploy request ships new code."""
         _, environment_id, service_id = self.ids
         ops.deploy_latest_commit(self.client, service_id=service_id, environment_id=environment_id)
-        self.deployed = True
         self.step("deploy", "requested")
 
     def write_marker(self, action: Action) -> None:
@@ -442,6 +437,12 @@ class _TenantRun:
             self.step("project", "already gone")
             return
         self.step("project", "deleted" if action.details.get("mode") == "now" else "scheduled on Railway")
+
+
+def _deploys(action: Action) -> bool:
+    if action.kind is ActionKind.SET_VARIABLES:
+        return bool(action.details.get("set"))
+    return action.kind in (ActionKind.UPDATE_SOURCE, ActionKind.REDEPLOY)
 
 
 def _json_value(value):

@@ -394,6 +394,7 @@ def plan(s: Session, detailed_exitcode, markdown, out_file, at_time, targets, ma
         s.console.data(render.plan_markdown(result, max_chars=max_chars))
     else:
         s.lines(render.plan_text(result, show_unmanaged=show_all))
+    _warn(s, result)
     if result.guards:
         return EXIT_GUARD
     return EXIT_CHANGES if detailed_exitcode and not result.empty else EXIT_OK
@@ -437,6 +438,7 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
         check_guards(preview)
         if preview.empty:
             if not s.as_json:
+                _warn(s, preview)
                 return EXIT_OK
         elif not click.confirm("Apply this plan?", default=False, err=True):
             s.console.message("Nothing applied.")
@@ -476,7 +478,14 @@ def _progress(s: Session):
     return show
 
 
+def _warn(s: Session, plan) -> None:
+    """The plan's warnings (values it could not check), once, on stderr."""
+    for warning in plan.warnings:
+        s.console.warn(f"Warning: {warning}")
+
+
 def _finish_apply(s: Session, report, markdown: bool = False) -> int:
+    _warn(s, report.plan)
     if s.as_json:
         s.emit(render.report_json(report))
     elif markdown:
@@ -749,6 +758,8 @@ def _created_text(s: Session, result, keys) -> None:
         s.console.error(f"Error: the gateway deployment {result.deployment['status']}; the "
                         f"Railway console has its logs. {result.manifest_path} is kept: fix the "
                         f"cause, then `saas-infra redeploy {name}`.")
+    if result.deploy_stopped:
+        s.console.error(f"Error: {result.deploy_stopped}")
 
 
 def _deployment_text(result) -> str:
@@ -868,6 +879,8 @@ def _redeployed_text(s: Session, result) -> None:
         s.console.error(f"Error: the redeploy of {name} {deployment['status']} (deployment "
                         f"{deployment['id']}); the Railway console has its logs: "
                         f"{result.console_url}")
+    elif result.deploy_stopped:
+        s.console.error(f"Error: {result.deploy_stopped}")
     elif deployment and result.waited is None:  # --no-wait: the deployment it started
         s.console.print(f"Redeploy of {name} requested: deployment {deployment['id']} is "
                         f"{deployment['status']}; `saas-infra status {name}` follows it.",
@@ -1034,15 +1047,22 @@ def credentials(s: Session, name, rotate) -> int:
                           hint=f"run `saas-infra credentials {name}` from a terminal")
     creds = _ops().credentials(s.fleet, name, rotate=rotate)
     keys = creds.keys
+    code = EXIT_ERROR if creds.unreadable else EXIT_OK
     if s.as_json:
-        s.emit({"name": name, "project_id": creds.project_id, "rotated": creds.rotated,
-                "credentials": keys})
-        return EXIT_OK
+        data = {"name": name, "project_id": creds.project_id, "rotated": creds.rotated,
+                "credentials": keys}
+        if creds.unreadable:
+            data["unreadable"] = creds.unreadable
+        s.emit(data)
+        return code
     for key, value in (keys or {}).items():
-        s.console.print(f"{key + ':':<16} {value}", markup=False)
+        if value is not None:
+            s.console.print(f"{key + ':':<16} {value}", markup=False)
+    for reason in creds.unreadable.values():
+        s.console.error(f"Error: {reason}")
     if rotate:
         s.console.warn("New keys set; the gateway is redeploying and the old keys stop working.")
-    return EXIT_OK
+    return code
 
 
 @cli.command()

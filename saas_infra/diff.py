@@ -1,8 +1,10 @@
 """(desired manifests, observed fleet, now) -> Plan. A pure function: no I/O, no clock, no secrets.
 
 Railway-owned detail (ids, timestamps, generated keys, RAILWAY_* variables) is left out of every
-comparison, so the plan made right after an apply is empty. Output order is deterministic
-(tenants by name, each tenant's actions in the order apply must run them).
+comparison, so the plan made right after an apply is empty. A value Railway did not return
+(masked or sealed) is unknown: never drift, never rewritten; the plan warns once instead.
+Output order is deterministic (tenants by name, each tenant's actions in the order apply must
+run them).
 """
 
 from __future__ import annotations
@@ -90,11 +92,13 @@ def compute_plan(
         if not targets or p.name.removeprefix(PROJECT_PREFIX) in targets
     )
     guards = _guards(manifests, observed, actions, max_deletions)
+    checked = {name: wanted[name] for name in wanted if in_scope(name)}
     return Plan(
         at=format_time(now),
         actions=tuple(actions),
         findings=tuple(findings),
         guards=tuple(guards),
+        warnings=tuple(_unchecked_values(checked, managed)),
         fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
         targets=targets,
         workspace_id=workspace_id,
@@ -231,7 +235,9 @@ def _ids(project: ObservedProject) -> dict[str, str]:
 def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action]:
     actions = []
     want = desired_variables(manifest.gateway)
-    to_set = {k: v for k, v in want.items() if gateway.variables.get(k) != v}
+    # A value Railway did not return is left alone: comparing it would rewrite every one.
+    to_set = {k: v for k, v in want.items()
+              if k not in gateway.unknown and gateway.variables.get(k) != v}
     # Railway's own RAILWAY_* and the generated keys are never drift, whoever built `gateway`.
     to_unset = sorted(
         k for k in gateway.variables
@@ -258,6 +264,46 @@ def _same_source(source: dict[str, str], gateway) -> bool:
         return gateway.image == source["image"] and not gateway.repo
     same_branch = gateway.branch is None or gateway.branch == source["branch"]
     return gateway.repo == source["repo"] and same_branch and not gateway.image
+
+
+# What reading masked values takes. railwayapp/cli src/commands/postgres/mod.rs: the caller's
+# access gates decryption; railwayapp/docs: project viewers cannot see variables
+# (projects/project-members.md), nor anyone but admins in a restricted environment
+# (enterprise/environment-rbac.md).
+VALUES_ACCESS = ("a token whose owner may see the tenants' variables: not a project viewer, "
+                 "and a workspace admin where the production environment is restricted")
+
+
+def _unchecked_values(wanted, managed) -> list[str]:
+    """One warning for every value the plan could not compare: the tenants whose values
+    Railway masked, and sealed variables the manifests set (sealed keys need no check)."""
+    masked, sealed = [], []
+    for name in sorted(wanted):
+        live = managed.get(name, [])
+        gateway = live[0].gateway if len(live) == 1 else None
+        if gateway is None:
+            continue
+        if gateway.masked:
+            masked.append(name)
+            continue
+        unknown = sorted(gateway.unknown & set(desired_variables(wanted[name].manifest.gateway)))
+        sealed += [f"{name}: {variable}" for variable in unknown]
+    parts = []
+    if masked:
+        parts.append(f"Railway masked the variable values of {_some(masked, 'tenant')}, so "
+                     "their variables were not checked for drift (their keys exist by name and "
+                     f"are left alone); checking them needs {VALUES_ACCESS}.")
+    if sealed:
+        parts.append(f"Railway did not return {_some(sealed, 'variable value')} that the "
+                     "manifests set (it never returns a sealed value), so they were not checked "
+                     "for drift and are left as they are.")
+    return [" ".join(parts)] if parts else []
+
+
+def _some(names: list[str], noun: str, shown: int = 5) -> str:
+    count = f"{len(names)} {noun}" + ("" if len(names) == 1 else "s")
+    more = f", and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{count} ({', '.join(names[:shown])}{more})"
 
 
 def _orphans(wanted, managed, in_scope) -> list[Finding]:

@@ -16,9 +16,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from saas_infra import manifest as mf
-from saas_infra.apply import FAILED, IN_PROGRESS, KEY_NAMES, generate_key
+from saas_infra.apply import (
+    AWAITING_APPROVAL,
+    FAILED,
+    IN_PROGRESS,
+    KEY_NAMES,
+    REMOVED,
+    RUNNING,
+    generate_key,
+)
 from saas_infra.clock import format_time
-from saas_infra.diff import desired_source
+from saas_infra.diff import VALUES_ACCESS, desired_source
 from saas_infra.errors import AuthError, ConfigError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
@@ -88,10 +96,24 @@ class VerbResult:
         return bool(self.deployment) and self.deployment.get("status") in FAILED
 
     @property
+    def deploy_stopped(self) -> str | None:
+        """Why the deployment waited for will not run by itself, other than a failure: it
+        awaits approval in Railway, or someone removed it."""
+        status = (self.deployment or {}).get("status")
+        if status == AWAITING_APPROVAL:
+            return (f"the gateway deployment {self.deployment['id']} awaits approval in Railway: "
+                    f"approve it in the Railway console ({self.console_url}); "
+                    f"`saas-infra status {self.tenant}` follows it")
+        if status in REMOVED:
+            return (f"the gateway deployment {self.deployment['id']} was removed on Railway "
+                    f"({status}); `saas-infra redeploy {self.tenant}` deploys it again")
+        return None
+
+    @property
     def ok(self) -> bool:
         if self.report and (self.report.failed or not self.report.converged):
             return False
-        return not self.deploy_failed and self.wait_error is None
+        return not self.deploy_failed and self.wait_error is None and not self.deploy_stopped
 
 
 # --- shared steps -------------------------------------------------------------------------------
@@ -392,12 +414,18 @@ def _status_of(project: ObservedProject | None) -> str:
     if gateway is None or gateway.deployment is None:
         return "provisioning"
     status = gateway.deployment.status
-    if status == "SUCCESS":
+    if status == "SLEEPING":
+        return "running (asleep)"
+    if status in RUNNING or status == "SKIPPED":  # a skipped deploy leaves the last one running
         return "running"
     if status in IN_PROGRESS:
         return "deploying"
+    if status == AWAITING_APPROVAL:
+        return "awaiting approval"
     if status in FAILED:
         return "failed"
+    if status in REMOVED:
+        return "removed"
     return status.lower()
 
 
@@ -504,6 +532,7 @@ def status(fleet: Fleet, name: str, *, health_client=None) -> dict[str, Any]:
         if a.kind in (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE)  # Railway differs
     ]
     row["pending"] = [{"kind": a.kind.value, "reason": a.reason} for a in plan.actions]
+    row["warnings"] = list(plan.warnings)
     return row
 
 
@@ -552,8 +581,9 @@ def whoami(fleet: Fleet) -> dict[str, Any]:
 class Credentials:
     tenant: str
     project_id: str
-    keys: dict[str, str] = field(repr=False)
+    keys: dict[str, str | None] = field(repr=False)
     rotated: bool = False
+    unreadable: dict[str, str] = field(default_factory=dict)  # key name -> why it is not shown
 
 
 def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
@@ -572,7 +602,23 @@ def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
         ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
         return Credentials(name, project.id, keys, rotated=True)
     values = ops.variables(fleet.client, **ids)
-    return Credentials(name, project.id, {key: values.get(key) for key in KEY_NAMES})
+    keys = {key: values.get(key) or None for key in KEY_NAMES}
+    unreadable = {key: _unreadable_key(project.gateway, key, name)
+                  for key, value in keys.items() if value is None}
+    return Credentials(name, project.id, keys, unreadable=unreadable)
+
+
+def _unreadable_key(gateway, key: str, name: str) -> str:
+    """Why Railway did not give a key's value: sealed, masked, or simply not there."""
+    rotate = f"`saas-infra credentials {name} --rotate` sets new keys (clients of the old ones break)"
+    if key in gateway.sealed:
+        return f"{key} is sealed on Railway, which never returns a sealed value; {rotate}"
+    if gateway.masked:
+        return (f"Railway masked the value of {key}: this token may not read the tenant's "
+                f"variable values; reading them needs {VALUES_ACCESS}")
+    if key in gateway.key_names:
+        return f"Railway did not return the value of {key} (sealed, or not readable by this token)"
+    return f"{key} is not set on Railway; the next `saas-infra apply` generates it"
 
 
 def adopt(fleet: Fleet, name: str) -> VerbResult:
@@ -599,7 +645,7 @@ def adopt(fleet: Fleet, name: str) -> VerbResult:
                         manifest_path=display_path(path), deletion=tombstone,
                         deadline=tombstone.deadline if tombstone else None,
                         pending=[{"kind": a.kind.value, "reason": a.reason} for a in plan.actions])
-    result.message = _adopt_message(result, left_out)
+    result.message = _adopt_message(result, left_out, sorted(gateway.unknown))
     return result
 
 
@@ -634,7 +680,7 @@ def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str
     return auth_mode, extra, left_out
 
 
-def _adopt_message(result: VerbResult, left_out: list[str]) -> str:
+def _adopt_message(result: VerbResult, left_out: list[str], unknown: list[str]) -> str:
     text = f"Wrote {result.manifest_path} for the project {result.project_id}."
     if result.deadline:
         text += (f" It carries the deletion Railway announces for {format_time(result.deadline)}"
@@ -642,6 +688,9 @@ def _adopt_message(result: VerbResult, left_out: list[str]) -> str:
     if left_out:
         text += (f" Not carried over (a manifest may not hold them): {', '.join(left_out)};"
                  " the next pass would change them on Railway.")
+    if unknown:
+        text += (f" Not carried over (Railway did not return their values): "
+                 f"{', '.join(unknown)}; passes leave them as they are on Railway.")
     if result.pending:
         kinds = ", ".join(p["kind"] for p in result.pending)
         return text + f" Review it: `saas-infra plan --target {result.tenant}` still shows {kinds}."

@@ -73,6 +73,9 @@ class Plan:
     actions: tuple[Action, ...] = ()
     findings: tuple[Finding, ...] = ()
     guards: tuple[Guard, ...] = ()
+    # For people only, never steering apply: what the plan could not check (values Railway
+    # masked or sealed), said once for the whole plan.
+    warnings: tuple[str, ...] = ()
     fingerprints: dict[str, str] = field(default_factory=dict)  # tenant -> manifest sha256
     targets: tuple[str, ...] = ()  # empty = the whole fleet
     workspace_id: str | None = None
@@ -130,6 +133,7 @@ class Plan:
                     Finding(**{**f, "kind": FindingKind(f["kind"])}) for f in data.get("findings", [])
                 ),
                 guards=tuple(Guard(**g) for g in data.get("guards", [])),
+                warnings=tuple(str(w) for w in data.get("warnings", [])),
                 fingerprints=dict(data.get("fingerprints", {})),
                 targets=tuple(data.get("targets", ())),
                 workspace_id=data.get("workspace_id"),

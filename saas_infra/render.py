@@ -114,6 +114,8 @@ def _plan_head(plan: Plan) -> list[str]:
     if plan.guards:
         out += ["> [!CAUTION]", "> **A safety guard stopped this plan; nothing will be applied.**"]
         out += [f"> - `{g.name}`: {_md(g.message)}" for g in plan.guards] + [""]
+    for warning in plan.warnings:
+        out += ["> [!NOTE]", f"> {_md(warning)}", ""]
     counts = summary_counts(plan)
     out += ["| " + " | ".join(counts) + " |", "|" + "---|" * len(counts)]
     out += ["| " + " | ".join(str(n) for n in counts.values()) + " |", ""]
@@ -295,8 +297,10 @@ def instances_lines(rows) -> list[tuple[str, str | None]]:
 def _status_style(status: str) -> str | None:
     if status.startswith("deletion"):
         return "magenta"
-    return {"running": "green", "deploying": "yellow", "failed": "red", "orphan": "magenta",
-            "duplicate": "red", "unmanaged": "dim"}.get(status)
+    if status.startswith("running"):  # "running (asleep)" too
+        return "green"
+    return {"deploying": "yellow", "awaiting approval": "yellow", "failed": "red",
+            "orphan": "magenta", "duplicate": "red", "unmanaged": "dim"}.get(status)
 
 
 def status_lines(data) -> list[tuple[str, str | None]]:
@@ -321,6 +325,7 @@ def status_lines(data) -> list[tuple[str, str | None]]:
     for pending in data.get("pending", []):
         if pending["kind"] not in drift_kinds:
             lines.append((f"  pending: {pending['kind']}: {pending['reason']}", "cyan"))
+    lines += [(f"  warning: {warning}", "yellow") for warning in data.get("warnings", [])]
     return lines
 
 

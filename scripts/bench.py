@@ -60,8 +60,10 @@ def build_fleet(root: Path, count: int) -> tuple[Emulator, FakeClock]:
     emu = Emulator(clock=clock, seed=count, rate_limits=unlimited)
     write_manifests(root / "tenants", count)
     with chdir(root):
+        # Short polls: every sleep on the shared fake clock moves it for all 16 workers, and
+        # long ones would carry it past the fleet lock's lease, which renews in real time.
         fleet = Fleet(client=fake_client(emu, clock), clock=clock, tenants_dir=root / "tenants",
-                      concurrency=16)
+                      concurrency=16, poll_interval=0.1)
         report = apply_pass(fleet)
     if report.failed or not report.converged:
         raise SystemExit(f"building {count} tenants failed: {[o.error for o in report.failed]}")

@@ -70,6 +70,8 @@ def _check(result: operator.VerbResult) -> None:
     if status in FAILED:
         raise JobFailed(f"the gateway deployment {status}; the Railway console has its logs: "
                         f"{result.console_url}")
+    if result.deploy_stopped:
+        raise JobFailed(result.deploy_stopped)
 
 
 def _check_report(report: ApplyReport) -> None:

@@ -23,9 +23,10 @@ from .markup import Markup, concat, escape, tag
 # Badge colour by the start of the operator's status text; anything else is muted.
 STATUS_CLASSES = (
     ("running", "ok"), ("deploying", "busy"), ("provisioning", "busy"), ("failed", "bad"),
-    ("duplicate", "bad"), ("deletion", "warn"), ("orphan", "warn"),
+    ("duplicate", "bad"), ("deletion", "warn"), ("orphan", "warn"), ("awaiting", "warn"),
 )
-DEPLOYMENT_CLASSES = {"SUCCESS": "ok", "FAILED": "bad", "CRASHED": "bad"}
+DEPLOYMENT_CLASSES = {"SUCCESS": "ok", "SLEEPING": "ok", "FAILED": "bad", "CRASHED": "bad",
+                      "NEEDS_APPROVAL": "warn"}
 COLUMNS = ("Tenant", "Desired (manifest)", "Actual (Railway)", "Status", "Gateway",
            "Created (UTC)", "Deletion", "")
 NOTE = ("A demo tool, not a production service: it listens on this machine only, asks for the "

@@ -6,21 +6,56 @@ variable rendering, Postgres/Redis templates, gateway /health checks and switcha
 Use it in-process (`emu.transport()` for httpx) or over HTTP (server.py). It never imports the
 client (saas_infra.railway), so it cannot share the client's mistakes.
 
+Behaviours taken from Railway's own clients and docs (railwayapp/cli at df3838bf, railwayapp/docs
+at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755):
+- Masked values: Environment.config without decryptVariables, or read by a token whose owner may
+  not decrypt (Emulator.masked_token()), has every value null. cli src/commands/postgres/mod.rs,
+  module doc (02bb71b9, #1052): "the non-decrypted config masks EVERY variable value as null";
+  "The caller's own access already gates decryption server-side". Such a token reads `variables`
+  as names with null values (not documented: the plausible worst case).
+- Sealed variables (Emulator.seal_variable(), as Railway's dashboard seals): settable, passed
+  to deployments, never read back: null with isSealed in the config (cli
+  src/controllers/config/environment.rs `is_sealed`, e330dcb0), left out of `variables`. docs
+  content/docs/variables.md "Sealed variables": "never visible in the UI nor can it be retrieved
+  via the API"; "not provided when using `railway variables`".
+- Deploys and commits: serviceInstanceDeploy(latestCommit: true) takes the branch head
+  (Emulator.push_commit() moves it); serviceInstanceRedeploy and the deploy a variable write
+  triggers keep the commit running. cli src/commands/redeploy.rs: the default redeploy is
+  deploymentRedeploy of the latest deployment, `--from-source` is serviceInstanceDeploy with
+  latestCommit (e5a2096c, #865); cli src/commands/mcp/handler.rs (a7aeeccf, #813): a variable
+  write "Triggers a redeploy unless skip_deploys is true"; terraform internal/provider/
+  resource_variable_collection.go calls serviceInstanceRedeploy after a variable change.
+- Template workflows: templateDeployV2 starts a workflow (NotFound, Running, Complete). cli
+  src/commands/add.rs and deploy.rs `fetch_and_create` deploy one database template and wait
+  for its workflow before the next (c54342ae, #763). Whether Railway runs two workflows of one
+  environment at once is documented nowhere: the emulator accepts it and counts it
+  (Emulator.template_overlaps()) so tests can check the client never does it.
+- Deployment statuses (Emulator.script_next_deploy(status); lifecycle.py): FAILED, CRASHED,
+  WAITING ("Waiting for CI", then the usual phases), NEEDS_APPROVAL (until deploymentApprove),
+  SKIPPED (nothing deployed; the deployment before keeps running), SLEEPING (after 10 idle
+  minutes, docs content/docs/deployments/serverless.md; /health wakes it), REMOVING then
+  REMOVED. cli src/commands/output/service_summary.rs (0c235ede, #859): WAITING is in
+  progress, NEEDS_APPROVAL "Awaiting approval", SLEEPING stable beside SUCCESS; docs
+  content/docs/builds/build-configuration.md (watch paths): unmatched changes "skip creating a
+  new deployment". How long WAITING and REMOVING last is not documented (chosen here).
+
 What it does NOT model (tests must not rely on these):
 - Project tokens (`Project-Access-Token`), OAuth tokens, 2FA prompts, workspace members and roles.
 - Environments beyond the one projectCreate makes (no environmentCreate), forks, PR environments.
 - Builds, images, containers, logs, volumes, TCP proxies, custom domains, regions, replicas,
   restart policies, metrics, usage and billing. Template volumes are accepted and ignored.
-- Cancelling superseded in-progress deployments, REMOVING, SLEEPING, SKIPPED, WAITING and
-  NEEDS_APPROVAL statuses; deployment instances; redeploy-race errors.
+- Cancelling superseded in-progress deployments; REMOVING on the way to REMOVED when a newer
+  deployment replaces one (only a scripted removal passes through it); deploymentRedeploy;
+  deployment instances; redeploy-race errors; which roles may decrypt (one switch per token);
+  restricted environments (Environment.canAccess).
 - GitHub: any repo and branch exist; `User does not have access to the repo` never happens.
 - serviceDelete with environmentId deletes the whole service; deletedAt of services/environments.
 - The `variables` query returns rendered RAILWAY_* values, but not RAILWAY_TCP_PROXY_*,
   RAILWAY_DEPLOYMENT_ID, RAILWAY_GIT_* or volume variables (they render as "").
 - `includeDeleted` of deployments, `userId` of projects, introspection-based tooling quirks,
   the Cloudflare `?source=` exemption (html_429 is a fault switch instead), HTTP/2.
-- Encryption: Environment.config without decryptVariables lists names with no values; template
-  secrets come from the seeded generator (same seed, same passwords), so they are not secret.
+- Encryption itself: template secrets come from the seeded generator (same seed, same
+  passwords), so they are not secret; sealing through the API (only seal_variable() seals).
 - Several processes sharing one state_file: each rewrites the whole file, the last one wins.
 """
 

@@ -40,7 +40,17 @@ from .faults import Answer, FaultDice, Faults, GatewayTimeout
 from .ratelimit import RateLimiter, RateLimits, Verdict
 from .schema import executable_schema
 from .snapshot import snapshot
-from .state import Grant, State, User, Workspace, from_json, instance_key, to_json, write_atomically
+from .state import (
+    Grant,
+    Instance,
+    State,
+    User,
+    Workspace,
+    from_json,
+    instance_key,
+    to_json,
+    write_atomically,
+)
 
 log = logging.getLogger("saas_infra.emulator")
 
@@ -109,6 +119,7 @@ class Emulator:
         self._limiter = RateLimiter(self.rate_limits)
         self._lock = threading.RLock()
         self._cooldowns: dict[str, float] = {}
+        self._overlaps = 0  # template deploys that overlapped a running workflow
         self._documents: dict[str, _Prepared | list[dict[str, Any]]] = {}
         self._schema = executable_schema()
         if self.state_file is not None and self.state_file.exists():
@@ -148,7 +159,9 @@ class Emulator:
                 self._persist()
 
     def _install_token(self, kind: str, token: str | None, workspace_ids: list[str]) -> str:
-        current = [t for t, grant in self.state.tokens.items() if grant.kind == kind]
+        current = [
+            t for t, grant in self.state.tokens.items() if grant.kind == kind and grant.decrypt
+        ]
         if token is None and current:
             return current[0]
         token = token or secrets.token_hex(20)
@@ -300,10 +313,19 @@ class Emulator:
             if path.rstrip("/") != "/health":
                 return _json(404, {"detail": "Not Found"})
             instance = self.state.instances[instance_key(domain.service_id, domain.environment_id)]
-            ids = instance.deployment_ids
-            latest = self.state.deployments[ids[-1]] if ids else None
             now = self._now()
-            if latest and lifecycle.deployment_status(self.state, latest, now)[0] == "SUCCESS":
+            # The newest deployment answers; a skipped one deployed nothing, so the one before
+            # it does, and a sleeping one wakes on the request (railwayapp/docs
+            # deployments/serverless.md).
+            for deployment_id in reversed(instance.deployment_ids):
+                status = lifecycle.deployment_status(
+                    self.state, self.state.deployments[deployment_id], now
+                )[0]
+                if status != "SKIPPED":
+                    break
+            else:
+                status = None
+            if status in lifecycle.RUNNING:
                 return _json(200, {"status": "healthy"})
             return _json(503, {"status": "unavailable"})
 
@@ -321,6 +343,9 @@ class Emulator:
             if last is not None and now - last < window:
                 self._dice.counts["cooldown"] += 1
                 raise ApiFailure("Endpoint too recently updated")
+
+    def record_template_overlap(self) -> None:
+        self._overlaps += 1
 
     def record_mutation(self, resource_ids: tuple[str, ...], now: float) -> None:
         for resource_id in resource_ids:
@@ -346,10 +371,59 @@ class Emulator:
         """The next deployment queued for that service ends FAILED (after BUILDING) or CRASHED."""
         if status not in ("FAILED", "CRASHED"):
             raise ValueError("status must be FAILED or CRASHED")
+        self.script_next_deploy(status, service_name, project_name)
+
+    def script_next_deploy(
+        self, status: str, service_name: str = "gateway", project_name: str | None = None
+    ) -> None:
+        """The next deployment queued for that service takes this status: FAILED or CRASHED
+        (it fails), or one of lifecycle.SCRIPTED (WAITING, NEEDS_APPROVAL, SKIPPED, SLEEPING,
+        REMOVING), each as lifecycle.py describes."""
+        if status not in ("FAILED", "CRASHED", *lifecycle.SCRIPTED):
+            raise ValueError(f"status must be FAILED, CRASHED or one of {lifecycle.SCRIPTED}")
         with self._lock:
             wanted = {"service": service_name, "status": status, "project": project_name}
             self.state.pending_failures.append(wanted)
             self._persist()
+
+    def seal_variable(self, project_name: str, service_name: str, name: str) -> None:
+        """Seal a service variable, as Railway's dashboard does (there is no API for it): its
+        value still reaches deployments and can be overwritten, but is never read back."""
+        with self._lock:
+            for instance in self._instances_named(project_name, service_name):
+                if name not in instance.variables:
+                    raise ValueError(f"{service_name} has no variable {name}")
+                if name not in instance.sealed:
+                    instance.sealed.append(name)
+            self._persist()
+
+    def masked_token(self) -> str:
+        """A new account token whose owner may not see variable values: every value it reads
+        comes back null, as Railway masks them."""
+        with self._lock:
+            token = secrets.token_hex(20)
+            self.state.tokens[token] = Grant("account", list(self.state.workspaces), decrypt=False)
+            self._persist()
+            return token
+
+    def template_overlaps(self) -> int:
+        """How many template deploys started while another template workflow of the same
+        environment was still running (nothing says Railway allows it; see mutations.py)."""
+        return self._overlaps
+
+    def _instances_named(self, project_name: str, service_name: str) -> list[Instance]:
+        found = [
+            self.state.instances[instance_key(sid, eid)]
+            for project in self.state.projects.values()
+            if project.name == project_name
+            for sid in project.service_ids
+            if self.state.services[sid].name == service_name
+            for eid in project.environment_ids
+            if instance_key(sid, eid) in self.state.instances
+        ]
+        if not found:
+            raise ValueError(f"no service {service_name} in a project named {project_name}")
+        return found
 
     def snapshot(self) -> dict[str, Any]:
         """Plain data for assertions: projects in creation order with their services, raw

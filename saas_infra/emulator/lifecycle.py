@@ -2,8 +2,9 @@
 
 A deployment moves QUEUED → INITIALIZING → BUILDING → DEPLOYING → SUCCESS over its duration
 (an injected failure ends it FAILED after BUILDING or CRASHED after DEPLOYING); a SUCCESS becomes
-REMOVED once a newer deployment of the same instance succeeds. Workflows go NotFound → Running →
-Complete. Scheduled project deletions are reaped 48 hours after they were asked for.
+REMOVED once a newer deployment of the same instance succeeds. A test control can script one of
+Railway's other statuses instead (SCRIPTED). Workflows go NotFound → Running → Complete.
+Scheduled project deletions are reaped 48 hours after they were asked for.
 """
 
 from __future__ import annotations
@@ -13,32 +14,74 @@ from .state import Deployment, Project, State, instance_key
 # Share of a deployment's duration spent in each phase before SUCCESS.
 PHASES = (("QUEUED", 0.05), ("INITIALIZING", 0.15), ("BUILDING", 0.60), ("DEPLOYING", 0.20))
 
+# What each scripted status does to one deployment:
+# WAITING        "Waiting for CI" for as long as the deployment itself takes, then the usual phases
+# NEEDS_APPROVAL stays so until deploymentApprove; the usual phases start at the approval
+# SKIPPED        QUEUED, then SKIPPED: no build, and the deployment before it keeps running
+# SLEEPING       SUCCESS, then SLEEPING once it has had no traffic for SLEEP_AFTER_SECONDS
+# REMOVING       SUCCESS, then removed by hand: REMOVING for REMOVING_SECONDS, then REMOVED
+SCRIPTED = ("WAITING", "NEEDS_APPROVAL", "SKIPPED", "SLEEPING", "REMOVING")
+SLEEP_AFTER_SECONDS = 600.0  # railwayapp/docs deployments/serverless.md: 10 minutes idle
+REMOVING_SECONDS = 2.0
+
 WORKFLOW_NOT_FOUND_SECONDS = 0.5
 WORKFLOW_RUNNING_SECONDS = 2.0
 DELETE_GRACE_SECONDS = 48 * 3600
 
 
+def started(dep: Deployment) -> float | None:
+    """When the deployment's QUEUED phase begins; None while it awaits an approval."""
+    if dep.scripted == "NEEDS_APPROVAL":
+        return None
+    return dep.started if dep.started is not None else dep.created
+
+
 def _phase(dep: Deployment, now: float) -> tuple[str, float]:
     """(status ignoring supersession, moment it was entered)."""
-    elapsed = now - dep.created
+    start = started(dep)
+    if start is None:
+        return "NEEDS_APPROVAL", dep.created
+    if now < start:
+        return "WAITING", dep.created
+    elapsed = now - start
+    if dep.scripted == "SKIPPED":
+        skipped = PHASES[0][1] * dep.duration
+        return ("QUEUED", start) if elapsed < skipped else ("SKIPPED", start + skipped)
     boundary = 0.0
     for name, share in PHASES:
         if name == "DEPLOYING" and dep.fail == "FAILED":
-            return "FAILED", dep.created + boundary * dep.duration  # the build failed
-        start, boundary = boundary, boundary + share
+            return "FAILED", start + boundary * dep.duration  # the build failed
+        begun, boundary = boundary, boundary + share
         if elapsed < boundary * dep.duration:
-            return name, dep.created + start * dep.duration
-    return dep.fail or "SUCCESS", dep.created + dep.duration
+            return name, start + begun * dep.duration
+    if dep.fail:
+        return dep.fail, start + dep.duration
+    return _after_success(dep, start + dep.duration, now)
+
+
+def _after_success(dep: Deployment, done: float, now: float) -> tuple[str, float]:
+    if dep.scripted == "SLEEPING" and now >= done + SLEEP_AFTER_SECONDS:
+        return "SLEEPING", done + SLEEP_AFTER_SECONDS
+    if dep.scripted == "REMOVING":
+        gone = done + REMOVING_SECONDS
+        return ("REMOVING", done) if now < gone else ("REMOVED", gone)
+    return "SUCCESS", done
 
 
 def succeeded_at(dep: Deployment) -> float | None:
-    return None if dep.fail else dep.created + dep.duration
+    start = started(dep)
+    if dep.fail or dep.scripted == "SKIPPED" or start is None:
+        return None
+    return start + dep.duration
+
+
+RUNNING = ("SUCCESS", "SLEEPING")  # a sleeping deployment wakes on its next request
 
 
 def deployment_status(state: State, dep: Deployment, now: float) -> tuple[str, float]:
     """(status, when it was entered) of a deployment at `now`."""
     status, since = _phase(dep, now)
-    if status != "SUCCESS":
+    if status not in RUNNING:
         return status, since
     instance = state.instances.get(instance_key(dep.service_id, dep.environment_id))
     if instance is None:

@@ -228,6 +228,18 @@ def m_service_instance_deploy_v2(
     return _deploy(info.context, serviceId, environmentId, commit=commitSha)
 
 
+def m_deployment_approve(_root: Any, info: Info, id: str) -> bool:
+    """Approve a deployment that waits for one (NEEDS_APPROVAL): its build starts now."""
+    ctx: RequestContext = info.context
+    deployment = ctx.deployment(id)
+    ctx.guard(deployment.service_id)
+    if deployment.scripted != "NEEDS_APPROVAL":
+        raise ApiFailure("Deployment does not need approval")
+    deployment.scripted, deployment.started = None, ctx.now
+    ctx.touched(deployment.service_id)
+    return True
+
+
 def m_service_instance_redeploy(_root: Any, info: Info, serviceId: str, environmentId: str) -> bool:
     ctx: RequestContext = info.context
     if not ctx.instance(serviceId, environmentId).deployment_ids:
@@ -250,6 +262,8 @@ def _write_variables(ctx: RequestContext, input: dict[str, Any], change) -> bool
         ctx.in_project(instance, project, "Service")
         ctx.guard(instance.service_id)
         changed, affected, resource = change(instance.variables), [instance], instance.service_id
+        # A sealed variable stays sealed when overwritten; deleted, it is gone.
+        instance.sealed = [name for name in instance.sealed if name in instance.variables]
     else:
         ctx.guard(project.id)
         changed = change(environment.shared_variables)
@@ -307,14 +321,35 @@ def m_template_deploy_v2(_root: Any, info: Info, input: dict[str, Any]) -> dict[
         ctx.guard()
         workspace_id = ctx.target_workspace(input.get("workspaceId"))
         project = ops.create_project(ctx, workspace_id, None, None, "production")
-    if input.get("environmentId") is not None:
-        ctx.in_project(ctx.environment(input["environmentId"]), project, "Environment")
+    environment_id = input.get("environmentId")
+    if environment_id is not None:
+        ctx.in_project(ctx.environment(environment_id), project, "Environment")
+    else:
+        environment_id = project.environment_ids[0]
+    if _workflow_running(ctx, environment_id):
+        ctx.emulator.record_template_overlap()
     for template_service_id, service_config in config["services"].items():
         _deploy_template_service(ctx, project, template, template_service_id, service_config, input)
-    workflow = Workflow(id=ops.new_id(ctx.emulator.rng), project_id=project.id, created=ctx.now)
+    workflow = Workflow(
+        id=ops.new_id(ctx.emulator.rng),
+        project_id=project.id,
+        created=ctx.now,
+        environment_id=environment_id,
+    )
     ctx.state.workflows[workflow.id] = workflow
     ctx.touched(project.id)
     return {"projectId": project.id, "workflowId": workflow.id}
+
+
+def _workflow_running(ctx: RequestContext, environment_id: str) -> bool:
+    """Whether a template workflow of this environment is still running. Railway's CLI runs
+    one at a time (railwayapp/cli src/commands/add.rs, c54342ae); whether Railway allows two
+    is documented nowhere, so the emulator accepts it and counts it for tests to check."""
+    return any(
+        w.environment_id == environment_id
+        and lifecycle.workflow_status(w.created, ctx.now) != "Complete"
+        for w in ctx.state.workflows.values()
+    )
 
 
 def _deploy_template_service(
@@ -352,6 +387,7 @@ def _deploy_template_service(
 
 
 MUTATION = {
+    "deploymentApprove": m_deployment_approve,
     "projectCreate": m_project_create,
     "projectDelete": m_project_delete,
     "projectScheduleDelete": m_project_schedule_delete,

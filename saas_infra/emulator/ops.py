@@ -186,14 +186,24 @@ def queue_deployment(
         created=ctx.now,
         duration=emulator.deploy_seconds,
         meta=meta,
-        fail=_take_failure(state, instance),
     )
+    _script(deployment, _take_scripted(state, instance))
     state.deployments[deployment.id] = deployment
     instance.deployment_ids.append(deployment.id)
     return deployment
 
 
-def _take_failure(state: State, instance: Instance) -> str | None:
+def _script(deployment: Deployment, status: str | None) -> None:
+    if status in ("FAILED", "CRASHED"):
+        deployment.fail = status
+    elif status is not None:
+        deployment.scripted = status
+        if status == "WAITING":  # CI takes as long as the deployment itself
+            deployment.started = deployment.created + deployment.duration
+
+
+def _take_scripted(state: State, instance: Instance) -> str | None:
+    """The status a test control scripted for this instance's next deployment, if any."""
     service = state.services[instance.service_id]
     project = state.projects[instance.project_id]
     for index, wanted in enumerate(state.pending_failures):

@@ -8,6 +8,7 @@ TYPES. Kept lean on purpose: the fleet listing resolves tens of thousands of fie
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -206,18 +207,33 @@ def q_variables(
     ctx: RequestContext = info.context
     environment, instance = _variables_scope(ctx, projectId, environmentId, serviceId)
     if unrendered:
-        return dict(instance.variables if instance else environment.shared_variables)
-    renderer = Renderer(ctx.state, environment.id)
-    return renderer.service_variables(instance) if instance else renderer.shared_variables()
+        values = dict(instance.variables if instance else environment.shared_variables)
+    else:
+        renderer = Renderer(ctx.state, environment.id)
+        values = renderer.service_variables(instance) if instance else renderer.shared_variables()
+    return _readable(ctx, values, instance.sealed if instance else ())
 
 
 def q_variables_for_deployment(
     _root: Any, info: Info, projectId: str, environmentId: str, serviceId: str
-) -> dict[str, str]:
+) -> dict[str, str | None]:
     ctx: RequestContext = info.context
     environment, instance = _variables_scope(ctx, projectId, environmentId, serviceId)
     renderer = Renderer(ctx.state, environment.id)
-    return {**renderer.shared_variables(), **renderer.service_variables(instance)}
+    values = {**renderer.shared_variables(), **renderer.service_variables(instance)}
+    return _readable(ctx, values, instance.sealed)
+
+
+def _readable(
+    ctx: RequestContext, values: dict[str, str], sealed: Iterable[str]
+) -> dict[str, str | None]:
+    """What the API lets this token read: sealed values never (railwayapp/docs variables.md:
+    "not provided when using `railway variables`"), and nothing but names without decryption."""
+    for name in sealed:
+        values.pop(name, None)
+    if ctx.grant is not None and not ctx.grant.decrypt:
+        return dict.fromkeys(values)
+    return values
 
 
 def q_deployments(_root: Any, info: Info, input: dict[str, Any], **page: Any) -> dict[str, Any]:
@@ -304,30 +320,40 @@ def environment_config(
     environment: Environment, info: Info, decryptVariables: bool | None = None
 ) -> dict:
     """Raw (unrendered) config of every service instance: how the client reads the whole fleet's
-    variables and sources in one query. Without decryptVariables the values are left out."""
+    variables and sources in one query. Every value is null without decryptVariables or when
+    the token's owner may not decrypt (railwayapp/cli src/commands/postgres/mod.rs), and a
+    sealed one always is (railwayapp/docs variables.md, "Sealed variables")."""
+    ctx: RequestContext = info.context
+    decrypt = bool(decryptVariables) and ctx.grant is not None and ctx.grant.decrypt
     config: dict[str, Any] = {}
-    for instance in instances_of(info.context.state, environment):
+    for instance in instances_of(ctx.state, environment):
         if instance.image:
             source: dict[str, Any] = {"image": instance.image}
         elif instance.repo:
             source = {"repo": instance.repo, "branch": instance.branch}
         else:
             source = {}
-        variables = instance.variables
         entry: dict[str, Any] = {
             "source": source,
-            "variables": {
-                k: {"value": v} if decryptVariables else {} for k, v in variables.items()
-            },
+            "variables": _config_variables(instance.variables, instance.sealed, decrypt),
         }
         if instance.start_command:
             entry["deploy"] = {"startCommand": instance.start_command}
         config[instance.service_id] = entry
     shared = environment.shared_variables
-    return {
-        "services": config,
-        "sharedVariables": {k: {"value": v} if decryptVariables else {} for k, v in shared.items()},
+    return {"services": config, "sharedVariables": _config_variables(shared, (), decrypt)}
+
+
+def _config_variables(
+    variables: dict[str, str], sealed: Iterable[str], decrypt: bool
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {
+        name: {"value": value if decrypt else None} for name, value in variables.items()
     }
+    for name in sealed:
+        if name in out:
+            out[name] = {"value": None, "isSealed": True}
+    return out
 
 
 def environment_instances(environment: Environment, info: Info, **page: Any) -> dict[str, Any]:
@@ -354,7 +380,9 @@ def instance_latest(instance: Instance, info: Info) -> Deployment | None:
 def instance_active(instance: Instance, info: Info) -> list[Deployment]:
     state, now = info.context.state, info.context.now
     deployments = (state.deployments[did] for did in instance.deployment_ids)
-    return [d for d in deployments if lifecycle.deployment_status(state, d, now)[0] == "SUCCESS"]
+    return [
+        d for d in deployments if lifecycle.deployment_status(state, d, now)[0] in lifecycle.RUNNING
+    ]
 
 
 def instance_domains(instance: Instance, info: Info) -> dict[str, Any]:

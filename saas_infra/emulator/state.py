@@ -36,10 +36,12 @@ class Workspace:
 
 @dataclass
 class Grant:
-    """What a bearer token may reach. kind: "account" (can call `me`) or "workspace"."""
+    """What a bearer token may reach. kind: "account" (can call `me`) or "workspace". A grant
+    without `decrypt` reads every variable value masked as null (its owner may not see them)."""
 
     kind: str
     workspace_ids: list[str]
+    decrypt: bool = True
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Instance:
     image: str | None = None
     start_command: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    sealed: list[str] = field(default_factory=list)  # names whose values are never returned
     domains: list[str] = field(default_factory=list)  # host names, keys of State.domains
     deployment_ids: list[str] = field(default_factory=list)  # oldest first
 
@@ -111,6 +114,10 @@ class Deployment:
     duration: float  # seconds from QUEUED to SUCCESS
     meta: dict[str, Any]
     fail: str | None = None  # "FAILED" or "CRASHED" when injected
+    # Another status a test control asked for: WAITING, NEEDS_APPROVAL, SKIPPED, SLEEPING or
+    # REMOVING (lifecycle.py says what each does).
+    scripted: str | None = None
+    started: float | None = None  # when QUEUED begins, if not at `created` (CI, an approval)
 
 
 @dataclass
@@ -129,6 +136,7 @@ class Workflow:
     id: str
     project_id: str
     created: float
+    environment_id: str | None = None
 
 
 def instance_key(service_id: str, environment_id: str) -> str:

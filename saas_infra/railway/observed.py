@@ -2,7 +2,8 @@
 
 Observation costs one request per page of projects, never one per tenant. Secrets are dropped
 here: of the gateway's secret-looking variables (the generated keys, operators' own) nothing
-survives but whether the generated keys are present.
+survives but whether the generated keys are present. A value Railway does not return (masked
+for a token that may not decrypt it, or sealed) is unknown, never missing: its name still counts.
 Nothing here decides what to do about what it sees; that is diff.py's job.
 """
 
@@ -45,7 +46,10 @@ class ObservedService:
     branch: str | None = None
     image: str | None = None
     variables: dict[str, str] = field(default_factory=dict)  # non-secret, raw (unrendered)
-    key_names: frozenset[str] = frozenset()  # which generated keys are present
+    key_names: frozenset[str] = frozenset()  # which generated keys are present (by name)
+    unknown: frozenset[str] = frozenset()  # non-secret names whose values Railway did not return
+    sealed: frozenset[str] = frozenset()  # names Railway reports sealed (values never returned)
+    masked: bool = False  # Railway returned every value that is not sealed as null
     deployment: ObservedDeployment | None = None
     domain: str | None = None
 
@@ -175,22 +179,16 @@ def _production(node: dict) -> dict | None:
 def _service(service: dict, instance: dict | None, config: dict) -> ObservedService:
     source = (instance or {}).get("source") or {}
     config_source = config.get("source") or {}
-    raw_variables = {
-        name: (spec.get("value") if isinstance(spec, dict) else spec)
+    specs = {
+        name: spec if isinstance(spec, dict) else {"value": spec}
         for name, spec in (config.get("variables") or {}).items()
     }
+    sealed = frozenset(name for name, spec in specs.items() if spec.get("isSealed"))
+    values = {name: spec.get("value") for name, spec in specs.items()}
+    open_values = [value for name, value in values.items() if name not in sealed]
     is_gateway = service["name"] == GATEWAY
-    variables = (
-        {
-            name: value
-            for name, value in raw_variables.items()
-            # Secrets (the generated keys, operators' own) never leave this function.
-            if name not in KEY_NAMES and not name.startswith(_UNMANAGED_VARIABLE_PREFIXES)
-            and not looks_secret(name)
-        }
-        if is_gateway
-        else {}
-    )
+    # Secrets (the generated keys, operators' own) never leave this function.
+    managed = [name for name in values if is_gateway and _manageable(name)]
     domains = ((instance or {}).get("domains") or {}).get("serviceDomains") or []
     return ObservedService(
         id=service["id"],
@@ -198,11 +196,20 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
         repo=source.get("repo") or config_source.get("repo"),
         branch=config_source.get("branch"),
         image=source.get("image") or config_source.get("image"),
-        variables=variables,
-        key_names=frozenset(name for name in KEY_NAMES if raw_variables.get(name)),
+        variables={name: values[name] for name in managed if values[name] is not None},
+        key_names=frozenset(name for name in KEY_NAMES if name in values),
+        unknown=frozenset(name for name in managed if values[name] is None),
+        sealed=sealed,
+        masked=bool(open_values) and all(value is None for value in open_values),
         deployment=_deployment((instance or {}).get("latestDeployment")),
         domain=domains[0]["domain"] if domains else None,
     )
+
+
+def _manageable(name: str) -> bool:
+    """A gateway variable the manifest may hold: not a key, not Railway's, not secret-looking."""
+    return (name not in KEY_NAMES and not name.startswith(_UNMANAGED_VARIABLE_PREFIXES)
+            and not looks_secret(name))
 
 
 def _deployment(node: dict | None) -> ObservedDeployment | None:

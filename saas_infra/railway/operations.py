@@ -152,6 +152,9 @@ VARIABLES = _query(
     "query Variables($projectId: String!, $environmentId: String!, $serviceId: String) {"
     " variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }",
 )
+# Deploys the newest commit of the branch: only for an explicit redeploy request. A change of
+# configuration is deployed by Railway's own redeploy of the running version, which a variable
+# write without skipDeploys triggers.
 SERVICE_INSTANCE_DEPLOY = _mutation(
     "ServiceInstanceDeploy",
     "mutation ServiceInstanceDeploy($serviceId: String!, $environmentId: String!) {"

@@ -17,7 +17,7 @@ from typing import Any
 
 from saas_infra import lock as fleet_lock
 from saas_infra import manifest as mf
-from saas_infra.diff import compute_plan
+from saas_infra.diff import VALUES_ACCESS, compute_plan
 from saas_infra.doctor import expect
 from saas_infra.doctor.report import Check, Status
 from saas_infra.doctor.wire import Tap, Wire
@@ -407,39 +407,53 @@ def _readable(spec: Any) -> bool:
     return isinstance(value, str)
 
 
+def _sealed(spec: Any) -> bool:
+    return isinstance(spec, dict) and bool(spec.get("isSealed"))
+
+
 def _live_nodes(facts: Facts) -> list[dict]:
     return [n for n in facts.nodes if not n.get("deletedAt")]
 
 
 def _values(facts: Facts, _now) -> Check:
-    readable, unreadable = 0, {}
+    """Whether this token reads values. Masked (every open value null) and sealed values are
+    unknown to a pass, never missing: it checks and rewrites none of them (diff.py)."""
+    readable, sealed, unreadable = 0, set(), {}
     for node in _live_nodes(facts):
         for variables in _variable_specs(node).values():
             for name, spec in variables.items():
-                if _readable(spec):
+                if _sealed(spec):
+                    sealed.add(name)
+                elif _readable(spec):
                     readable += 1
                 else:
                     unreadable[name] = unreadable.get(name, 0) + 1
     hidden = sum(unreadable.values())
-    details = {"readable": readable, "unreadable": hidden, "unreadable_names": sorted(unreadable)}
+    details = {"readable": readable, "unreadable": hidden, "unreadable_names": sorted(unreadable),
+               "sealed_names": sorted(sealed)}
+    sealed_note = f"; sealed (never returned): {_names(sealed)}" if sealed else ""
     if not readable and not hidden:
-        return Check("variable-values", Status.SKIP, "no variables in this workspace to read yet; "
-                     "`doctor --live` reads a throwaway project's", details=details)
+        return Check("variable-values", Status.SKIP, "no variables in this workspace to read yet"
+                     f"{sealed_note}; `doctor --live` reads a throwaway project's", details=details)
     if not readable:
-        return Check("variable-values", Status.FAIL,
-                     f"all {hidden} values came back empty (masked): this token cannot decrypt "
-                     "variables; a pass would take every tenant's keys for missing and write new "
-                     "ones", details=details,
-                     fix="use a token whose user may read the workspace's variables (Railway "
-                     "gates decryption by the caller's access)")
-    if hidden:
-        names = ", ".join(sorted(unreadable)[:6]) + ("…" if len(unreadable) > 6 else "")
         return Check("variable-values", Status.WARN,
-                     f"{readable} values readable, {hidden} not ({names}): sealed variables are "
-                     "never returned by Railway's API", details=details,
-                     fix="sealed values stay unknown to saas-infra; it never rewrites them")
-    return Check("variable-values", Status.OK, f"readable: {readable} values (this token "
-                 "decrypts variables)", details=details)
+                     f"all {hidden} values came back masked (null): this token cannot decrypt "
+                     "variables, so passes cannot check values for drift and `credentials` cannot "
+                     f"show keys (saas-infra leaves them as they are){sealed_note}",
+                     details=details, fix=f"to check them, use {VALUES_ACCESS}")
+    if hidden:
+        return Check("variable-values", Status.WARN,
+                     f"{readable} values readable, {hidden} came back null without being sealed "
+                     f"({_names(unreadable)}){sealed_note}", details=details,
+                     fix="saas-infra leaves unknown values as they are; tell the project if "
+                     "you know why Railway hides them")
+    return Check("variable-values", Status.OK, f"readable: {readable} values (this token decrypts "
+                 f"variables){sealed_note}", details=details)
+
+
+def _names(names, shown: int = 6) -> str:
+    ordered = sorted(names)
+    return ", ".join(ordered[:shown]) + ("…" if len(ordered) > shown else "")
 
 
 def _keys(facts: Facts, _now) -> Check:
@@ -453,22 +467,24 @@ def _keys(facts: Facts, _now) -> Check:
         hidden = [k for k in KEY_NAMES if k in specs and not _readable(specs[k])]
         if hidden:
             unreadable.append(f"{project.tenant} ({', '.join(hidden)})")
-        elif absent:
+        if absent:
             missing.append(f"{project.tenant} ({', '.join(absent)})")
-        else:
+        if not hidden and not absent:
             fine.append(project.tenant)
     details = {"readable": len(fine), "unreadable": unreadable, "missing": missing}
     if not (missing or unreadable or fine):
         return Check("tenant-keys", Status.SKIP, "no tenant with a gateway yet", details=details)
-    if unreadable:
-        return Check("tenant-keys", Status.FAIL,
-                     f"keys unreadable for {len(unreadable)} tenants: {', '.join(unreadable[:5])}"
-                     "; a pass would take them for missing and overwrite them", details=details,
-                     fix="use a token that may read variable values before running a pass")
     if missing:
         return Check("tenant-keys", Status.WARN,
                      f"keys missing for {len(missing)} tenants: {', '.join(missing[:5])}",
                      details=details, fix="the next pass generates the missing keys")
+    if unreadable:
+        return Check("tenant-keys", Status.WARN,
+                     f"keys present but unreadable (masked or sealed) for {len(unreadable)} "
+                     f"tenants: {', '.join(unreadable[:5])}; passes leave them as they are, "
+                     "and `credentials` cannot show them", details=details,
+                     fix=f"to read them, use {VALUES_ACCESS} (a sealed key stays unreadable: "
+                     "`credentials --rotate` makes new ones)")
     return Check("tenant-keys", Status.OK,
                  f"CLIENT_API_KEY and ADMIN_API_KEY readable for {len(fine)} tenants",
                  details=details)

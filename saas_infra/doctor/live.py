@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from saas_infra import manifest as mf
-from saas_infra.apply import KEY_NAMES, Applier, generate_key
+from saas_infra.apply import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, Applier, generate_key
 from saas_infra.clock import Clock, format_time, parse_time
 from saas_infra.diff import desired_source, desired_variables
 from saas_infra.doctor import expect
@@ -41,8 +41,6 @@ _MARK = re.compile(r"\[saas-infra-doctor (?P<body>[^\]]*)\]")
 _ABOUT = ("Throwaway project of `saas-infra doctor --live`, which deletes it when it ends; "
           "`saas-infra doctor --cleanup` removes one left behind.")
 DEPLOY_TIMEOUT = 900.0
-SETTLED = {"SUCCESS", "SLEEPING"}  # SLEEPING: an app Railway put to sleep, running on demand
-WAITING = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING"}  # anything else settles
 
 Say = Callable[[str], None]
 
@@ -286,32 +284,32 @@ class LiveRun:
         result.summary = f"{self.name}: {result.summary}"
 
     def read_back(self, result: StepResult) -> None:
-        """Read the gateway's variables back, as a pass (the listing) and `credentials` do."""
-        node = ops.project(self.tap, self.project_id)
-        listed = _config_values(node, self.gateway_id)
+        """Read the gateway's variables back, as a pass (the listing) and `credentials`
+        (`variables`) do. A masked or sealed value is unknown to saas-infra, never missing."""
+        specs = _config_specs(ops.project(self.tap, self.project_id), self.gateway_id)
         values = ops.variables(self.tap, project_id=self.project_id,
                                environment_id=self.environment_id, service_id=self.gateway_id)
-        masked, wrong = [], []
+        sealed = sorted(n for n in self.written if (specs.get(n) or {}).get("isSealed"))
+        masked = sorted(n for n in self.written if n not in sealed and n in specs
+                        and specs[n].get("value") is None)
         for name, value in self.written.items():
-            for where, seen in (("config", listed), ("variables", values)):
-                if name not in seen:
-                    result.differences.append(Difference(
-                        "Project" if where == "config" else "Variables", f"{where}.{name}",
-                        "the variable just written", "missing"))
-                elif seen[name] is None:
-                    masked.append(f"{name} ({where})")
-                elif where == "config" and seen[name] != value:
-                    wrong.append(name)
-        result.differences += [Difference("Project", f"config.{n}", "the value written",
-                                          "another value") for n in wrong]
-        keys = [k for k in KEY_NAMES if any(m.startswith(k + " ") for m in masked)]
+            if name not in specs:
+                result.differences.append(Difference("Project", f"config.{name}",
+                                                     "the variable just written", "missing"))
+            elif name not in sealed and name not in masked and specs[name].get("value") != value:
+                result.differences.append(Difference("Project", f"config.{name}.value",
+                                                     "the value written", "another value"))
+            if name not in values and name not in sealed:
+                result.differences.append(Difference("Variables", f"variables.{name}",
+                                                     "the variable just written", "missing"))
+        if sealed:
+            result.notes.append(f"sealed as soon as written (never returned): {', '.join(sealed)}")
         if masked:
-            result.status = Status.WARN if not keys else Status.FAIL
-            result.summary = (f"unreadable (masked or sealed): {', '.join(masked)}; "
-                              + ("a pass would take the keys for missing and overwrite them"
-                                 if keys else "saas-infra cannot check those values"))
+            result.status = Status.WARN
+            result.summary = (f"masked (null) with this token: {', '.join(masked)}; passes cannot "
+                              "check these values and `credentials` cannot show the keys")
         else:
-            result.summary = (f"{len(self.written)} variables read back as written "
+            result.summary = (f"{len(self.written) - len(sealed)} variables read back as written "
                               "(listing and `variables`)")
 
     def first_deploy(self, result: StepResult) -> None:
@@ -326,12 +324,18 @@ class LiveRun:
                             "environment_id": self.environment_id, "gateway_id": self.gateway_id})
         self._act(action)
         self.written[PROBE] = value
-        seen = _config_values(ops.project(self.tap, self.project_id), self.gateway_id)
-        if seen.get(PROBE) not in (value, None):
+        seen = _config_specs(ops.project(self.tap, self.project_id), self.gateway_id)
+        if (seen.get(PROBE) or {}).get("value") not in (value, None):
             result.differences.append(Difference("VariableCollectionUpsert", PROBE,
                                                  "the new value on the next read", "the old one"))
         self._wait(result, f"{PROBE} changed, deployed", previous=before)
         _commit_note(result, before, self.deployment, "the variable change")
+        if _commit(before) and _commit(self.deployment) and _commit(before) != _commit(
+                self.deployment):
+            result.differences.append(Difference(
+                "VariableCollectionUpsert", "deployment.meta.commitHash",
+                "the commit already running (a configuration change ships no new code)",
+                "another commit"))
 
     def redeploy(self, result: StepResult) -> None:
         before = self.deployment
@@ -419,7 +423,7 @@ class LiveRun:
                 status = deployment["status"]
                 if not seen or seen[-1] != status:
                     seen.append(status)
-                if status not in WAITING:
+                if status not in IN_PROGRESS:
                     break
             elif looks == 2:  # one look may race the deploy's queueing; two is Railway's lag
                 result.notes.append("the latest deployment was still the previous one on the "
@@ -432,11 +436,11 @@ class LiveRun:
         took = self.clock.monotonic() - started
         result.summary = f"{what}: {' → '.join(seen)} in {took:.0f} s"
         status = deployment["status"]
-        if status == "NEEDS_APPROVAL":
+        if status == AWAITING_APPROVAL:
             result.status = Status.FAIL
             result.summary += ("; the deployment awaits approval in Railway (a person must "
                                "approve it)")
-        elif status not in SETTLED:
+        elif status not in RUNNING:
             result.status = Status.FAIL
             result.summary += (f"; the deployment ended {status}: the Railway console shows why "
                                f"({CONSOLE.format(id=self.project_id)})")
@@ -476,8 +480,8 @@ def _differences(calls: list[Call]) -> list[Difference]:
             for d in expect.check(c.operation, c.variables, c.data)]
 
 
-def _config_values(node: dict, service_id: str | None) -> dict[str, str | None]:
-    """{name: value or None} of one service in the project's production config."""
+def _config_specs(node: dict, service_id: str | None) -> dict[str, dict]:
+    """{name: {"value": ..., "isSealed": ...}} of one service in the production config."""
     for edge in (node.get("environments") or {}).get("edges", []):
         environment = edge["node"]
         if environment.get("name") != "production":
@@ -485,7 +489,7 @@ def _config_values(node: dict, service_id: str | None) -> dict[str, str | None]:
         config = environment.get("config")
         config = json.loads(config) if isinstance(config, str) else config or {}
         variables = ((config.get("services") or {}).get(service_id) or {}).get("variables") or {}
-        return {name: (spec.get("value") if isinstance(spec, dict) else spec)
+        return {name: spec if isinstance(spec, dict) else {"value": spec}
                 for name, spec in variables.items()}
     return {}
 

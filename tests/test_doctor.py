@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from saas_infra import lock
 from saas_infra.cli import Runtime, cli
 from saas_infra.clock import FakeClock
+from saas_infra.diff import VALUES_ACCESS
 from saas_infra.doctor import CHECK_IDS
 from saas_infra.emulator import Emulator, RateLimits
 from saas_infra.emulator.server import start_in_thread
@@ -232,35 +233,45 @@ def test_without_a_tenants_folder_the_fleet_is_counted_not_compared(run_cli, emu
 # --- what differs on Railway (issue 10's behaviours, as answers doctor inspects) -----------------
 
 
-def _mask_values(operation, _headers, body):
-    for edge in (body.get("data") or {}).get("projects", {}).get("edges", []):
-        for env in edge["node"]["environments"]["edges"]:
-            config = env["node"]["config"]
-            for service in config["services"].values():
-                for spec in service["variables"].values():
-                    spec["value"] = None
-    return body
-
-
-def test_masked_values_are_named_as_unreadable_not_missing(runtime, run_cli, emu, fleet,
-                                                           write_tenant):
+def test_masked_values_are_named_unreadable_and_only_warn(run_cli, emu, fleet, write_tenant):
+    """A token whose owner may not decrypt (the emulator's masked token) reads every value as
+    null: passes leave them alone, so doctor warns, naming what it costs and what is needed."""
     write_tenant("acme")
     assert apply_pass(fleet).converged
-    runtime.transport = Rewrite(emu.transport(), _mask_values)
+    result, _data, checks = doctor(run_cli, emu, env={"RAILWAY_API_TOKEN": emu.masked_token()})
+    assert result.exit_code == 0, result.stdout
+    values, keys = checks["variable-values"], checks["tenant-keys"]
+    assert values["status"] == "warn"
+    total = sum(len(s["variables"]) for p in emu.snapshot()["projects"] for s in p["services"])
+    assert values["summary"].startswith(f"all {total} values came back masked (null): this token "
+                                        "cannot decrypt variables, so passes cannot check values")
+    assert values["fix"] == f"to check them, use {VALUES_ACCESS}"
+    assert keys["status"] == "warn"
+    assert keys["summary"].startswith("keys present but unreadable (masked or sealed) for 1 "
+                                      "tenants: acme (CLIENT_API_KEY, ADMIN_API_KEY)")
+
+
+def test_sealed_variables_are_named_and_sealed_keys_warn(run_cli, emu, fleet, write_tenant):
+    write_tenant("acme")
+    assert apply_pass(fleet).converged
+    emu.seal_variable("luthien-acme", "Postgres", "PGPASSWORD")
+    _result, _data, checks = doctor(run_cli, emu)
+    assert checks["variable-values"]["status"] == "ok"
+    assert checks["variable-values"]["summary"].endswith("; sealed (never returned): PGPASSWORD")
+    assert checks["tenant-keys"]["status"] == "ok"
+    emu.seal_variable("luthien-acme", "gateway", "ADMIN_API_KEY")
     result, _data, checks = doctor(run_cli, emu)
-    assert result.exit_code == 1
-    assert checks["variable-values"]["status"] == "fail"
-    assert "came back empty (masked): this token cannot decrypt" in checks["variable-values"][
-        "summary"]
-    assert checks["tenant-keys"]["summary"].startswith(
-        "keys unreadable for 1 tenants: acme (CLIENT_API_KEY, ADMIN_API_KEY)")
+    assert checks["tenant-keys"]["status"] == "warn"
+    assert "acme (ADMIN_API_KEY)" in checks["tenant-keys"]["summary"]
+    assert "`credentials --rotate` makes new ones" in checks["tenant-keys"]["fix"]
+    assert result.exit_code == 0
 
 
-def test_a_sealed_variable_is_named_and_only_warns(runtime, run_cli, emu, fleet, write_tenant):
+def test_values_null_without_being_sealed_are_named(runtime, run_cli, emu, fleet, write_tenant):
     write_tenant("acme")
     assert apply_pass(fleet).converged
 
-    def seal(operation, headers, body):
+    def hide(operation, headers, body):
         for edge in (body.get("data") or {}).get("projects", {}).get("edges", []):
             for env in edge["node"]["environments"]["edges"]:
                 for service in env["node"]["config"]["services"].values():
@@ -268,11 +279,11 @@ def test_a_sealed_variable_is_named_and_only_warns(runtime, run_cli, emu, fleet,
                         service["variables"]["PGPASSWORD"]["value"] = None
         return body
 
-    runtime.transport = Rewrite(emu.transport(), seal)
-    result, _data, checks = doctor(run_cli, emu)
+    runtime.transport = Rewrite(emu.transport(), hide)
+    _result, _data, checks = doctor(run_cli, emu)
     assert checks["variable-values"]["status"] == "warn"
-    assert "PGPASSWORD" in checks["variable-values"]["summary"]
-    assert result.exit_code == 0
+    assert "1 came back null without being sealed (PGPASSWORD)" in checks["variable-values"][
+        "summary"]
 
 
 def test_template_lookups_refused_with_credentials_are_named(runtime, run_cli, emu, tenants_dir):

@@ -274,8 +274,8 @@ def _statuses(status: str):
 
 
 def test_a_deployment_awaiting_approval_ends_the_wait_at_once_and_says_why(world):
-    result, data = world.live(transport=Rewrite(world.emu.transport(),
-                                                _statuses("NEEDS_APPROVAL")))
+    world.emu.script_next_deploy("NEEDS_APPROVAL")
+    result, data = world.live()
     assert result.exit_code == 1
     deploy = data["live"]["steps"][-1]
     assert deploy["step"] == "deploy" and deploy["status"] == "fail"
@@ -283,6 +283,33 @@ def test_a_deployment_awaiting_approval_ends_the_wait_at_once_and_says_why(world
                                  "0 s; the deployment awaits approval in Railway (a person must "
                                  "approve it)")
     assert world.doctor_projects() == []
+
+
+def test_with_a_masked_token_the_read_back_warns_and_the_run_goes_on(world):
+    result, data = world.live(env={"RAILWAY_API_TOKEN": world.emu.masked_token()})
+    assert result.exit_code == 0, result.stdout
+    read_back = data["live"]["steps"][1]
+    assert read_back["status"] == "warn" and read_back["differences"] == []
+    assert read_back["summary"].startswith("masked (null) with this token: ADMIN_API_KEY, "
+                                           "AUTH_MODE, CLIENT_API_KEY, DATABASE_URL")
+    assert [s["status"] for s in data["live"]["steps"][2:]] == ["ok"] * 6
+
+
+def test_a_variable_change_that_ships_another_commit_is_a_difference(world):
+    def commit_per_deployment(operation, headers, body):
+        if operation == "Deployments":
+            for edge in body["data"]["deployments"]["edges"]:
+                edge["node"]["meta"] = {"commitHash": edge["node"]["id"].replace("-", "")}
+        return body
+
+    result, data = world.live(transport=Rewrite(world.emu.transport(), commit_per_deployment))
+    assert result.exit_code == 1
+    variables = data["live"]["steps"][3]
+    assert variables["step"] == "variables" and variables["status"] == "fail"
+    assert variables["differences"] == [{
+        "operation": "VariableCollectionUpsert", "field": "deployment.meta.commitHash",
+        "expected": "the commit already running (a configuration change ships no new code)",
+        "seen": "another commit"}]
 
 
 def test_a_sleeping_deployment_counts_as_running(world):

@@ -317,3 +317,22 @@ def test_a_sleeping_deployment_counts_as_running(world):
     assert result.exit_code == 0, result.stdout
     assert data["live"]["steps"][2]["summary"] == (
         "first deploy (serviceCreate with a source): SLEEPING in 0 s")
+
+
+def test_a_status_progression_that_goes_backwards_is_a_difference(world):
+    swap = {"BUILDING": "DEPLOYING", "DEPLOYING": "BUILDING"}
+
+    def swapped(operation, headers, body):
+        if operation == "Deployments":
+            for edge in body["data"]["deployments"]["edges"]:
+                edge["node"]["status"] = swap.get(edge["node"]["status"], edge["node"]["status"])
+        return body
+
+    result, data = world.live(transport=Rewrite(world.emu.transport(), swapped))
+    assert result.exit_code == 1
+    deploy = data["live"]["steps"][2]
+    assert deploy["status"] == "fail"
+    assert deploy["differences"] == [{
+        "operation": "Deployments", "field": "deployments.edges[].node.status",
+        "expected": "QUEUED → INITIALIZING → BUILDING → DEPLOYING → SUCCESS, in that order",
+        "seen": "BUILDING after DEPLOYING"}]

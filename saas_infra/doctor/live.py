@@ -435,6 +435,12 @@ class LiveRun:
         self.deployment = deployment
         took = self.clock.monotonic() - started
         result.summary = f"{what}: {' → '.join(seen)} in {took:.0f} s"
+        backwards = _backwards(seen)
+        if backwards:
+            result.differences.append(Difference(
+                "Deployments", "deployments.edges[].node.status",
+                "QUEUED → INITIALIZING → BUILDING → DEPLOYING → SUCCESS, in that order",
+                backwards))
         status = deployment["status"]
         if status == AWAITING_APPROVAL:
             result.status = Status.FAIL
@@ -492,6 +498,22 @@ def _config_specs(node: dict, service_id: str | None) -> dict[str, dict]:
         return {name: spec if isinstance(spec, dict) else {"value": spec}
                 for name, spec in variables.items()}
     return {}
+
+
+_PHASES = {"QUEUED": 0, "WAITING": 0, "INITIALIZING": 1, "BUILDING": 2, "DEPLOYING": 3,
+           "SUCCESS": 4, "FAILED": 4, "CRASHED": 4}
+
+
+def _backwards(seen: list[str]) -> str | None:
+    """The first status seen after one that comes later in a deployment's life, if any."""
+    latest = None
+    for status in seen:
+        if status not in _PHASES:
+            continue
+        if latest is not None and _PHASES[status] < _PHASES[latest]:
+            return f"{status} after {latest}"
+        latest = status
+    return None
 
 
 def _commit_note(result: StepResult, before: dict | None, after: dict | None, what: str) -> None:

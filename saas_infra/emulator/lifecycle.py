@@ -8,6 +8,7 @@ Complete. Scheduled project deletions are reaped 48 hours after they were asked 
 
 from __future__ import annotations
 
+from . import volumes
 from .state import Deployment, Project, State, instance_key
 
 # Share of a deployment's duration spent in each phase before SUCCESS.
@@ -73,6 +74,7 @@ def remove_project(state: State, project_id: str) -> None:
     project: Project = state.projects[project_id]
     for service_id in list(project.service_ids):
         remove_service(state, service_id)
+    volumes.forget(state, project_id)  # backups go with the project
     del state.projects[project_id]
     for environment_id in project.environment_ids:
         state.environments.pop(environment_id, None)
@@ -85,6 +87,7 @@ def remove_project(state: State, project_id: str) -> None:
 def remove_service(state: State, service_id: str) -> None:
     service = state.services.pop(service_id)
     project = state.projects[service.project_id]
+    volumes.forget(state, project.id, service_id)
     project.service_ids.remove(service_id)
     for environment_id in project.environment_ids:
         instance = state.instances.pop(instance_key(service_id, environment_id), None)

@@ -13,7 +13,7 @@ from typing import Any
 
 from saas_infra.clock import format_time
 
-from . import lifecycle, templates
+from . import instances, lifecycle, templates
 from .context import NOT_AUTHORIZED, ApiFailure, RequestContext
 from .paging import BadCursor, connection
 from .state import (
@@ -320,8 +320,9 @@ def environment_config(
                 k: {"value": v} if decryptVariables else {} for k, v in variables.items()
             },
         }
-        if instance.start_command:
-            entry["deploy"] = {"startCommand": instance.start_command}
+        deploy = instances.config_deploy(instance)
+        if deploy:
+            entry["deploy"] = deploy
         config[instance.service_id] = entry
     shared = environment.shared_variables
     return {
@@ -447,12 +448,7 @@ TYPES: dict[str, dict[str, Any]] = {
         "deletedAt": _const(None),
         "domains": instance_domains,
         "environmentId": _attr("environment_id"),
-        "healthcheckPath": _const(None),
         "latestDeployment": instance_latest,
-        "numReplicas": _const(1),
-        "region": _const("us-west2"),
-        "restartPolicyMaxRetries": _const(10),
-        "restartPolicyType": _const("ON_FAILURE"),
         "rootDirectory": _const(None),
         "service": _service_of,
         "serviceId": _attr("service_id"),

@@ -9,8 +9,11 @@ client (saas_infra.railway), so it cannot share the client's mistakes.
 What it does NOT model (tests must not rely on these):
 - Project tokens (`Project-Access-Token`), OAuth tokens, 2FA prompts, workspace members and roles.
 - Environments beyond the one projectCreate makes (no environmentCreate), forks, PR environments.
-- Builds, images, containers, logs, volumes, TCP proxies, custom domains, regions, replicas,
-  restart policies, metrics, usage and billing. Template volumes are accepted and ignored.
+- Builds, images, containers, logs, TCP proxies, custom domains, metrics, usage and billing.
+- Tenant settings (instances.py, regions.py, volumes.py) are stored, read back and snapshotted
+  by deployments, and a region change migrates a volume; beyond that they change nothing: no
+  health check gates a deploy, no app sleeps, no replica restarts, limits bound nothing.
+  Volumes come only from templates (no volumeCreate, manual backups or restores).
 - Cancelling superseded in-progress deployments, REMOVING, SLEEPING, SKIPPED, WAITING and
   NEEDS_APPROVAL statuses; deployment instances; redeploy-race errors.
 - GitHub: any repo and branch exist; `User does not have access to the repo` never happens.

@@ -15,9 +15,13 @@ Evidence (read at the commits named; "reported" marks third-party observations):
   ctxpipe-ai/ctxpipe PR #327). Rules: regions.py.
 - `ServiceInstance.region` reads null and the legacy `region` input moves nothing: Terraform
   93853d5 ("the API is always returning null") and 7e5df59 (switched to multiRegionConfig);
-  reported in alchemy-run/alchemy issue #1748. So `region` is accepted and ignored here.
+  reported in alchemy-run/alchemy issue #1748 (2026-09). Railway's CLI still sends `region` from
+  its MCP tool (railwayapp/cli `src/commands/mcp/tools/project.rs`, 9dd0c3ea), so the sources
+  disagree; the worst case is modelled: `region` is accepted and ignored, so a client that
+  places through multiRegionConfig works either way.
 - `ServiceInstance.numReplicas` is "the legacy per-region field and reports 1 for multi-region
-  services": railwayapp/cli `src/commands/output/service_summary.rs` (dbbb7e30) at df3838bf.
+  services": railwayapp/cli `src/commands/output/service_summary.rs` at df3838bf (a Railway
+  engineer's comment, first in 0c235ede).
   Placement reads back from the environment config's `deploy.multiRegionConfig` (railwayapp/cli
   `src/controllers/config/environment.rs` DeployConfig, `src/commands/environment/config.rs`)
   and from each deployment's `meta.serviceManifest.deploy` (railwayapp/cli

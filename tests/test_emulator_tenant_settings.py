@@ -385,6 +385,26 @@ def test_a_volume_has_no_backup_schedule_until_one_is_set(api: Api, tenant: dict
     assert backups(api, tenant["volume"]) == []
 
 
+def test_the_snapshot_shows_settings_limits_and_volumes(
+    api: Api, emu: Emulator, tenant: dict
+) -> None:
+    update(api, tenant["gateway"], tenant["env"], healthcheckPath="/health")
+    set_limits(api, tenant, vCPUs=2)
+    set_schedules(api, tenant["volume"], ["DAILY"])
+    services = {s["name"]: s for s in emu.snapshot()["projects"][0]["services"]}
+    assert (services["gateway"]["deploy"], services["gateway"]["limits"]) == (
+        {"healthcheckPath": "/health"},
+        {"vCPUs": 2.0},
+    )
+    assert services["gateway"]["volume"] is None
+    assert services["Postgres"]["volume"] == {
+        "mountPath": "/var/lib/postgresql/data",
+        "region": "us-west2",
+        "state": "READY",
+        "schedules": ["DAILY"],
+    }
+
+
 def test_a_schedule_update_replaces_the_set_and_kept_kinds_keep_their_cadence(
     api: Api, tenant: dict, clock: FakeClock
 ) -> None:

@@ -60,12 +60,6 @@ _PLAIN = (
     "sleepApplication",
 )
 _DEFAULTS = {"restartPolicyType": "ON_FAILURE", "restartPolicyMaxRetries": 10}
-_MANIFEST_DEFAULTS = {
-    **_DEFAULTS,
-    "healthcheckTimeout": 300,
-    "numReplicas": 1,
-    "sleepApplication": False,
-}
 PLAN_LIMITS = {"FREE": (1.0, 0.5), "HOBBY": (8.0, 8.0), "PRO": (32.0, 32.0)}  # vCPUs, memoryGB
 
 
@@ -193,11 +187,10 @@ def config_deploy(instance: Instance) -> dict[str, Any] | None:
 
 
 def manifest(instance: Instance) -> dict[str, Any]:
-    """The settings a deployment is queued with: Railway's `meta.serviceManifest`."""
-    deploy = {**_MANIFEST_DEFAULTS, **instance.deploy, "multiRegionConfig": placement(instance)}
-    if instance.start_command:
-        deploy["startCommand"] = instance.start_command
-    return {"deploy": deploy}
+    """The settings a deployment is queued with: Railway's `meta.serviceManifest`. Only what was
+    set and the resolved placement: nothing shows which defaults Railway writes there, and every
+    fleet listing carries one per service."""
+    return {"deploy": {**instance.deploy, "multiRegionConfig": placement(instance)}}
 
 
 def on_deploy(ctx: RequestContext, instance: Instance, deployment: Deployment) -> None:

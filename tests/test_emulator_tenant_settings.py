@@ -508,6 +508,15 @@ def test_deleting_the_project_deletes_its_volumes_and_backups(
     assert not emu.state.volume_instances and not emu.state.volumes
 
 
+def test_deleting_a_service_deletes_its_volume_only(api: Api, emu: Emulator, tenant: dict) -> None:
+    document = "mutation D($id: String!) { serviceDelete(id: $id) }"
+    api.data(document, {"id": tenant["postgres"]})
+    assert [v["mountPath"] for v in volume_instances(api, tenant)] == ["/data"]
+    query = "query V($id: String!) { volumeInstance(id: $id) { id } }"
+    assert api.error(query, {"id": tenant["volume"]}) == "VolumeInstance not found"
+    assert len(emu.state.volumes) == 1
+
+
 # --- persistence ------------------------------------------------------------------------------
 
 

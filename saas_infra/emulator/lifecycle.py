@@ -74,7 +74,6 @@ def remove_project(state: State, project_id: str) -> None:
     project: Project = state.projects[project_id]
     for service_id in list(project.service_ids):
         remove_service(state, service_id)
-    volumes.forget(state, project_id)  # backups go with the project
     del state.projects[project_id]
     for environment_id in project.environment_ids:
         state.environments.pop(environment_id, None)
@@ -87,7 +86,7 @@ def remove_project(state: State, project_id: str) -> None:
 def remove_service(state: State, service_id: str) -> None:
     service = state.services.pop(service_id)
     project = state.projects[service.project_id]
-    volumes.forget(state, project.id, service_id)
+    volumes.forget(state, project.id, service_id)  # and with it the volume's backups
     project.service_ids.remove(service_id)
     for environment_id in project.environment_ids:
         instance = state.instances.pop(instance_key(service_id, environment_id), None)

@@ -22,8 +22,9 @@ Evidence (read at the commits named; "reported" marks third-party observations):
   3 months (railwayapp/docs `content/docs/volumes/backups.md`). volumeInstanceBackupScheduleUpdate
   sends the whole set and `[]` removes every schedule, keeping existing backups (railwayapp/cli
   `src/commands/postgres/pitr.rs` schedule_set, at df3838bf).
-- Backups are deleted with the project here (the volume goes with it; docs backups.md:
-  "Wiping a volume deletes all backups").
+- A volume and its backups go with its service or project ("Wiping a volume deletes all
+  backups": docs backups.md; what a service delete does to its volume is undocumented, so the
+  worst case: gone).
 Silent sources, worst cases chosen: a new volume has no schedule; a schedule's first backup
 comes one period after it was set; volumeInstanceBackupList is not sorted by time (callers find
 the newest themselves); schedule names, cron strings, backup sizes and the migration speed are
@@ -118,17 +119,18 @@ def of_environment(state: State, environment: Environment) -> list[VolumeInstanc
     return found
 
 
-def forget(state: State, project_id: str, service_id: str | None = None) -> None:
-    """Remove a project's volumes (or one service's volume instances) and their backups."""
-    workspace_id = state.projects[project_id].workspace_id
-    for record in list(state.volume_instances.values()):
-        if record.project_id == project_id and service_id in (None, record.service_id):
-            del state.volume_instances[record.id]
-            state.gone[record.id] = workspace_id
-    if service_id is None:
-        for volume in [v for v in state.volumes.values() if v.project_id == project_id]:
-            del state.volumes[volume.id]
-            state.gone[volume.id] = workspace_id
+def forget(state: State, project_id: str, service_id: str) -> None:
+    """A service is being removed (alone or with its project): its volume goes with it, and
+    the volume's backups with that (the emulator's choice; the data is gone)."""
+    project = state.projects[project_id]
+    for environment_id in project.environment_ids:
+        instance = state.instances.get(f"{service_id}:{environment_id}")
+        record = state.volume_instances.pop((instance and instance.volume_instance_id) or "", None)
+        if record is None:
+            continue
+        state.gone[record.id] = project.workspace_id
+        if state.volumes.pop(record.volume_id, None) is not None:
+            state.gone[record.volume_id] = project.workspace_id
 
 
 # --- region migration -------------------------------------------------------------------------

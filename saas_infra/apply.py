@@ -123,7 +123,10 @@ class Applier:
     def template(self, code: str) -> dict:
         with self._template_lock:
             if code not in self._templates:
-                self._templates[code] = ops.template(self.client, code)
+                found = ops.template(self.client, code)
+                # Each variable's value filled in, as Railway's CLI sends it (operations.py).
+                filled = ops.template_config_with_values(found)
+                self._templates[code] = {**found, "serializedConfig": filled}
             return self._templates[code]
 
 

@@ -424,7 +424,6 @@ def apply(s: Session, yes, plan_file, targets, max_deletions, concurrency, markd
     _one_format(s.as_json, markdown)
     if plan_file and targets:
         raise ConfigError("--target cannot narrow a saved plan; make the plan with --target")
-    from saas_infra.plan import Plan
     from saas_infra.reconcile import apply_pass, check_guards
 
     fleet = s.fleet
@@ -975,6 +974,13 @@ def whoami(s: Session) -> int:
         s.emit(data)
     else:
         s.lines(render.whoami_lines(data))
+    if data["workspace_problem"] and data["workspace_configured"]:
+        # A RAILWAY_WORKSPACE_ID this token does not reach fails every pass: fail here too.
+        s.console.error(f"Error: {data['workspace_problem']}")
+        s.console.message(f"Hint: {data['workspace_hint']}")
+        return EXIT_ERROR
+    if data["workspace_problem"]:
+        s.console.warn(f"{data['workspace_problem']}; {data['workspace_hint']}")
     return EXIT_OK
 
 

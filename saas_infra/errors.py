@@ -20,6 +20,7 @@
         ├── NotFoundError              "<Thing> not found", REST-style 404
         ├── EndpointError              RAILWAY_API_URL leads elsewhere: a web page, an unknown
         │                              host, a closed port (not retried, or only briefly)
+        ├── IncompleteListingError     a listing that repeated itself or never ended (not retried)
         └── ApiError                   any other GraphQL error message
 
 Messages never carry a token or a whole response body.
@@ -168,6 +169,11 @@ class NotFoundError(RailwayError):
 
 class EndpointError(RailwayError):
     pass
+
+
+class IncompleteListingError(RailwayError):
+    """A paginated listing that cannot be whole: a cursor or a page came back, or it did not end
+    within its page bound. Acting on it could create what it failed to list."""
 
 
 class ApiError(RailwayError):

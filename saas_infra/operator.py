@@ -27,12 +27,19 @@ from saas_infra.apply import (
 )
 from saas_infra.clock import format_time
 from saas_infra.diff import VALUES_ACCESS, desired_source
-from saas_infra.errors import AuthError, ConfigError, ManifestProblem, SaasInfraError
+from saas_infra.errors import ConfigError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, PROJECT_PREFIX, Observed, ObservedProject
+from saas_infra.railway.observed import (
+    PROJECT_PREFIX,
+    RAILWAY_RESTORE_WINDOW,
+    Observed,
+    ObservedProject,
+    reported_project_count,
+)
+from saas_infra.railway.workspaces import WORKSPACE_TOKEN, TokenIdentity, token_identity
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
 
 CONSOLE_URL = "https://railway.com/project/{id}"
@@ -560,21 +567,45 @@ def probe_health(http, url: str) -> dict[str, Any]:
 
 
 def whoami(fleet: Fleet) -> dict[str, Any]:
+    """The token's kind and user, the workspaces it reaches, and the one a pass would manage,
+    chosen as every pass chooses it (railway/workspaces.py). When none can be chosen,
+    `workspace_problem` (and `workspace_hint`) say why; `workspace_configured` whether
+    RAILWAY_WORKSPACE_ID was set (a wrong one is an error, a missing one only a warning)."""
     client = fleet.client
+    configured = bool(fleet.workspace_id)  # before workspace() fills it in
     try:
-        user = ops.me(client)
-    except AuthError:
-        user = None  # a workspace token: Railway refuses it `me`, but it reaches its workspace
-    workspaces = []
-    for item in ops.token_workspaces(client):
-        detail = ops.workspace(client, item["id"])
-        workspaces.append({"id": item["id"], "name": item["name"],
-                           "plan": detail.get("plan"), "projects": detail.get("projectCount")})
+        identity = token_identity(client)
+    except ConfigError:
+        if not configured:
+            raise
+        # A workspace token whose workspaces Railway would not list: the configured one is
+        # still checked below, with the query Railway documents.
+        identity = TokenIdentity(WORKSPACE_TOKEN, None, ())
+    chosen, problem = None, None
+    try:
+        fleet.workspace()
+        chosen = {"id": fleet.chosen.id, "name": fleet.chosen.name, "source": fleet.chosen.source}
+    except ConfigError as exc:
+        problem = exc
+    listed = list(identity.workspaces)
+    if chosen and all(item["id"] != chosen["id"] for item in listed):
+        listed.append(chosen)  # reached, though not listed
+    workspaces = [_workspace_row(client, item) for item in listed]
     return {
-        "kind": "personal" if user else "workspace",
-        "user": {k: user.get(k) for k in ("id", "name", "email", "username")} if user else None,
+        "kind": identity.kind,
+        "user": identity.user,
         "workspaces": workspaces,
+        "workspace": chosen,
+        "workspace_problem": str(problem) if problem else None,
+        "workspace_hint": problem.hint if problem else None,
+        "workspace_configured": configured,
     }
+
+
+def _workspace_row(client, item: dict) -> dict[str, Any]:
+    plan = item.get("plan") or ops.workspace(client, item["id"]).get("plan")
+    return {"id": item["id"], "name": item.get("name"), "plan": plan,
+            "projects": reported_project_count(client, item["id"])}
 
 
 @dataclass

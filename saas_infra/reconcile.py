@@ -18,10 +18,17 @@ from saas_infra import manifest as manifests_mod
 from saas_infra.apply import IN_PROGRESS, Applier, ProgressFn, TenantOutcome
 from saas_infra.clock import Clock
 from saas_infra.diff import compute_plan
-from saas_infra.errors import ConfigError, GuardError, NotConvergedError, RailwayError, StalePlanError
+from saas_infra.errors import (
+    ConfigError,
+    GuardError,
+    NotConvergedError,
+    RailwayError,
+    StalePlanError,
+)
 from saas_infra.plan import ActionKind, FindingKind, Plan
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import PROJECT_PREFIX, Observed, observe
+from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
 
 
 @dataclass
@@ -38,11 +45,15 @@ class Fleet:
     lock_timeout: float = fleet_lock.DEFAULT_TIMEOUT  # seconds apply_pass waits for the fleet lock
     lock_notify: Callable[[str], None] | None = None  # the lock's messages (waiting, taken over)
     warn: Callable[[str], None] | None = None  # tenants/ entries skipped, and why
+    chosen: WorkspaceChoice | None = field(default=None, repr=False)  # set by workspace()
 
     def workspace(self) -> str:
-        if self.workspace_id is None:
-            self.workspace_id = resolve_workspace(self.client)
-        return self.workspace_id
+        """The workspace's id, resolved once (railway/workspaces.py): a configured one is first
+        confirmed with Railway, so a wrong RAILWAY_WORKSPACE_ID is named as such."""
+        if self.chosen is None:
+            self.chosen = resolve_workspace(self.client, self.workspace_id)
+            self.workspace_id = self.chosen.id
+        return self.chosen.id
 
     def load(self) -> list:
         if not self.tenants_dir.is_dir():
@@ -121,19 +132,6 @@ class ApplyReport:
     @property
     def failed(self) -> list[TenantOutcome]:
         return [o for o in self.outcomes if not o.ok]
-
-
-def resolve_workspace(client: ops.Executor) -> str:
-    workspaces = ops.token_workspaces(client)
-    if len(workspaces) == 1:
-        return workspaces[0]["id"]
-    if not workspaces:
-        raise ConfigError("the Railway token reaches no workspace")
-    names = ", ".join(f"{w['name']} ({w['id']})" for w in workspaces)
-    raise ConfigError(
-        f"the Railway token reaches {len(workspaces)} workspaces: {names}",
-        hint="set RAILWAY_WORKSPACE_ID to the one saas-infra should manage",
-    )
 
 
 def check_targets(targets: Iterable[str], manifests, observed: Observed) -> None:

@@ -343,6 +343,11 @@ def whoami_lines(data) -> list[tuple[str, str | None]]:
         projects = "? projects" if count is None else _plural(count, "project")
         text = f"  Workspace: {ws['name']} ({ws['id']}), {ws.get('plan') or '?'} plan, {projects}"
         lines.append((text, None))
+    chosen = data.get("workspace")
+    if chosen:
+        how = "from RAILWAY_WORKSPACE_ID" if chosen["source"] == "RAILWAY_WORKSPACE_ID" else (
+            chosen["source"])
+        lines.append((f"Manages: {chosen['name'] or '?'} ({chosen['id']}), {how}", None))
     source = data.get("token_source")
     if source == "sandbox":
         lines.append(("Token: the sandbox's own (--sandbox)", None))

@@ -1,6 +1,7 @@
 """Benchmarks of saas-infra against the Railway emulator: `uv run python scripts/bench.py`.
 
-Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants, a real
+Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants (and at 1,000
+in a workspace with a long history of deleted tenants and lock tickets), a real
 `saas-infra plan --sandbox` process over 1,000 manifests, and 50 creates at 100 ms latency under
 10 req/s on the real clock, then prints a table with the issue's targets. It is not a test and
 never contacts a non-loopback address: every request goes to an emulator (in process or embedded).
@@ -27,6 +28,8 @@ from saas_infra.clock import FakeClock, SystemClock
 from saas_infra.emulator import Emulator, RateLimits
 from saas_infra.manifest import write_new_manifest
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
+from saas_infra.railway import operations as ops
+from saas_infra.railway.operations import Operation
 from saas_infra.reconcile import Fleet, apply_pass
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +98,37 @@ def noop_plan(root: Path, emu: Emulator, clock) -> dict:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return {"calls": calls, "seconds": seconds, "peak_bytes": peak}
+
+
+# --- (a'): the same plan in a workspace with a long history -----------------------------------
+
+
+def add_history(emu: Emulator, clock, deleted_tenants: int, passes: int) -> int:
+    """Give the workspace the history a long-lived fleet leaves, as the emulator holds it:
+    tenants deleted through Railway's scheduled delete (removed 48 hours later) and one deleted
+    `saas-infra-lock` ticket project per finished acting pass (today's lock; a lock that leaves
+    no project would only make this history shorter). Returns the projects ever deleted."""
+    client = fake_client(emu, clock)
+    for i in range(deleted_tenants):
+        name = f"gone-{i:04d}"
+        created = ops.project_create(client, name=f"luthien-{name}", workspace_id=emu.workspace_id,
+                                     description=f"[saas-infra tenant={name} v=1]")
+        ops.project_schedule_delete(client, created["id"])
+    for i in range(passes):
+        ticket = ops.project_create(client, name="saas-infra-lock", workspace_id=emu.workspace_id,
+                                    description=f"[saas-infra-lock holder=bench nonce=n{i} "
+                                    "since=2026-01-01T00:00:00Z expires=2026-01-01T00:10:00Z]")
+        ops.project_delete(client, ticket["id"])
+    clock.advance(hours=49)  # past Railway's 48-hour grace: the deleted tenants are gone for good
+    count = client.execute(ALL_PROJECTS_EVER, {"workspaceId": emu.workspace_id})
+    return count["workspace"]["projectCount"] - len(ops.project_list(client, emu.workspace_id))
+
+
+ALL_PROJECTS_EVER = Operation(
+    "AllProjectsEver",
+    "query AllProjectsEver($workspaceId: String!) {"
+    " workspace(workspaceId: $workspaceId) { projectCount(includeDeleted: true) } }",
+)
 
 
 # --- (b): `saas-infra plan --sandbox` as a process --------------------------------------------
@@ -194,6 +228,17 @@ def print_noop(rows: dict[int, dict]) -> None:
               f"{verdict(calls <= NOOP_CALLS_TARGET)}")
 
 
+def print_history(size: int, row: dict, deleted: int, tenants: int, passes: int) -> None:
+    calls = row["calls"]
+    print(f"(a') the same no-op plan at {size:,} tenants in a workspace whose history holds "
+          f"{tenants:,} deleted tenants and {passes:,} finished acting passes")
+    print(f"  projects ever deleted (listed with includeDeleted: true, never by saas-infra): "
+          f"{deleted:,}")
+    goal = f"; target: ≤ {NOOP_CALLS_TARGET} calls, as on a fresh workspace: " if size >= 1000 else ""
+    goal += verdict(calls <= NOOP_CALLS_TARGET) if size >= 1000 else ""
+    print(f"  API calls {calls}, wall time {row['seconds']:.2f}s{goal}")
+
+
 def print_sandbox(size: int, row: dict) -> None:
     runs = len(row["bytecode cached"])
     print(f"(b) `uv run saas-infra plan --sandbox` over {size:,} manifests, a real process "
@@ -228,6 +273,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000", help="fleet sizes for the no-op plan")
     parser.add_argument("--creates", type=int, default=50, help="tenants to create in (c)")
     parser.add_argument("--skip-creates", action="store_true", help="skip (c), about a minute")
+    parser.add_argument("--history", default="500,1000",
+                        help="deleted tenants and finished acting passes in (a'); '' skips it")
     args = parser.parse_args()
     # Retries are counted in the table; their log lines would only break it up.
     logging.getLogger("saas_infra").addHandler(logging.NullHandler())
@@ -245,7 +292,12 @@ def main() -> None:
             largest = (size, root, emu)
         print_noop(noop)
         size, root, emu = largest
-        print_sandbox(size, sandbox_plan(sandbox_folder(root, emu), work / "pycache"))
+        sandbox = sandbox_plan(sandbox_folder(root, emu), work / "pycache")  # before the history
+        if args.history:
+            tenants, passes = (int(n) for n in args.history.split(","))
+            deleted = add_history(emu, emu.clock, tenants, passes)
+            print_history(size, noop_plan(root, emu, emu.clock), deleted, tenants, passes)
+        print_sandbox(size, sandbox)
         if not args.skip_creates:
             print_creates(args.creates, 0.1, 10, paced_creates(work, args.creates, 0.1, 10))
     sys.stdout.flush()

@@ -104,6 +104,23 @@ def test_create_converges_with_one_project_and_three_services(fleet, write_tenan
     assert gateway_of(emu, "globex")["source"] == {"repo": None, "branch": None, "image": IMAGE}
 
 
+def test_create_fills_every_template_variable_the_emulator_would_leave_empty(
+    fleet, write_tenant, emu
+):
+    # Railway's CLI fills each template variable's value itself; the emulator, like Railway as far
+    # as anyone documents, does not fall back to defaultValue. A config sent untouched would give
+    # a Postgres without a password and a gateway whose DATABASE_URL renders empty.
+    write_tenant("acme")
+    converge(fleet)
+    services = {s["name"]: s for s in project_of(emu, "acme")["services"]}
+    postgres, redis = services["Postgres"]["variables"], services["Redis"]["variables"]
+    assert len(postgres["POSTGRES_PASSWORD"]) == 32 and "secret" not in postgres["POSTGRES_PASSWORD"]
+    assert postgres["DATABASE_URL"].startswith("postgresql://${{PGUSER}}:")
+    assert postgres["PGPORT"] == "5432"
+    assert len(redis["REDIS_PASSWORD"]) == 32
+    assert all(value for value in postgres.values()) and all(value for value in redis.values())
+
+
 def test_gateway_gets_its_variables_before_its_only_deploy(fleet, write_tenant, emu):
     write_tenant("acme")
     converge(fleet)
@@ -345,7 +362,7 @@ class ShortListing:
 
     def execute(self, operation, variables=None):
         data = self.client.execute(operation, variables)
-        if operation is ops.WORKSPACE:
+        if operation is ops.WORKSPACE_PROJECT_COUNT:
             data["workspace"]["projectCount"] += 5
         return data
 

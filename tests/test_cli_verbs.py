@@ -13,8 +13,10 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from saas_infra.emulator import RateLimits
+from saas_infra.cli import Runtime, cli
+from saas_infra.emulator import Emulator, RateLimits
 
 KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
 SAVE_KEYS = ("Save these keys now: they are shown only once (`saas-infra credentials {name}` "
@@ -611,12 +613,15 @@ def test_whoami_with_a_personal_token(run_cli, emu):
     assert result.stdout == lines(
         "Personal account token: Emulated User <user@example.com>",
         f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 1 project",
+        f"Manages: {emu.workspace_name} ({emu.workspace_id}), the only workspace the token reaches",
         "Token from: RAILWAY_TOKEN")
     data = json.loads(as_json.stdout)
     assert data["kind"] == "personal"
     assert (data["user"]["name"], data["user"]["email"]) == ("Emulated User", "user@example.com")
     assert data["workspaces"] == [{"id": emu.workspace_id, "name": emu.workspace_name,
                                    "plan": "PRO", "projects": 1}]
+    assert data["workspace"] == {"id": emu.workspace_id, "name": emu.workspace_name,
+                                 "source": "the only workspace the token reaches"}
     assert data["token_source"] == "RAILWAY_TOKEN"
 
 
@@ -632,10 +637,73 @@ def test_whoami_with_a_workspace_token_says_so(run_cli, emu):
         "Workspace token: Railway does not answer `me` for it, so it has no user; it reaches "
         "these workspaces:",
         f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 2 projects",
+        f"Manages: {emu.workspace_name} ({emu.workspace_id}), the only workspace the token reaches",
         "Token from: RAILWAY_TOKEN")
     assert json.loads(as_json.stdout) == {"kind": "workspace", "user": None, "workspaces": [
         {"id": emu.workspace_id, "name": emu.workspace_name, "plan": "PRO", "projects": 2}],
+        "workspace": {"id": emu.workspace_id, "name": emu.workspace_name,
+                      "source": "the only workspace the token reaches"},
+        "workspace_problem": None, "workspace_hint": None, "workspace_configured": False,
         "token_source": "RAILWAY_TOKEN"}
+
+
+UNREACHED = "0b7e5a52-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize("token", ["account", "workspace"])
+def test_a_workspace_id_the_token_does_not_reach_is_named_with_the_ones_it_does(
+        run_cli, emu, write_tenant, token):
+    # Railway answers "Not Authorized" for it, which used to read "the token is invalid or
+    # revoked" (issue 15, row 4).
+    write_tenant("acme")
+    env = {"RAILWAY_TOKEN": getattr(emu, f"{token}_token"), "RAILWAY_WORKSPACE_ID": UNREACHED}
+    expected = lines(
+        f"Error: RAILWAY_WORKSPACE_ID={UNREACHED} is not a workspace this Railway token reaches; "
+        f"it reaches {emu.workspace_name} ({emu.workspace_id})",
+        "Hint: set RAILWAY_WORKSPACE_ID to one of those ids, or use a token of that workspace")
+
+    for args in (("plan",), ("list",), ("apply", "--yes"), ("status", "acme")):
+        result = run_cli(*args, env=env)
+        assert (result.exit_code, result.stderr) == (1, expected), args
+    assert emu.snapshot()["projects"] == []
+
+
+def test_whoami_checks_the_workspace_id_and_fails_on_one_out_of_reach(run_cli, emu):
+    env = {"RAILWAY_WORKSPACE_ID": UNREACHED}
+
+    result = run_cli("whoami", env=env)
+    as_json = run_cli("whoami", "--json", env=env)
+    good = run_cli("whoami", env={"RAILWAY_WORKSPACE_ID": emu.workspace_id})
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith("Personal account token: Emulated User")
+    assert "Manages:" not in result.stdout
+    assert result.stderr.startswith(f"Error: RAILWAY_WORKSPACE_ID={UNREACHED} is not a workspace "
+                                    f"this Railway token reaches; it reaches {emu.workspace_name}")
+    assert as_json.exit_code == 1
+    data = json.loads(as_json.stdout)
+    assert data["workspace"] is None and data["workspace_configured"] is True
+    assert data["workspace_problem"].startswith(f"RAILWAY_WORKSPACE_ID={UNREACHED} is not")
+    assert good.exit_code == 0 and good.stderr == ""
+    assert f"Manages: {emu.workspace_name} ({emu.workspace_id}), from RAILWAY_WORKSPACE_ID" \
+        in good.stdout
+
+
+def test_whoami_warns_when_a_pass_would_need_a_workspace_id(clock, tenants_dir):
+    emu = Emulator(clock=clock, seed=3, extra_workspaces=1)
+    runtime = Runtime(env={"RAILWAY_TOKEN": emu.account_token, "NO_COLOR": "1"}, clock=clock,
+                      transport=emu.transport(), stdin_interactive=False)
+    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "200"})
+
+    result = runner.invoke(cli, ["whoami"], obj=runtime, catch_exceptions=False)
+    plan = runner.invoke(cli, ["plan"], obj=runtime, catch_exceptions=False)
+
+    assert result.exit_code == 0
+    assert result.stdout.count("  Workspace: ") == 2 and "Manages:" not in result.stdout
+    assert result.stderr.startswith("the Railway token reaches 2 workspaces: ")
+    assert result.stderr.endswith("; set RAILWAY_WORKSPACE_ID to the one saas-infra should "
+                                  "manage\n")
+    assert plan.exit_code == 1 and "Hint: set RAILWAY_WORKSPACE_ID" in plan.stderr
 
 
 def test_railway_api_token_is_read_first_and_whoami_names_it(run_cli, emu):
@@ -768,7 +836,7 @@ class ShortListing(httpx.BaseTransport):
 
     def handle_request(self, request):
         response = self.inner.handle_request(request)
-        if json.loads(request.read()).get("operationName") != "Workspace":
+        if json.loads(request.read()).get("operationName") != "WorkspaceProjectCount":
             return response
         body = json.loads(response.read())
         body["data"]["workspace"]["projectCount"] += 5

@@ -657,6 +657,43 @@ def test_headers_body_and_url(clock):
     }
 
 
+def test_template_lookups_carry_no_credentials(clock):
+    # Railway's template lookups refuse authenticated requests (railwayapp/cli 991d8f0b).
+    railway = Railway(clock, ok({"template": {"id": "t", "code": "redis", "name": "Redis",
+                                              "serializedConfig": None}}), ok())
+    client = make_client(clock, railway)
+    ops.template(client, "redis")
+    client.execute(PROBE, {"id": "p"})
+    anonymous, authorized = railway.requests
+    assert "authorization" not in {name.lower() for name in anonymous.headers}
+    assert anonymous.headers["x-source"] == f"saas-infra/{saas_infra.__version__}"
+    assert authorized.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_template_config_is_filled_as_railways_cli_fills_it():
+    template = {"code": "db", "serializedConfig": {"services": {"s1": {"name": "Db", "variables": {
+        "PASSWORD": {"defaultValue": "${{secret(32)}}", "isOptional": False},
+        "PORT": {"defaultValue": "5432"},
+        "EXTRA": {"defaultValue": "", "isOptional": True},
+        "GONE": None,
+    }, "volumeMounts": {"v": {"mountPath": "/data"}}}}, "volumes": {"v": {"name": "vol"}}}}
+    config = ops.template_config_with_values(template)
+    variables = config["services"]["s1"]["variables"]
+    assert variables["PASSWORD"]["value"] == "${{secret(32)}}"  # Railway evaluates functions
+    assert variables["PORT"] == {"defaultValue": "5432", "value": "5432"}
+    assert "value" not in variables["EXTRA"] and variables["GONE"] is None
+    assert config["volumes"] == {"v": {"name": "vol"}}  # everything else passes through
+    assert "value" not in template["serializedConfig"]["services"]["s1"]["variables"]["PORT"]
+    assert ops.template_config_with_values({"code": "x", "serializedConfig": None}) == {}
+
+
+def test_a_required_template_variable_without_default_is_a_clear_error():
+    template = {"code": "db", "serializedConfig": {"services": {"s1": {"name": "Db", "variables": {
+        "TOKEN_SEED": {"defaultValue": "", "isOptional": False}}}}}}
+    with pytest.raises(ApiError, match="db template needs a value for Db.TOKEN_SEED"):
+        ops.template_config_with_values(template)
+
+
 def test_no_variables_sends_an_empty_object(clock):
     railway = Railway(clock, ok({"me": {"id": "u"}}))
     ops.me(make_client(clock, railway))

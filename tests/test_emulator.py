@@ -30,6 +30,17 @@ ROOMY = RateLimits(per_second=100_000, per_hour=10_000_000)
 DEPLOY = 10.0
 
 
+def filled(config: dict) -> dict:
+    """A template's serializedConfig with each variable's value set from its defaultValue, as
+    Railway's CLI sends it (railwayapp/cli src/commands/deploy.rs); the emulator fills nothing."""
+    config = json.loads(json.dumps(config))
+    for service in config["services"].values():
+        for spec in service.get("variables", {}).values():
+            if spec.get("defaultValue"):
+                spec["value"] = spec["defaultValue"]
+    return config
+
+
 class Api:
     """Raw GraphQL over the emulator's in-process transport."""
 
@@ -75,6 +86,10 @@ class Api:
 
     # --- shortcuts ---------------------------------------------------------------------------
 
+    def template(self, code: str) -> dict:
+        """A template looked up as Railway wants it: without credentials."""
+        return self.data(ops.TEMPLATE, {"code": code}, token=None)["template"]
+
     def create_project(
         self, name: str = "luthien-acme", workspace_id: str | None = "default"
     ) -> dict:
@@ -87,13 +102,13 @@ class Api:
         project = self.create_project(name)
         env_id = project["environments"]["edges"][0]["node"]["id"]
         for code in ("postgres", "redis"):
-            template = self.data(ops.TEMPLATE, {"code": code})["template"]
+            template = self.template(code)
             self.data(
                 ops.TEMPLATE_DEPLOY,
                 {
                     "input": {
                         "templateId": template["id"],
-                        "serializedConfig": template["serializedConfig"],
+                        "serializedConfig": filled(template["serializedConfig"]),
                         "projectId": project["id"],
                         "environmentId": env_id,
                     }
@@ -219,8 +234,9 @@ def test_workspace_query_counts_projects_and_refuses_foreign_workspaces(clock: F
     api.create_project("a")
     api.create_project("b")
     info = api.data(ops.WORKSPACE, {"workspaceId": emu.workspace_id})["workspace"]
-    assert info["projectCount"] == 2
     assert info["plan"] == "PRO"
+    count = api.data(ops.WORKSPACE_PROJECT_COUNT, {"workspaceId": emu.workspace_id})
+    assert count["workspace"]["projectCount"] == 2
     extra = emu.workspaces[1]["id"]
     scoped = Api(emu, emu.workspace_token)
     assert scoped.error(ops.WORKSPACE, {"workspaceId": extra}) == "Not Authorized"
@@ -249,9 +265,13 @@ def test_several_workspaces_require_a_workspace_id(clock: FakeClock) -> None:
     assert emu.snapshot()["projects"] == []
 
 
-def test_template_query_works_without_a_token(api: Api) -> None:
+def test_template_lookup_answers_anonymously_and_refuses_a_token(api: Api, emu: Emulator) -> None:
     template = api.data(ops.TEMPLATE, {"code": "redis"}, token=None)["template"]
     assert template["code"] == "redis"
+    # railwayapp/cli 991d8f0b (PR #837): template lookups reject authenticated requests.
+    assert api.error(ops.TEMPLATE, {"code": "redis"}) == "Not Authorized"
+    scoped = Api(emu, emu.workspace_token)
+    assert scoped.error(ops.TEMPLATE, {"code": "redis"}) == "Not Authorized"
 
 
 # --- transport and error shapes ---------------------------------------------------------------
@@ -373,22 +393,42 @@ def test_project_update_sets_the_description(api: Api) -> None:
     assert api.data(ops.PROJECT, {"id": project["id"]})["project"]["description"] == "marker v2"
 
 
-def test_schedule_delete_hides_project_until_include_deleted_and_cancel_restores(
+LISTING = """
+query($ws: String!, $deleted: Boolean) {
+  projects(workspaceId: $ws, includeDeleted: $deleted) { edges { node { id deletedAt } } }
+  workspace(workspaceId: $ws) {
+    projects { edges { node { id } } }
+    all: projectCount(includeDeleted: $deleted)
+  }
+}
+"""
+
+
+def listing(api: Api, include_deleted: bool | None = None) -> dict:
+    """{id: deletedAt} of the projects listing, its projectCount and the nested listing's ids."""
+    data = api.data(LISTING, {"ws": api.emu.workspace_id, "deleted": include_deleted})
+    listed = {e["node"]["id"]: e["node"]["deletedAt"] for e in data["projects"]["edges"]}
+    nested = [e["node"]["id"] for e in data["workspace"]["projects"]["edges"]]
+    return {"listed": listed, "count": data["workspace"]["all"], "nested": nested}
+
+
+def test_schedule_delete_keeps_the_project_listed_with_deleted_at_until_cancelled(
     api: Api, clock: FakeClock
 ) -> None:
+    # railwayapp/cli #632 / PR #633: a project pending deletion is in a listing made without
+    # includeDeleted, carrying deletedAt; clients filter it themselves.
     project = api.create_project()
     clock.advance(30)
     assert (
         api.data(ops.PROJECT_SCHEDULE_DELETE, {"id": project["id"]})["projectScheduleDelete"]
         is True
     )
-    listed = api.fleet()["edges"]  # the Fleet query passes includeDeleted: true
-    assert listed[0]["node"]["deletedAt"] == "2026-01-01T00:00:30Z"
-    hidden = "query($ws: String) { projects(workspaceId: $ws) { edges { node { id } } } }"
-    assert api.data(hidden, {"ws": api.emu.workspace_id})["projects"]["edges"] == []
+    for flag in (None, False, True):
+        seen = listing(api, flag)
+        assert seen["listed"] == {project["id"]: "2026-01-01T00:00:30Z"}
+        assert seen["nested"] == [project["id"]] and seen["count"] == 1
     api.data(ops.PROJECT_SCHEDULE_DELETE_CANCEL, {"id": project["id"]})
-    assert api.fleet()["edges"][0]["node"]["deletedAt"] is None
-    assert len(api.data(hidden, {"ws": api.emu.workspace_id})["projects"]["edges"]) == 1
+    assert listing(api)["listed"] == {project["id"]: None}
 
 
 def test_scheduled_project_is_removed_48_hours_later(api: Api, clock: FakeClock) -> None:
@@ -408,6 +448,37 @@ def test_project_delete_is_immediate_and_force_skips_the_grace(api: Api) -> None
     assert api.fleet()["edges"] == []
     assert api.error(ops.PROJECT, {"id": gone["id"]}) == "Project not found"
     assert api.error(ops.PROJECT_DELETE, {"id": gone["id"]}) == "Project not found"
+
+
+def test_include_deleted_lists_projects_removed_long_ago_forever(
+    api: Api, clock: FakeClock
+) -> None:
+    # railwayapp/cli src/commands/usage.rs lists projects(includeDeleted: true) and shows projects
+    # deleted long ago ("Deleted on <date>"): removed ones, reaped or deleted at once, stay.
+    reaped, deleted, live = (api.create_project(n) for n in ("reaped", "deleted", "live"))
+    api.data(ops.PROJECT_SCHEDULE_DELETE, {"id": reaped["id"]})
+    clock.advance(60)
+    api.data(ops.PROJECT_DELETE, {"id": deleted["id"]})
+    clock.advance(days=400)
+    assert listing(api) == {"listed": {live["id"]: None}, "count": 1, "nested": [live["id"]]}
+    everything = listing(api, True)
+    assert everything["listed"] == {
+        live["id"]: None,
+        deleted["id"]: "2026-01-01T00:01:00Z",
+        reaped["id"]: "2026-01-01T00:00:00Z",
+    }  # newest first
+    assert everything["count"] == 3
+    paged, after = [], None  # cursors page through the removed ones too
+    document = """query($ws: String, $after: String) {
+      projects(workspaceId: $ws, first: 1, after: $after, includeDeleted: true) {
+        pageInfo { hasNextPage endCursor } edges { node { id } } } }"""
+    while True:
+        page = api.data(document, {"ws": api.emu.workspace_id, "after": after})["projects"]
+        paged += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert paged == list(everything["listed"])
 
 
 # --- services and deployments -------------------------------------------------------------------
@@ -539,7 +610,8 @@ def test_deploy_latest_commit_follows_pushes(api: Api, emu: Emulator, clock: Fak
         {"serviceId": tenant["gateway"], "environmentId": tenant["env"]},
     )
     newest = api.latest(tenant)[0]
-    assert newest["meta"] == {
+    source = {key: newest["meta"][key] for key in newest["meta"] if key != "serviceManifest"}
+    assert source == {
         "repo": "LuthienResearch/luthien-proxy",
         "branch": "main",
         "commitHash": pushed,
@@ -692,7 +764,7 @@ def test_variables_of_another_project_are_refused(api: Api) -> None:
 
 
 def test_templates_describe_official_postgres_and_redis(api: Api) -> None:
-    postgres = api.data(ops.TEMPLATE, {"code": "postgres"})["template"]
+    postgres = api.template("postgres")
     (service,) = postgres["serializedConfig"]["services"].values()
     assert service["name"] == "Postgres"
     assert service["source"] == {"image": "ghcr.io/railwayapp-templates/postgres-ssl:18"}
@@ -701,11 +773,11 @@ def test_templates_describe_official_postgres_and_redis(api: Api) -> None:
     assert [m["mountPath"] for m in service["volumeMounts"].values()] == [
         "/var/lib/postgresql/data"
     ]
-    redis = api.data(ops.TEMPLATE, {"code": "redis"})["template"]
+    redis = api.template("redis")
     (service,) = redis["serializedConfig"]["services"].values()
     assert service["source"] == {"image": "redis:8.2"}
     assert [m["mountPath"] for m in service["volumeMounts"].values()] == ["/data"]
-    assert api.error(ops.TEMPLATE, {"code": "mysqlx"}) == "Template not found"
+    assert api.error(ops.TEMPLATE, {"code": "mysqlx"}, token=None) == "Template not found"
 
 
 def test_template_deploy_creates_services_at_once_and_renames_duplicates(
@@ -713,11 +785,11 @@ def test_template_deploy_creates_services_at_once_and_renames_duplicates(
 ) -> None:
     project = api.create_project()
     env = project["environments"]["edges"][0]["node"]["id"]
-    template = api.data(ops.TEMPLATE, {"code": "postgres"})["template"]
+    template = api.template("postgres")
     payload = {
         "input": {
             "templateId": template["id"],
-            "serializedConfig": template["serializedConfig"],
+            "serializedConfig": filled(template["serializedConfig"]),
             "projectId": project["id"],
             "environmentId": env,
         }
@@ -735,9 +807,24 @@ def test_template_deploy_creates_services_at_once_and_renames_duplicates(
     assert len(services[0]["deployments"]) == 1
 
 
+def test_template_variables_sent_without_a_value_deploy_empty(api: Api, emu: Emulator) -> None:
+    # Railway's CLI fills every value before templateDeployV2; the emulator does not fall back
+    # to defaultValue for a client that sends the config untouched.
+    project = api.create_project()
+    template = api.template("postgres")
+    api.data(
+        ops.TEMPLATE_DEPLOY,
+        {"input": {"templateId": template["id"], "projectId": project["id"],
+                   "serializedConfig": template["serializedConfig"]}},
+    )
+    (service,) = emu.snapshot()["projects"][0]["services"]
+    assert service["variables"]["POSTGRES_PASSWORD"] == ""
+    assert service["variables"]["DATABASE_URL"] == ""
+
+
 def test_workflow_status_goes_not_found_running_complete(api: Api, clock: FakeClock) -> None:
     project = api.create_project()
-    template = api.data(ops.TEMPLATE, {"code": "redis"})["template"]
+    template = api.template("redis")
     workflow = api.data(
         ops.TEMPLATE_DEPLOY,
         {

@@ -38,12 +38,38 @@ at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755
   progress, NEEDS_APPROVAL "Awaiting approval", SLEEPING stable beside SUCCESS; docs
   content/docs/builds/build-configuration.md (watch paths): unmatched changes "skip creating a
   new deployment". How long WAITING and REMOVING last is not documented (chosen here).
+- `template(code:)` answers an anonymous request and refuses an authenticated one with
+  "Not Authorized": railwayapp/cli 991d8f0b (PR #837, fixing #830), src/client.rs `new_public`.
+- templateDeployV2 deploys each variable with the `value` it was sent and never falls back to
+  `defaultValue`: railwayapp/cli src/commands/deploy.rs `fetch_and_create` fills every value
+  itself; nothing documents a fallback, so a variable sent without one deploys empty (the
+  plausible worst case).
+- `Workspace.projects` lists projects pending deletion, with `deletedAt`: railwayapp/cli #632
+  and PR #633 (84f42041), src/commands/link.rs and src/commands/delete.rs, which read it through
+  `me { workspaces { projects } }` and filter `deletedAt` themselves. `projects` without
+  `includeDeleted` is taken to do the same (the worst case for a client that assumed it filters
+  them). `projects(includeDeleted: true)` also lists
+  projects removed long ago (after the 48-hour grace, or by projectDelete), kept forever:
+  railwayapp/cli src/commands/usage.rs (3ea92451, PR #1001), "Deleted on <date>".
+- `Workspace.projectCount`: no Railway client or document reads it. Modelled as what the listing
+  with the same `includeDeleted` holds, pending deletions included (the case that trips a client
+  comparing it with live projects only).
+- `me` refuses workspace tokens; `workspace(workspaceId:)` answers both token kinds for a
+  workspace they reach, "Not Authorized" otherwise: railwayapp/docs
+  content/docs/integrations/api.md. `me { workspaces }`: railwayapp/docs
+  content/docs/integrations/oauth/fetching-workspaces-or-projects.md. `apiToken { workspaces }`
+  is in the published schema only; no client or document uses it.
+- Fault switch `repeat_cursor` (a `projects` page asked for with a cursor hands the same cursor
+  back with hasNextPage): no source reports it; it exists to show a client cannot be made to loop.
 
 What it does NOT model (tests must not rely on these):
 - Project tokens (`Project-Access-Token`), OAuth tokens, 2FA prompts, workspace members and roles.
 - Environments beyond the one projectCreate makes (no environmentCreate), forks, PR environments.
-- Builds, images, containers, logs, volumes, TCP proxies, custom domains, regions, replicas,
-  restart policies, metrics, usage and billing. Template volumes are accepted and ignored.
+- Builds, images, containers, logs, TCP proxies, custom domains, metrics, usage and billing.
+- Tenant settings (instances.py, regions.py, volumes.py) are stored, read back and snapshotted
+  by deployments, and a region change migrates a volume; beyond that they change nothing: no
+  health check gates a deploy, no replica restarts, limits bound nothing.
+  Volumes come only from templates (no volumeCreate, manual backups or restores).
 - Cancelling superseded in-progress deployments; REMOVING on the way to REMOVED when a newer
   deployment replaces one (only a scripted removal passes through it); deploymentRedeploy;
   deployment instances; redeploy-race errors; which roles may decrypt (one switch per token);
@@ -52,6 +78,8 @@ What it does NOT model (tests must not rely on these):
 - serviceDelete with environmentId deletes the whole service; deletedAt of services/environments.
 - The `variables` query returns rendered RAILWAY_* values, but not RAILWAY_TCP_PROXY_*,
   RAILWAY_DEPLOYMENT_ID, RAILWAY_GIT_* or volume variables (they render as "").
+- What Railway keeps of a removed project's services and environments (an includeDeleted
+  listing shows the bare project); a maximum for `first`; unordered or offset-based cursors.
 - `includeDeleted` of deployments, `userId` of projects, introspection-based tooling quirks,
   the Cloudflare `?source=` exemption (html_429 is a fault switch instead), HTTP/2.
 - Encryption itself: template secrets come from the seeded generator (same seed, same

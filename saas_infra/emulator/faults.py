@@ -24,6 +24,9 @@ class Faults:
     html_429: float = 0.0  # fraction answered by a Cloudflare-style HTML 429 (no rate headers)
     cooldown_seconds: float = 0.0  # >0: "Endpoint too recently updated" on rapid re-mutation
     create_timeout: float = 0.0  # fraction of projectCreate that commit, then time out
+    # A `projects` page asked for with a cursor answers hasNextPage with that same cursor again:
+    # a server bug no Railway source reports, but a client that trusts paging would loop forever.
+    repeat_cursor: bool = False
 
 
 class ConnectionDropped(Exception):

@@ -4,11 +4,15 @@ A deployment moves QUEUED → INITIALIZING → BUILDING → DEPLOYING → SUCCES
 (an injected failure ends it FAILED after BUILDING or CRASHED after DEPLOYING); a SUCCESS becomes
 REMOVED once a newer deployment of the same instance succeeds. A test control can script one of
 Railway's other statuses instead (SCRIPTED). Workflows go NotFound → Running → Complete.
-Scheduled project deletions are reaped 48 hours after they were asked for.
+Scheduled project deletions are reaped 48 hours after they were asked for; a removed project's
+bare record is kept for `includeDeleted` listings.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from . import volumes
 from .state import Deployment, Project, State, instance_key
 
 # Share of a deployment's duration spent in each phase before SUCCESS.
@@ -108,15 +112,20 @@ def reap(state: State, now: float) -> bool:
     due = [p.id for p in state.projects.values() if p.deleted is not None]
     due = [pid for pid in due if state.projects[pid].deleted + DELETE_GRACE_SECONDS <= now]
     for project_id in due:
-        remove_project(state, project_id)
+        remove_project(state, project_id, now)
     return bool(due)
 
 
-def remove_project(state: State, project_id: str) -> None:
+def remove_project(state: State, project_id: str, now: float) -> None:
+    """Remove a project and everything in it; its bare record stays for includeDeleted listings,
+    marked deleted when its scheduled delete began (or now, for an immediate delete)."""
     project: Project = state.projects[project_id]
     for service_id in list(project.service_ids):
         remove_service(state, service_id)
     del state.projects[project_id]
+    state.removed_projects[project_id] = replace(
+        project, deleted=project.deleted if project.deleted is not None else now,
+        environment_ids=[], service_ids=[])
     for environment_id in project.environment_ids:
         state.environments.pop(environment_id, None)
         state.gone[environment_id] = project.workspace_id
@@ -128,6 +137,7 @@ def remove_project(state: State, project_id: str) -> None:
 def remove_service(state: State, service_id: str) -> None:
     service = state.services.pop(service_id)
     project = state.projects[service.project_id]
+    volumes.forget(state, project.id, service_id)  # and with it the volume's backups
     project.service_ids.remove(service_id)
     for environment_id in project.environment_ids:
         instance = state.instances.pop(instance_key(service_id, environment_id), None)

@@ -14,7 +14,7 @@ from typing import Any
 
 from saas_infra.clock import format_time
 
-from . import lifecycle, templates
+from . import instances, lifecycle, templates
 from .context import NOT_AUTHORIZED, ApiFailure, RequestContext
 from .paging import BadCursor, connection
 from .state import (
@@ -63,22 +63,31 @@ def _page(nodes: list[Any], keys: list[list[Any]] | None, args: dict[str, Any]) 
 # --- listings ---------------------------------------------------------------------------------
 
 
+def listed_projects(state: State, workspace_id: str, include_deleted: bool) -> list[Project]:
+    """What a workspace's listing holds. Without includeDeleted: live projects and those pending
+    deletion, with deletedAt set (railwayapp/cli #632, PR #633 84f42041: clients filter deletedAt
+    themselves, link.rs and delete.rs). With it, also every project removed long ago
+    (railwayapp/cli src/commands/usage.rs shows them, "Deleted on <date>"). Creation order."""
+    projects = [p for p in state.projects.values() if p.workspace_id == workspace_id]
+    if include_deleted:
+        removed = state.removed_projects.values()
+        projects += [p for p in removed if p.workspace_id == workspace_id]
+        projects.sort(key=lambda p: p.serial)
+    return projects
+
+
 def project_page(
     state: State, workspace_id: str, include_deleted: bool, order: str, args: dict[str, Any]
 ) -> dict[str, Any]:
     """Projects of one workspace in a deterministic order; cursors carry the sort key."""
-    projects = [
-        p
-        for p in state.projects.values()
-        if p.workspace_id == workspace_id and (include_deleted or p.deleted is None)
-    ]
+    projects = listed_projects(state, workspace_id, include_deleted)
     if order == "NAME_ASC":
         projects.sort(key=lambda p: (p.name, p.serial))
         keys = [[p.name, p.serial] for p in projects]
     elif order == "UPDATED_AT_DESC":
         projects.sort(key=lambda p: (-p.updated, -p.serial))
         keys = [[-p.updated, -p.serial] for p in projects]
-    else:  # CREATED_AT_DESC: newest first; insertion order is creation order
+    else:  # CREATED_AT_DESC: newest first
         projects.reverse()
         keys = [[-p.serial] for p in projects]
     return _page(projects, keys, args)
@@ -128,7 +137,11 @@ def q_projects(
 ) -> dict[str, Any]:
     ctx: RequestContext = info.context
     workspace_id = ctx.target_workspace(workspaceId)
-    return project_page(ctx.state, workspace_id, bool(includeDeleted), orderBy or "", page)
+    found = project_page(ctx.state, workspace_id, bool(includeDeleted), orderBy or "", page)
+    if ctx.emulator.faults.repeat_cursor and page.get("after"):
+        ctx.emulator.fault_counts["repeat_cursor"] += 1
+        found["pageInfo"].update(hasNextPage=True, endCursor=page["after"])
+    return found
 
 
 def q_project(_root: Any, info: Info, id: str) -> Project:
@@ -165,9 +178,13 @@ def q_domains(_root: Any, info: Info, environmentId: str, projectId: str, servic
 
 
 def q_template(
-    _root: Any, _info: Info, code: str | None = None, id: str | None = None, **_: Any
+    _root: Any, info: Info, code: str | None = None, id: str | None = None, **_: Any
 ) -> Any:
-    found = templates.find(code=code, template_id=id)  # public: no token needed
+    # Template lookups are public and refuse authenticated requests (railwayapp/cli 991d8f0b,
+    # PR #837 fixing #830); "Not Authorized" in Railway's error shape is the plausible answer.
+    if info.context.token is not None:
+        raise ApiFailure(NOT_AUTHORIZED)
+    found = templates.find(code=code, template_id=id)
     if found is None:
         raise ApiFailure("Template not found")
     return found
@@ -337,8 +354,9 @@ def environment_config(
             "source": source,
             "variables": _config_variables(instance.variables, instance.sealed, decrypt),
         }
-        if instance.start_command:
-            entry["deploy"] = {"startCommand": instance.start_command}
+        deploy = instances.config_deploy(instance)
+        if deploy:
+            entry["deploy"] = deploy
         config[instance.service_id] = entry
     shared = environment.shared_variables
     return {"services": config, "sharedVariables": _config_variables(shared, (), decrypt)}
@@ -409,12 +427,10 @@ def workspace_projects(workspace: Workspace, info: Info, **page: Any) -> dict[st
 def workspace_project_count(
     workspace: Workspace, info: Info, includeDeleted: bool | None = None
 ) -> int:
-    projects = info.context.state.projects.values()
-    return sum(
-        1
-        for p in projects
-        if p.workspace_id == workspace.id and (includeDeleted or p.deleted is None)
-    )
+    """No real client reads this field and no document says what it counts: modelled as what
+    the listing with the same includeDeleted holds, pending deletions included (the case that
+    would trip a client comparing it with the live projects only)."""
+    return len(listed_projects(info.context.state, workspace.id, bool(includeDeleted)))
 
 
 def _service_of(obj: Any, info: Info) -> Service:
@@ -475,12 +491,7 @@ TYPES: dict[str, dict[str, Any]] = {
         "deletedAt": _const(None),
         "domains": instance_domains,
         "environmentId": _attr("environment_id"),
-        "healthcheckPath": _const(None),
         "latestDeployment": instance_latest,
-        "numReplicas": _const(1),
-        "region": _const("us-west2"),
-        "restartPolicyMaxRetries": _const(10),
-        "restartPolicyType": _const("ON_FAILURE"),
         "rootDirectory": _const(None),
         "service": _service_of,
         "serviceId": _attr("service_id"),

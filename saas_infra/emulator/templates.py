@@ -130,13 +130,14 @@ def evaluate_functions(value: str, rng: random.Random) -> str:
 
 
 def variable_values(service_config: dict[str, Any], rng: random.Random) -> dict[str, str]:
-    """The raw values a template service starts with: `value` when given, else `defaultValue`."""
+    """The raw values a template service starts with: each variable's `value` as sent.
+
+    Railway's CLI fills every `value` itself before templateDeployV2 (railwayapp/cli
+    src/commands/deploy.rs `fetch_and_create`); nothing documents a server-side fallback to
+    `defaultValue`, so a variable sent without a value deploys empty (the plausible worst case).
+    """
     out: dict[str, str] = {}
     for name, spec in (service_config.get("variables") or {}).items():
-        if isinstance(spec, dict):
-            raw = spec.get("value")
-            raw = spec.get("defaultValue") if raw is None else raw
-        else:
-            raw = spec
+        raw = spec.get("value") if isinstance(spec, dict) else spec
         out[str(name)] = evaluate_functions("" if raw is None else str(raw), rng)
     return out

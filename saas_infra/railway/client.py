@@ -1,9 +1,10 @@
 """RailwayClient: sends named GraphQL operations to Railway over one pooled httpx.Client.
 
-It composes the pieces: bearer auth, pacing before every attempt, translation of every failure
-into our exception tree (translate.py), retries by error type (retry.py) and counters. It is
-safe to share between threads. It must never reveal the token (repr, errors, logs, recordings),
-never log variables (they carry tenant secrets), and never let an httpx or json error escape.
+It composes the pieces: bearer auth (left off the operations Railway wants anonymous), pacing
+before every attempt, translation of every failure into our exception tree (translate.py),
+retries by error type (retry.py) and counters. It is safe to share between threads. It must
+never reveal the token (repr, errors, logs, recordings), never log variables (they carry tenant
+secrets), and never let an httpx or json error escape.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class RailwayClient:
                 self._url,
                 json=payload,
                 headers=_HEADERS,
-                auth=self._auth,
+                auth=None if operation.anonymous else self._auth,
                 timeout=self._timeout,
             )
         except HTTPX_ERRORS as exc:

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from saas_infra.clock import parse_time
-from saas_infra.errors import RailwayError
+from saas_infra.errors import (
+    ApiError,
+    IncompleteListingError,
+    ProblemProcessingError,
+    QueryValidationError,
+    RailwayError,
+)
 from saas_infra.marker import Marker, parse_marker
 from saas_infra.railway import operations as ops
 from saas_infra.secretnames import looks_secret
@@ -85,11 +91,15 @@ class ObservedProject:
 
 @dataclass(frozen=True)
 class Observed:
-    """Every project the token reaches (deleted ones included), and whether the listing finished."""
+    """Every project the workspace lists (those pending deletion included, with deleted_at),
+    and whether the listing finished."""
 
     projects: tuple[ObservedProject, ...]
     complete: bool = True
     problem: str | None = None  # why the listing is not complete
+    # What its completeness was checked against: "projectCount", or "workspace listing" when
+    # that field failed or was null; None when not checked.
+    checked_against: str | None = None
 
     def managed(self) -> dict[str, list[ObservedProject]]:
         """Live (not pending deletion) managed projects, grouped by tenant name."""
@@ -115,31 +125,86 @@ class Observed:
 
 
 def observe(
-    client: ops.Executor, workspace_id: str | None, *, page_size: int = 50, check_count: bool = True
+    client: ops.Executor,
+    workspace_id: str | None,
+    *,
+    page_size: int = 50,
+    check_count: bool = True,
+    max_pages: int = ops.MAX_PAGES,
 ) -> Observed:
-    """List the fleet. A page that fails after some succeeded, or a listing shorter than the
-    project count Railway reports, gives an incomplete Observed (the safety guard refuses to act
-    on it) instead of half a picture passed as whole. The count is read before the listing, so
-    projects created meanwhile (another pass's, a lock ticket) cannot make it look short; one
-    deleted meanwhile can, so a short listing is taken again once before it counts."""
-    check = check_count and workspace_id
+    """List the fleet. A page that fails after some succeeded, a listing that repeats itself or
+    never ends, or one shorter than what Railway says the workspace holds gives an incomplete
+    Observed (the safety guard refuses to act on it) instead of half a picture passed as whole.
+
+    What the workspace holds is its projectCount, a field no Railway client uses: when it fails
+    or is null, the ids of the workspace's own project listing (the one Railway's CLI reads)
+    stand in for it. Either is read before the fleet listing, so projects created meanwhile
+    (another pass's, a lock ticket) cannot make it look short; one deleted meanwhile can, so a
+    short listing is taken again once before it counts."""
+    check = bool(check_count and workspace_id)
     problem = None
     for _ in range(2):
-        reported = ops.workspace(client, workspace_id).get("projectCount") if check else None
-        projects: list[ObservedProject] = []
-        try:
-            for page in ops.fleet_pages(client, workspace_id, page_size):
-                projects.extend(parse_project(node) for node in page)
-        except RailwayError as exc:
-            if not projects:
-                raise
-            return Observed(tuple(projects), complete=False,
-                            problem=f"listing failed part-way: {exc}")
-        live = sum(1 for p in projects if not p.pending_deletion)
-        if reported is None or live >= reported:
-            return Observed(tuple(projects))
-        problem = f"Railway reports {reported} projects but the listing returned {live}"
-    return Observed(tuple(projects), complete=False, problem=problem)
+        expected, problem = _expected(client, workspace_id) if check else (None, None)
+        projects, failure = _list(client, workspace_id, page_size, max_pages)
+        if failure or problem:
+            return Observed(projects, complete=False, problem=failure or problem)
+        problem = _shortfall(expected, projects)
+        if problem is None:
+            return Observed(projects, checked_against=_CHECKS.get(type(expected)))
+    return Observed(projects, complete=False, problem=problem)
+
+
+_CHECKS = {int: "projectCount", frozenset: "workspace listing"}
+
+
+def reported_project_count(client: ops.Executor, workspace_id: str) -> int | None:
+    """Railway's projectCount, or None when the field fails or is null: no Railway client uses
+    it, so its loss must never stop a pass. Auth and transport failures still raise."""
+    try:
+        count = ops.workspace_project_count(client, workspace_id)
+    except (ApiError, QueryValidationError, ProblemProcessingError):
+        return None
+    return count if type(count) is int else None
+
+
+def _expected(client: ops.Executor, workspace_id: str) -> tuple[int | frozenset | None, str | None]:
+    """(what the listing must hold at least, or why that cannot be known)."""
+    count = reported_project_count(client, workspace_id)
+    if count is not None:
+        return count, None
+    try:
+        return frozenset(ops.workspace_project_ids(client, workspace_id)), None
+    except IncompleteListingError as exc:
+        return None, f"Railway's workspace listing is incomplete: {exc}"
+
+
+def _list(client: ops.Executor, workspace_id: str | None, page_size: int, max_pages: int):
+    """(projects listed, why the listing is incomplete or None). A first page that fails raises."""
+    projects: list[ObservedProject] = []
+    try:
+        for page in ops.fleet_pages(client, workspace_id, page_size, max_pages):
+            projects.extend(parse_project(node) for node in page)
+    except IncompleteListingError as exc:
+        return tuple(projects), f"the listing cannot be trusted: {exc}"
+    except RailwayError as exc:
+        if not projects:
+            raise
+        return tuple(projects), f"listing failed part-way: {exc}"
+    return tuple(projects), None
+
+
+def _shortfall(expected: int | frozenset | None, projects: tuple[ObservedProject, ...]) -> str | None:
+    """Why the listing holds less than expected, or None. Everything listed counts, pending
+    deletions included: whether Railway counts those is unknown, and counting only live ones
+    would trip the guard for the 48 hours after every scheduled delete."""
+    if isinstance(expected, int) and len(projects) < expected:
+        return f"Railway reports {expected} projects but the listing returned {len(projects)}"
+    if isinstance(expected, frozenset):
+        missing = expected - {p.id for p in projects}
+        if missing:
+            return (f"Railway's workspace listing holds {len(missing)} projects the fleet "
+                    "listing lacks")
+    return None
 
 
 def parse_project(node: dict) -> ObservedProject:

@@ -7,8 +7,12 @@ below take a client (anything with `execute(operation, variables) -> data`) and 
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from saas_infra.errors import ApiError, IncompleteListingError
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,9 @@ class Operation:
     # False for mutations that create something: sending one twice may create two. The client
     # never retries those after an ambiguous failure (timeout, 5xx, reset); the caller re-observes.
     idempotent: bool = True
+    # Sent without credentials: Railway's template lookups refuse authenticated requests
+    # (railwayapp/cli 991d8f0b, PR #837 fixing #830: the CLI fetches templates anonymously).
+    anonymous: bool = False
 
 
 class Executor(Protocol):
@@ -50,18 +57,46 @@ fragment ProjectFields on Project {
 }
 """
 
+# How Railway's docs and CLI find a personal token's workspaces (workspaces.py).
 ME = _query("Me", "query Me { me { id name email username workspaces { id name plan } } }")
+# No Railway client or document uses apiToken: only the fallback for workspace tokens.
 API_TOKEN = _query("ApiToken", "query ApiToken { apiToken { workspaces { id name } } }")
 WORKSPACE = _query(
     "Workspace",
     "query Workspace($workspaceId: String!) {"
-    " workspace(workspaceId: $workspaceId) { id name plan projectCount } }",
+    " workspace(workspaceId: $workspaceId) { id name plan } }",
 )
+# No Railway client or document uses projectCount, and what it counts is unknown: observe()
+# treats it as optional (observed.py).
+WORKSPACE_PROJECT_COUNT = _query(
+    "WorkspaceProjectCount",
+    "query WorkspaceProjectCount($workspaceId: String!) {"
+    " workspace(workspaceId: $workspaceId) { projectCount } }",
+)
+# The listing Railway's CLI reads projects from (railwayapp/cli
+# src/gql/queries/strings/UserProjects.graphql: workspaces { projects(first: 500) }), ids only:
+# what observe() checks the fleet listing against when projectCount is unavailable.
+WORKSPACE_PROJECTS = _query(
+    "WorkspaceProjects",
+    """
+query WorkspaceProjects($workspaceId: String!, $first: Int!, $after: String) {
+  workspace(workspaceId: $workspaceId) {
+    projects(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      edges { node { id } }
+    }
+  }
+}
+""",
+)
+# Without includeDeleted: Railway lists projects pending deletion anyway, with deletedAt set
+# (railwayapp/cli #632, PR #633); includeDeleted: true would add every project ever deleted
+# (railwayapp/cli src/commands/usage.rs), and the cost of a pass would grow with history.
 FLEET = _query(
     "Fleet",
     """
 query Fleet($workspaceId: String, $first: Int!, $after: String) {
-  projects(workspaceId: $workspaceId, first: $first, after: $after, includeDeleted: true) {
+  projects(workspaceId: $workspaceId, first: $first, after: $after) {
     pageInfo { hasNextPage endCursor }
     edges { node { ...ProjectFields } }
   }
@@ -113,9 +148,10 @@ PROJECT_SCHEDULE_DELETE_CANCEL = _mutation(
     "ProjectScheduleDeleteCancel",
     "mutation ProjectScheduleDeleteCancel($id: String!) { projectScheduleDeleteCancel(id: $id) }",
 )
-TEMPLATE = _query(
+TEMPLATE = Operation(
     "Template",
     "query Template($code: String!) { template(code: $code) { id code name serializedConfig } }",
+    anonymous=True,
 )
 TEMPLATE_DEPLOY = _mutation(
     "TemplateDeploy",
@@ -183,6 +219,85 @@ SERVICE_DOMAIN_CREATE = _mutation(
     idempotent=False
 )
 
+# --- tenant settings: placement, size, health check, restarts, backups ------------------------
+# What each returns and when it takes effect is in the emulator's instances.py, regions.py and
+# volumes.py docstrings (with Railway's evidence). In short: settings and limits apply from the
+# next deployment; placement reads back from the environment config's deploy.multiRegionConfig
+# and each deployment's meta.serviceManifest, never from ServiceInstance.region / numReplicas.
+
+# ServiceInstance fields that read back what serviceInstanceUpdate set, for the fleet listing.
+INSTANCE_SETTINGS = (
+    "healthcheckPath healthcheckTimeout restartPolicyType restartPolicyMaxRetries sleepApplication"
+)
+# An environment's volume instances, for the fleet listing (one volume per service).
+VOLUME_INSTANCE_FIELDS = "id serviceId mountPath region state sizeMB currentSizeMB"
+
+REGIONS = _query(
+    "Regions",
+    """
+query Regions($projectId: String) {
+  regions(projectId: $projectId) {
+    name region location country
+    deploymentConstraints { deprecationInfo { isDeprecated replacementRegion } }
+  }
+}
+""",
+)
+SERVICE_INSTANCE_SETTINGS = _query(
+    "ServiceInstanceSettings",
+    "query ServiceInstanceSettings($environmentId: String!, $serviceId: String!) {"
+    " serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {"
+    f" id serviceId environmentId {INSTANCE_SETTINGS}"
+    " latestDeployment { id status meta } } }",
+)
+SERVICE_INSTANCE_UPDATE = _mutation(
+    "ServiceInstanceUpdate",
+    "mutation ServiceInstanceUpdate($serviceId: String!, $environmentId: String,"
+    " $input: ServiceInstanceUpdateInput!) {"
+    " serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input) }",
+)
+SERVICE_INSTANCE_LIMITS = _query(
+    "ServiceInstanceLimits",
+    "query ServiceInstanceLimits($environmentId: String!, $serviceId: String!) {"
+    " serviceInstanceLimits(environmentId: $environmentId, serviceId: $serviceId) }",
+)
+SERVICE_INSTANCE_LIMITS_UPDATE = _mutation(
+    "ServiceInstanceLimitsUpdate",
+    "mutation ServiceInstanceLimitsUpdate($input: ServiceInstanceLimitsUpdateInput!) {"
+    " serviceInstanceLimitsUpdate(input: $input) }",
+)
+# Deploys the current snapshot again (same commit or image) so new settings take effect.
+SERVICE_INSTANCE_REDEPLOY = _mutation(
+    "ServiceInstanceRedeploy",
+    "mutation ServiceInstanceRedeploy($serviceId: String!, $environmentId: String!) {"
+    " serviceInstanceRedeploy(serviceId: $serviceId, environmentId: $environmentId) }",
+    idempotent=False,
+)
+VOLUME_INSTANCES = _query(
+    "VolumeInstances",
+    "query VolumeInstances($environmentId: String!, $projectId: String!) {"
+    " environment(id: $environmentId, projectId: $projectId) {"
+    f" volumeInstances(first: 25) {{ edges {{ node {{ {VOLUME_INSTANCE_FIELDS} }} }} }} }} }}",
+)
+VOLUME_BACKUP_SCHEDULE_UPDATE = _mutation(
+    "VolumeInstanceBackupScheduleUpdate",
+    "mutation VolumeInstanceBackupScheduleUpdate($volumeInstanceId: String!,"
+    " $kinds: [VolumeInstanceBackupScheduleKind!]!) {"
+    " volumeInstanceBackupScheduleUpdate(volumeInstanceId: $volumeInstanceId, kinds: $kinds) }",
+)
+VOLUME_BACKUP_SCHEDULES = _query(
+    "VolumeInstanceBackupScheduleList",
+    "query VolumeInstanceBackupScheduleList($volumeInstanceId: String!) {"
+    " volumeInstanceBackupScheduleList(volumeInstanceId: $volumeInstanceId) {"
+    " id kind name cron retentionSeconds createdAt } }",
+)
+VOLUME_BACKUPS = _query(
+    "VolumeInstanceBackupList",
+    "query VolumeInstanceBackupList($volumeInstanceId: String!) {"
+    " volumeInstanceBackupList(volumeInstanceId: $volumeInstanceId) {"
+    " id name createdAt expiresAt scheduleId usedMB } }",
+)
+
 ALL_OPERATIONS: tuple[Operation, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Operation)
 )
@@ -203,26 +318,64 @@ def workspace(client: Executor, workspace_id: str) -> dict:
     return client.execute(WORKSPACE, {"workspaceId": workspace_id})["workspace"]
 
 
-def _pages(client: Executor, operation: Operation, workspace_id: str | None, page_size: int):
-    after = None
-    while True:
-        data = client.execute(
-            operation, {"workspaceId": workspace_id, "first": page_size, "after": after}
-        )["projects"]
-        yield [edge["node"] for edge in data["edges"]]
+def workspace_project_count(client: Executor, workspace_id: str) -> Any:
+    """Railway's projectCount for the workspace, as answered (it may be null or fail)."""
+    return client.execute(WORKSPACE_PROJECT_COUNT, {"workspaceId": workspace_id})["workspace"][
+        "projectCount"
+    ]
+
+
+# A bound on any listing: 50,000 projects at 50 a page, far past any fleet, about 100 s of
+# requests at Hobby's 10 a second. A server that never stops paging is stopped here.
+MAX_PAGES = 1000
+
+
+def _pages(client: Executor, operation: Operation, variables: dict, page_size: int, *,
+           path: tuple[str, ...] = ("projects",), max_pages: int = MAX_PAGES):
+    """Yield each page's nodes, never one node twice. No hand-written Railway client pages with
+    `after`, so the server is not trusted to end the listing: a cursor that comes back, a page of
+    nothing but projects already listed, a next page without a cursor, or more than max_pages
+    pages raise IncompleteListingError instead of looping."""
+    after, cursors, seen = None, set(), set()
+    for number in range(1, max_pages + 1):
+        data = client.execute(operation, {**variables, "first": page_size, "after": after})
+        for key in path:
+            data = data[key]
+        nodes = [edge["node"] for edge in data["edges"]]
+        fresh = [node for node in nodes if node["id"] not in seen]
+        if nodes and not fresh:
+            raise IncompleteListingError(f"page {number} repeated projects already listed",
+                                         operation=operation.name)
+        seen.update(node["id"] for node in fresh)
+        yield fresh
         if not data["pageInfo"]["hasNextPage"]:
             return
         after = data["pageInfo"]["endCursor"]
+        if not after or after in cursors:
+            raise IncompleteListingError(f"page {number} gave {'a repeated' if after else 'no'} "
+                                         "cursor for the next page", operation=operation.name)
+        cursors.add(after)
+    raise IncompleteListingError(f"it did not end within {max_pages} pages",
+                                 operation=operation.name)
 
 
-def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50):
+def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50,
+                max_pages: int = MAX_PAGES):
     """Yield raw project nodes, page by page: one request per page, never one per project."""
-    return _pages(client, FLEET, workspace_id, page_size)
+    return _pages(client, FLEET, {"workspaceId": workspace_id}, page_size, max_pages=max_pages)
 
 
 def project_list(client: Executor, workspace_id: str | None, page_size: int = 100) -> list[dict]:
     """Every project's id, name, description and timestamps: one light request per page."""
-    return [node for page in _pages(client, PROJECT_LIST, workspace_id, page_size) for node in page]
+    pages = _pages(client, PROJECT_LIST, {"workspaceId": workspace_id}, page_size)
+    return [node for page in pages for node in page]
+
+
+def workspace_project_ids(client: Executor, workspace_id: str, page_size: int = 500) -> set[str]:
+    """The ids in the workspace's own project listing, 500 a page as Railway's CLI asks."""
+    pages = _pages(client, WORKSPACE_PROJECTS, {"workspaceId": workspace_id}, page_size,
+                   path=("workspace", "projects"))
+    return {node["id"] for page in pages for node in page}
 
 
 def project(client: Executor, project_id: str) -> dict:
@@ -260,6 +413,33 @@ def project_schedule_delete_cancel(client: Executor, project_id: str) -> None:
 
 def template(client: Executor, code: str) -> dict:
     return client.execute(TEMPLATE, {"code": code})["template"]
+
+
+def template_config_with_values(template: dict) -> dict:
+    """The template's serializedConfig ready for templateDeployV2, filled as Railway's CLI fills
+    it (railwayapp/cli src/commands/deploy.rs `fetch_and_create`): each variable gets a `value`
+    from its non-empty `defaultValue`; an optional one without a default is left unset; a
+    required one without a default is an error (the CLI prompts; a pass cannot). Nothing says
+    Railway falls back to `defaultValue` itself. A null config is sent as `{}` (railwayapp/cli
+    src/commands/mcp/tools/service.rs). Everything else passes through untouched."""
+    raw = template.get("serializedConfig")
+    config = copy.deepcopy(json.loads(raw) if isinstance(raw, str) else raw) or {}
+    services = config.get("services") if isinstance(config, dict) else None
+    for service in (services or {}).values():
+        variables = service.get("variables") if isinstance(service, dict) else None
+        for name, spec in (variables or {}).items():
+            if not isinstance(spec, dict):
+                continue  # the CLI skips a null variable
+            default = spec.get("defaultValue")
+            if isinstance(default, str) and default:
+                spec["value"] = default
+            elif not spec.get("isOptional"):
+                raise ApiError(
+                    f"the {template.get('code') or template.get('name')} template needs a value "
+                    f"for {service.get('name') or '?'}.{name} and gives no default",
+                    operation=TEMPLATE.name,
+                )
+    return config
 
 
 def template_deploy(
@@ -394,3 +574,76 @@ def service_domain_create(client: Executor, *, service_id: str, environment_id: 
     return client.execute(
         SERVICE_DOMAIN_CREATE, {"input": {"serviceId": service_id, "environmentId": environment_id}}
     )["serviceDomainCreate"]
+
+
+# --- tenant settings --------------------------------------------------------------------------
+
+
+def regions(client: Executor, project_id: str | None = None) -> list[dict]:
+    return client.execute(REGIONS, {"projectId": project_id})["regions"]
+
+
+def service_instance_settings(client: Executor, *, service_id: str, environment_id: str) -> dict:
+    variables = {"serviceId": service_id, "environmentId": environment_id}
+    return client.execute(SERVICE_INSTANCE_SETTINGS, variables)["serviceInstance"]
+
+
+def service_instance_update(
+    client: Executor, *, service_id: str, environment_id: str | None, settings: dict[str, Any]
+) -> bool:
+    """Set ServiceInstanceUpdateInput fields (a None value resets one); False: nothing changed.
+    Nothing is deployed: the settings apply from the next deployment."""
+    variables = {"serviceId": service_id, "environmentId": environment_id, "input": settings}
+    return client.execute(SERVICE_INSTANCE_UPDATE, variables)["serviceInstanceUpdate"]
+
+
+def service_instance_limits(client: Executor, *, service_id: str, environment_id: str) -> dict:
+    """The instance's limits with the plan's defaults merged in: {"vCPUs", "memoryGB"}."""
+    variables = {"serviceId": service_id, "environmentId": environment_id}
+    return client.execute(SERVICE_INSTANCE_LIMITS, variables)["serviceInstanceLimits"]
+
+
+def service_instance_limits_update(
+    client: Executor,
+    *,
+    service_id: str,
+    environment_id: str,
+    vcpus: float | None = None,
+    memory_gb: float | None = None,
+) -> None:
+    payload: dict[str, Any] = {"serviceId": service_id, "environmentId": environment_id}
+    if vcpus is not None:
+        payload["vCPUs"] = vcpus
+    if memory_gb is not None:
+        payload["memoryGB"] = memory_gb
+    client.execute(SERVICE_INSTANCE_LIMITS_UPDATE, {"input": payload})
+
+
+def redeploy(client: Executor, *, service_id: str, environment_id: str) -> None:
+    variables = {"serviceId": service_id, "environmentId": environment_id}
+    client.execute(SERVICE_INSTANCE_REDEPLOY, variables)
+
+
+def volume_instances(client: Executor, *, project_id: str, environment_id: str) -> list[dict]:
+    variables = {"projectId": project_id, "environmentId": environment_id}
+    edges = client.execute(VOLUME_INSTANCES, variables)["environment"]["volumeInstances"]["edges"]
+    return [edge["node"] for edge in edges]
+
+
+def volume_backup_schedule_update(
+    client: Executor, *, volume_instance_id: str, kinds: list[str]
+) -> None:
+    """Replace the schedule set (DAILY / WEEKLY / MONTHLY); [] removes every schedule."""
+    variables = {"volumeInstanceId": volume_instance_id, "kinds": kinds}
+    client.execute(VOLUME_BACKUP_SCHEDULE_UPDATE, variables)
+
+
+def volume_backup_schedules(client: Executor, *, volume_instance_id: str) -> list[dict]:
+    variables = {"volumeInstanceId": volume_instance_id}
+    return client.execute(VOLUME_BACKUP_SCHEDULES, variables)["volumeInstanceBackupScheduleList"]
+
+
+def volume_backups(client: Executor, *, volume_instance_id: str) -> list[dict]:
+    """Kept backups in no particular order (newest: the greatest createdAt)."""
+    variables = {"volumeInstanceId": volume_instance_id}
+    return client.execute(VOLUME_BACKUPS, variables)["volumeInstanceBackupList"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -54,7 +55,7 @@ def test_every_check_passes_on_a_healthy_fleet(run_cli, emu, fleet, write_tenant
     assert result.exit_code == 0, result.stderr
     assert [c["id"] for c in data["checks"]] == list(CHECK_IDS)
     assert {i: c["status"] for i, c in checks.items()} == dict.fromkeys(CHECK_IDS, "ok")
-    assert checks["token"]["details"] == {"source": "RAILWAY_API_TOKEN", "kind": "account"}
+    assert checks["token"]["details"] == {"source": "RAILWAY_API_TOKEN", "kind": "personal"}
     assert "Emulated Workspace" in checks["workspace"]["summary"]
     assert checks["listing"]["details"]["projects"] == 2
     assert checks["tenant-keys"]["summary"] == (
@@ -123,7 +124,7 @@ def test_two_workspaces_without_the_variable_fail_naming_both(runtime, run_cli, 
     runtime.transport = emu.transport()
     result, _data, checks = doctor(run_cli, emu)
     assert result.exit_code == 1
-    assert checks["workspace"]["summary"].startswith("the token reaches 2 workspaces: ")
+    assert checks["workspace"]["summary"].startswith("the Railway token reaches 2 workspaces: ")
     assert "Extra Workspace 1" in checks["workspace"]["summary"]
     assert checks["workspace"]["fix"] == (
         "set RAILWAY_WORKSPACE_ID to the one saas-infra should manage")
@@ -153,17 +154,20 @@ def test_over_http_a_wrong_workspace_id_exits_1_naming_the_variable_and_the_reac
     result = CliRunner(env=env).invoke(cli, ["doctor"], obj=runtime)
     assert result.exit_code == 1, result.stdout + result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("✗ workspace"))
-    assert "RAILWAY_WORKSPACE_ID=ws-does-not-exist names no workspace this token reaches" in line
+    assert ("RAILWAY_WORKSPACE_ID=ws-does-not-exist is not a workspace this Railway token "
+            "reaches; it reaches ") in line
     reach = emu.workspaces if token == "account" else emu.workspaces[:1]  # a workspace token's one
     for workspace in reach:
-        assert f"{workspace['name']} ({workspace['id']}" in line
+        assert f"{workspace['name']} ({workspace['id']})" in line
     assert "→ set RAILWAY_WORKSPACE_ID to one of those ids" in result.stdout
 
 
 def test_the_older_team_variable_is_named_when_it_is_the_one_set(run_cli, emu, tenants_dir):
     result, _data, checks = doctor(run_cli, emu, env={"RAILWAY_TEAM_ID": "team-gone"})
     assert result.exit_code == 1
-    assert checks["workspace"]["summary"].startswith("RAILWAY_TEAM_ID=team-gone names no workspace")
+    summary = checks["workspace"]["summary"]
+    assert summary.startswith("RAILWAY_WORKSPACE_ID=team-gone is not a workspace this Railway")
+    assert summary.endswith("(set as RAILWAY_TEAM_ID, its older name)")
 
 
 def test_a_pacing_preset_faster_than_railway_allows_warns(runtime, run_cli, clock, tenants_dir):
@@ -286,41 +290,107 @@ def test_values_null_without_being_sealed_are_named(runtime, run_cli, emu, fleet
         "summary"]
 
 
-def test_template_lookups_refused_with_credentials_are_named(runtime, run_cli, emu, tenants_dir):
-    def refuse_authenticated(operation, headers, body):
-        if operation == "Template" and "authorization" in headers:
-            return {"data": None, "errors": [{"message": "Not Authorized",
-                                              "path": ["template"],
-                                              "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
-        return body
+def test_templates_are_looked_up_without_credentials_which_railway_requires(run_cli, emu,
+                                                                            tenants_dir):
+    """The emulator refuses authenticated template lookups, as Railway does (railwayapp/cli
+    #830): the lookups saas-infra makes carry no token, and doctor says so."""
+    result, _data, checks = doctor(run_cli, emu)
+    assert result.exit_code == 0
+    assert checks["templates"]["summary"] == (
+        "postgres → Postgres (DATABASE_URL), redis → Redis (REDIS_URL); looked up without "
+        "credentials, as Railway's CLI does")
 
-    runtime.transport = Rewrite(emu.transport(), refuse_authenticated)
+
+def test_template_lookups_sent_with_a_token_are_refused_and_named(run_cli, emu, tenants_dir,
+                                                                  monkeypatch):
+    """A saas-infra that sent its token on template lookups: doctor names why every create
+    would fail at its first step."""
+    monkeypatch.setattr(ops, "TEMPLATE", replace(ops.TEMPLATE, anonymous=False))
     result, _data, checks = doctor(run_cli, emu)
     assert result.exit_code == 1
     summary = checks["templates"]["summary"]
-    assert "Railway refused the postgres template lookup, sent with this token" in summary
+    assert summary.startswith("Railway refused the postgres template lookup, sent with this token")
     assert "991d8f0b" in summary and "every `create` would fail at its first step" in summary
+    assert checks["templates"]["fix"] == (
+        "upgrade saas-infra: it must look templates up without credentials")
 
 
-def test_a_project_count_that_counts_pending_deletions_is_explained(
-        runtime, run_cli, emu, fleet, write_tenant, client, tenants_dir):
+def test_an_anonymous_template_lookup_refused_is_named(runtime, run_cli, emu, tenants_dir):
+    def refuse(operation, headers, body):
+        if operation == "Template":
+            return {"data": None, "errors": [{"message": "Not Authorized", "path": ["template"],
+                                              "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+        return body
+
+    runtime.transport = Rewrite(emu.transport(), refuse)
+    result, _data, checks = doctor(run_cli, emu)
+    assert result.exit_code == 1
+    assert checks["templates"]["summary"].startswith(
+        "the postgres template lookup (without credentials) failed: Railway answered \"Not "
+        "Authorized\"")
+
+
+def _with_pending(fleet, write_tenant, client, tenants_dir) -> None:
     write_tenant("acme")
     write_tenant("gone")
     assert apply_pass(fleet).converged
     ops.project_schedule_delete(client, fleet.observe().managed()["gone"][0].id)
     (tenants_dir / "gone.yaml").unlink()
 
-    def count_pending(operation, headers, body):
-        if operation == "Workspace":
-            body["data"]["workspace"]["projectCount"] = 2
+
+def _project_count(value):
+    def edit(operation, headers, body):
+        if operation == "WorkspaceProjectCount":
+            body["data"]["workspace"]["projectCount"] = value
         return body
 
-    runtime.transport = Rewrite(emu.transport(), count_pending)
+    return edit
+
+
+def test_what_railways_project_count_counts_is_learnt(runtime, run_cli, emu, fleet, write_tenant,
+                                                      client, tenants_dir):
+    """projectCount is a field no Railway client uses: doctor says whether it counted the
+    project pending deletion, and a pass's guard holds either way."""
+    _with_pending(fleet, write_tenant, client, tenants_dir)
+    for count, counted in ((1, "left out"), (2, "included")):
+        runtime.transport = Rewrite(emu.transport(), _project_count(count))
+        result, _data, checks = doctor(run_cli, emu)
+        assert checks["listing"]["summary"].endswith(
+            f"1 live, 1 pending deletion; Railway counts {count}, pending deletions {counted}")
+        assert result.exit_code == 0 and checks["listing"]["status"] == "ok"
+
+
+def test_a_listing_shorter_than_railways_count_fails_with_the_guards_reason(
+        runtime, run_cli, emu, fleet, write_tenant, client, tenants_dir):
+    _with_pending(fleet, write_tenant, client, tenants_dir)
+    runtime.transport = Rewrite(emu.transport(), _project_count(5))
     result, _data, checks = doctor(run_cli, emu)
     assert result.exit_code == 1
-    assert checks["listing"]["status"] == "fail"
-    assert ("Railway's projectCount seems to count the 1 projects pending deletion"
-            in checks["listing"]["summary"])
+    assert checks["listing"]["summary"].endswith(
+        "incomplete: Railway reports 5 projects but the listing returned 2")
+    assert checks["listing"]["fix"].startswith("every apply stops on it (guard, exit 3)")
+
+
+def test_without_a_project_count_the_listing_is_checked_another_way(
+        runtime, run_cli, emu, fleet, write_tenant, client, tenants_dir):
+    _with_pending(fleet, write_tenant, client, tenants_dir)
+    runtime.transport = Rewrite(emu.transport(), _project_count(None))
+    result, _data, checks = doctor(run_cli, emu)
+    assert result.exit_code == 0
+    assert checks["listing"]["summary"].endswith(
+        "Railway gave no projectCount (checked against the workspace listing)")
+
+
+def test_a_listing_that_repeats_its_cursor_fails_instead_of_looping(run_cli, emu, client,
+                                                                    tenants_dir):
+    for n in range(60):  # two pages of 50
+        ops.project_create(client, name=f"other-{n}", description="",
+                           workspace_id=emu.workspace_id)
+    emu.faults.repeat_cursor = True
+    result, _data, checks = doctor(run_cli, emu)
+    assert result.exit_code == 1
+    assert "incomplete: the listing cannot be trusted: " in checks["listing"]["summary"]
+    assert "repeated" in checks["listing"]["summary"]
 
 
 def test_a_listing_answer_that_differs_names_operation_field_expected_and_seen(

@@ -225,8 +225,8 @@ def test_a_secret_left_in_a_kept_field_stops_the_writing():
 def test_a_recording_that_fails_its_check_writes_nothing_and_says_so(world, tmp_path,
                                                                      monkeypatch):
     def odd_status(operation, headers, body):
-        if operation == "Workspace":
-            body["data"]["workspace"]["plan"] = world.emu.account_token  # a kept field
+        if operation == "Me":
+            body["data"]["me"]["workspaces"][0]["plan"] = world.emu.account_token  # a kept field
         return body
 
     result = world.invoke("doctor", "--record", str(tmp_path / "out"),

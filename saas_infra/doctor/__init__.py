@@ -26,7 +26,7 @@ from saas_infra.doctor.checks import CHECK_IDS, Setup, run_checks
 from saas_infra.doctor.live import LiveRun, interrupts_as_keyboard, shielded, sweep
 from saas_infra.doctor.record import Recorder
 from saas_infra.doctor.report import Cleanup, Report, report_lines
-from saas_infra.doctor.scrub import ScrubError, Scrubber
+from saas_infra.doctor.scrub import Scrubber, ScrubError
 from saas_infra.doctor.wire import Tap, Wire
 
 __all__ = ["CHECK_IDS", "Options", "Report", "Setup", "report_lines", "run"]

@@ -21,13 +21,7 @@ from saas_infra.diff import VALUES_ACCESS, compute_plan
 from saas_infra.doctor import expect
 from saas_infra.doctor.report import Check, Status
 from saas_infra.doctor.wire import Tap, Wire
-from saas_infra.errors import (
-    AuthError,
-    ManifestError,
-    NotFoundError,
-    QueryValidationError,
-    RailwayError,
-)
+from saas_infra.errors import AuthError, ConfigError, ManifestError, NotFoundError, RailwayError
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import (
     KEY_NAMES,
@@ -37,6 +31,13 @@ from saas_infra.railway.observed import (
     Observed,
     observe,
     parse_project,
+)
+from saas_infra.railway.workspaces import (
+    PERSONAL,
+    WORKSPACE_TOKEN,
+    WORKSPACE_VARIABLE,
+    resolve_workspace,
+    token_identity,
 )
 
 CHECK_IDS = ("token", "workspace", "rate-limits", "templates", "listing", "variable-values",
@@ -66,21 +67,21 @@ class Setup:
 class Facts:
     """What the checks learnt, for the live run and the report."""
 
-    kind: str | None = None  # account or workspace
+    kind: str | None = None  # workspaces.PERSONAL or WORKSPACE_TOKEN
     user: dict | None = None
-    reach: list[dict] | None = None  # the workspaces the token reaches, when known
-    reach_via: str | None = None  # me, apiToken or workspace
+    reach: list[dict] | None = None  # the workspaces the token reaches, when Railway lists them
     workspace: dict | None = None  # the one saas-infra acts on: id, name, plan, projectCount
     observed: Observed | None = None
     nodes: list[dict] = field(default_factory=list, repr=False)  # the listing's raw projects
     pages: int = 0
-    refused: RailwayError | None = None  # why the token could not be identified
+    refused: Exception | None = None  # why the token's workspaces could not be listed
 
 
 def run_checks(setup: Setup, tap: Tap, wire: Wire, now: datetime) -> tuple[list[Check], Facts]:
     facts = Facts()
-    checks = {"token": _token(setup, tap, facts)}
-    checks["workspace"] = _workspace(setup, facts) if facts.kind else _skip(
+    reads = _Memo(tap)
+    checks = {"token": _token(setup, reads, facts)}
+    checks["workspace"] = _workspace(setup, reads, facts) if facts.kind else _skip(
         "workspace", "needs a token Railway accepts")
     checks["templates"] = _templates(tap, wire)
     ready = checks["workspace"].status is not Status.FAIL and facts.kind is not None
@@ -103,59 +104,59 @@ def _skip(check_id: str, why: str) -> Check:
 # --- token and workspace ------------------------------------------------------------------------
 
 
-def _token(setup: Setup, tap: Tap, facts: Facts) -> Check:
+class _Memo:
+    """The same read asked twice gets Railway's first answer (or error): doctor asks who the
+    token is, then lets the pass's own resolve_workspace decide, without paying twice."""
+
+    _CACHED = ("Me", "ApiToken", "Workspace")
+
+    def __init__(self, inner: Tap) -> None:
+        self.inner = inner
+        self._answers: dict[str, object] = {}
+
+    def execute(self, operation, variables=None) -> dict:
+        if operation.name not in self._CACHED:
+            return self.inner.execute(operation, variables)
+        key = f"{operation.name}:{sorted((variables or {}).items())}"
+        if key not in self._answers:
+            try:
+                self._answers[key] = self.inner.execute(operation, variables)
+            except RailwayError as exc:
+                self._answers[key] = exc
+        answer = self._answers[key]
+        if isinstance(answer, RailwayError):
+            raise answer
+        return answer
+
+
+def _token(setup: Setup, reads: _Memo, facts: Facts) -> Check:
     try:
-        facts.user = ops.me(tap)
-        facts.kind = "account"
-        facts.reach, facts.reach_via = list(facts.user.get("workspaces") or []), "me"
+        identity = token_identity(reads)
     except AuthError as exc:
-        _workspace_token(setup, tap, facts, exc)
+        return _refused(setup, exc)
+    except ConfigError as exc:  # a workspace token whose workspaces Railway would not list
+        facts.kind, facts.refused = WORKSPACE_TOKEN, exc
+        return _token_verdict(setup, facts)
     except RailwayError as exc:
         return Check("token", Status.FAIL, f"Railway could not be asked: {exc}",
                      fix=exc.hint or "check RAILWAY_API_URL and the network, then run again")
-    if facts.kind is None:
-        return _refused(setup, facts.refused)
+    facts.kind, facts.user, facts.reach = identity.kind, identity.user, list(identity.workspaces)
     return _token_verdict(setup, facts)
 
 
-def _workspace_token(setup: Setup, tap: Tap, facts: Facts, refused: AuthError) -> None:
-    """Railway refuses `me` to a workspace token: find its workspaces another way."""
-    facts.refused = refused
-    try:
-        facts.reach = ops.token_workspaces(tap)
-        facts.kind, facts.reach_via = "workspace", "apiToken"
-        return
-    except (AuthError, QueryValidationError, NotFoundError) as exc:
-        facts.refused = exc
-    except RailwayError as exc:
-        facts.refused = exc
-        return
-    if setup.workspace_id:
-        try:
-            found = ops.workspace(tap, setup.workspace_id)
-        except RailwayError as exc:
-            facts.refused = exc
-            return
-        facts.kind, facts.reach_via = "workspace", "workspace"
-        facts.reach = [found]
-
-
-def _refused(setup: Setup, error: RailwayError | None) -> Check:
-    said = f" ({error})" if error else ""
+def _refused(setup: Setup, error: RailwayError) -> Check:
     fix = ("create an account token (no workspace) or a workspace token in Railway's account "
            "settings and export it as RAILWAY_API_TOKEN")
     if setup.token_source == "RAILWAY_TOKEN":
         fix = ("the token came from RAILWAY_TOKEN, the name Railway's tools use for project "
                "tokens, which cannot manage a fleet; " + fix)
-    elif not setup.workspace_id:
-        fix += "; a workspace token also needs RAILWAY_WORKSPACE_ID if Railway refuses apiToken"
-    return Check("token", Status.FAIL, f"Railway refused the token from {setup.token_source}"
-                 f"{said}", fix=fix)
+    return Check("token", Status.FAIL, f"Railway refused the token from {setup.token_source} "
+                 f"({error})", fix=fix)
 
 
 def _token_verdict(setup: Setup, facts: Facts) -> Check:
     source = "the sandbox emulator" if setup.token_source == "sandbox" else setup.token_source
-    if facts.kind == "account":
+    if facts.kind == PERSONAL:
         user = facts.user or {}
         who = user.get("name") or user.get("username") or user.get("id")
         summary = f"account token from {source} (user {who})"
@@ -174,39 +175,33 @@ def _token_verdict(setup: Setup, facts: Facts) -> Check:
     return Check("token", Status.OK, summary, details=details)
 
 
-def _workspace(setup: Setup, facts: Facts) -> Check:
-    reach = facts.reach or []
-    listed = ", ".join(_ws_name(w) for w in reach) or "none"
-    wanted = setup.workspace_id
-    via = (" (found through apiToken { workspaces }, a field no Railway client uses; if it ever "
-           f"fails, set {setup.workspace_variable})") if facts.reach_via == "apiToken" else ""
-    details = {"reaches": [{"id": w.get("id"), "name": w.get("name")} for w in reach]}
-    if wanted:
-        chosen = next((w for w in reach if w.get("id") == wanted), None)
-        if chosen is None:
-            return Check("workspace", Status.FAIL,
-                         f"{setup.workspace_variable}={wanted} names no workspace this token "
-                         f"reaches; it reaches: {listed}", details=details,
-                         fix=f"set {setup.workspace_variable} to one of those ids, or use a "
-                         f"token that reaches {wanted}")
-        facts.workspace = dict(chosen)
-        return Check("workspace", Status.OK,
-                     f"{_ws_name(chosen)} from {setup.workspace_variable}{via}", details=details)
-    if len(reach) == 1:
-        facts.workspace = dict(reach[0])
-        return Check("workspace", Status.OK,
-                     f"{_ws_name(reach[0])}: the only workspace this token reaches{via}",
-                     details=details)
-    if not reach:
-        return Check("workspace", Status.FAIL, "the token reaches no workspace", details=details,
-                     fix="use a token of the workspace that holds the tenants")
-    return Check("workspace", Status.FAIL,
-                 f"the token reaches {len(reach)} workspaces: {listed}", details=details,
-                 fix=f"set {setup.workspace_variable} to the one saas-infra should manage")
+def _workspace(setup: Setup, reads: _Memo, facts: Facts) -> Check:
+    """The workspace a pass would manage, decided by the pass's own resolve_workspace."""
+    details = {"reaches": [{"id": w.get("id"), "name": w.get("name")} for w in facts.reach or []]}
+    older = (f" (set as {setup.workspace_variable}, its older name)"
+             if setup.workspace_variable != WORKSPACE_VARIABLE else "")
+    try:
+        choice = resolve_workspace(reads, setup.workspace_id)
+    except (ConfigError, AuthError) as exc:
+        return Check("workspace", Status.FAIL, f"{exc}{older}", details=details, fix=exc.hint)
+    known = next((w for w in facts.reach or [] if w.get("id") == choice.id), {})
+    facts.workspace = {"id": choice.id, "name": choice.name, **known}
+    if not facts.workspace.get("plan"):
+        try:
+            facts.workspace.update(ops.workspace(reads, choice.id))
+        except RailwayError:
+            pass  # the plan only refines the rate-limit check
+    via = ""
+    if facts.kind == WORKSPACE_TOKEN and not setup.workspace_id:
+        via = (" (found through apiToken { workspaces }, a field no Railway client uses; "
+               f"setting {setup.workspace_variable} avoids it)")
+    source = f"from {setup.workspace_variable}" if setup.workspace_id else choice.source
+    return Check("workspace", Status.OK, f"{_ws_name(facts.workspace)}: {source}{older}{via}",
+                 details=details)
 
 
 def _ws_name(workspace: dict) -> str:
-    plan = f", {workspace['plan']}" if workspace.get("plan") else ""
+    plan = f", {workspace['plan']}" if workspace.get("plan") in expect.PLANS else ""
     return f"{workspace.get('name')} ({workspace.get('id')}{plan})"
 
 
@@ -297,7 +292,8 @@ def _template_refused(code: str, exc: RailwayError, with_token: bool) -> Check:
                      fix="report this to saas-infra: the official templates moved")
     sent = "with this token" if with_token else "without credentials"
     return Check("templates", Status.FAIL, f"the {code} template lookup ({sent}) failed: {exc}",
-                 fix=exc.hint or "run doctor again; if it persists, report it")
+                 fix=exc.hint or "run doctor again; if it persists, report it: Railway's CLI "
+                 "looks templates up the same way")
 
 
 def _template_problem(template: dict, service: str, variable: str) -> str | None:
@@ -318,10 +314,10 @@ def _template_problem(template: dict, service: str, variable: str) -> str | None
 
 
 def _listing(tap: Tap, facts: Facts, now: datetime) -> Check:
-    workspace_id = facts.workspace["id"]
+    """The fleet listing exactly as a pass takes it (observe), judged by the same guard."""
     mark = tap.mark()
     try:
-        facts.observed = observe(tap, workspace_id)
+        facts.observed = observe(tap, facts.workspace["id"])
     except RailwayError as exc:
         return Check("listing", Status.FAIL, f"the fleet listing failed: {exc}",
                      fix=exc.hint or "run doctor again; every pass would fail the same way")
@@ -330,19 +326,19 @@ def _listing(tap: Tap, facts: Facts, now: datetime) -> Check:
                    for d in expect.check(c.operation, c.variables, c.data)]
     facts.nodes = _last_listing(calls)
     facts.pages = sum(1 for c in calls if c.name == "Fleet")
-    for call in calls:
-        if call.name == "Workspace" and call.data:
-            facts.workspace = {**facts.workspace, **call.data["workspace"]}
+    counts = [c.data["workspace"]["projectCount"] for c in calls
+              if c.name == "WorkspaceProjectCount" and c.data]
+    facts.workspace["projectCount"] = counts[-1] if counts else None
     return _listing_verdict(facts, now, differences)
 
 
 def _last_listing(calls) -> list[dict]:
-    """The raw projects of the listing's last complete take (a short one is taken twice)."""
+    """The raw projects of the listing's last take (a short one is taken twice)."""
     nodes: dict[str, dict] = {}
     for call in calls:
-        if call.name == "Workspace":
-            nodes = {}
         if call.name == "Fleet" and call.data:
+            if not call.variables.get("after"):
+                nodes = {}
             for edge in call.data["projects"]["edges"]:
                 nodes[edge["node"]["id"]] = edge["node"]
     return list(nodes.values())
@@ -353,21 +349,18 @@ def _listing_verdict(facts: Facts, now: datetime, differences) -> Check:
     projects = observed.projects
     pending = [p for p in projects if p.pending_deletion]
     gone = [p for p in pending if p.deleted_at and now >= p.deleted_at + RAILWAY_RESTORE_WINDOW]
-    count = (facts.workspace or {}).get("projectCount")
+    count = facts.workspace.get("projectCount")
     live = len(projects) - len(pending)
     pages = f"{facts.pages} page{'' if facts.pages == 1 else 's'}"
     summary = (f"{len(projects)} projects in {pages}: {live} live, {len(pending)} pending "
-               f"deletion; Railway counts {count if count is not None else 'no number'}")
+               f"deletion; {_counted(count, live, len(pending), observed.checked_against)}")
     details = {"projects": len(projects), "pages": facts.pages, "live": live,
                "pending_deletion": len(pending), "deleted_long_ago": len(gone),
-               "project_count": count, "complete": observed.complete}
+               "project_count": count, "checked_against": observed.checked_against,
+               "complete": observed.complete}
     if not observed.complete:
-        why = observed.problem
-        if count is not None and pending and count == live + len(pending):
-            why += (f"; Railway's projectCount seems to count the {len(pending)} projects "
-                    "pending deletion")
-        return Check("listing", Status.FAIL, f"{summary}; incomplete: {why}", details=details,
-                     differences=differences,
+        return Check("listing", Status.FAIL, f"{summary}; incomplete: {observed.problem}",
+                     details=details, differences=differences,
                      fix="every apply stops on it (guard, exit 3) until the listing is whole")
     if differences:
         return Check("listing", Status.FAIL, summary, details=details, differences=differences,
@@ -377,6 +370,18 @@ def _listing_verdict(facts: Facts, now: datetime, differences) -> Check:
                      "listed", details=details,
                      fix="every listing pays for projects Railway keeps listing after deletion")
     return Check("listing", Status.OK, summary, details=details)
+
+
+def _counted(count, live: int, pending: int, against: str | None) -> str:
+    """What Railway's projectCount (a field no Railway client uses) turned out to count."""
+    if count is None:
+        checked = f"checked against the {against}" if against else "not checked"
+        return f"Railway gave no projectCount ({checked})"
+    if pending and count == live + pending:
+        return f"Railway counts {count}, pending deletions included"
+    if pending and count == live:
+        return f"Railway counts {count}, pending deletions left out"
+    return f"Railway counts {count}"
 
 
 # --- values and keys ------------------------------------------------------------------------

@@ -235,3 +235,17 @@ def test_a_recording_that_fails_its_check_writes_nothing_and_says_so(world, tmp_
     assert "✗ record           the recording was not written: " in result.stdout
     assert not (tmp_path / "out").exists()
     assert world.emu.account_token not in result.stdout + result.stderr
+
+
+def test_saas_infras_own_marks_keep_their_fields_but_not_names_or_holders():
+    scrubber = Scrubber()
+    marks = ("luthien-proxy tenant [saas-infra tenant=acme delete-after=2026-12-01T00:00:00Z]",
+             "lock [saas-infra-lock holder=ci@host:12 nonce=ab12 expires=2026-12-01T00:10:00Z]",
+             "control [saas-infra-control holder=ci@host:12 nonce=ab12 since=2026-12-01T00:00:00Z]",
+             "control, free [saas-infra-control]")
+    assert [scrubber._description(m) for m in marks] == [
+        "[scrubbed] [saas-infra tenant=tenant-1 delete-after=2026-12-01T00:00:00Z]",
+        "[scrubbed] [saas-infra-lock holder=holder-1 nonce=ab12 expires=2026-12-01T00:10:00Z]",
+        "[scrubbed] [saas-infra-control holder=holder-1 nonce=ab12 since=2026-12-01T00:00:00Z]",
+        "[scrubbed] [saas-infra-control]"]
+    assert scrubber._name("saas-infra-control", "project") == "saas-infra-control"

@@ -36,7 +36,8 @@ _KEEP = frozenset({
     "syncStatus", "operationName", "query", "__typename", "defaultEnvironmentName",
 })
 _OUR_SERVICES = frozenset({"Postgres", "Redis", "gateway"})
-_KEEP_PROJECTS = re.compile(r"^(saas-infra-lock|saas-infra-doctor-[0-9a-f]{1,16})$")
+_KEEP_PROJECTS = re.compile(
+    r"^(saas-infra-lock|saas-infra-control|saas-infra-doctor-[0-9a-f]{1,16})$")
 _KIND_OF = {  # the field an object sits under -> what its `id` and `name` are
     "projects": "project", "project": "project", "projectCreate": "project",
     "projectUpdate": "project", "services": "service", "service": "service",
@@ -52,7 +53,9 @@ _OPERATION_KIND = {  # what a request's top-level `id` / `input.name` is, by ope
     "Project": "project", "ServiceCreate": "service", "ServiceConnect": "service",
     "Deployment": "deployment", "VariableDelete": "variable",
 }
-_MARKERS = re.compile(r"\[saas-infra(?P<kind> |-lock |-doctor )(?P<body>[^\]]*)\]")
+# saas-infra's own marks: a tenant's, the fleet lock's (a ticket, or the control project's
+# lease), a doctor project's. Their fields are kept but for names and holders.
+_MARKERS = re.compile(r"\[saas-infra(?P<kind>-lock|-control|-doctor)?(?P<body>(?: [^\]]*)?)\]")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL_WITH_USER = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/@\"']+@[^\s\"']+", re.IGNORECASE)
 _OPAQUE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_\-+/=.]{32,}")
@@ -252,7 +255,8 @@ class Scrubber:
             elif key == "holder":
                 value = self._alias(value, "holder", identifying=True)
             out.append(f"{key}={value}")
-        return f"[saas-infra{match.group('kind')}{' '.join(out)}]"
+        body = " " + " ".join(out) if out else ""
+        return f"[saas-infra{match.group('kind') or ''}{body}]"
 
     def _domain(self, value: str) -> str:
         parts = urlsplit(value if "://" in value else f"//{value}")

@@ -74,7 +74,6 @@ class Facts:
     observed: Observed | None = None
     nodes: list[dict] = field(default_factory=list, repr=False)  # the listing's raw projects
     pages: int = 0
-    refused: Exception | None = None  # why the token's workspaces could not be listed
 
 
 def run_checks(setup: Setup, tap: Tap, wire: Wire, now: datetime) -> tuple[list[Check], Facts]:
@@ -134,8 +133,8 @@ def _token(setup: Setup, reads: _Memo, facts: Facts) -> Check:
         identity = token_identity(reads)
     except AuthError as exc:
         return _refused(setup, exc)
-    except ConfigError as exc:  # a workspace token whose workspaces Railway would not list
-        facts.kind, facts.refused = WORKSPACE_TOKEN, exc
+    except ConfigError:  # a workspace token whose workspaces Railway would not list
+        facts.kind = WORKSPACE_TOKEN  # the workspace check says what to set
         return _token_verdict(setup, facts)
     except RailwayError as exc:
         return Check("token", Status.FAIL, f"Railway could not be asked: {exc}",
@@ -196,7 +195,7 @@ def _workspace(setup: Setup, reads: _Memo, facts: Facts) -> Check:
         via = (" (found through apiToken { workspaces }, a field no Railway client uses; "
                f"setting {setup.workspace_variable} avoids it)")
     source = f"from {setup.workspace_variable}" if setup.workspace_id else choice.source
-    return Check("workspace", Status.OK, f"{_ws_name(facts.workspace)}: {source}{older}{via}",
+    return Check("workspace", Status.OK, f"{_ws_name(facts.workspace)}: {source}{via}",
                  details=details)
 
 

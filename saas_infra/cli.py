@@ -55,7 +55,8 @@ class Runtime:
     def settings(self, **overrides) -> Settings:
         return Settings.from_env(self.environ(), **overrides)
 
-    def client(self, settings: Settings, on_retry=None):
+    def client(self, settings: Settings, on_retry=None, wrap=None):
+        """The Railway client; `wrap(transport)`, when given, wraps its transport (doctor)."""
         from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 
         if settings.sandbox:
@@ -66,6 +67,7 @@ class Runtime:
             token, api_url, transport = settings.require_token(), settings.api_url, self.transport
             pacer = Pacer.for_plan(settings.plan_name, clock=self.clock)
         retry = self.retry or RetryPolicy(sleep=self.clock.sleep)
+        transport = wrap(transport) if wrap else transport
         return RailwayClient(
             token, api_url=api_url, transport=transport, retry=retry, pacer=pacer, clock=self.clock,
             on_retry=on_retry,
@@ -992,6 +994,53 @@ def whoami(s: Session) -> int:
 
 def _token_source(settings: Settings) -> str:
     return "sandbox" if settings.sandbox else str(settings.token_source)
+
+
+@cli.command()
+@common
+@click.option("--live", is_flag=True,
+              help="Also run every mutation saas-infra uses on a throwaway project, then "
+                   "delete it.")
+@click.option("--cleanup", is_flag=True, help="Delete every project `doctor --live` left behind.")
+@click.option("--record", "record_dir", type=click.Path(path_type=Path, file_okay=False),
+              metavar="DIR", help="Write every request and answer, scrubbed, as vcrpy cassettes.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask before --live or --cleanup (CI needs it).")
+def doctor(s: Session, live, cleanup, record_dir, yes) -> int:
+    """Check this setup against Railway, read-only: token, workspace, rate limits, readable
+    values, templates, the fleet listing and the lock, one line each. --live also exercises
+    every mutation on a throwaway project saas-infra-doctor-*, and always deletes it.
+
+    Exit code 0 when nothing failed, 1 otherwise.
+    """
+    from saas_infra import doctor as dr
+    from saas_infra.lock import default_holder
+
+    if live and cleanup:
+        raise ConfigError("choose --live or --cleanup, not both")
+    if (live or cleanup) and not yes:
+        what = "doctor --live" if live else "doctor --cleanup"
+        if s.settings.ci:
+            raise ConfigError(f"{what} changes Railway; under CI it needs --yes")
+        if not s.interactive:
+            raise ConfigError(f"refusing to run {what} without confirmation (stdin is not a "
+                              "terminal)", hint="add --yes to confirm in a script")
+    env = s.runtime.environ()
+    setup = dr.Setup(
+        token_source=_token_source(s.settings), token_conflict=s.settings.token_conflict,
+        workspace_id=s.settings.workspace_id, plan_name=s.settings.plan_name,
+        workspace_variable="RAILWAY_TEAM_ID" if env.get("RAILWAY_TEAM_ID") and not env.get(
+            "RAILWAY_WORKSPACE_ID") else "RAILWAY_WORKSPACE_ID",
+        tenants_dir=s.settings.tenants_dir)
+    options = dr.Options(live=live, cleanup=cleanup, record=record_dir, holder=default_holder(env))
+    report = dr.run(lambda wrap: s.runtime.client(s.settings, s._retry_notice, wrap), setup,
+                    s.runtime.clock, options, say=lambda text: s.console.message(text, "dim"),
+                    confirm=lambda q: yes or click.confirm(q, default=False, err=True))
+    if s.as_json:
+        s.emit(report.to_dict())
+    else:
+        s.lines(dr.report_lines(report))
+    return EXIT_OK if report.ok else EXIT_ERROR
 
 
 @cli.command()

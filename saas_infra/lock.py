@@ -527,7 +527,11 @@ class LockState:
 
 def inspect(client: ops.Executor, workspace_id: str | None) -> LockState:
     """The lock as Railway has it, from one light listing."""
-    nodes = ops.project_list(client, workspace_id)
+    return lock_state(ops.project_list(client, workspace_id))
+
+
+def lock_state(nodes: list[dict]) -> LockState:
+    """The lock as listed projects (id, name, description, createdAt, deletedAt) show it."""
     control = find_control(nodes)
     legacy = tuple(n["id"] for n in nodes if n.get("name") == LEGACY_TICKET
                    and not n.get("deletedAt") and _LEGACY_MARK in (n.get("description") or ""))

@@ -25,7 +25,7 @@ WORKSPACE_TOKEN = "wstok-AUDIT-fedcba9876543210"
 REPO = Path(__file__).resolve().parent.parent
 KNOWN = {  # every command and the arguments the audit gives it; `emulator` is run apart
     "validate", "plan", "apply", "create", "list", "status", "redeploy", "delete",
-    "cancel-delete", "whoami", "credentials", "adopt", "schema", "unlock",
+    "cancel-delete", "whoami", "credentials", "adopt", "schema", "unlock", "doctor",
 }
 
 
@@ -127,6 +127,10 @@ def _session(audit: Audit, monkeypatch) -> None:
     (audit.root / "tenants" / "draft.yaml").unlink()  # an orphan to adopt
     audit.every_mode("adopt", "draft")
     audit.every_mode("unlock")
+    audit.every_mode("doctor")  # reads every tenant's variables, keeps none of them
+    for ci in (False, True):  # the cassettes land in the audit's folder, which is searched
+        run("doctor", "--live", "--yes", "--record", f"doctor-cassettes-{ci}", ci=ci)
+    run("doctor", "--cleanup", "--yes", "--json")
     _error_paths(audit, monkeypatch)
     _every_other_command(audit)
 
@@ -229,6 +233,12 @@ def test_keys_are_in_no_file_but_railways_own_sandbox_state(audited: Audit) -> N
     leaks = [str(p) for p, text in _files(audited.root)
              if ".saas-infra" not in p.parts and _has_key(text, audited)]
     assert leaks == []
+
+
+def test_doctor_wrote_its_cassettes_so_their_search_is_not_blind(audited: Audit) -> None:
+    for ci in (False, True):
+        cassettes = sorted((audited.root / f"doctor-cassettes-{ci}").glob("*.yaml"))
+        assert len(cassettes) >= 9, cassettes  # the checks and each live step
 
 
 def test_the_reveals_did_show_keys_so_the_search_is_not_blind(audited: Audit) -> None:

@@ -72,8 +72,11 @@ at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755
 What it does NOT model (tests must not rely on these):
 - Project tokens (`Project-Access-Token`), OAuth tokens, 2FA prompts, workspace members and roles.
 - Environments beyond the one projectCreate makes (no environmentCreate), forks, PR environments.
-- Builds, images, containers, logs, volumes, TCP proxies, custom domains, regions, replicas,
-  restart policies, metrics, usage and billing. Template volumes are accepted and ignored.
+- Builds, images, containers, logs, TCP proxies, custom domains, metrics, usage and billing.
+- Tenant settings (instances.py, regions.py, volumes.py) are stored, read back and snapshotted
+  by deployments, and a region change migrates a volume; beyond that they change nothing: no
+  health check gates a deploy, no replica restarts, limits bound nothing.
+  Volumes come only from templates (no volumeCreate, manual backups or restores).
 - Cancelling superseded in-progress deployments; REMOVING on the way to REMOVED when a newer
   deployment replaces one (only a scripted removal passes through it); deploymentRedeploy;
   deployment instances; redeploy-race errors; which roles may decrypt (one switch per token);

@@ -17,6 +17,7 @@ from .state import (
     Instance,
     Project,
     Service,
+    VolumeInstance,
     Workspace,
     instance_key,
 )
@@ -94,6 +95,9 @@ class RequestContext:
 
     def deployment(self, deployment_id: str) -> Deployment:
         return self._lookup(self.state.deployments, deployment_id, "Deployment")
+
+    def volume_instance(self, volume_instance_id: str) -> VolumeInstance:
+        return self._lookup(self.state.volume_instances, volume_instance_id, "VolumeInstance")
 
     def instance(self, service_id: str, environment_id: str) -> Instance:
         service = self.service(service_id)

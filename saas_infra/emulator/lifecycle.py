@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from . import volumes
 from .state import Deployment, Project, State, instance_key
 
 # Share of a deployment's duration spent in each phase before SUCCESS.
@@ -136,6 +137,7 @@ def remove_project(state: State, project_id: str, now: float) -> None:
 def remove_service(state: State, service_id: str) -> None:
     service = state.services.pop(service_id)
     project = state.projects[service.project_id]
+    volumes.forget(state, project.id, service_id)  # and with it the volume's backups
     project.service_ids.remove(service_id)
     for environment_id in project.environment_ids:
         instance = state.instances.pop(instance_key(service_id, environment_id), None)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import lifecycle, ops, templates
+from . import instances, lifecycle, ops, templates, volumes
 from .context import ApiFailure, RequestContext
 from .resolvers import instances_of
 from .state import Domain, Instance, Project, Service, Workflow
@@ -386,7 +386,7 @@ def _deploy_template_service(
         "start_command": (service_config.get("deploy") or {}).get("startCommand"),
     }
     variables = templates.variable_values(service_config, ctx.emulator.rng)
-    _, instances = ops.create_service(
+    _, created = ops.create_service(
         ctx,
         project,
         name,
@@ -396,8 +396,10 @@ def _deploy_template_service(
         template_id=template["id"],
         template_service_id=template_service_id,
     )
+    instances.from_template(created, service_config)
+    volumes.from_template(ctx, project, created, service_config, input["serializedConfig"])
     if not input.get("stageOnly"):
-        for instance in instances:
+        for instance in created:
             ops.queue_deployment(ctx, instance, latest=True)
 
 

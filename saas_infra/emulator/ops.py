@@ -13,6 +13,7 @@ import string
 import uuid
 from typing import Any
 
+from . import instances
 from .context import ApiFailure, RequestContext
 from .state import Deployment, Domain, Environment, Instance, Project, Service, State, instance_key
 
@@ -190,6 +191,7 @@ def queue_deployment(
     _script(deployment, _take_scripted(state, instance))
     state.deployments[deployment.id] = deployment
     instance.deployment_ids.append(deployment.id)
+    instances.on_deploy(ctx, instance, deployment)  # its settings snapshot; a volume follows
     return deployment
 
 

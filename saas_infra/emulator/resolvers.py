@@ -14,7 +14,7 @@ from typing import Any
 
 from saas_infra.clock import format_time
 
-from . import lifecycle, templates
+from . import instances, lifecycle, templates
 from .context import NOT_AUTHORIZED, ApiFailure, RequestContext
 from .paging import BadCursor, connection
 from .state import (
@@ -354,8 +354,9 @@ def environment_config(
             "source": source,
             "variables": _config_variables(instance.variables, instance.sealed, decrypt),
         }
-        if instance.start_command:
-            entry["deploy"] = {"startCommand": instance.start_command}
+        deploy = instances.config_deploy(instance)
+        if deploy:
+            entry["deploy"] = deploy
         config[instance.service_id] = entry
     shared = environment.shared_variables
     return {"services": config, "sharedVariables": _config_variables(shared, (), decrypt)}
@@ -490,12 +491,7 @@ TYPES: dict[str, dict[str, Any]] = {
         "deletedAt": _const(None),
         "domains": instance_domains,
         "environmentId": _attr("environment_id"),
-        "healthcheckPath": _const(None),
         "latestDeployment": instance_latest,
-        "numReplicas": _const(1),
-        "region": _const("us-west2"),
-        "restartPolicyMaxRetries": _const(10),
-        "restartPolicyType": _const("ON_FAILURE"),
         "rootDirectory": _const(None),
         "service": _service_of,
         "serviceId": _attr("service_id"),

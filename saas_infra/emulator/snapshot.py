@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import volumes
 from .lifecycle import deployment_status
 from .resolvers import iso
 from .state import Instance, Project, Service, State, instance_key
@@ -52,4 +53,19 @@ def _service(state: State, project: Project, service: Service, now: float) -> di
         "variables": dict(first.variables) if first else {},  # raw, as stored
         "deployments": deployments,  # oldest first, with their meta (repo/branch/commitHash or image)
         "domains": [host for instance in instances for host in instance.domains],
+        "deploy": dict(first.deploy) if first else {},  # settings set explicitly (instances.py)
+        "limits": dict(first.limits) if first else {},
+        "volume": _volume(state, first, now),
+    }
+
+
+def _volume(state: State, instance: Instance | None, now: float) -> dict[str, Any] | None:
+    record = state.volume_instances.get(instance.volume_instance_id or "") if instance else None
+    if record is None:
+        return None
+    return {
+        "mountPath": record.mount_path,
+        "region": volumes.region_of(record, now),
+        "state": volumes.state_of(record, now),
+        "schedules": [schedule["kind"] for schedule in record.schedules],
     }

@@ -102,6 +102,11 @@ class Instance:
     sealed: list[str] = field(default_factory=list)  # names whose values are never returned
     domains: list[str] = field(default_factory=list)  # host names, keys of State.domains
     deployment_ids: list[str] = field(default_factory=list)  # oldest first
+    # Settings as Railway's environment config spells them (camelCase `deploy` keys); only
+    # what was set explicitly is stored, defaults are filled on read (instances.py).
+    deploy: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)  # vCPUs / memoryGB overrides
+    volume_instance_id: str | None = None  # Railway mounts at most one volume per service
 
 
 @dataclass
@@ -118,6 +123,7 @@ class Deployment:
     # REMOVING (lifecycle.py says what each does).
     scripted: str | None = None
     started: float | None = None  # when QUEUED begins, if not at `created` (CI, an approval)
+    manifest: dict[str, Any] | None = None  # the deploy settings it was queued with
 
 
 @dataclass
@@ -139,6 +145,34 @@ class Workflow:
     environment_id: str | None = None
 
 
+@dataclass
+class Volume:
+    id: str
+    name: str
+    project_id: str
+    created: float
+
+
+@dataclass
+class VolumeInstance:
+    """A volume in one environment: where its data lives, its backup schedules and the backups
+    kept from schedules since removed (live schedules' backups are computed on read)."""
+
+    id: str
+    volume_id: str
+    project_id: str
+    environment_id: str
+    service_id: str | None
+    mount_path: str
+    size_mb: int
+    used_mb: float
+    region: str  # where the data is; while migrating, the region it leaves
+    created: float
+    migration: dict[str, Any] | None = None  # {"to": region, "start": t, "end": t}
+    schedules: list[dict[str, Any]] = field(default_factory=list)  # {"id", "kind", "created"}
+    backups: list[dict[str, Any]] = field(default_factory=list)
+
+
 def instance_key(service_id: str, environment_id: str) -> str:
     return f"{service_id}:{environment_id}"
 
@@ -155,6 +189,8 @@ class State:
     deployments: dict[str, Deployment] = field(default_factory=dict)
     domains: dict[str, Domain] = field(default_factory=dict)  # key: host name
     workflows: dict[str, Workflow] = field(default_factory=dict)
+    volumes: dict[str, Volume] = field(default_factory=dict)
+    volume_instances: dict[str, VolumeInstance] = field(default_factory=dict)
     heads: dict[str, list[str]] = field(default_factory=dict)  # "repo@branch" -> shas, oldest first
     gone: dict[str, str] = field(default_factory=dict)  # removed id -> its workspace id
     # Projects removed for good (reaped after the grace, or projectDelete): Railway still lists
@@ -178,6 +214,8 @@ _TABLES: dict[str, type] = {
     "deployments": Deployment,
     "domains": Domain,
     "workflows": Workflow,
+    "volumes": Volume,
+    "volume_instances": VolumeInstance,
 }
 
 

@@ -240,6 +240,85 @@ SERVICE_DOMAIN_CREATE = _mutation(
     idempotent=False
 )
 
+# --- tenant settings: placement, size, health check, restarts, backups ------------------------
+# What each returns and when it takes effect is in the emulator's instances.py, regions.py and
+# volumes.py docstrings (with Railway's evidence). In short: settings and limits apply from the
+# next deployment; placement reads back from the environment config's deploy.multiRegionConfig
+# and each deployment's meta.serviceManifest, never from ServiceInstance.region / numReplicas.
+
+# ServiceInstance fields that read back what serviceInstanceUpdate set, for the fleet listing.
+INSTANCE_SETTINGS = (
+    "healthcheckPath healthcheckTimeout restartPolicyType restartPolicyMaxRetries sleepApplication"
+)
+# An environment's volume instances, for the fleet listing (one volume per service).
+VOLUME_INSTANCE_FIELDS = "id serviceId mountPath region state sizeMB currentSizeMB"
+
+REGIONS = _query(
+    "Regions",
+    """
+query Regions($projectId: String) {
+  regions(projectId: $projectId) {
+    name region location country
+    deploymentConstraints { deprecationInfo { isDeprecated replacementRegion } }
+  }
+}
+""",
+)
+SERVICE_INSTANCE_SETTINGS = _query(
+    "ServiceInstanceSettings",
+    "query ServiceInstanceSettings($environmentId: String!, $serviceId: String!) {"
+    " serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {"
+    f" id serviceId environmentId {INSTANCE_SETTINGS}"
+    " latestDeployment { id status meta } } }",
+)
+SERVICE_INSTANCE_UPDATE = _mutation(
+    "ServiceInstanceUpdate",
+    "mutation ServiceInstanceUpdate($serviceId: String!, $environmentId: String,"
+    " $input: ServiceInstanceUpdateInput!) {"
+    " serviceInstanceUpdate(serviceId: $serviceId, environmentId: $environmentId, input: $input) }",
+)
+SERVICE_INSTANCE_LIMITS = _query(
+    "ServiceInstanceLimits",
+    "query ServiceInstanceLimits($environmentId: String!, $serviceId: String!) {"
+    " serviceInstanceLimits(environmentId: $environmentId, serviceId: $serviceId) }",
+)
+SERVICE_INSTANCE_LIMITS_UPDATE = _mutation(
+    "ServiceInstanceLimitsUpdate",
+    "mutation ServiceInstanceLimitsUpdate($input: ServiceInstanceLimitsUpdateInput!) {"
+    " serviceInstanceLimitsUpdate(input: $input) }",
+)
+# Deploys the current snapshot again (same commit or image) so new settings take effect.
+SERVICE_INSTANCE_REDEPLOY = _mutation(
+    "ServiceInstanceRedeploy",
+    "mutation ServiceInstanceRedeploy($serviceId: String!, $environmentId: String!) {"
+    " serviceInstanceRedeploy(serviceId: $serviceId, environmentId: $environmentId) }",
+    idempotent=False,
+)
+VOLUME_INSTANCES = _query(
+    "VolumeInstances",
+    "query VolumeInstances($environmentId: String!, $projectId: String!) {"
+    " environment(id: $environmentId, projectId: $projectId) {"
+    f" volumeInstances(first: 25) {{ edges {{ node {{ {VOLUME_INSTANCE_FIELDS} }} }} }} }} }}",
+)
+VOLUME_BACKUP_SCHEDULE_UPDATE = _mutation(
+    "VolumeInstanceBackupScheduleUpdate",
+    "mutation VolumeInstanceBackupScheduleUpdate($volumeInstanceId: String!,"
+    " $kinds: [VolumeInstanceBackupScheduleKind!]!) {"
+    " volumeInstanceBackupScheduleUpdate(volumeInstanceId: $volumeInstanceId, kinds: $kinds) }",
+)
+VOLUME_BACKUP_SCHEDULES = _query(
+    "VolumeInstanceBackupScheduleList",
+    "query VolumeInstanceBackupScheduleList($volumeInstanceId: String!) {"
+    " volumeInstanceBackupScheduleList(volumeInstanceId: $volumeInstanceId) {"
+    " id kind name cron retentionSeconds createdAt } }",
+)
+VOLUME_BACKUPS = _query(
+    "VolumeInstanceBackupList",
+    "query VolumeInstanceBackupList($volumeInstanceId: String!) {"
+    " volumeInstanceBackupList(volumeInstanceId: $volumeInstanceId) {"
+    " id name createdAt expiresAt scheduleId usedMB } }",
+)
+
 ALL_OPERATIONS: tuple[Operation, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Operation)
 )
@@ -527,3 +606,76 @@ def service_domain_create(client: Executor, *, service_id: str, environment_id: 
     return client.execute(
         SERVICE_DOMAIN_CREATE, {"input": {"serviceId": service_id, "environmentId": environment_id}}
     )["serviceDomainCreate"]
+
+
+# --- tenant settings --------------------------------------------------------------------------
+
+
+def regions(client: Executor, project_id: str | None = None) -> list[dict]:
+    return client.execute(REGIONS, {"projectId": project_id})["regions"]
+
+
+def service_instance_settings(client: Executor, *, service_id: str, environment_id: str) -> dict:
+    variables = {"serviceId": service_id, "environmentId": environment_id}
+    return client.execute(SERVICE_INSTANCE_SETTINGS, variables)["serviceInstance"]
+
+
+def service_instance_update(
+    client: Executor, *, service_id: str, environment_id: str | None, settings: dict[str, Any]
+) -> bool:
+    """Set ServiceInstanceUpdateInput fields (a None value resets one); False: nothing changed.
+    Nothing is deployed: the settings apply from the next deployment."""
+    variables = {"serviceId": service_id, "environmentId": environment_id, "input": settings}
+    return client.execute(SERVICE_INSTANCE_UPDATE, variables)["serviceInstanceUpdate"]
+
+
+def service_instance_limits(client: Executor, *, service_id: str, environment_id: str) -> dict:
+    """The instance's limits with the plan's defaults merged in: {"vCPUs", "memoryGB"}."""
+    variables = {"serviceId": service_id, "environmentId": environment_id}
+    return client.execute(SERVICE_INSTANCE_LIMITS, variables)["serviceInstanceLimits"]
+
+
+def service_instance_limits_update(
+    client: Executor,
+    *,
+    service_id: str,
+    environment_id: str,
+    vcpus: float | None = None,
+    memory_gb: float | None = None,
+) -> None:
+    payload: dict[str, Any] = {"serviceId": service_id, "environmentId": environment_id}
+    if vcpus is not None:
+        payload["vCPUs"] = vcpus
+    if memory_gb is not None:
+        payload["memoryGB"] = memory_gb
+    client.execute(SERVICE_INSTANCE_LIMITS_UPDATE, {"input": payload})
+
+
+def redeploy(client: Executor, *, service_id: str, environment_id: str) -> None:
+    variables = {"serviceId": service_id, "environmentId": environment_id}
+    client.execute(SERVICE_INSTANCE_REDEPLOY, variables)
+
+
+def volume_instances(client: Executor, *, project_id: str, environment_id: str) -> list[dict]:
+    variables = {"projectId": project_id, "environmentId": environment_id}
+    edges = client.execute(VOLUME_INSTANCES, variables)["environment"]["volumeInstances"]["edges"]
+    return [edge["node"] for edge in edges]
+
+
+def volume_backup_schedule_update(
+    client: Executor, *, volume_instance_id: str, kinds: list[str]
+) -> None:
+    """Replace the schedule set (DAILY / WEEKLY / MONTHLY); [] removes every schedule."""
+    variables = {"volumeInstanceId": volume_instance_id, "kinds": kinds}
+    client.execute(VOLUME_BACKUP_SCHEDULE_UPDATE, variables)
+
+
+def volume_backup_schedules(client: Executor, *, volume_instance_id: str) -> list[dict]:
+    variables = {"volumeInstanceId": volume_instance_id}
+    return client.execute(VOLUME_BACKUP_SCHEDULES, variables)["volumeInstanceBackupScheduleList"]
+
+
+def volume_backups(client: Executor, *, volume_instance_id: str) -> list[dict]:
+    """Kept backups in no particular order (newest: the greatest createdAt)."""
+    variables = {"volumeInstanceId": volume_instance_id}
+    return client.execute(VOLUME_BACKUPS, variables)["volumeInstanceBackupList"]

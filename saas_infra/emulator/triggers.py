@@ -13,7 +13,7 @@ terraform-community-providers/terraform-provider-railway at b1cd755 unless a com
 - One per service and environment, and the branch lives there: terraform
   internal/provider/resource_service.go reads `source_repo_branch` from
   `deploymentTriggers(projectId, environmentId, serviceId)`, edge 0 ("up to 1 deployment trigger
-  is allowed for one (service, environment) pair", 76cedb5). So a second deploymentTriggerCreate
+  is allowed for one (service, environment) pair", c84b997; kept by 76cedb5). So a second deploymentTriggerCreate
   for the pair is refused, and a trigger created or updated moves the service's repo and branch
   with it (what `serviceInstanceDeploy(latestCommit: true)` deploys).
 - Fields and inputs: the published schema. `provider` is "github" (terraform

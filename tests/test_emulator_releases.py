@@ -7,6 +7,8 @@ saas_infra/emulator/triggers.py, github.py, commits.py, rollbacks.py and gateway
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -466,3 +468,22 @@ def test_triggers_outcomes_and_snapshots_survive_save_and_load(tmp_path, api, cl
     assert rolled == {"deploymentRollback": True}
     assert "A" not in again.snapshot()["projects"][1]["services"][2]["variables"]  # restored
     assert again.snapshot()["projects"][0]["services"][2]["triggers"] == []
+
+
+def test_a_state_saved_before_triggers_gives_repo_services_theirs(tmp_path, api, client, emu):
+    tenant = running_tenant(api)
+    path = tmp_path / "old.json"
+    emu.save(path)
+    data = json.loads(path.read_text())
+    for key in ("triggers", "trigger_serial", "triggers_modelled", "commits", "images"):
+        data.pop(key)
+    for instance in data["instances"].values():
+        instance.pop("trigger_id")
+    path.write_text(json.dumps(data))
+
+    again = Emulator.load(path, clock=emu.clock, rate_limits=ROOMY, deploy_seconds=DEPLOY)
+
+    done = again.github_push(REPO, "refs/heads/main", SHA_A)
+    assert [d["serviceId"] for d in done["deployments"]] == [tenant["gateway"]]
+    assert [p["services"][2]["triggers"] for p in again.snapshot()["projects"]] == [[{
+        "repository": REPO, "branch": "main", "checkSuites": False, "enabled": True}]]

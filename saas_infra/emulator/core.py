@@ -34,7 +34,7 @@ from graphql import (
 
 from saas_infra.clock import Clock, SystemClock
 
-from . import commits, controls, fastexec, gateway, github, lifecycle, ops
+from . import commits, controls, fastexec, gateway, github, lifecycle, ops, triggers
 from .context import ApiFailure, RequestContext
 from .faults import Answer, FaultDice, Faults, GatewayTimeout
 from .ratelimit import RateLimiter, RateLimits, Verdict
@@ -140,7 +140,7 @@ class Emulator:
         for name in names:
             workspace = Workspace(ops.new_id(self.rng), name, self.plan, now)
             workspaces[workspace.id] = workspace
-        return State(user=user, workspaces=workspaces, tokens={})
+        return State(user=user, workspaces=workspaces, tokens={}, triggers_modelled=True)
 
     def _adopt(self, state: State, account_token: str | None, workspace_token: str | None) -> None:
         """Make `state` current; explicit tokens replace stored ones, missing ones are generated."""
@@ -149,6 +149,8 @@ class Emulator:
             if state.rng_state is not None:
                 version, internal, gauss = state.rng_state
                 self.rng.setstate((version, tuple(internal), gauss))
+            if not state.triggers_modelled:  # saved before triggers existed: Railway had them
+                triggers.backfill(state)
             every = list(state.workspaces)
             tokens = dict(state.tokens)
             self.account_token = self._install_token("account", account_token, every)

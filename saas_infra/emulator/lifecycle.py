@@ -3,8 +3,8 @@
 A deployment moves QUEUED → INITIALIZING → BUILDING → DEPLOYING → SUCCESS over its duration
 (an injected failure or its version's outcome ends it FAILED after BUILDING, CRASHED after
 DEPLOYING, or FAILED once a health check gives up: commits.py); a SUCCESS becomes REMOVED once a
-newer deployment of the same instance goes live (succeeds, or comes online and crashes). A test control can script one of
-Railway's other statuses instead (SCRIPTED). Workflows go NotFound → Running → Complete.
+newer deployment of the same instance goes live (succeeds, or comes online and crashes). A test
+control can script one of Railway's other statuses instead (SCRIPTED). Workflows go NotFound → Running → Complete.
 Scheduled project deletions are reaped 48 hours after they were asked for; a removed project's
 bare record is kept for `includeDeleted` listings.
 """

@@ -230,6 +230,8 @@ class State:
     pending_failures: list[dict[str, Any]] = field(default_factory=list)
     next_serial: int = 0
     trigger_serial: int = 0  # trigger ids come from it, not from the id generator (triggers.py)
+    # False in a state saved before triggers were modelled: its repo services get theirs on load.
+    triggers_modelled: bool = False
     rng_state: list[Any] | None = None
 
 

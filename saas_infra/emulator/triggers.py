@@ -92,6 +92,15 @@ def connect(state: State, instance: Instance) -> None:
     trigger.repository, trigger.branch, trigger.enabled = instance.repo, instance.branch, True
 
 
+def backfill(state: State) -> None:
+    """A state saved before triggers were modelled: each repo service gets the trigger Railway
+    gave it when it was connected."""
+    for instance in state.instances.values():
+        if instance.trigger_id is None:
+            connect(state, instance)
+    state.triggers_modelled = True
+
+
 def forget(state: State, instance: Instance, workspace_id: str) -> None:
     """A service instance is being removed: its trigger goes with it."""
     trigger = of_instance(state, instance)

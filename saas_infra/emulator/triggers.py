@@ -6,10 +6,13 @@ Evidence (railwayapp/cli at df3838bf, railwayapp/docs at c2a634f1,
 terraform-community-providers/terraform-provider-railway at b1cd755 unless a commit is named):
 - Connecting a GitHub repo creates them: "GitHub sources are connected at the service level and
   create deployment triggers for matching project environments" (cli src/commands/service.rs,
-  `railway service source connect` help, 4539b8f8, #934). The emulator gives every environment
-  of the service one when a repo and a branch arrive by serviceConnect, serviceCreate,
-  projectCreate(repo:) or a template service, and a later serviceConnect with a repo brings back
-  a trigger deleted before (the worst case for a client that deleted it to stop pushes).
+  `railway service source connect` help, 4539b8f8, #934). For serviceCreate with a repo source
+  (and projectCreate(repo:), a template service) no client says so outright, but "Services
+  linked to a GitHub repository automatically deploy when new commits are pushed to the
+  connected branch" (docs content/docs/deployments/github-autodeploys.md), so they get one too.
+  The emulator gives every environment of the service one when a repo and a branch arrive, and
+  a later serviceConnect with a repo brings back a trigger deleted before (the worst case for a
+  client that deleted it to stop pushes).
 - One per service and environment, and the branch lives there: terraform
   internal/provider/resource_service.go reads `source_repo_branch` from
   `deploymentTriggers(projectId, environmentId, serviceId)`, edge 0 ("up to 1 deployment trigger

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import instances, lifecycle, ops, templates, volumes
+from . import instances, lifecycle, ops, templates, triggers, volumes
 from .context import ApiFailure, RequestContext
 from .resolvers import instances_of
 from .state import Domain, Instance, Project, Service, Workflow
@@ -188,6 +188,7 @@ def m_service_connect(_root: Any, info: Info, id: str, input: dict[str, Any]) ->
             instance.repo, instance.branch, instance.image = None, None, image
         elif instance.repo:
             instance.branch = branch  # a new branch for the connected repo
+        triggers.connect(ctx.state, instance)  # a repo brings its trigger (back); an image none
         ops.queue_deployment(ctx, instance, latest=True)
     service.updated = ctx.now
     ctx.touched(service.id)

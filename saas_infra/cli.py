@@ -525,7 +525,11 @@ def unlock(s: Session, force) -> int:
 
     fleet = s.fleet
     now = fleet.clock.now()
-    state = (lock.break_lock if force else lock.inspect)(fleet.client, fleet.workspace())
+    if force:
+        state = lock.break_lock(fleet.client, fleet.workspace(), sleep=fleet.clock.sleep,
+                                say=fleet.lock_notify)
+    else:
+        state = lock.inspect(fleet.client, fleet.workspace())
     lease = state.lease
     held = lease is not None and not lease.expired(now)
     if s.as_json:

@@ -3,7 +3,9 @@ sandbox's file lock). Railway has no locks and no compare-and-set (two writes to
 succeed; the last stays), so the lock is a lease in the description of one long-lived project per
 workspace, `saas-infra-control`, taken by timed mutual exclusion (Fischer's algorithm): read it,
 write a claim, wait a settle time, read it back; a claim slower than the settle time is not
-trusted. It costs 4 calls on a free lock and leaves nothing behind.
+trusted. It costs 4 calls on a free lock and leaves nothing behind. No lock write is retried
+blindly: after a lost answer the lock is read again, and written again only while the lease is
+still the one the write was meant for (free_lease).
 
 Why there: a project per pass (as before) leaves a deleted project in Railway's listings for
 every pass and fails at the plan's project limit; tickets as services leave deleted services
@@ -53,6 +55,7 @@ CHECK_EVERY = 30.0  # a holder reads its lease back at least this often (between
 _COOLDOWN_WAIT = 30.0  # "Endpoint too recently updated" says not how long; tens of seconds
 HEARTBEAT = 1.0  # real seconds between the background thread's looks; it calls Railway when due
 _FIRST_POLL, _MAX_POLL = 1.0, 15.0  # waiting: short passes are noticed fast, long ones cheaply
+_FREE_TRIES = 4  # writes of `free` before giving up (the lease then expires by itself)
 _MARK = re.compile(r"\[saas-infra-control(?P<body>[^\]]*)\]")
 _LEGACY_MARK = "[saas-infra-lock "
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/@#+-]+")
@@ -197,6 +200,7 @@ class FleetLock:
         self.lost: str | None = None
         self._claimed = False  # a claim of ours may stand on Railway, not yet confirmed
         self._looked = 0.0  # clock.monotonic() of the last read that showed the lease ours
+        self._renew_at = 0.0  # after a renewal Railway refused or left unanswered, not before
         self._told: set[str] = set()
         self._mutex = threading.Lock()  # the heartbeat, the appliers' checks and release()
         self._stop = threading.Event()
@@ -285,28 +289,16 @@ class FleetLock:
         if back is not None and back.nonce == self.nonce:  # as Railway holds it
             self.lease, self._claimed, self._looked = back, False, self.clock.monotonic()
             return None, None
-        if back is None:
-            raise RailwayError(
-                f"the fleet lock's claim did not stay in the description of {CONTROL_PROJECT} "
-                f"({self.control_id}): it was released or overwritten at once",
-                operation="LockRead",
-            )
         self._claimed = False
+        if back is None:  # a free landed over it (a holder's late release, `unlock --force`)
+            self._say("The fleet lock was freed over this pass's claim: claiming again")
+            return claim, _FIRST_POLL
         self._say(f"Another pass took the fleet lock first ({back.holder})")
         return back, None
 
     def _refused(self, error: TransientError) -> float:
         """How long to wait after Railway refused a claim, said as the client says its retries."""
-        cooldown = isinstance(error, CooldownError)
-        pause = error.retry_after or (_COOLDOWN_WAIT if cooldown else _FIRST_POLL)
-        if cooldown:
-            what = 'Railway says "Endpoint too recently updated"'
-        elif isinstance(error, RateLimitedError):
-            what = "Railway rate limit"
-        else:
-            what = f"Railway did not take the claim ({type(error).__name__})"
-        self._say(f"{what}: waiting {pause:.0f} s ({ops.LOCK_CLAIM.name})")
-        return pause
+        return _refusal_pause(error, ops.LOCK_CLAIM, self._say)
 
     def _too_slow(self, claim: Lease, why: str) -> tuple[Lease, float]:
         """A claim that may have landed long after its read: another pass may have read the lock
@@ -373,7 +365,7 @@ class FleetLock:
         try:
             current = self._read()
             if current is not None and current.nonce == self.nonce:
-                ops.lock_write(self.client, self.control_id, control_description(None))
+                self._free()
         except RailwayError:
             pass  # it expires by itself
 
@@ -400,7 +392,9 @@ class FleetLock:
 
     def renew_if_due(self) -> bool:
         """Look at the lease when due, renew it when a third of it is left; True when renewed.
-        A Railway error leaves the lease as it was: the next look tries again, until expiry."""
+        A Railway error leaves the lease as it was: a later look tries again (reading first, so a
+        renewal whose answer was lost is never written over a lease that is not ours), until
+        expiry."""
         with self._mutex:
             lease = self.lease
             if lease is None or self.lost:
@@ -410,6 +404,8 @@ class FleetLock:
                 self.lost = f"its lease expired at {format_time(lease.expires)} before renewal"
                 return False
             renew = now >= lease.expires - timedelta(seconds=self.ttl / 3)
+            if renew and self.clock.monotonic() < self._renew_at:
+                renew = False
             if not renew and self.clock.monotonic() - self._looked < self.check_every:
                 return False
             try:
@@ -419,6 +415,10 @@ class FleetLock:
                     return False
                 renewed = replace(lease, expires=now + timedelta(seconds=self.ttl))
                 ops.lock_write(self.client, self.control_id, control_description(renewed))
+            except TransientError as exc:
+                cooldown = _COOLDOWN_WAIT if isinstance(exc, CooldownError) else _MAX_POLL
+                self._renew_at = self.clock.monotonic() + (exc.retry_after or cooldown)
+                return False
             except RailwayError:
                 return False
             self.lease = renewed
@@ -460,11 +460,15 @@ class FleetLock:
                 stale = self.clock.monotonic() - self._looked >= self.check_every
                 if stale and not self._still_ours():
                     return self.lost
-                ops.lock_write(self.client, self.control_id, control_description(None))
+                self._free()
             except RailwayError as exc:
                 self._say(f"Could not release the fleet lock ({exc}); it expires at "
                           f"{format_time(lease.expires)}")
             return self.lost
+
+    def _free(self) -> None:
+        free_lease(self.client, self.control_id, self.nonce, sleep=self.clock.sleep,
+                   say=self._say)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -476,6 +480,50 @@ class FleetLock:
         if key not in self._told:
             self._told.add(key)
             self._say(text)
+
+
+def free_lease(client: ops.Executor, control_id: str, nonce: str, *,
+               sleep: Callable[[float], None], say: Notify | None = None) -> None:
+    """Write `free` over the lease with `nonce`. Each write is sent once: after a failure the
+    lock is read again and freed again only while that lease is still there. Sent again blindly,
+    a free that landed with its answer lost could free the lease of a pass that took the lock in
+    between. Raises RailwayError when the lock could not be freed (the lease then expires)."""
+    for attempt in range(1, _FREE_TRIES + 1):
+        try:
+            ops.lock_write(client, control_id, control_description(None))
+            return
+        except TransientError as exc:
+            if attempt == _FREE_TRIES:
+                raise
+            if took_no_effect(exc):
+                sleep(_refusal_pause(exc, ops.LOCK_WRITE, say))
+            else:
+                _tell(say, f"Railway did not answer the fleet lock's free ({exc}): reading the "
+                      "lock again")
+        node = ops.lock_read(client, control_id)
+        current = None if node.get("deletedAt") else parse_lease(node.get("description"))
+        if current is None or current.nonce != nonce:
+            return  # freed (the write landed), or another pass holds it now: not ours to free
+
+
+def _refusal_pause(error: TransientError, operation: ops.Operation, say: Notify | None) -> float:
+    """How long to wait after Railway refused a lock write, said as the client says its
+    retries."""
+    cooldown = isinstance(error, CooldownError)
+    pause = error.retry_after or (_COOLDOWN_WAIT if cooldown else _FIRST_POLL)
+    if cooldown:
+        what = 'Railway says "Endpoint too recently updated"'
+    elif isinstance(error, RateLimitedError):
+        what = "Railway rate limit"
+    else:
+        what = f"Railway did not take the write ({type(error).__name__})"
+    _tell(say, f"{what}: waiting {pause:.0f} s ({operation.name})")
+    return pause
+
+
+def _tell(say: Notify | None, text: str) -> None:
+    if say is not None:
+        say(text)
 
 
 def _delete_quietly(client: ops.Executor, project_id: str) -> None:
@@ -539,12 +587,14 @@ def lock_state(nodes: list[dict]) -> LockState:
     return LockState(control["id"] if control else None, lease, legacy)
 
 
-def break_lock(client: ops.Executor, workspace_id: str | None) -> LockState:
+def break_lock(client: ops.Executor, workspace_id: str | None, *,
+               sleep: Callable[[float], None], say: Notify | None = None) -> LockState:
     """Free the lock whoever holds it, and remove earlier versions' tickets (for `saas-infra
-    unlock --force`); returns what it found and removed."""
+    unlock --force`); returns what it found and removed. Only the lease it found is freed: one
+    that a waiting pass takes meanwhile stays."""
     state = inspect(client, workspace_id)
     if state.lease is not None:
-        ops.lock_write(client, state.control_id, control_description(None))
+        free_lease(client, state.control_id, state.lease.nonce, sleep=sleep, say=say)
     for project_id in state.legacy:
         try:
             ops.project_delete(client, project_id)

@@ -455,7 +455,7 @@ def test_a_holder_looks_at_its_lease_every_period_and_not_more(client, emu, cloc
 def test_a_lock_broken_during_the_pass_fails_the_pass_at_its_end(client, emu, clock):
     lost = pytest.raises(LockHeldError, match="the fleet lock was lost during this pass")
     with lost, make_lock(client, emu, clock, "ci-run-1", ttl=600) as held:
-        assert lock.break_lock(client, emu.workspace_id).lease.holder == "ci-run-1"
+        assert lock.break_lock(client, emu.workspace_id, sleep=clock.sleep).lease.holder == "ci-run-1"
         clock.advance(seconds=450)
         assert held.renew_if_due() is False
     assert held.lost.startswith("its lease was removed")
@@ -471,7 +471,7 @@ def test_a_lost_lease_stops_apply_between_tenant_steps(fleet, client, emu, clock
     def progress(tenant, step, state):
         if (tenant, step) == ("acme", "project") and not taken:
             # An operator breaks the lock of this (live) pass, and another pass takes it.
-            lock.break_lock(client, emu.workspace_id)
+            lock.break_lock(client, emu.workspace_id, sleep=clock.sleep)
             taken.append(make_lock(client, emu, clock, "ci-run-9").acquire())
             clock.advance(seconds=lock.CHECK_EVERY)
 
@@ -536,6 +536,91 @@ def test_the_heartbeat_renews_the_lease_by_itself(client, emu, clock):
     finally:
         assert held.release() is None
     assert lease_on_railway(emu) is None
+
+
+# --- writes whose answers are lost ----------------------------------------------------------
+
+
+class LosesAnswer(httpx.BaseTransport):
+    """Loses the answer of the first LockWrite of `free`: it lands on Railway when `landed`, then
+    `meanwhile` runs (something happens before the writer hears back), then the answer times out."""
+
+    def __init__(self, inner, *, landed: bool = True, meanwhile=None) -> None:
+        self.inner, self.landed, self.meanwhile, self.fired = inner, landed, meanwhile, False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        freeing = (body.get("operationName") == "LockWrite"
+                   and body["variables"]["input"]["description"] == lock.control_description(None))
+        if self.fired or not freeing:
+            return self.inner.handle_request(request)
+        self.fired = True
+        if self.landed:
+            self.inner.handle_request(request)
+        if self.meanwhile:
+            self.meanwhile()
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+
+def losing_client(emu, clock, transport: LosesAnswer) -> RailwayClient:
+    return RailwayClient(emu.account_token, transport=transport,
+                         retry=RetryPolicy(sleep=clock.sleep), pacer=Pacer.unlimited(clock=clock),
+                         clock=clock)
+
+
+def test_a_free_whose_answer_was_lost_is_not_sent_again_over_the_next_holder(client, emu, clock):
+    setup = make_lock(client, emu, clock, "setup")
+    setup.acquire()
+    setup.release()
+    taken = []
+    next_pass = make_lock(client, emu, clock, "next-run", control_id=setup.control_id)
+    transport = LosesAnswer(emu.transport(), meanwhile=lambda: taken.append(next_pass.acquire()))
+    said = Said()
+    first = make_lock(losing_client(emu, clock, transport), emu, clock, "ci-run-1", notify=said,
+                      control_id=setup.control_id)
+    first.acquire()
+    assert first.release() is None
+    assert taken and lease_on_railway(emu) == taken[0]  # the next holder's lease stays
+    assert said == ["Railway did not answer the fleet lock's free (Railway did not answer in "
+                    "time: the answer was lost (operation LockWrite)): reading the lock again"]
+    clock.advance(seconds=lock.CHECK_EVERY + 1)
+    next_pass.check()  # still holds it: nothing freed it behind its back
+
+
+def test_a_free_that_did_not_land_is_sent_again_while_the_lease_is_ours(client, emu, clock):
+    transport = LosesAnswer(emu.transport(), landed=False)
+    held = make_lock(losing_client(emu, clock, transport), emu, clock, "ci-run-1")
+    held.acquire()
+    writes = emu.counts["LockWrite"]
+    assert held.release() is None
+    assert lease_on_railway(emu) is None
+    assert emu.counts["LockWrite"] - writes == 1  # the second: the first never reached Railway
+
+
+def test_unlock_force_frees_only_the_lease_it_found(client, emu, clock):
+    dead = make_lock(client, emu, clock, "runner-that-died")
+    dead.acquire()
+    taken = []
+    waiter = make_lock(client, emu, clock, "waiting-run", control_id=dead.control_id)
+    transport = LosesAnswer(emu.transport(), meanwhile=lambda: taken.append(waiter.acquire()))
+    state = lock.break_lock(losing_client(emu, clock, transport), emu.workspace_id,
+                            sleep=clock.sleep)
+    assert state.lease.holder == "runner-that-died"
+    assert taken and lease_on_railway(emu) == taken[0]  # the waiter that took it keeps it
+
+
+def test_a_claim_freed_at_once_is_made_again(client, emu, clock):
+    clock = HookClock(clock.now())
+    setup = make_lock(client, emu, clock, "setup")
+    setup.acquire()
+    setup.release()
+    # A late free (say, of an `unlock --force`) lands over the claim during its settle time.
+    clock.hook = lambda: ops.lock_write(client, setup.control_id, lock.control_description(None))
+    said = Said()
+    lease = make_lock(client, emu, clock, "ci-run-2", notify=said, timeout=60,
+                      control_id=setup.control_id).acquire()
+    assert lease.holder == "ci-run-2" and lease_on_railway(emu) == lease
+    assert said == ["The fleet lock was freed over this pass's claim: claiming again"]
 
 
 # --- every writer takes it ------------------------------------------------------------------------

@@ -120,7 +120,9 @@ query ProjectList($workspaceId: String, $first: Int!, $after: String) {
 """,
 )
 # The fleet lock's lease is the description of its control project (lock.py): read alone, in
-# one light request, and written under names of its own, so retries and counts tell it apart.
+# one light request, and written under names of its own, so counts tell them apart. Neither write
+# is retried by the client: a write sent again after its answer was lost may land over the lease
+# of a pass that took the lock in between, so lock.py reads the lock before writing again.
 LOCK_READ = _query(
     "LockRead",
     "query LockRead($id: String!) { project(id: $id) { id name description deletedAt } }",
@@ -132,10 +134,12 @@ LOCK_CLAIM = Operation(
     mutation=True,
     retried=False,
 )
-LOCK_WRITE = _mutation(
+LOCK_WRITE = Operation(
     "LockWrite",
     "mutation LockWrite($id: String!, $input: ProjectUpdateInput!) {"
     " projectUpdate(id: $id, input: $input) { id } }",
+    mutation=True,
+    retried=False,
 )
 PROJECT = _query(
     "Project",
@@ -481,7 +485,7 @@ def lock_read(client: Executor, project_id: str) -> dict:
 
 
 def lock_write(client: Executor, project_id: str, description: str, *, claim: bool = False) -> None:
-    """Set the control project's description; a claim is sent once, whatever the answer."""
+    """Set the control project's description, sent once whatever the answer (see LOCK_WRITE)."""
     operation = LOCK_CLAIM if claim else LOCK_WRITE
     client.execute(operation, {"id": project_id, "input": {"description": description}})
 

@@ -240,7 +240,7 @@ class FleetLock:
                     )
                 self.clock.sleep(min(pause or poll, remaining))
                 poll = poll if pause else min(poll * 2, _MAX_POLL)
-        except Exception:
+        except BaseException:  # Ctrl-C too: a claim left standing would block all for a lease
             self._withdraw()
             raise
 
@@ -357,11 +357,12 @@ class FleetLock:
         return found["id"]
 
     def _withdraw(self) -> None:
-        """Giving up with a claim of ours standing (too slow to trust, or an error after it):
-        free the lock again if the claim is still there, so nobody waits for it to expire."""
-        if not self._claimed or self.control_id is None:
+        """Giving up with a claim of ours standing (too slow to trust, or an error or Ctrl-C
+        after it): free the lock again if the claim is still there, so nobody waits for it to
+        expire."""
+        if not (self._claimed or self.lease) or self.control_id is None:
             return
-        self._claimed = False
+        self._claimed, self.lease = False, None
         try:
             current = self._read()
             if current is not None and current.nonce == self.nonce:

@@ -406,6 +406,34 @@ def test_a_pass_that_fails_after_making_the_control_project_frees_its_claim(clie
     assert lease_on_railway(emu) is None  # nobody waits ten minutes for a claim left behind
 
 
+class CtrlCClock(FakeClock):
+    """A FakeClock whose settle-time sleep is interrupted by Ctrl-C once armed."""
+
+    armed = False
+
+    def sleep(self, seconds: float) -> None:
+        if self.armed and seconds == lock.SETTLE:
+            raise KeyboardInterrupt
+        super().sleep(seconds)
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["claim", "first-pass-creating-control"])
+def test_ctrl_c_while_taking_the_lock_leaves_it_free(client, emu, first):
+    clock = CtrlCClock(START)
+    control_id = None
+    if not first:
+        setup = make_lock(client, emu, clock, "setup")
+        setup.acquire()
+        setup.release()
+        control_id = setup.control_id
+    clock.armed = True
+    with pytest.raises(KeyboardInterrupt):
+        make_lock(client, emu, clock, "interrupted", control_id=control_id).acquire()
+    clock.armed = False
+    assert lease_on_railway(emu) is None
+    assert make_lock(client, emu, clock, "next-run").acquire().holder == "next-run"
+
+
 def test_a_deleted_control_project_is_made_again(client, emu, clock):
     first = make_lock(client, emu, clock, "ci-run-1")
     first.acquire()

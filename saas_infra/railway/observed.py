@@ -140,12 +140,16 @@ def observe(
     or is null, the ids of the workspace's own project listing (the one Railway's CLI reads)
     stand in for it. Either is read before the fleet listing, so projects created meanwhile
     (another pass's) cannot make it look short; one deleted meanwhile can, so a short listing is
-    taken again once before it counts."""
+    taken again once before it counts. Whether projectCount counts projects pending deletion is
+    unknown: when the answer decides (the count lies between the live projects listed and all
+    of them), the workspace listing settles it."""
     check = bool(check_count and workspace_id)
     problem = None
     for _ in range(2):
         expected, problem = _expected(client, workspace_id) if check else (None, None)
         projects, failure = _list(client, workspace_id, page_size, max_pages)
+        if not (failure or problem) and _ambiguous(expected, projects):
+            expected, problem = _workspace_listing(client, workspace_id)
         if failure or problem:
             return Observed(projects, complete=False, problem=failure or problem)
         problem = _shortfall(expected, projects)
@@ -154,7 +158,7 @@ def observe(
     return Observed(projects, complete=False, problem=problem)
 
 
-_CHECKS = {int: "projectCount", frozenset: "workspace listing"}
+_CHECKS = {int: "projectCount", dict: "workspace listing"}
 
 
 def reported_project_count(client: ops.Executor, workspace_id: str) -> int | None:
@@ -167,15 +171,32 @@ def reported_project_count(client: ops.Executor, workspace_id: str) -> int | Non
     return count if type(count) is int else None
 
 
-def _expected(client: ops.Executor, workspace_id: str) -> tuple[int | frozenset | None, str | None]:
+Expected = int | dict[str, bool] | None  # projectCount, or {id: pending deletion}, or unchecked
+
+
+def _expected(client: ops.Executor, workspace_id: str) -> tuple[Expected, str | None]:
     """(what the listing must hold at least, or why that cannot be known)."""
     count = reported_project_count(client, workspace_id)
     if count is not None:
         return count, None
+    return _workspace_listing(client, workspace_id)
+
+
+def _workspace_listing(client: ops.Executor, workspace_id: str) -> tuple[Expected, str | None]:
     try:
-        return frozenset(ops.workspace_project_ids(client, workspace_id)), None
+        return ops.workspace_project_ids(client, workspace_id), None
     except IncompleteListingError as exc:
         return None, f"Railway's workspace listing is incomplete: {exc}"
+
+
+def _ambiguous(expected: Expected, projects: tuple[ObservedProject, ...]) -> bool:
+    """Whether projectCount leaves the listing's completeness open: more than the live projects
+    listed, no more than all of them. Counting pending deletions, Railway says it is whole;
+    counting live projects only, it says a live one is missing. No source says which."""
+    if not isinstance(expected, int):
+        return False
+    live = sum(1 for p in projects if not p.pending_deletion)
+    return live < expected <= len(projects)
 
 
 def _list(client: ops.Executor, workspace_id: str | None, page_size: int, max_pages: int):
@@ -193,14 +214,17 @@ def _list(client: ops.Executor, workspace_id: str | None, page_size: int, max_pa
     return tuple(projects), None
 
 
-def _shortfall(expected: int | frozenset | None, projects: tuple[ObservedProject, ...]) -> str | None:
-    """Why the listing holds less than expected, or None. Everything listed counts, pending
-    deletions included: whether Railway counts those is unknown, and counting only live ones
-    would trip the guard for the 48 hours after every scheduled delete."""
+def _shortfall(expected: Expected, projects: tuple[ObservedProject, ...]) -> str | None:
+    """Why the listing holds less than expected, or None. A count is compared with everything
+    listed (an ambiguous one was replaced by the workspace listing first). Of the workspace
+    listing's ids only live ones must be in the fleet listing: whether that lists projects
+    pending deletion is not documented, and demanding them would trip the guard for the 48 hours
+    after every scheduled delete."""
     if isinstance(expected, int) and len(projects) < expected:
         return f"Railway reports {expected} projects but the listing returned {len(projects)}"
-    if isinstance(expected, frozenset):
-        missing = expected - {p.id for p in projects}
+    if isinstance(expected, dict):
+        listed = {p.id for p in projects}
+        missing = [pid for pid, pending in expected.items() if not pending and pid not in listed]
         if missing:
             return (f"Railway's workspace listing holds {len(missing)} projects the fleet "
                     "listing lacks")

@@ -77,8 +77,9 @@ WORKSPACE_PROJECT_COUNT = _query(
     " workspace(workspaceId: $workspaceId) { projectCount } }",
 )
 # The listing Railway's CLI reads projects from (railwayapp/cli
-# src/gql/queries/strings/UserProjects.graphql: workspaces { projects(first: 500) }), ids only:
-# what observe() checks the fleet listing against when projectCount is unavailable.
+# src/gql/queries/strings/UserProjects.graphql: workspaces { projects(first: 500) }), ids and
+# deletedAt only (it lists projects pending deletion: railwayapp/cli #632): what observe() checks
+# the fleet listing against when projectCount is unavailable or cannot settle it.
 WORKSPACE_PROJECTS = _query(
     "WorkspaceProjects",
     """
@@ -86,7 +87,7 @@ query WorkspaceProjects($workspaceId: String!, $first: Int!, $after: String) {
   workspace(workspaceId: $workspaceId) {
     projects(first: $first, after: $after) {
       pageInfo { hasNextPage endCursor }
-      edges { node { id } }
+      edges { node { id deletedAt } }
     }
   }
 }
@@ -468,11 +469,14 @@ def project_list(client: Executor, workspace_id: str | None, page_size: int = 10
     return [node for page in pages for node in page]
 
 
-def workspace_project_ids(client: Executor, workspace_id: str, page_size: int = 500) -> set[str]:
-    """The ids in the workspace's own project listing, 500 a page as Railway's CLI asks."""
+def workspace_project_ids(
+    client: Executor, workspace_id: str, page_size: int = 500
+) -> dict[str, bool]:
+    """{id: pending deletion} of the workspace's own project listing, 500 a page as Railway's
+    CLI asks."""
     pages = _pages(client, WORKSPACE_PROJECTS, {"workspaceId": workspace_id}, page_size,
                    path=("workspace", "projects"))
-    return {node["id"] for page in pages for node in page}
+    return {node["id"]: bool(node.get("deletedAt")) for page in pages for node in page}
 
 
 def project(client: Executor, project_id: str) -> dict:

@@ -500,6 +500,7 @@ def _finish_apply(s: Session, report, markdown: bool = False) -> int:
             s.console.warn(f"The next pass will stop (exit code 3): {guard.message}.")
         for finding in report.blocked:
             s.console.error(f"Blocked: {finding.tenant}: {finding.reason}")
+        _lost_lock(s, report)
         if not report.converged:
             s.console.warn("Not converged: a new plan still has changes:")
             s.lines(render.plan_text(report.after))
@@ -743,6 +744,13 @@ def create(s: Session, name, repo, branch, image, no_apply, no_wait) -> int:
     return _exit(result)
 
 
+def _lost_lock(s: Session, report) -> None:
+    """A pass that lost the fleet lock says so after what it did (its keys included)."""
+    if report.lost:
+        s.console.error(f"Error: {report.lost}")
+        s.console.message("Hint: `saas-infra unlock` shows who holds the lock")
+
+
 def _created_text(s: Session, result, keys) -> None:
     name, report = result.tenant, result.report
     finished = not report.failed and report.converged
@@ -785,6 +793,7 @@ def _deployment_text(result) -> str:
 def _pass_trouble(s: Session, result) -> None:
     """Why a verb's pass did not finish, on stderr, and that the manifest edit stays."""
     report = result.report
+    _lost_lock(s, report)
     for outcome in report.failed:
         s.console.error(f"Error: {outcome.tenant}: {outcome.error}")
     for action in [] if report.failed else report.after.actions:  # a failure explains these
@@ -1065,12 +1074,14 @@ def credentials(s: Session, name, rotate) -> int:
                           hint=f"run `saas-infra credentials {name}` from a terminal")
     creds = _ops().credentials(s.fleet, name, rotate=rotate)
     keys = creds.keys
-    code = EXIT_ERROR if creds.unreadable else EXIT_OK
+    code = EXIT_ERROR if creds.unreadable or creds.lost else EXIT_OK
     if s.as_json:
         data = {"name": name, "project_id": creds.project_id, "rotated": creds.rotated,
                 "credentials": keys}
         if creds.unreadable:
             data["unreadable"] = creds.unreadable
+        if creds.lost:
+            data["lost_lock"] = creds.lost
         s.emit(data)
         return code
     for key, value in (keys or {}).items():
@@ -1080,6 +1091,8 @@ def credentials(s: Session, name, rotate) -> int:
         s.console.error(f"Error: {reason}")
     if rotate:
         s.console.warn("New keys set; the gateway is redeploying and the old keys stop working.")
+    if creds.lost:
+        s.console.error(f"Error: {creds.lost}")
     return code
 
 

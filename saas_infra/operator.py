@@ -28,7 +28,7 @@ from saas_infra.apply import (
 )
 from saas_infra.clock import format_time
 from saas_infra.diff import VALUES_ACCESS, desired_source
-from saas_infra.errors import ConfigError, ManifestProblem, SaasInfraError
+from saas_infra.errors import ConfigError, LockLostError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
@@ -616,6 +616,7 @@ class Credentials:
     keys: dict[str, str | None] = field(repr=False)
     rotated: bool = False
     unreadable: dict[str, str] = field(default_factory=dict)  # key name -> why it is not shown
+    lost: str | None = None  # the fleet lock was lost while rotating (the new keys are set)
 
 
 def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
@@ -631,10 +632,13 @@ def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
     if rotate:
         keys = {key: generate_key() for key in KEY_NAMES}
         # A writer like any pass: under the fleet lock, so no pass acts on this tenant meanwhile.
-        with fleet_lock.hold(fleet, observed):
-            # One call that writes and deploys: a separate deploy could be lost to a crash, and
-            # nothing would ever deploy the new keys.
-            ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
+        try:
+            with fleet_lock.hold(fleet, observed):
+                # One call that writes and deploys: a separate deploy could be lost to a crash,
+                # and nothing would ever deploy the new keys.
+                ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
+        except LockLostError as exc:  # on release, the keys set: nobody else has them
+            return Credentials(name, project.id, keys, rotated=True, lost=str(exc))
         return Credentials(name, project.id, keys, rotated=True)
     values = ops.variables(fleet.client, **ids)
     keys = {key: values.get(key) or None for key in KEY_NAMES}

@@ -261,8 +261,8 @@ def test_apply_json_report_shape(run_cli, write_tenant, emu):
     result = run_cli("apply", "--yes", "--json")
     assert (result.exit_code, result.stderr) == (0, "")
     report = json.loads(result.stdout)
-    assert set(report) == {"plan", "outcomes", "converged", "remaining"}
-    assert report["converged"] is True and report["remaining"] == []
+    assert set(report) == {"plan", "outcomes", "converged", "lost_lock", "remaining"}
+    assert report["converged"] is True and report["remaining"] == [] and report["lost_lock"] is None
     assert [a["kind"] for a in report["plan"]["actions"]] == ["create"]
     [outcome] = report["outcomes"]
     assert set(outcome) == {"tenant", "ok", "error", "project_id", "deployment_id", "steps"}

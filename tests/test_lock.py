@@ -503,16 +503,100 @@ def test_a_lost_lease_stops_apply_between_tenant_steps(fleet, client, emu, clock
             taken.append(make_lock(client, emu, clock, "ci-run-9").acquire())
             clock.advance(seconds=lock.CHECK_EVERY)
 
-    with pytest.raises(LockLostError) as caught:
-        apply_pass(fleet, progress=progress)
-    assert str(caught.value) == (
-        "the fleet lock was lost during this pass (ci-run-9 holds it now); it stopped before "
-        "its next step; another pass may be acting on the fleet now")
-    assert caught.value.hint == "`saas-infra unlock` shows who holds the lock"
+    report = apply_pass(fleet, progress=progress)  # what it did is reported, not thrown away
+    lost = ("the fleet lock was lost during this pass (ci-run-9 holds it now); it stopped before "
+            "its next step; another pass may be acting on the fleet now")
+    assert report.lost == lost and not report.converged
+    assert [(o.tenant, o.ok, o.error) for o in report.outcomes] == [
+        ("acme", False, lost), ("globex", False, lost)]
+    assert [(s.name, s.result) for s in report.outcomes[0].steps] == [("project", "created")]
     [acme] = [p for p in fleet_projects(emu) if p["name"] == "luthien-acme"]
     assert acme["services"] == []  # no template was deployed after the loss
     assert tenant_projects(emu) == ["luthien-acme"]  # globex never started
     assert lease_on_railway(emu) == taken[0]  # the stopped pass left the new holder's lease
+
+
+def take_over(client, emu, clock) -> lock.Lease:
+    """An operator breaks the lock of a live pass and another pass takes it; the live pass's
+    next look is due."""
+    lock.break_lock(client, emu.workspace_id, sleep=clock.sleep)
+    taken = make_lock(client, emu, clock, "ci-run-9").acquire()
+    clock.advance(seconds=lock.CHECK_EVERY)
+    return taken
+
+
+LOST = ("the fleet lock was lost during this pass (ci-run-9 holds it now); it stopped before "
+        "its next step; another pass may be acting on the fleet now")
+
+
+def test_a_tenant_whose_last_step_came_before_the_loss_has_finished(
+        fleet, client, emu, clock, write_tenant):
+    path = write_tenant("acme")
+    apply_pass(fleet)
+    _set_variables(path, {"PASS_NUMBER": "2"})
+    taken = []
+
+    def progress(tenant, step, state):
+        if step == "variables" and not taken:
+            taken.append(take_over(client, emu, clock))
+
+    report = apply_pass(fleet, progress=progress)
+    [acme] = report.outcomes
+    assert (acme.ok, acme.error, [s.name for s in acme.steps]) == (True, None, ["variables"])
+    assert report.lost == LOST and not report.converged and not report.failed
+    assert lease_on_railway(emu) == taken[0]
+
+
+class TakesOverAfter(httpx.BaseTransport):
+    """Once a request whose body holds `marker` has landed, the lock is taken over."""
+
+    def __init__(self, inner, marker: str, take) -> None:
+        self.inner, self.marker, self.take, self.taken = inner, marker, take, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not self.taken and self.marker in request.content.decode():
+            self.taken.append(self.take())
+        return response
+
+
+def test_create_that_lost_the_lock_still_shows_the_keys_it_made(run_cli, runtime, client, emu,
+                                                                  clock):
+    runtime.transport = TakesOverAfter(emu.transport(), '"CLIENT_API_KEY"',
+                                       lambda: take_over(client, emu, clock))
+    result = run_cli("create", "acme", "--no-wait")
+    assert result.exit_code == 1
+    assert f"Error: {LOST}" in result.stderr
+    [project] = fleet_projects(emu)
+    shown = dict(line.split(":", 1) for line in result.stdout.splitlines()
+                 if line.strip().startswith(("CLIENT_API_KEY", "ADMIN_API_KEY")))
+    on_railway = _gateway_keys(client, emu, project["name"])
+    assert {k.strip(): v.strip() for k, v in shown.items()} == on_railway and len(on_railway) == 2
+
+
+def test_a_rotation_that_lost_the_lock_still_shows_the_new_keys(run_cli, runtime, fleet, client,
+                                                                 emu, clock, write_tenant):
+    write_tenant("acme")
+    apply_pass(fleet)
+    before = _gateway_keys(client, emu, "luthien-acme")
+    runtime.transport = TakesOverAfter(emu.transport(), "VariableCollectionUpsert",
+                                       lambda: take_over(client, emu, clock))
+    result = run_cli("credentials", "acme", "--rotate")
+    assert result.exit_code == 1
+    assert ("Error: the fleet lock was lost during this pass (ci-run-9 holds it now); another "
+            "pass may have acted at the same time") in result.stderr
+    after = _gateway_keys(client, emu, "luthien-acme")
+    assert after != before
+    shown = dict(line.split(":", 1) for line in result.stdout.splitlines())
+    assert {k.strip(): v.strip() for k, v in shown.items()} == after
+
+
+def _gateway_keys(client, emu, project_name: str) -> dict[str, str]:
+    [project] = [p for p in fleet_projects(emu) if p["name"] == project_name]
+    [gateway] = [s for s in project["services"] if s["name"] == "gateway"]
+    ids = {"project_id": project["id"], "environment_id": project["environments"][0]["id"],
+           "service_id": gateway["id"]}
+    return {k: v for k, v in ops.variables(client, **ids).items() if k.endswith("_API_KEY")}
 
 
 class RefusesLockCalls:

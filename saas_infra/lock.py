@@ -117,10 +117,14 @@ def parse_lease(description: str | None) -> Lease | None:
 def find_control(nodes: Iterable[dict]) -> dict | None:
     """The control project among listed projects (id, name, description, createdAt, deletedAt).
     Should two exist (two first passes raced to make it), the oldest counts, the same for all."""
-    found = [node for node in nodes
-             if node.get("name") == CONTROL_PROJECT and not node.get("deletedAt")
-             and _MARK.search(node.get("description") or "")]
-    return min(found, key=_creation_order, default=None)
+    return min(find_controls(nodes), key=_creation_order, default=None)
+
+
+def find_controls(nodes: Iterable[dict]) -> list[dict]:
+    """Every live control project among listed projects."""
+    return [node for node in nodes
+            if node.get("name") == CONTROL_PROJECT and not node.get("deletedAt")
+            and _MARK.search(node.get("description") or "")]
 
 
 def _creation_order(node: dict) -> tuple:
@@ -329,7 +333,7 @@ class FleetLock:
         read-back. Two first passes each make one; both then list both and keep the oldest."""
         now = self.clock.now()
         claim = Lease(self.holder, self.nonce, now, now + timedelta(seconds=self.ttl))
-        created = None
+        created, lost = None, None
         self._claimed = True
         try:
             created = ops.project_create(
@@ -337,20 +341,25 @@ class FleetLock:
                 workspace_id=self.workspace_id,
             )
             self.control_id = created["id"]  # until the listing says which one counts
-        except TransientError:
-            pass  # Railway may have made it before the answer was lost: the listing tells
+        except TransientError as exc:
+            lost = exc  # Railway may have made it before the answer was lost: the listing tells
         except RailwayError as exc:  # e.g. a workspace at its plan's project limit
             exc.message = (f"could not create {CONTROL_PROJECT}, the project that holds the fleet "
                            f"lock: {exc.message}")
             raise
         took = self.clock.monotonic() - started
         self.clock.sleep(self.settle)
-        found = find_control(ops.project_list(self.client, self.workspace_id))
+        nodes = ops.project_list(self.client, self.workspace_id)
+        found = find_control(nodes)
         if found is None:
-            raise RailwayError(f"created the fleet lock's control project {CONTROL_PROJECT}, "
-                               "but Railway does not list it", operation="ProjectList")
-        if created and created["id"] != found["id"]:
-            _delete_quietly(self.client, created["id"])  # the other pass's is older: ours goes
+            what = (f"created the fleet lock's control project {CONTROL_PROJECT}" if created else
+                    f"the answer to creating the fleet lock's control project {CONTROL_PROJECT} "
+                    f"was lost ({lost})")
+            raise RailwayError(f"{what}, but Railway does not list it", operation="ProjectList")
+        for node in find_controls(nodes):  # ours, when another pass's is older: whether or not
+            lease = parse_lease(node.get("description"))  # we heard back from Railway
+            if node["id"] != found["id"] and lease is not None and lease.nonce == self.nonce:
+                _delete_quietly(self.client, node["id"])
         back = parse_lease(found.get("description"))
         if created and back is not None and back.nonce == self.nonce and took < self.settle:
             self.lease, self._claimed, self._looked = back, False, self.clock.monotonic()

@@ -16,7 +16,7 @@ import pytest
 from saas_infra import lock, operator
 from saas_infra import manifest as mf
 from saas_infra.clock import FakeClock, format_time
-from saas_infra.errors import ApiError, LockHeldError, LockLostError
+from saas_infra.errors import ApiError, LockHeldError, LockLostError, NetworkError, RailwayError
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import apply_pass
@@ -364,6 +364,48 @@ def test_two_first_passes_making_the_control_project_end_up_sharing_one(emu, clo
     assert [p["id"] for p in controls(emu)] == [racers[0].control_id]  # the other was removed
     holders = [r.holder for r in racers if r.lease is not None]  # the kept one's maker holds
     assert len(holders) == 1 and lease_on_railway(emu).holder == holders[0]
+
+
+class LosesCreateBehindAnOlder:
+    """Another first pass makes its control project just before ours; ours is made too, but its
+    answer is lost."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def execute(self, operation, variables=None):
+        if operation is not ops.PROJECT_CREATE:
+            return self.inner.execute(operation, variables)
+        now = START
+        other = lock.Lease("other-first-pass", "0123456789ab", now, now + timedelta(minutes=10))
+        ops.project_create(self.inner, name=lock.CONTROL_PROJECT,
+                           description=lock.control_description(other), workspace_id=None)
+        self.inner.execute(operation, variables)
+        raise NetworkError("the answer was lost", operation=operation.name)
+
+
+def test_our_control_project_made_behind_a_lost_answer_goes_when_another_is_older(
+        client, emu, clock):
+    with pytest.raises(LockHeldError, match="holder other-first-pass"):
+        make_lock(LosesCreateBehindAnOlder(client), emu, clock, "ci-run-1").acquire()
+    [kept] = controls(emu)  # ours was deleted, though Railway's answer never came
+    assert lock.parse_lease(kept["description"]).holder == "other-first-pass"
+
+
+def test_a_control_project_railway_neither_made_nor_lists_is_not_called_created(
+        client, emu, clock):
+    class NeverMade(LosesCreateBehindAnOlder):
+        def execute(self, operation, variables=None):
+            if operation is ops.PROJECT_CREATE:
+                raise NetworkError("the answer was lost", operation=operation.name)
+            return self.inner.execute(operation, variables)
+
+    with pytest.raises(RailwayError) as caught:
+        make_lock(NeverMade(client), emu, clock, "ci-run-1").acquire()
+    assert str(caught.value) == (
+        "the answer to creating the fleet lock's control project saas-infra-control was lost "
+        "(the answer was lost (operation ProjectCreate)), but Railway does not list it "
+        "(operation ProjectList)")
 
 
 class RefusesProjects:

@@ -525,7 +525,8 @@ def test_a_holder_looks_at_its_lease_every_period_and_not_more(client, emu, cloc
 def test_a_lock_broken_during_the_pass_fails_the_pass_at_its_end(client, emu, clock):
     lost = pytest.raises(LockHeldError, match="the fleet lock was lost during this pass")
     with lost, make_lock(client, emu, clock, "ci-run-1", ttl=600) as held:
-        assert lock.break_lock(client, emu.workspace_id, sleep=clock.sleep).lease.holder == "ci-run-1"
+        broken = lock.break_lock(client, emu.workspace_id, sleep=clock.sleep)
+        assert broken.lease.holder == "ci-run-1"
         clock.advance(seconds=450)
         assert held.renew_if_due() is False
     assert held.lost.startswith("its lease was removed")

@@ -204,6 +204,22 @@ def test_a_key_is_generated_only_when_its_name_is_absent(run_cli, emu):
     assert keys["CLIENT_API_KEY"] not in (None, rw.keys["CLIENT_API_KEY"])
 
 
+def test_a_key_read_back_empty_is_generated_again(run_cli, emu):
+    rw = created(run_cli, emu)
+    env_id, gateway_id, _ = gateway_config(emu, emu.account_token)
+    post(emu, emu.account_token, ops.VARIABLE_COLLECTION_UPSERT, {"input": {
+        "projectId": rw.id, "environmentId": env_id, "serviceId": gateway_id,
+        "variables": {"CLIENT_API_KEY": ""}, "skipDeploys": True}})
+    assert railway(emu, "acme").keys["CLIENT_API_KEY"] == ""
+
+    result = run_cli("apply", "--yes")
+
+    keys = railway(emu, "acme").keys
+    assert result.exit_code == 0, result.stderr
+    assert keys["ADMIN_API_KEY"] == rw.keys["ADMIN_API_KEY"]
+    assert keys["CLIENT_API_KEY"] not in ("", None, rw.keys["CLIENT_API_KEY"])
+
+
 # --- credentials ----------------------------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@
 Observation costs one request per page of projects, never one per tenant. Secrets are dropped
 here: of the gateway's secret-looking variables (the generated keys, operators' own) nothing
 survives but whether the generated keys are present. A value Railway does not return (masked
-for a token that may not decrypt it, or sealed) is unknown, never missing: its name still counts.
+for a token that may not decrypt it, or sealed) is unknown, never missing: its name still counts;
+a key read back empty is missing.
 Nothing here decides what to do about what it sees; that is diff.py's job.
 """
 
@@ -286,7 +287,9 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
         branch=config_source.get("branch"),
         image=source.get("image") or config_source.get("image"),
         variables={name: values[name] for name in managed if values[name] is not None},
-        key_names=frozenset(name for name in KEY_NAMES if name in values),
+        # A key is there by name unless Railway shows it empty: an unreadable one (None) is
+        # unknown and counts, a readable "" is known to be no key and is made again.
+        key_names=frozenset(name for name in KEY_NAMES if name in values and values[name] != ""),
         unknown=frozenset(name for name in managed if values[name] is None),
         sealed=sealed,
         masked=bool(open_values) and all(value is None for value in open_values),

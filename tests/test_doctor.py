@@ -341,6 +341,28 @@ def test_an_anonymous_template_lookup_refused_is_named(runtime, run_cli, emu, te
         "Authorized\"")
 
 
+def test_a_template_create_cannot_fill_fails_the_check(runtime, run_cli, emu, tenants_dir):
+    """A required template variable without a default: create cannot deploy the template
+    (ops.template_config_with_values), so doctor must not pass it."""
+    def require(operation, headers, body):
+        if operation == "Template" and body["data"]["template"]["code"] == "postgres":
+            template = body["data"]["template"]
+            raw = template["serializedConfig"]
+            config = json.loads(raw) if isinstance(raw, str) else raw
+            service = next(s for s in config["services"].values() if s["name"] == "Postgres")
+            service["variables"]["PG_REQUIRED"] = {"defaultValue": "", "isOptional": False}
+            template["serializedConfig"] = json.dumps(config) if isinstance(raw, str) else config
+        return body
+
+    runtime.transport = Rewrite(emu.transport(), require)
+    result, _data, checks = doctor(run_cli, emu)
+    assert result.exit_code == 1
+    assert checks["templates"]["status"] == "fail"
+    assert checks["templates"]["summary"] == (
+        "the postgres template needs a value for Postgres.PG_REQUIRED and gives no default: "
+        "every `create` would fail deploying it")
+
+
 def _with_pending(fleet, write_tenant, client, tenants_dir) -> None:
     write_tenant("acme")
     write_tenant("gone")

@@ -21,7 +21,14 @@ from saas_infra.diff import VALUES_ACCESS, compute_plan
 from saas_infra.doctor import expect
 from saas_infra.doctor.report import Check, Status
 from saas_infra.doctor.wire import Tap, Wire
-from saas_infra.errors import AuthError, ConfigError, ManifestError, NotFoundError, RailwayError
+from saas_infra.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ManifestError,
+    NotFoundError,
+    RailwayError,
+)
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import (
     KEY_NAMES,
@@ -255,8 +262,9 @@ def _int(value: str | None) -> int | None:
 
 def _templates(tap: Tap, wire: Wire) -> Check:
     """Look both templates up as `create` does (ops.template), and check what the gateway's
-    references need: a service named Postgres with DATABASE_URL, Redis with REDIS_URL."""
-    found, problems, differences = [], [], []
+    references need: a service named Postgres with DATABASE_URL, Redis with REDIS_URL; and that
+    `create` can fill every required variable (ops.template_config_with_values)."""
+    found, problems, differences, unfillable = [], [], [], False
     for code, service, variable in TEMPLATE_NEEDS:
         mark = tap.mark()
         try:
@@ -268,16 +276,29 @@ def _templates(tap: Tap, wire: Wire) -> Check:
         problem = _template_problem(template, service, variable)
         if problem:
             problems.append(f"{code}: {problem}")
+        elif (gap := _unfillable(template)) is not None:
+            problems.append(f"{gap}: every `create` would fail deploying it")
+            unfillable = True
         else:
             found.append(f"{code} → {service} ({variable})")
     how = ("with this token's credentials; Railway's CLI sends none" if
            wire.credentials.get("Template") else "without credentials, as Railway's CLI does")
     if problems or differences:
+        fix = ("report this to saas-infra: a template asks for a value `create` cannot give"
+               if unfillable else "the gateway's DATABASE_URL/REDIS_URL references need these "
+               "services and variables; report this difference to saas-infra")
         return Check("templates", Status.FAIL, "; ".join(problems) or "answers differ",
-                     differences=differences,
-                     fix="the gateway's DATABASE_URL/REDIS_URL references need these services "
-                     "and variables; report this difference to saas-infra")
+                     differences=differences, fix=fix)
     return Check("templates", Status.OK, f"{', '.join(found)}; looked up {how}")
+
+
+def _unfillable(template: dict) -> str | None:
+    """Why `create` could not fill the template for templateDeployV2, or None."""
+    try:
+        ops.template_config_with_values(template)
+    except ApiError as exc:
+        return exc.message
+    return None
 
 
 def _template_refused(code: str, exc: RailwayError, with_token: bool) -> Check:

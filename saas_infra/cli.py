@@ -256,8 +256,8 @@ def _report_error(session: Session, exc: SaasInfraError) -> int:
 
     settings = getattr(session, "settings", None)
     if isinstance(exc, AuthError) and settings and settings.token_source == "RAILWAY_TOKEN" \
-            and not settings.sandbox:
-        exc.hint = _PROJECT_TOKEN_HINT
+            and not settings.sandbox and _PROJECT_TOKEN_HINT not in (exc.hint or ""):
+        exc.hint = f"{exc.hint}; {_PROJECT_TOKEN_HINT}" if exc.hint else _PROJECT_TOKEN_HINT
 
     if isinstance(exc, ManifestError):
         for problem in exc.problems:

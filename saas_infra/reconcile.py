@@ -205,9 +205,11 @@ def apply_pass(
     targets: Iterable[str] = (),
     progress: ProgressFn | None = None,
     observed: Observed | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
-    lock (lock.py), so that two passes never act on the fleet at once."""
+    lock (lock.py), so that two passes never act on the fleet at once. `on_plan` is shown the
+    plan it is about to apply, once the guards let it."""
     manifests = fleet.load()  # first: a bad manifest stops the pass before Railway is asked
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
@@ -233,6 +235,8 @@ def apply_pass(
             targets = plan.targets
             check_railway_unchanged(plan, fresh)
         check_guards(plan)
+        if on_plan:
+            on_plan(plan)
         outcomes = fleet.applier(progress).apply(plan)
         observed = fleet.observe()
         after = fleet.plan_from(fleet.load(), observed, targets=targets)

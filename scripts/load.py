@@ -19,7 +19,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from saas_infra import manifest as mf
-from saas_infra.clock import FakeClock, ScaledClock, SystemClock
+from saas_infra.clock import FakeClock, SystemClock
+from saas_infra.emulator.timescale import ScaledClock
 from saas_infra.emulator import Emulator, RateLimits
 from saas_infra.emulator.server import start_in_thread
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy

@@ -74,7 +74,9 @@ def test_contradicting_flags_are_a_usage_error(run_cli, write_tenant, emu, args,
     result = run_cli(*args)
 
     assert result.exit_code == 1
-    assert result.stdout == ""
+    # with --json the usage error is JSON on stdout as well
+    expected = {"error": {"type": "UsageError", "message": message}} if "--json" in args else None
+    assert (json.loads(result.stdout) if result.stdout else None) == expected
     assert result.stderr.splitlines()[-1] == f"Error: {message}"
     assert result.stderr.startswith("Usage: ")
     assert state(emu) == []  # nothing was created

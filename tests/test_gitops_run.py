@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from saas_infra import manifest as mf
-from saas_infra.clock import ScaledClock
+from saas_infra.emulator.timescale import ScaledClock
 from saas_infra.emulator import Emulator, RateLimits
 from saas_infra.emulator.server import start_in_thread
 from saas_infra.lock import LOCK_PROJECT

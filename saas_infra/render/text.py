@@ -598,3 +598,26 @@ def demo_mode(sandbox_dir: object | None, workspace: str, tenants_dir: object) -
     where = (f"Sandbox: the embedded Railway emulator ({sandbox_dir}/)" if sandbox_dir
              else f"Railway workspace {workspace}")
     return f"{where}; manifests in {tenants_dir}/"
+
+
+# --- unlock -------------------------------------------------------------------------------------
+
+
+def unlock_lines(state: Any, force: bool, held: bool, now: Any) -> list[Line]:
+    """Who holds the fleet lock (or that it was freed), and per-pass lock projects left over."""
+    from saas_infra.lock import LEGACY_TICKET
+
+    lease = state.lease
+    if lease is None:
+        lines = [say("The fleet lock is free.")]
+    else:
+        label = "Freed the fleet lock:" if force else "Fleet lock:"
+        lines = [out(f"{label} {lease.describe(now)}")]
+        if held and not force:
+            lines.append(say("`saas-infra unlock --force` frees it, if that pass is dead."))
+    if state.legacy:
+        verb = "Removed" if force else "Found"
+        lines.append(say(f"{verb} {words.plural(len(state.legacy), 'fleet-lock project')} named "
+                         f"{LEGACY_TICKET} that an earlier saas-infra left" +
+                         ("." if force else "; `saas-infra unlock --force` removes them.")))
+    return lines

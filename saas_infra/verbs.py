@@ -199,7 +199,7 @@ def check_tenant_name(name: str) -> str:
         return mf.check_name(name)
     except ValueError as exc:
         detail = str(exc) if name and f"'{name}'" in str(exc) else f"'{name}' {exc}"
-        raise InputError("name", f"invalid instance name: {detail}",
+        raise InputError("name", f"invalid tenant name: {detail}",
                          hint=f"names are {NAME_RULES}") from None
 
 

@@ -199,7 +199,7 @@ def test_create_refuses_a_bad_name_before_anything(run_cli, emu, tenants_dir):
 
     assert result.exit_code == 1
     assert result.stderr == lines(
-        "Error: invalid instance name: 'Acme' must start with a lowercase letter",
+        "Error: invalid tenant name: 'Acme' must start with a lowercase letter",
         "Hint: names are lowercase letters, digits and hyphens; starts with a letter, does not "
         "end with a hyphen; at most 63 characters",
     )

@@ -250,7 +250,8 @@ def _json_usage_error(exc: click.UsageError) -> None:
         return
     exc.json_shown = True  # type: ignore[attr-defined]
     exc.exit_code = EXIT_ERROR
-    sys.stdout.write(json.dumps(data.error(exc, "UsageError"), indent=2) + "\n")
+    error = {"error": {"type": "UsageError", "message": exc.format_message()}}
+    sys.stdout.write(json.dumps(error, indent=2) + "\n")
     sys.stdout.flush()
 
 

@@ -68,6 +68,7 @@ class Runtime:
         """The Railway client; `wrap(transport)`, when given, wraps its transport (doctor)."""
         from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 
+        token: Any
         if settings.sandbox:
             emulator = self.sandbox_emulator(settings)
             token, api_url = emulator.account_token, SANDBOX_API_URL
@@ -151,7 +152,8 @@ class Runtime:
         """A fleet with no client, for edits that run no pass (--no-apply): needs no token."""
         from saas_infra.reconcile import Fleet
 
-        return Fleet(client=None, clock=self.clock, tenants_dir=settings.tenants_dir, warn=warn)
+        return Fleet(client=None, clock=self.clock,  # type: ignore[arg-type]  # never called
+                     tenants_dir=settings.tenants_dir, warn=warn)
 
 
 def sandbox_holder(directory: Path) -> tuple[str, int] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -29,6 +30,7 @@ from saas_infra.apply import (
     KEY_NAMES,
     REMOVED,
     RUNNING,
+    TenantOutcome,
     generate_key,
 )
 from saas_infra.clock import format_time, parse_time
@@ -48,6 +50,9 @@ from saas_infra.railway.observed import (
 )
 from saas_infra.railway.workspaces import WORKSPACE_TOKEN, TokenIdentity, token_identity
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
+
+Progress = Callable[[str, str, str], None]  # a pass's steps: (tenant, step, state)
+OnStatus = Callable[[str], None]  # each status of the deployment waited for
 
 CONSOLE_URL = "https://railway.com/project/{id}"
 DEFAULT_GRACE_DAYS = mf.DEFAULT_GRACE_DAYS
@@ -203,7 +208,8 @@ def check_tenant_name(name: str) -> str:
                          hint=f"names are {NAME_RULES}") from None
 
 
-def check_source(repo=None, branch=None, image=None) -> None:
+def check_source(repo: str | None = None, branch: str | None = None,
+                 image: str | None = None) -> None:
     """A new tenant's gateway source, checked by the manifest's own rules before anything is
     written; the error names the option (--repo, --branch, --image) rather than a file."""
     if image and (repo or branch):
@@ -254,8 +260,8 @@ def _editable(fleet: Fleet, name: str) -> Path:
     return path
 
 
-def _pass(fleet: Fleet, name: str, path: Path, progress=None, note: str = "",
-          observed=None) -> ApplyReport:
+def _pass(fleet: Fleet, name: str, path: Path, progress: Progress | None = None, note: str = "",
+          observed: Observed | None = None) -> ApplyReport:
     """A pass for this tenant alone. If it cannot run, the edit stays and the error says so."""
     try:
         return apply_pass(fleet, targets=[name], progress=progress, observed=observed)
@@ -269,7 +275,7 @@ def _add_hint(exc: SaasInfraError, note: str) -> None:
     exc.hint = f"{exc.hint}; {note}" if exc.hint else note
 
 
-def _outcome(report: ApplyReport, name: str):
+def _outcome(report: ApplyReport, name: str) -> TenantOutcome | None:
     return next((o for o in report.outcomes if o.tenant == name), None)
 
 
@@ -278,7 +284,7 @@ def _project_of(report: ApplyReport, name: str) -> ObservedProject | None:
     return live[0] if len(live) == 1 else None
 
 
-def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
+def _wait(fleet: Fleet, result: VerbResult, on_status: OnStatus | None) -> None:
     started = fleet.clock.monotonic()
     try:
         result.deployment = Deployment.from_railway(wait_for_gateway(
@@ -293,8 +299,9 @@ def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
 # --- create -----------------------------------------------------------------------------------
 
 
-def create(fleet: Fleet, name: str, *, repo=None, branch=None, image=None, apply=True,
-           wait=True, progress=None, on_status=None) -> VerbResult:
+def create(fleet: Fleet, name: str, *, repo: str | None = None, branch: str | None = None,
+           image: str | None = None, apply: bool = True, wait: bool = True,
+           progress: Progress | None = None, on_status: OnStatus | None = None) -> VerbResult:
     check_tenant_name(name)
     check_source(repo, branch, image)
     if existing_manifest(fleet, name):
@@ -352,8 +359,8 @@ def restorable_until(project: ObservedProject) -> datetime | None:
 # --- delete / cancel ----------------------------------------------------------------------------
 
 
-def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAYS, apply=True,
-           progress=None) -> VerbResult:
+def delete(fleet: Fleet, name: str, *, force: bool = False, grace_days: int = DEFAULT_GRACE_DAYS,
+           apply: bool = True, progress: Progress | None = None) -> VerbResult:
     path = _editable(fleet, name)
     before = mf.load_tenant_file(path).manifest.deletion
     tombstone = mf.set_tombstone(path, fleet.clock.now(), grace_days=grace_days, force=force)
@@ -373,7 +380,8 @@ def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAY
     return result
 
 
-def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> VerbResult:
+def cancel_delete(fleet: Fleet, name: str, *, apply: bool = True,
+                  progress: Progress | None = None) -> VerbResult:
     path = _editable(fleet, name)
     deletion = mf.load_tenant_file(path).manifest.deletion
     if deletion is None:
@@ -385,7 +393,7 @@ def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> Verb
         return result
     report = result.report = _pass(fleet, name, path, progress, observed=observed)
     outcome = _outcome(report, name)
-    result.restored = bool(outcome) and any(
+    result.restored = outcome is not None and any(
         s.name == "project" and s.result == "restored" for s in outcome.steps)
     project = _project_of(report, name)
     if project:
@@ -411,8 +419,8 @@ def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> Observed:
 # --- redeploy -----------------------------------------------------------------------------------
 
 
-def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
-             on_status=None) -> VerbResult:
+def redeploy(fleet: Fleet, name: str, *, wait: bool = True, apply: bool = True,
+             progress: Progress | None = None, on_status: OnStatus | None = None) -> VerbResult:
     path = _editable(fleet, name)
     requested = mf.set_redeploy(path, _redeploy_stamp(fleet, path)).requested_at
     result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
@@ -551,8 +559,8 @@ def list_view(fleet: Fleet, *, include_unmanaged: bool = False, observed: Observ
             status = TenantStatus.INVALID_MANIFEST
         elif name not in manifests:
             status = TenantStatus.ORPHAN
-        gone = None if projects else (pending.get(name) or [None])[0]
-        for project in projects or [None]:
+        gone = None if projects else next(iter(pending.get(name) or []), None)
+        for project in projects or [None]:  # type: ignore[list-item]  # a row with no project
             rows.append(instance_row(name, manifests.get(name), project, now, status, gone))
     if include_unmanaged:
         for project in sorted(observed.unmanaged(), key=lambda p: p.name):
@@ -606,7 +614,7 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
     invalid = name not in manifests and name in _broken_tenants(problems)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
-    gone = (observed.pending().get(name) or [None])[0]
+    gone = next(iter(observed.pending().get(name) or []), None)
     if name not in manifests and not projects and not invalid:
         raise ConfigError(f"no tenant named {name}", hint="`saas-infra list` shows the tenants")
     project = projects[0] if projects else None
@@ -725,27 +733,27 @@ class Credentials:
     unreadable: dict[str, UnreadableKey] = field(default_factory=dict)  # key -> why not shown
 
 
-def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
+def credentials(fleet: Fleet, name: str, *, rotate: bool = False) -> Credentials:
     check_tenant_name(name)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
     if len(projects) != 1 or projects[0].gateway is None:
         raise ConfigError(f"tenant {name} has no gateway on Railway to read keys from",
                           hint="`saas-infra list` shows the tenants")
-    project = projects[0]
-    ids = {"project_id": project.id, "environment_id": project.environment_id,
-           "service_id": project.gateway.id}
+    project, gateway = projects[0], projects[0].gateway
+    ids: dict[str, Any] = {"project_id": project.id, "environment_id": project.environment_id,
+                           "service_id": gateway.id}
     if rotate:
-        keys = {key: generate_key() for key in KEY_NAMES}
+        new = {key: generate_key() for key in KEY_NAMES}
         # A writer like any pass: under the fleet lock, so no pass acts on this tenant meanwhile.
         with fleet_lock.hold(fleet, observed):
             # One call that writes and deploys: a separate deploy could be lost to a crash, and
             # nothing would ever deploy the new keys.
-            ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
-        return Credentials(name, project.id, keys, rotated=True)
+            ops.variables_upsert(fleet.client, variables=new, skip_deploys=False, **ids)
+        return Credentials(name, project.id, dict(new), rotated=True)
     values = ops.variables(fleet.client, **ids)
-    keys = {key: values.get(key) or None for key in KEY_NAMES}
-    unreadable = {key: _unreadable_key(project.gateway, key)
+    keys: dict[str, str | None] = {key: values.get(key) or None for key in KEY_NAMES}
+    unreadable = {key: _unreadable_key(gateway, key)
                   for key, value in keys.items() if value is None}
     return Credentials(name, project.id, keys, unreadable=unreadable)
 
@@ -798,7 +806,8 @@ def adopted_tombstone(project: ObservedProject, now: datetime) -> mf.Tombstone |
     days_left = math.ceil((deadline - now).total_seconds() / 86400)
     grace = DEFAULT_GRACE_DAYS if days_left <= DEFAULT_GRACE_DAYS else days_left
     grace = max(0, min(grace, MAX_GRACE_DAYS))
-    return mf.Tombstone(requested_at=deadline - timedelta(days=grace), grace_days=grace)
+    return mf.Tombstone(requested_at=deadline - timedelta(days=grace), grace_days=grace,
+                        force=False)
 
 
 def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str, str], list[str]]:

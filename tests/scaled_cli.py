@@ -10,7 +10,6 @@ such switch (runtime.py).
 from __future__ import annotations
 
 import os
-import sys
 
 from saas_infra.cli import cli
 from saas_infra.emulator.timescale import TIME_ORIGIN, TIME_SCALE, clock_from_env
@@ -26,4 +25,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -235,7 +235,7 @@ def _report_unexpected(session: Session, exc: Exception, debug: bool) -> int:
 def usage_error(message: str) -> click.UsageError:
     """A bad combination of flags, found inside a command: exits 1 like any usage error."""
     error = click.UsageError(message, click.get_current_context(silent=True))
-    error.exit_code = EXIT_ERROR
+    error.exit_code = EXIT_ERROR  # type: ignore[misc]  # click reads it per instance
     return error
 
 
@@ -249,7 +249,7 @@ def _json_usage_error(exc: click.UsageError) -> None:
     if getattr(exc, "json_shown", False):
         return
     exc.json_shown = True  # type: ignore[attr-defined]
-    exc.exit_code = EXIT_ERROR
+    exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # click reads it per instance
     error = {"error": {"type": "UsageError", "message": exc.format_message()}}
     sys.stdout.write(json.dumps(error, indent=2) + "\n")
     sys.stdout.flush()
@@ -275,7 +275,7 @@ class _UsageExitsOne:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)  # type: ignore[misc]
         except click.UsageError as exc:
-            exc.exit_code = EXIT_ERROR
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # click reads it per instance
             if wanted:
                 _json_usage_error(exc)
             raise
@@ -292,7 +292,7 @@ class Group(_UsageExitsOne, click.Group):
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as exc:
-            exc.exit_code = EXIT_ERROR
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # click reads it per instance
             if _wants_json(args, ctx):
                 _json_usage_error(exc)
             raise

@@ -15,7 +15,9 @@ from .jobs import Job, JobFailed
 
 
 def create(fleet: Fleet, job: Job, name: str, source: dict[str, str], *, show_keys: bool) -> str:
-    result = core.create(fleet, name, progress=job.progress, on_status=job.deployment, **source)
+    result = core.create(fleet, name, repo=source.get("repo"), branch=source.get("branch"),
+                         image=source.get("image"), progress=job.progress,
+                         on_status=job.deployment)
     _check(result)
     if result.credentials and show_keys:
         job.keys = dict(result.credentials)

@@ -7,9 +7,13 @@ text.py's (terminal) and data.py's (JSON).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from saas_infra.plan import ActionKind, FindingKind, Plan
+from saas_infra.plan import Action, ActionKind, FindingKind, Plan
+
+if TYPE_CHECKING:
+    from saas_infra.apply import TenantOutcome
+    from saas_infra.reconcile import ApplyReport
 
 SYMBOLS = {
     ActionKind.CREATE: ("+", "green"),
@@ -152,7 +156,7 @@ def _tenant_details(plan: Plan) -> list[str]:
     return out
 
 
-def _action_facts(action) -> list[str]:
+def _action_facts(action: Action) -> list[str]:
     """What a reviewer must not miss beyond the reason: how final a deletion is."""
     if action.kind is not ActionKind.DELETE:
         return []
@@ -213,7 +217,7 @@ def _cut(text: str, max_chars: int) -> str:
     return kept[: kept.rfind("\n") + 1].rstrip("\n") + tail
 
 
-def apply_markdown(report) -> str:
+def apply_markdown(report: ApplyReport) -> str:
     """A pass for a CI job summary: the verdict, each tenant's outcome, what is left, the plan."""
     out = [_apply_title(report), ""]
     if report.outcomes:
@@ -231,7 +235,7 @@ def apply_markdown(report) -> str:
     return _lines(out)
 
 
-def _apply_title(report) -> str:
+def _apply_title(report: ApplyReport) -> str:
     if report.failed:
         return f"## saas-infra apply: {_plural(len(report.failed), 'tenant')} failed"
     if not report.converged:
@@ -241,7 +245,7 @@ def _apply_title(report) -> str:
     return "## saas-infra apply: converged"
 
 
-def _outcome_row(outcome) -> str:
+def _outcome_row(outcome: TenantOutcome) -> str:
     steps = ", ".join(f"{s.name} {s.result}" for s in outcome.steps) or "nothing to do"
     if outcome.ok:
         return f"| `{outcome.tenant}` | ok | {_md(steps)} |"
@@ -267,7 +271,7 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def report_json(report) -> dict[str, Any]:
+def report_json(report: ApplyReport) -> dict[str, Any]:
     return {
         "plan": json.loads(plan_json(report.plan)),
         "outcomes": [o.to_dict() for o in report.outcomes],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from saas_infra.clock import format_time
 from saas_infra.diff import VALUES_ACCESS
 from saas_infra.errors import CooldownError, RateLimitedError, SaasInfraError
 from saas_infra.render import words
@@ -196,7 +197,7 @@ def instances_lines(rows: Sequence[InstanceRow], width: int | None = None) -> li
     if not rows:
         return [say("No tenants.")]
     cells = [(row.name, words.status_text(row), row.url or "-",
-              words.time(row.created_at)[:10] if row.created_at else "-") for row in rows]
+              format_time(row.created_at)[:10] if row.created_at else "-") for row in rows]
     keep = len(TABLE_HEADER)
     while keep > 2 and width is not None and _table_width(cells, keep) > width:
         keep -= 1
@@ -275,7 +276,7 @@ def deployment_state(verb: str, name: str, status: str, waited: float) -> str:
 def create_lines(result: VerbResult, keys: Mapping[str, str] | None) -> list[Line]:
     """What `create` prints: the tenant, its URLs and deployment, its keys once, what failed."""
     if not result.applied:
-        return [out(create_message(result))]
+        return [out(create_message(result) or "")]
     name = result.tenant
     lines = [] if result.finished else pass_trouble(result)
     if result.project_id:

@@ -197,3 +197,12 @@ def test_without_json_a_usage_error_leaves_stdout_empty(run_cli):
     result = run_cli("frobnicate")
 
     assert (result.exit_code, result.stdout) == (1, "")
+
+
+def test_plan_json_summary_keys_are_identifiers(run_cli, write_tenant):
+    write_tenant("acme")
+
+    summary = json.loads(run_cli("plan", "--json").stdout)["summary"]
+
+    assert summary == {"creates": 1, "updates": 0, "redeploys": 0, "scheduled_deletions": 0,
+                       "cancelled_deletions": 0, "deletions": 0, "blocked": 0, "orphans": 0}

@@ -19,27 +19,10 @@ from saas_infra.clock import Clock, SystemClock
 from saas_infra.errors import NotFoundError, RailwayError, SaasInfraError, TransientError
 from saas_infra.plan import Action, ActionKind, Plan
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import (
-    GATEWAY,
-    KEY_NAMES,
-    POSTGRES,
-    REDIS,
-    ObservedProject,
-    observe,
-    parse_project,
-)
+from saas_infra.railway.observed import ObservedProject, observe, parse_project
+from saas_infra.tenancy import GATEWAY, KEY_NAMES, TEMPLATES
 
-TEMPLATES = ((POSTGRES, "postgres"), (REDIS, "redis"))
 _UNKNOWN = object()
-# Railway's deployment statuses, as its CLI reads them (railwayapp/cli
-# src/commands/output/service_summary.rs): WAITING is "Waiting for CI", still in progress;
-# NEEDS_APPROVAL waits for a person, so nobody's wait should run out on it; a SLEEPING app is
-# running and wakes on its next request; SKIPPED deployed nothing, the one before keeps running.
-IN_PROGRESS = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING"}
-AWAITING_APPROVAL = "NEEDS_APPROVAL"
-RUNNING = {"SUCCESS", "SLEEPING"}
-FAILED = {"FAILED", "CRASHED"}
-REMOVED = {"REMOVING", "REMOVED"}
 
 
 def generate_key() -> str:
@@ -239,8 +222,7 @@ class _TenantRun:
 
     def find_own_project(self) -> ObservedProject | None:
         observed = observe(self.client, self.a.workspace_id, check_count=False)
-        mine = observed.managed().get(self.outcome.tenant, [])
-        return mine[0] if len(mine) == 1 else None
+        return observed.tenant_project(self.outcome.tenant)
 
     def ensure_templates(self, project: ObservedProject) -> None:
         """One template at a time, each waited for, as Railway's CLI adds databases

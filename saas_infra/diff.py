@@ -15,19 +15,18 @@ from datetime import datetime
 from saas_infra.clock import format_time
 from saas_infra.marker import Marker
 from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Guard, Plan
-from saas_infra.railway.observed import (
-    GATEWAY,
+from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, Observed, ObservedProject
+from saas_infra.tenancy import (
+    DATABASE_URL,
     KEY_NAMES,
     POSTGRES,
-    PROJECT_PREFIX,
-    RAILWAY_RESTORE_WINDOW,
+    RAILWAY_PREFIX,
     REDIS,
-    Observed,
-    ObservedProject,
+    REDIS_URL,
+    SERVICES,
+    project_name,
+    tenant_of_project_name,
 )
-
-DATABASE_URL = "${{Postgres.DATABASE_URL}}"
-REDIS_URL = "${{Redis.REDIS_URL}}"
 
 
 def desired_variables(gateway) -> dict[str, str]:
@@ -66,7 +65,7 @@ def compute_plan(
     wanted = {m.manifest.name: m for m in manifests}
     managed = observed.managed()
     pending = observed.pending()
-    unmarked = {p.name.removeprefix(PROJECT_PREFIX): p for p in observed.unmanaged()}
+    unmarked = {tenant_of_project_name(p.name): p for p in observed.unmanaged()}
     in_scope = (lambda name: name in targets) if targets else (lambda name: True)
 
     actions: list[Action] = []
@@ -89,7 +88,7 @@ def compute_plan(
         Finding(FindingKind.UNMANAGED, "luthien-* project without the saas-infra marker; "
                 "saas-infra never changes it", project_id=p.id, project_name=p.name)
         for p in sorted(observed.unmanaged(), key=lambda p: p.name)
-        if not targets or p.name.removeprefix(PROJECT_PREFIX) in targets
+        if not targets or tenant_of_project_name(p.name) in targets
     )
     guards = _guards(manifests, observed, actions, max_deletions)
     checked = {name: wanted[name] for name in wanted if in_scope(name)}
@@ -173,7 +172,7 @@ def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action
     if project is None:
         missing.append("project")
     services = project.services if project else {}
-    missing += [s for s in (POSTGRES, REDIS, GATEWAY) if s not in services]
+    missing += [s for s in SERVICES if s not in services]
     if gateway is not None and not set(KEY_NAMES) <= gateway.key_names:
         missing.append("keys")
     if gateway is None or not gateway.domain:
@@ -187,7 +186,7 @@ def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action
         project_id=project.id if project else None,
         details={
             "missing": missing,
-            "project_name": PROJECT_PREFIX + manifest.name,
+            "project_name": project_name(manifest.name),
             "description": marker.render(),
             "source": desired_source(manifest.gateway),
             "variables": desired_variables(manifest.gateway),
@@ -241,7 +240,7 @@ def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action
     # Railway's own RAILWAY_* and the generated keys are never drift, whoever built `gateway`.
     to_unset = sorted(
         k for k in gateway.variables
-        if k not in want and k not in KEY_NAMES and not k.startswith("RAILWAY_")
+        if k not in want and k not in KEY_NAMES and not k.startswith(RAILWAY_PREFIX)
     )
     if to_set or to_unset:
         changed = sorted(to_set) + [f"-{k}" for k in to_unset]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from saas_infra import lock as fleet_lock
 from saas_infra import manifest as manifests_mod
-from saas_infra.apply import IN_PROGRESS, Applier, ProgressFn, TenantOutcome
+from saas_infra.apply import Applier, ProgressFn, TenantOutcome
 from saas_infra.clock import Clock
 from saas_infra.diff import compute_plan
 from saas_infra.errors import (
@@ -27,8 +27,9 @@ from saas_infra.errors import (
 )
 from saas_infra.plan import ActionKind, FindingKind, Plan
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import PROJECT_PREFIX, Observed, observe
+from saas_infra.railway.observed import Observed, ObservedProject, observe
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
+from saas_infra.tenancy import IN_PROGRESS, tenant_of_project_name
 
 
 @dataclass
@@ -137,7 +138,7 @@ class ApplyReport:
 def check_targets(targets: Iterable[str], manifests, observed: Observed) -> None:
     """A --target that names no tenant is a typo: planning it would say "no changes"."""
     known = {m.manifest.name for m in manifests} | set(observed.managed()) | set(observed.pending())
-    known |= {p.name.removeprefix(PROJECT_PREFIX) for p in observed.unmanaged()}
+    known |= {tenant_of_project_name(p.name) or p.name for p in observed.unmanaged()}
     unknown = sorted(set(targets) - known)
     if not unknown:
         return
@@ -249,7 +250,7 @@ def wait_for_gateway(
 ) -> dict:
     """Poll the tenant's gateway until its newest deployment settles; return that deployment.
     Pass the tenant's observed project when the caller has one, to spare a fleet listing."""
-    project = project or find_project(fleet, tenant)
+    project = project or fleet.observe().tenant_project(tenant)
     if project is None or project.gateway is None:
         raise RailwayError(f"tenant {tenant} has no gateway on Railway")
     deadline = fleet.clock.monotonic() + timeout
@@ -272,7 +273,3 @@ def wait_for_gateway(
             )
         fleet.clock.sleep(fleet.poll_interval)
 
-
-def find_project(fleet: Fleet, tenant: str):
-    live = fleet.observe().managed().get(tenant, [])
-    return live[0] if len(live) == 1 else None

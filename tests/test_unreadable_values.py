@@ -12,7 +12,8 @@ from dataclasses import replace
 import httpx
 
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import KEY_NAMES, parse_project
+from saas_infra.railway.observed import parse_project
+from saas_infra.tenancy import KEY_NAMES
 from tests.test_cli_verbs import created, railway
 from tests.test_diff import REPO, gateway, observed, only_action, plan_for, project, tenant
 

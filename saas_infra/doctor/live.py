@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from saas_infra import manifest as mf
-from saas_infra.apply import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, Applier, generate_key
+from saas_infra.apply import Applier, generate_key
 from saas_infra.clock import Clock, format_time, parse_time
 from saas_infra.diff import desired_source, desired_variables
 from saas_infra.doctor import expect
@@ -32,7 +32,8 @@ from saas_infra.doctor.wire import Call, Tap
 from saas_infra.errors import AuthError, NotFoundError, RailwayError, SaasInfraError
 from saas_infra.plan import Action, ActionKind
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import GATEWAY, POSTGRES, REDIS, parse_project
+from saas_infra.railway.observed import parse_project
+from saas_infra.tenancy import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, SERVICES
 
 LEASE = timedelta(hours=1)  # a run outliving it stops; a leftover past it is anyone's to remove
 CONSOLE = "https://railway.com/project/{id}"
@@ -264,7 +265,7 @@ class LiveRun:
         gateway = mf.GatewaySpec(repo=mf.DEFAULT_REPO, branch="main", variables={PROBE: "1"})
         variables = desired_variables(gateway)
         action = Action(self.name, ActionKind.CREATE, "doctor --live", details={
-            "missing": ["project", POSTGRES, REDIS, GATEWAY, "domain"],
+            "missing": ["project", *SERVICES, "domain"],
             "project_name": self.name, "description": self.description,
             "source": desired_source(gateway), "variables": variables,
         })
@@ -277,7 +278,7 @@ class LiveRun:
         if not outcome.ok:
             raise _StepFailed(f"{result.summary}; then {outcome.error}")
         project = parse_project(ops.project(self.tap, self.project_id))
-        missing = [s for s in (POSTGRES, REDIS, GATEWAY) if s not in project.services]
+        missing = [s for s in SERVICES if s not in project.services]
         if missing or project.gateway is None or not project.gateway.domain:
             raise _StepFailed(f"the project lacks {', '.join(missing) or 'a gateway domain'}")
         self.environment_id, self.gateway_id = project.environment_id, project.gateway.id

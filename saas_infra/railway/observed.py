@@ -23,16 +23,9 @@ from saas_infra.errors import (
 )
 from saas_infra.marker import Marker, parse_marker
 from saas_infra.railway import operations as ops
-from saas_infra.secretnames import looks_secret
+from saas_infra.tenancy import GATEWAY, KEY_NAMES, PROJECT_PREFIX, RAILWAY_PREFIX, looks_secret
 
-GATEWAY = "gateway"
-POSTGRES = "Postgres"
-REDIS = "Redis"
-KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
-PROJECT_PREFIX = "luthien-"
 RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
-# Railway's own variables: never compared, never reported as drift.
-_UNMANAGED_VARIABLE_PREFIXES = ("RAILWAY_",)
 
 
 @dataclass(frozen=True)
@@ -115,6 +108,12 @@ class Observed:
             if project.marker and project.pending_deletion:
                 result.setdefault(project.marker.tenant, []).append(project)
         return result
+
+    def tenant_project(self, tenant: str) -> ObservedProject | None:
+        """The tenant's live project: the one way to find it. None when Railway holds none, or
+        several (a duplicate, which only a person may resolve)."""
+        live = self.managed().get(tenant, [])
+        return live[0] if len(live) == 1 else None
 
     def unmanaged(self) -> list[ObservedProject]:
         return [
@@ -273,7 +272,7 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
 
 def _manageable(name: str) -> bool:
     """A gateway variable the manifest may hold: not a key, not Railway's, not secret-looking."""
-    return (name not in KEY_NAMES and not name.startswith(_UNMANAGED_VARIABLE_PREFIXES)
+    return (name not in KEY_NAMES and not name.startswith(RAILWAY_PREFIX)
             and not looks_secret(name))
 
 

@@ -14,8 +14,31 @@ from datetime import datetime
 
 from saas_infra.clock import format_time
 from saas_infra.marker import Marker
-from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Guard, Plan
-from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, Observed, ObservedProject
+from saas_infra.plan import (
+    Action,
+    ActionKind,
+    CancelDelete,
+    Create,
+    Delete,
+    DeleteMode,
+    Finding,
+    FindingKind,
+    GatewayRef,
+    Guard,
+    Plan,
+    Redeploy,
+    Restore,
+    ScheduleDelete,
+    SetVariables,
+    Source,
+    UpdateSource,
+)
+from saas_infra.railway.observed import (
+    RAILWAY_RESTORE_WINDOW,
+    Observed,
+    ObservedProject,
+    ObservedService,
+)
 from saas_infra.tenancy import (
     DATABASE_URL,
     KEY_NAMES,
@@ -39,10 +62,10 @@ def desired_variables(gateway) -> dict[str, str]:
     return dict(sorted(variables.items()))
 
 
-def desired_source(gateway) -> dict[str, str]:
+def desired_source(gateway) -> Source:
     if gateway.image:
-        return {"image": gateway.image}
-    return {"repo": gateway.repo, "branch": gateway.branch or "main"}
+        return Source(image=gateway.image)
+    return Source(repo=gateway.repo, branch=gateway.branch or "main")
 
 
 def desired_marker(manifest) -> Marker:
@@ -131,8 +154,8 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
         if pending:  # checked first: a deadline still ahead must not lose the project in 48 h
             restorable = pending[0]
             why = "the manifest's deadline is still ahead" if deletion else "the manifest has no tombstone"
-            restore = Action(name, ActionKind.RESTORE, "Railway holds the project in its scheduled "
-                             f"delete but {why}; cancelling that delete",
+            restore = Action(name, "Railway holds the project in its scheduled "
+                             f"delete but {why}; cancelling that delete", Restore(),
                              project_id=restorable.id)
             # Once restored it is a live project: its marker still carries the old deadline.
             return [restore, *_update(manifest, restorable, marker)], []
@@ -157,13 +180,12 @@ def _deletion(name: str, project: ObservedProject | None, deletion, now) -> list
         return []
     if deletion.force:
         reason = "tombstone with force: deleting now"
-        mode = "now"
+        mode = DeleteMode.NOW
     else:
         overdue = now - deletion.deadline
         reason = f"deletion deadline {format_time(deletion.deadline)} passed ({_ago(overdue)})"
-        mode = "scheduled"
-    return [Action(name, ActionKind.DELETE, reason, project_id=project.id,
-                   details={"mode": mode, "project_name": project.name})]
+        mode = DeleteMode.SCHEDULED
+    return [Action(name, reason, Delete(mode, project.name), project_id=project.id)]
 
 
 def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action:
@@ -179,19 +201,14 @@ def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action
         missing.append("domain")
     reason = ("new tenant: no project on Railway" if project is None
               else "finishing an interrupted create: missing " + ", ".join(missing))
-    return Action(
-        manifest.name,
-        ActionKind.CREATE,
-        reason,
-        project_id=project.id if project else None,
-        details={
-            "missing": missing,
-            "project_name": project_name(manifest.name),
-            "description": marker.render(),
-            "source": desired_source(manifest.gateway),
-            "variables": desired_variables(manifest.gateway),
-        },
+    change = Create(
+        project_name=project_name(manifest.name),
+        description=marker.render(),
+        source=desired_source(manifest.gateway),
+        variables=desired_variables(manifest.gateway),
+        missing=tuple(missing),
     )
+    return Action(manifest.name, reason, change, project_id=project.id if project else None)
 
 
 def _update(manifest, project: ObservedProject, marker: Marker) -> list[Action]:
@@ -212,23 +229,23 @@ def _update(manifest, project: ObservedProject, marker: Marker) -> list[Action]:
     if manifest.redeploy and observed_marker.redeploy != marker.redeploy and not any(
         a.kind is ActionKind.CREATE for a in actions
     ):
-        actions.append(Action(name, ActionKind.REDEPLOY,
-                              f"redeploy requested at {marker.redeploy}", project_id=project.id,
-                              details={"description": marker.render(), **_ids(project)}))
+        actions.append(Action(name, f"redeploy requested at {marker.redeploy}",
+                              Redeploy(marker.render(), _gateway_ref(project)),
+                              project_id=project.id))
     if marker.delete_after and observed_marker.delete_after != marker.delete_after:
-        actions.append(Action(name, ActionKind.SCHEDULE_DELETE,
-                              f"deletion scheduled for {format_time(marker.delete_after)}; "
-                              "the tenant keeps running until then", project_id=project.id,
-                              details={"description": marker.render(),
-                                       "deadline": format_time(marker.delete_after)}))
+        deadline = format_time(marker.delete_after)
+        actions.append(Action(name, f"deletion scheduled for {deadline}; the tenant keeps "
+                              "running until then", ScheduleDelete(marker.render(), deadline),
+                              project_id=project.id))
     elif not marker.delete_after and observed_marker.delete_after:
-        actions.append(Action(name, ActionKind.CANCEL_DELETE, "tombstone removed from the manifest",
-                              project_id=project.id, details={"description": marker.render()}))
+        actions.append(Action(name, "tombstone removed from the manifest",
+                              CancelDelete(marker.render()), project_id=project.id))
     return actions
 
 
-def _ids(project: ObservedProject) -> dict[str, str]:
-    return {"environment_id": project.environment_id, "gateway_id": project.gateway.id}
+def _gateway_ref(project: ObservedProject) -> GatewayRef:
+    assert project.gateway is not None  # only gateway changes are planned with one
+    return GatewayRef(project.environment_id, project.gateway.id)
 
 
 def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action]:
@@ -244,25 +261,24 @@ def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action
     )
     if to_set or to_unset:
         changed = sorted(to_set) + [f"-{k}" for k in to_unset]
-        actions.append(Action(manifest.name, ActionKind.SET_VARIABLES,
+        actions.append(Action(manifest.name,
                               "gateway variables differ from the manifest: " + ", ".join(changed),
-                              project_id=project.id,
-                              details={"set": to_set, "unset": to_unset, **_ids(project)}))
+                              SetVariables(to_set, tuple(to_unset), _gateway_ref(project)),
+                              project_id=project.id))
     source = desired_source(manifest.gateway)
     if not _same_source(source, gateway):
-        actual = gateway.image or f"{gateway.repo}@{gateway.branch or '?'}"
-        wanted = source.get("image") or f"{source['repo']}@{source['branch']}"
-        actions.append(Action(manifest.name, ActionKind.UPDATE_SOURCE,
-                              f"gateway source {actual} -> {wanted}", project_id=project.id,
-                              details={"source": source, **_ids(project)}))
+        actual = Source(gateway.repo, gateway.branch, gateway.image).describe()
+        actions.append(Action(manifest.name, f"gateway source {actual} -> {source.describe()}",
+                              UpdateSource(source, _gateway_ref(project)),
+                              project_id=project.id))
     return actions
 
 
-def _same_source(source: dict[str, str], gateway) -> bool:
-    if "image" in source:
-        return gateway.image == source["image"] and not gateway.repo
-    same_branch = gateway.branch is None or gateway.branch == source["branch"]
-    return gateway.repo == source["repo"] and same_branch and not gateway.image
+def _same_source(source: Source, gateway: ObservedService) -> bool:
+    if source.image:
+        return gateway.image == source.image and not gateway.repo
+    same_branch = gateway.branch is None or gateway.branch == source.branch
+    return gateway.repo == source.repo and same_branch and not gateway.image
 
 
 # What reading masked values takes. railwayapp/cli src/commands/postgres/mod.rs: the caller's

@@ -471,7 +471,7 @@ def instance_row(name: str, loaded, project: ObservedProject | None, now: dateti
         "deletion_deadline": format_time(deadline) if deadline else None,
         "console_url": CONSOLE_URL.format(id=shown.id) if shown else None,
         "managed": loaded is not None or bool(shown and shown.marker),
-        "source": desired_source(spec.gateway) if spec else None,
+        "source": desired_source(spec.gateway).to_dict() if spec else None,
     }
 
 

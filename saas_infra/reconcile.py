@@ -7,7 +7,6 @@ It decides nothing about presentation and never prints; progress goes to a callb
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +24,7 @@ from saas_infra.errors import (
     RailwayError,
     StalePlanError,
 )
-from saas_infra.plan import ActionKind, FindingKind, Plan
+from saas_infra.plan import ActionKind, Change, FindingKind, Plan
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed, ObservedProject, observe
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
@@ -176,9 +175,8 @@ def check_railway_unchanged(saved: Plan, fresh: Plan) -> None:
     """A saved plan applies only to the Railway it was made against: applied a second time, its
     creates would make a second project for every tenant it created the first time."""
 
-    def steps(plan: Plan, tenant: str) -> list:
-        return [(a.kind, a.project_id, json.dumps(a.details, sort_keys=True, default=str))
-                for a in plan.for_tenant(tenant)]
+    def steps(plan: Plan, tenant: str) -> list[tuple[str | None, Change]]:
+        return [(a.project_id, a.change) for a in plan.for_tenant(tenant)]
 
     changed = sorted(t for t in set(saved.tenants()) | set(fresh.tenants())
                      if steps(saved, t) != steps(fresh, t))

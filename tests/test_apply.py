@@ -12,7 +12,7 @@ import pytest
 from saas_infra.errors import ApiError, GuardError, StalePlanError
 from saas_infra.manifest import clear_tombstone, set_gateway_source, set_redeploy, set_tombstone
 from saas_infra.marker import parse_marker
-from saas_infra.plan import ActionKind, Plan
+from saas_infra.plan import ActionKind, DeleteMode, Plan
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import Fleet, apply_pass
 
@@ -227,7 +227,7 @@ def test_drift_made_by_hand_on_railway_is_reverted(fleet, client, tenants_dir, e
     ops.variables_upsert(client, **ids, variables={"AUTH_MODE": "passthrough"})
     plan = fleet.plan()
     assert kinds(plan) == [("acme", "set-variables")]
-    assert plan.actions[0].details["unset"] == ["HAND_MADE"]
+    assert plan.actions[0].change.unset == ("HAND_MADE",)
     converge(fleet)
     variables = gateway_of(emu, "acme")["variables"]
     assert variables["LOG_LEVEL"] == "info" and variables["AUTH_MODE"] == "both"
@@ -291,7 +291,7 @@ def test_passed_deadline_schedules_railways_delete_not_an_immediate_one(fleet, a
     clock.advance(days=7, seconds=1)
     report = converge(fleet)
     assert kinds(report.plan) == [("acme", "delete")]
-    assert report.plan.actions[0].details["mode"] == "scheduled"
+    assert report.plan.actions[0].change.mode is DeleteMode.SCHEDULED
     assert emu.counts["ProjectScheduleDelete"] == 1
     project = project_of(emu, "acme")
     assert project["deletedAt"] is not None  # still listed: Railway can restore it for 48 h
@@ -304,7 +304,7 @@ def test_force_deletes_now(fleet, acme, emu, clock, write_tenant):
     set_tombstone(acme, clock.now(), force=True)
     report = converge(fleet)
     assert kinds(report.plan) == [("acme", "delete")]
-    assert report.plan.actions[0].details["mode"] == "now"
+    assert report.plan.actions[0].change.mode is DeleteMode.NOW
     assert emu.counts["ProjectScheduleDelete"] == 0
     assert_fleet_shape(emu, ["globex"])  # gone at once, not pending deletion
 

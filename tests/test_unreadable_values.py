@@ -127,7 +127,7 @@ def test_an_unknown_value_is_never_drift():
 
     plan = plan_for([manifest], observed(project("acme", gw=unknown)))
 
-    assert only_action(plan).details["set"] == {"AUTH_MODE": "both"}  # a known value still is
+    assert only_action(plan).change.values == {"AUTH_MODE": "both"}  # a known value still is
     assert plan.warnings == (
         "Railway did not return 3 variable values (acme: DATABASE_URL, acme: LOG_LEVEL, "
         "acme: REDIS_URL) that the manifests set (it never returns a sealed value), so they were "

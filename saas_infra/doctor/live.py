@@ -30,7 +30,7 @@ from saas_infra.doctor.checks import DOCTOR_PREFIX, is_doctor_project
 from saas_infra.doctor.report import Cleanup, Difference, Status, StepResult
 from saas_infra.doctor.wire import Call, Tap
 from saas_infra.errors import AuthError, NotFoundError, RailwayError, SaasInfraError
-from saas_infra.plan import Action, ActionKind
+from saas_infra.plan import Action, Create, GatewayRef, Redeploy, SetVariables
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import parse_project
 from saas_infra.tenancy import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, SERVICES
@@ -264,11 +264,10 @@ class LiveRun:
     def create(self, result: StepResult) -> None:
         gateway = mf.GatewaySpec(repo=mf.DEFAULT_REPO, branch="main", variables={PROBE: "1"})
         variables = desired_variables(gateway)
-        action = Action(self.name, ActionKind.CREATE, "doctor --live", details={
-            "missing": ["project", *SERVICES, "domain"],
-            "project_name": self.name, "description": self.description,
-            "source": desired_source(gateway), "variables": variables,
-        })
+        action = Action(self.name, "doctor --live", Create(
+            project_name=self.name, description=self.description,
+            source=desired_source(gateway), variables=variables,
+            missing=("project", *SERVICES, "domain")))
         done: list[str] = []
         outcome = self._applier(lambda step, state: done.append(f"{step} {state}")).apply_tenant(
             self.name, [action])
@@ -313,16 +312,20 @@ class LiveRun:
             result.summary = (f"{len(self.written) - len(sealed)} variables read back as written "
                               "(listing and `variables`)")
 
+    def _gateway(self) -> GatewayRef:
+        if self.gateway_id is None:
+            raise _StepFailed("the gateway was never created")
+        return GatewayRef(self.environment_id, self.gateway_id)
+
     def first_deploy(self, result: StepResult) -> None:
         self._wait(result, "first deploy (serviceCreate with a source)", previous=None)
 
     def change_variables(self, result: StepResult) -> None:
         before = self.deployment
         value = f"changed-{self.run}"
-        action = Action(self.name, ActionKind.SET_VARIABLES, "doctor --live",
-                        project_id=self.project_id, details={
-                            "set": {PROBE: value}, "unset": [],
-                            "environment_id": self.environment_id, "gateway_id": self.gateway_id})
+        action = Action(self.name, "doctor --live",
+                        SetVariables({PROBE: value}, (), self._gateway()),
+                        project_id=self.project_id)
         self._act(action)
         self.written[PROBE] = value
         seen = _config_specs(ops.project(self.tap, self.project_id), self.gateway_id)
@@ -340,10 +343,8 @@ class LiveRun:
 
     def redeploy(self, result: StepResult) -> None:
         before = self.deployment
-        action = Action(self.name, ActionKind.REDEPLOY, "doctor --live",
-                        project_id=self.project_id, details={
-                            "description": self.description,
-                            "environment_id": self.environment_id, "gateway_id": self.gateway_id})
+        action = Action(self.name, "doctor --live",
+                        Redeploy(self.description, self._gateway()), project_id=self.project_id)
         self._act(action)
         self._wait(result, "redeployed", previous=before)
         _commit_note(result, before, self.deployment, "the redeploy")

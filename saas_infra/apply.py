@@ -8,6 +8,7 @@ outcome's `credentials` (kept out of repr and of every serialisation).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from saas_infra.railway.observed import ObservedProject, observe, parse_project
 from saas_infra.tenancy import GATEWAY, KEY_NAMES, TEMPLATES
 
 _UNKNOWN = object()
+log = logging.getLogger(__name__)
 
 
 def generate_key() -> str:
@@ -114,6 +116,9 @@ class Applier:
             outcome.error = str(exc)
             self._report(tenant, "done", "failed")
         except Exception as exc:  # one tenant's bug must not cost the others their outcomes
+            # A bug, not Railway saying no: its traceback goes to the log (the CLI shows it
+            # with --debug), the outcome keeps one line.
+            log.exception("tenant %s: unexpected error during apply", tenant)
             outcome.ok = False
             outcome.error = f"unexpected {type(exc).__name__}: {exc}"
             self._report(tenant, "done", "failed")

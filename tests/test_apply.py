@@ -5,6 +5,7 @@ before anything is deleted. Crash-at-every-call tests live in tests/test_crash*.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -352,6 +353,39 @@ def test_failing_tenant_does_not_stop_the_others(client, clock, tenants_dir, wri
     assert not report.converged
     assert kinds(report.after) == [("globex", "create")]
     assert_fleet_shape(emu, ["acme", "initech"])
+
+
+class BuggyFor:
+    """A client whose answer for one project's create trips a bug in our code (a KeyError),
+    not an error Railway reports."""
+
+    def __init__(self, client, project_name: str) -> None:
+        self.client, self.project_name = client, project_name
+
+    def execute(self, operation, variables=None):
+        wanted = (variables or {}).get("input", {}).get("name")
+        if operation is ops.PROJECT_CREATE and wanted == self.project_name:
+            return {}["projectCreate"]
+        return self.client.execute(operation, variables)
+
+
+def test_one_tenants_bug_is_logged_with_its_traceback_and_costs_the_others_nothing(
+        client, clock, tenants_dir, write_tenant, emu, caplog):
+    for name in ("acme", "globex", "initech"):
+        write_tenant(name)
+    fleet = Fleet(client=BuggyFor(client, "luthien-globex"), clock=clock, tenants_dir=tenants_dir)
+
+    with caplog.at_level(logging.ERROR, logger="saas_infra.apply"):
+        report = apply_pass(fleet)
+
+    assert {o.tenant: o.ok for o in report.outcomes} == {
+        "acme": True, "globex": False, "initech": True}
+    assert report.failed[0].error == "unexpected KeyError: 'projectCreate'"
+    assert_fleet_shape(emu, ["acme", "initech"])
+    [record] = [r for r in caplog.records if r.name == "saas_infra.apply"]
+    assert record.getMessage() == "tenant globex: unexpected error during apply"
+    assert record.exc_info and record.exc_info[0] is KeyError
+    assert 'return {}["projectCreate"]' in caplog.text  # the traceback, down to the bug
 
 
 class ShortListing:

@@ -8,6 +8,7 @@ outcome's `credentials` (kept out of repr and of every serialisation).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -278,7 +279,7 @@ class _TenantRun:
                     template_id=template["id"],
                     serialized_config=_json_value(template["serializedConfig"]),
                     project_id=project.id,
-                    environment_id=project.environment_id,
+                    environment_id=self.environment(project),
                     workspace_id=self.a.workspace_id,
                 )
             except TransientError:
@@ -321,6 +322,12 @@ class _TenantRun:
                 )
             self.a.clock.sleep(self.a.poll_interval)  # NotFound right after deploy is normal lag
 
+    def environment(self, project: ObservedProject) -> str:
+        if project.environment_id is None:
+            raise NotFoundError(f"tenant {self.outcome.tenant}: project {project.id} has no "
+                                "environment")
+        return project.environment_id
+
     def current(self) -> ObservedProject:
         """The project as last read or created in this run (create's first step sets it)."""
         if self.project is None:
@@ -352,8 +359,7 @@ class _TenantRun:
                 return self.current()
             self.outcome.credentials = keys  # serviceCreate with a source deploys them at once
             self.step(GATEWAY, "created")
-            if project.environment_id is not None:
-                self._ids = (project.id, project.environment_id, created["id"])
+            self._ids = (project.id, self.environment(project), created["id"])
             self._gateway_domain = None
             return project
         # Judged by name: a key whose value Railway masks or seals exists all the same, and a new
@@ -364,7 +370,7 @@ class _TenantRun:
             ops.variables_upsert(
                 self.client,
                 project_id=project.id,
-                environment_id=project.environment_id,
+                environment_id=self.environment(project),
                 service_id=gateway.id,
                 variables=keys,
                 skip_deploys=self.deploy_follows(),
@@ -484,7 +490,5 @@ def _deploys(action: Action) -> bool:
             return False
 
 
-def _json_value(value):
-    import json
-
+def _json_value(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value

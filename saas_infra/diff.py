@@ -9,10 +9,11 @@ run them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 from saas_infra.clock import format_time
+from saas_infra.manifest import GatewaySpec, LoadedManifest, TenantManifest, Tombstone
 from saas_infra.marker import Marker
 from saas_infra.plan import (
     Action,
@@ -52,7 +53,7 @@ from saas_infra.tenancy import (
 )
 
 
-def desired_variables(gateway) -> dict[str, str]:
+def desired_variables(gateway: GatewaySpec) -> dict[str, str]:
     """The gateway's variables as the manifest asks for them (generated keys excepted)."""
     auth_mode = getattr(gateway.auth_mode, "value", gateway.auth_mode)
     variables = dict(gateway.variables or {})
@@ -62,13 +63,13 @@ def desired_variables(gateway) -> dict[str, str]:
     return dict(sorted(variables.items()))
 
 
-def desired_source(gateway) -> Source:
+def desired_source(gateway: GatewaySpec) -> Source:
     if gateway.image:
         return Source(image=gateway.image)
     return Source(repo=gateway.repo, branch=gateway.branch or "main")
 
 
-def desired_marker(manifest) -> Marker:
+def desired_marker(manifest: TenantManifest) -> Marker:
     deletion = manifest.deletion
     deadline = deletion.deadline if deletion and not deletion.force else None
     redeploy = format_time(manifest.redeploy.requested_at) if manifest.redeploy else None
@@ -76,7 +77,7 @@ def desired_marker(manifest) -> Marker:
 
 
 def compute_plan(
-    manifests: Sequence,
+    manifests: Sequence[LoadedManifest],
     observed: Observed,
     now: datetime,
     *,
@@ -127,8 +128,9 @@ def compute_plan(
     )
 
 
-def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedProject], now,
-                 unmarked: ObservedProject | None = None):
+def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
+                 pending: list[ObservedProject], now: datetime,
+                 unmarked: ObservedProject | None = None) -> tuple[list[Action], list[Finding]]:
     name = manifest.name
     if len(live) > 1:
         ids = ", ".join(p.id for p in live)
@@ -144,7 +146,7 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
     # `list`), and deleted only by a later pass: a tombstone written with a date long past
     # must not delete at once.
     announced = project is None or (
-        deletion is not None and project.marker.delete_after == _deadline(deletion))
+        deletion is not None and _marker_of(project).delete_after == _deadline(deletion))
     if deletion and (deletion.force or (now >= deletion.deadline and announced)):
         # Forced means now: that also ends Railway's 48-hour hold on a project it is deleting.
         target = project or (pending[0] if deletion.force and pending else None)
@@ -171,11 +173,17 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
     return _update(manifest, project, marker), []
 
 
-def _deadline(deletion):
+def _marker_of(project: ObservedProject) -> Marker:
+    """A managed project's marker (every managed project has one)."""
+    return project.marker or Marker(project.tenant or "")
+
+
+def _deadline(deletion: Tombstone) -> datetime | None:
     return None if deletion.force else deletion.deadline
 
 
-def _deletion(name: str, project: ObservedProject | None, deletion, now) -> list[Action]:
+def _deletion(name: str, project: ObservedProject | None, deletion: Tombstone,
+              now: datetime) -> list[Action]:
     if project is None:
         return []
     if deletion.force:
@@ -188,7 +196,7 @@ def _deletion(name: str, project: ObservedProject | None, deletion, now) -> list
     return [Action(name, reason, Delete(mode, project.name), project_id=project.id)]
 
 
-def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action:
+def _create(manifest: TenantManifest, project: ObservedProject | None, marker: Marker) -> Action:
     gateway = project.gateway if project else None
     missing = []
     if project is None:
@@ -211,7 +219,7 @@ def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action
     return Action(manifest.name, reason, change, project_id=project.id if project else None)
 
 
-def _update(manifest, project: ObservedProject, marker: Marker) -> list[Action]:
+def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker) -> list[Action]:
     name = manifest.name
     actions: list[Action] = []
     gateway = project.gateway
@@ -225,7 +233,7 @@ def _update(manifest, project: ObservedProject, marker: Marker) -> list[Action]:
         actions.append(_create(manifest, project, marker))
     if gateway is not None:
         actions += _gateway_changes(manifest, project, gateway)
-    observed_marker = project.marker
+    observed_marker = _marker_of(project)
     if manifest.redeploy and observed_marker.redeploy != marker.redeploy and not any(
         a.kind is ActionKind.CREATE for a in actions
     ):
@@ -248,7 +256,8 @@ def _gateway_ref(project: ObservedProject) -> GatewayRef:
     return GatewayRef(project.environment_id, project.gateway.id)
 
 
-def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action]:
+def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
+                     gateway: ObservedService) -> list[Action]:
     actions = []
     want = desired_variables(manifest.gateway)
     # A value Railway did not return is left alone: comparing it would rewrite every one.
@@ -289,7 +298,8 @@ VALUES_ACCESS = ("a token whose owner may see the tenants' variables: not a proj
                  "and a workspace admin where the production environment is restricted")
 
 
-def _unchecked_values(wanted, managed) -> list[str]:
+def _unchecked_values(wanted: Mapping[str, LoadedManifest],
+                      managed: Mapping[str, list[ObservedProject]]) -> list[str]:
     """One warning for every value the plan could not compare: the tenants whose values
     Railway masked, and sealed variables the manifests set (sealed keys need no check)."""
     masked, sealed = [], []
@@ -321,7 +331,8 @@ def _some(names: list[str], noun: str, shown: int = 5) -> str:
     return f"{count} ({', '.join(names[:shown])}{more})"
 
 
-def _orphans(wanted, managed, in_scope) -> list[Finding]:
+def _orphans(wanted: Mapping[str, LoadedManifest], managed: Mapping[str, list[ObservedProject]],
+             in_scope: Callable[[str], bool]) -> list[Finding]:
     return [
         Finding(FindingKind.ORPHAN, "managed project with no manifest; never deleted by absence "
                 "(`saas-infra adopt` writes a manifest for it)",
@@ -332,7 +343,8 @@ def _orphans(wanted, managed, in_scope) -> list[Finding]:
     ]
 
 
-def _guards(manifests, observed: Observed, actions: list[Action], max_deletions: int) -> list[Guard]:
+def _guards(manifests: Sequence[LoadedManifest], observed: Observed, actions: list[Action],
+            max_deletions: int) -> list[Guard]:
     guards = []
     if not manifests and observed.managed():
         guards.append(Guard("empty-desired-state",
@@ -350,6 +362,6 @@ def _guards(manifests, observed: Observed, actions: list[Action], max_deletions:
     return guards
 
 
-def _ago(delta) -> str:
+def _ago(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours // 24}d {hours % 24}h ago" if hours >= 24 else f"{hours}h ago"

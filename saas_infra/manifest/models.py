@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     model_validator,
 )
+from pydantic.json_schema import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
 
 from saas_infra import tenancy
@@ -221,18 +222,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-_VARIABLE_NAMES_SCHEMA = {
+_RESERVED_NAMES: list[JsonValue] = [*sorted(RESERVED_VARIABLES)]
+_VARIABLE_NAMES_SCHEMA: JsonDict = {
     "pattern": VARIABLE_NAME_PATTERN,
     "not": {
         "anyOf": [
-            {"enum": sorted(RESERVED_VARIABLES)},
+            {"enum": _RESERVED_NAMES},
             {"pattern": f"^{RAILWAY_PREFIX}"},
             {"pattern": "|".join(SECRET_WORDS)},
         ]
     },
 }
 
-_SOURCE_SCHEMA = {
+_SOURCE_SCHEMA: JsonDict = {
     "oneOf": [
         {"required": ["repo"], "not": {"required": ["image"]}},
         {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from saas_infra.clock import parse_time
 from saas_infra.errors import (
@@ -143,7 +144,8 @@ def observe(
     check = bool(check_count and workspace_id)
     problem = None
     for _ in range(2):
-        expected, problem = _expected(client, workspace_id) if check else (None, None)
+        expected, problem = (_expected(client, workspace_id) if check and workspace_id
+                             else (None, None))
         projects, failure = _list(client, workspace_id, page_size, max_pages)
         if failure or problem:
             return Observed(projects, complete=False, problem=failure or problem)
@@ -177,7 +179,8 @@ def _expected(client: ops.Executor, workspace_id: str) -> tuple[int | frozenset 
         return None, f"Railway's workspace listing is incomplete: {exc}"
 
 
-def _list(client: ops.Executor, workspace_id: str | None, page_size: int, max_pages: int):
+def _list(client: ops.Executor, workspace_id: str | None, page_size: int,
+          max_pages: int) -> tuple[tuple[ObservedProject, ...], str | None]:
     """(projects listed, why the listing is incomplete or None). A first page that fails raises."""
     projects: list[ObservedProject] = []
     try:
@@ -260,7 +263,7 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
         repo=source.get("repo") or config_source.get("repo"),
         branch=config_source.get("branch"),
         image=source.get("image") or config_source.get("image"),
-        variables={name: values[name] for name in managed if values[name] is not None},
+        variables={name: value for name in managed if (value := values[name]) is not None},
         key_names=frozenset(name for name in KEY_NAMES if name in values),
         unknown=frozenset(name for name in managed if values[name] is None),
         sealed=sealed,
@@ -289,7 +292,7 @@ def _deployment(node: dict | None) -> ObservedDeployment | None:
     )
 
 
-def _json(value) -> dict | None:
+def _json(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         try:
             return json.loads(value)

@@ -290,7 +290,7 @@ def instances_lines(rows) -> list[tuple[str, str | None]]:
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(3)]
 
     def line(values) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(values, widths)) + "  " + values[3]
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=False)) + "  " + values[3]
 
     return [(line(header), "bold")] + [(line(c), _status_style(c[1])) for c in cells]
 

@@ -7,8 +7,8 @@ TYPES. Kept lean on purpose: the fleet listing resolves tens of thousands of fie
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 

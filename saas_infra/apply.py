@@ -2,8 +2,9 @@
 
 Apply reads only the plan. Every step looks before it creates and adopts what it finds, so a
 pass that died at any point is finished by the next one without duplicates. A failing tenant
-never stops the others; each tenant's outcome says what it got. Generated keys live only in the
-outcome's `credentials` (kept out of repr and of every serialisation).
+never stops the others (a lost fleet lock stops them all, through `guard`); each tenant's outcome
+says what it got. Generated keys live only in the outcome's `credentials` (kept out of repr and
+of every serialisation).
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ class Applier:
     key_factory: Callable[[], str] = generate_key
     poll_interval: float = 1.0
     workflow_timeout: float = 600.0
+    # Called between tenant steps; raises (LockLostError) once the pass may no longer act.
+    guard: Callable[[], None] | None = None
     _templates: dict[str, dict] = field(default_factory=dict, repr=False)
     _template_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -108,6 +111,7 @@ class Applier:
         run = _TenantRun(self, outcome)
         try:
             for index, action in enumerate(actions):
+                self.check_guard()
                 self._report(tenant, action.kind.value, "start")
                 run.later = actions[index + 1 :]
                 run.do(action)
@@ -124,6 +128,10 @@ class Applier:
             outcome.error = f"unexpected {type(exc).__name__}: {exc}"
             self._report(tenant, "done", "failed")
         return outcome
+
+    def check_guard(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     def _report(self, tenant: str, step: str, state: str) -> None:
         if self.progress:
@@ -183,6 +191,7 @@ class _TenantRun:
     def step(self, name: str, result: str) -> None:
         self.outcome.steps.append(Step(name, result))
         self.a._report(self.outcome.tenant, name, result)
+        self.a.check_guard()  # before the next step: a pass that lost the fleet lock stops here
 
     def deploy_follows(self) -> bool:
         """Whether a later action of this pass certainly deploys the gateway, and is planned

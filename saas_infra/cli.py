@@ -511,32 +511,40 @@ def _finish_apply(s: Session, report, markdown: bool = False) -> int:
 @cli.command()
 @common
 @click.option("--force", is_flag=True,
-              help="Remove the lock. Only when the pass holding it is dead: two at once can "
+              help="Free the lock. Only when the pass holding it is dead: two at once can "
                    "duplicate projects.")
 def unlock(s: Session, force) -> int:
-    """Show who holds the fleet lock; with --force, remove it.
+    """Show who holds the fleet lock; with --force, free it.
 
-    A pass that acts (apply and the verbs) holds the lock on Railway, as a project named
-    saas-infra-lock, and removes it when it ends. The lock of a pass that died expires by
-    itself after 10 minutes; --force is for not waiting. Exit code 1: held and not removed.
+    A pass that acts (apply and the verbs) holds the lock on Railway, as a lease in the
+    description of the project saas-infra-control, and frees it when it ends. The lock of a pass
+    that died expires by itself after 10 minutes; --force is for not waiting (it also removes
+    the per-pass lock projects an earlier saas-infra left). Exit code 1: held and not freed.
     """
     from saas_infra import lock
 
     fleet = s.fleet
     now = fleet.clock.now()
-    find = lock.break_lock if force else lock.list_tickets
-    tickets = find(fleet.client, fleet.workspace())
+    state = (lock.break_lock if force else lock.inspect)(fleet.client, fleet.workspace())
+    lease = state.lease
+    held = lease is not None and not lease.expired(now)
     if s.as_json:
-        s.emit({"removed": force, "tickets": [t.to_dict(now) for t in tickets]})
-    elif not tickets:
+        s.emit({"removed": force, "control_project": state.control_id,
+                "lease": lease.to_dict(now) if lease else None,
+                "earlier_tickets": list(state.legacy)})
+    elif lease is None:
         s.console.message("The fleet lock is free.")
     else:
-        label = "Removed the fleet lock:" if force else "Fleet lock:"
-        for ticket in tickets:
-            s.console.print(f"{label} {ticket.describe(now)}", markup=False)
-        if not force:
-            s.console.message("`saas-infra unlock --force` removes it, if that pass is dead.")
-    return EXIT_ERROR if tickets and not force else EXIT_OK
+        label = "Freed the fleet lock:" if force else "Fleet lock:"
+        s.console.print(f"{label} {lease.describe(now)}", markup=False)
+        if held and not force:
+            s.console.message("`saas-infra unlock --force` frees it, if that pass is dead.")
+    if state.legacy and not s.as_json:
+        verb = "Removed" if force else "Found"
+        s.console.message(f"{verb} {len(state.legacy)} fleet-lock project(s) named "
+                          f"{lock.LEGACY_TICKET} that an earlier saas-infra left" +
+                          ("." if force else "; `saas-infra unlock --force` removes them."))
+    return EXIT_ERROR if held and not force else EXIT_OK
 
 
 @cli.command()

@@ -7,6 +7,7 @@
     │   └── StalePlanError             its tenants changed since it was made
     ├── GuardError                     a safety guard stopped the pass (exit code 3)
     ├── LockHeldError                  another pass holds the fleet lock
+    │   └── LockLostError              this pass's lease was lost while it acted
     ├── NotConvergedError              apply finished but a re-plan is not empty
     └── RailwayError                   anything Railway (or the way to it) answered badly
         ├── TransientError             worth retrying with backoff
@@ -84,6 +85,10 @@ class GuardError(SaasInfraError):
 
 class LockHeldError(SaasInfraError):
     pass
+
+
+class LockLostError(LockHeldError):
+    """The lease ran out or another pass took the lock while this one held it: it stops."""
 
 
 class NotConvergedError(SaasInfraError):

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from saas_infra import lock as fleet_lock
 from saas_infra import manifest as mf
 from saas_infra.apply import generate_key
 from saas_infra.clock import format_time
@@ -620,7 +621,8 @@ class Credentials:
 
 def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
     check_tenant_name(name)
-    project = fleet.observe().tenant_project(name)
+    observed = fleet.observe()
+    project = observed.tenant_project(name)
     if project is None or project.gateway is None:
         raise ConfigError(f"tenant {name} has no gateway on Railway to read keys from",
                           hint="`saas-infra list` shows the tenants")
@@ -628,9 +630,11 @@ def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
            "service_id": project.gateway.id}
     if rotate:
         keys = {key: generate_key() for key in KEY_NAMES}
-        # One call that writes and deploys: a separate deploy could be lost to a crash, and
-        # nothing would ever deploy the new keys.
-        ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
+        # A writer like any pass: under the fleet lock, so no pass acts on this tenant meanwhile.
+        with fleet_lock.hold(fleet, observed):
+            # One call that writes and deploys: a separate deploy could be lost to a crash, and
+            # nothing would ever deploy the new keys.
+            ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
         return Credentials(name, project.id, keys, rotated=True)
     values = ops.variables(fleet.client, **ids)
     keys = {key: values.get(key) or None for key in KEY_NAMES}

@@ -87,7 +87,8 @@ class Fleet:
             workspace_id=self.workspace(),
         )
 
-    def applier(self, progress: ProgressFn | None = None) -> Applier:
+    def applier(self, progress: ProgressFn | None = None,
+                guard: Callable[[], None] | None = None) -> Applier:
         return Applier(
             self.client,
             self.workspace(),
@@ -95,6 +96,7 @@ class Fleet:
             concurrency=self.concurrency,
             progress=progress,
             poll_interval=min(self.poll_interval, 1.0),
+            guard=guard,
         )
 
 
@@ -215,7 +217,7 @@ def apply_pass(
     manifests = fleet.load()  # first: a bad manifest stops the pass before Railway is asked
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
-        # take it, since on Railway taking it means creating and deleting a ticket project.
+        # take it, since on Railway taking it costs four calls and a settle time.
         observed = observed or fleet.observe()  # a caller's fresh look serves as the first
         first = fleet.plan_from(manifests, observed, targets=targets)
         check_guards(first)
@@ -225,7 +227,7 @@ def apply_pass(
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
         )
-    with fleet_lock.hold(fleet):
+    with fleet_lock.hold(fleet, observed) as held:
         # Read the manifests again once the lock is ours: waiting for it may have taken minutes,
         # in which a tombstone may have been removed or a tenant edited.
         manifests = fleet.load()
@@ -237,7 +239,9 @@ def apply_pass(
             targets = plan.targets
             check_railway_unchanged(plan, fresh)
         check_guards(plan)
-        outcomes = fleet.applier(progress).apply(plan)
+        # Between tenant steps the lease is checked: once lost, no tenant takes another step.
+        outcomes = fleet.applier(progress, guard=held.check).apply(plan)
+        held.check()
         observed = fleet.observe()
         after = fleet.plan_from(fleet.load(), observed, targets=targets)
         return ApplyReport(plan, outcomes, after, observed)

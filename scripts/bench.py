@@ -1,9 +1,10 @@
 """Benchmarks of saas-infra against the Railway emulator: `uv run python scripts/bench.py`.
 
 Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants (and at 1,000
-in a workspace with a long history of deleted tenants and lock tickets), a real
-`saas-infra plan --sandbox` process over 1,000 manifests, and 50 creates at 100 ms latency under
-10 req/s on the real clock, then prints a table with the issue's targets. It is not a test and
+in a workspace with a long history of deleted tenants and acting passes), a real
+`saas-infra plan --sandbox` process over 1,000 manifests, 50 creates at 100 ms latency under
+10 req/s on the real clock, and the fleet lock's calls and leftovers after 1,000 acting passes,
+then prints a table with the issue's targets. It is not a test and
 never contacts a non-loopback address: every request goes to an emulator (in process or embedded).
 """
 
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOOP_CALLS_TARGET = 25  # at 1,000 tenants
 SANDBOX_SECONDS_TARGET = 2.0
 CREATE_RATIO_TARGET = 1.3
+LOCK_CALLS_TARGET = 4  # to take and free the fleet lock when nobody holds it
 
 
 # --- building a fleet -------------------------------------------------------------------------
@@ -105,20 +107,24 @@ def noop_plan(root: Path, emu: Emulator, clock) -> dict:
 
 def add_history(emu: Emulator, clock, deleted_tenants: int, passes: int) -> int:
     """Give the workspace the history a long-lived fleet leaves, as the emulator holds it:
-    tenants deleted through Railway's scheduled delete (removed 48 hours later) and one deleted
-    `saas-infra-lock` ticket project per finished acting pass (today's lock; a lock that leaves
-    no project would only make this history shorter). Returns the projects ever deleted."""
+    tenants deleted through Railway's scheduled delete (removed 48 hours later), and finished
+    acting passes, each taking and freeing the fleet lock (which leaves nothing; the lock before
+    it left one deleted project per pass). Returns the projects ever deleted."""
+    from saas_infra import lock
+
     client = fake_client(emu, clock)
     for i in range(deleted_tenants):
         name = f"gone-{i:04d}"
         created = ops.project_create(client, name=f"luthien-{name}", workspace_id=emu.workspace_id,
                                      description=f"[saas-infra tenant={name} v=1]")
         ops.project_schedule_delete(client, created["id"])
-    for i in range(passes):
-        ticket = ops.project_create(client, name="saas-infra-lock", workspace_id=emu.workspace_id,
-                                    description=f"[saas-infra-lock holder=bench nonce=n{i} "
-                                    "since=2026-01-01T00:00:00Z expires=2026-01-01T00:10:00Z]")
-        ops.project_delete(client, ticket["id"])
+    control = None
+    for _ in range(passes):
+        held = lock.FleetLock(client, emu.workspace_id, clock, holder="bench", heartbeat=None,
+                              timeout=0, control_id=control)
+        held.acquire()
+        held.release()
+        control = held.control_id
     clock.advance(hours=49)  # past Railway's 48-hour grace: the deleted tenants are gone for good
     count = client.execute(ALL_PROJECTS_EVER, {"workspaceId": emu.workspace_id})
     return count["workspace"]["projectCount"] - len(ops.project_list(client, emu.workspace_id))
@@ -207,6 +213,43 @@ def paced_creates(root: Path, count: int, latency: float, per_second: int) -> di
     }
 
 
+# --- (e): the fleet lock: its cost, and what many acting passes leave ---------------------------
+
+
+def lock_costs(root: Path, emu: Emulator, clock, passes: int) -> dict:
+    """Calls to take and free a free lock as an acting pass does (the control project found in its
+    own listing), then `passes` such takings, and what the workspace holds afterwards."""
+    from saas_infra import lock
+
+    def fleet():
+        return Fleet(client=fake_client(emu, clock), clock=clock, tenants_dir=root / "tenants")
+
+    with chdir(root):
+        before_plan = noop_plan(root, emu, clock)["calls"]
+        acting = fleet()
+        observed = acting.observe()
+        projects = len(emu.snapshot()["projects"])
+        creates, deletes = emu.counts["ProjectCreate"], emu.counts["ProjectDelete"]
+        start = acting.client.stats.requests
+        with lock.hold(acting, observed):
+            pass
+        calls = acting.client.stats.requests - start
+        for _ in range(passes - 1):
+            with lock.hold(acting, observed):
+                pass
+        after_plan = noop_plan(root, emu, clock)["calls"]
+    [control] = [p for p in emu.snapshot()["projects"] if p["name"] == lock.CONTROL_PROJECT]
+    environment = emu.state.environments[control["environments"][0]["id"]]
+    return {
+        "calls": calls, "passes": passes, "projects_before": projects,
+        "projects_after": len(emu.snapshot()["projects"]),
+        "made_or_deleted": emu.counts["ProjectCreate"] - creates
+        + emu.counts["ProjectDelete"] - deletes,
+        "services": len(control["services"]), "variables": len(environment.shared_variables),
+        "plan_before": before_plan, "plan_after": after_plan,
+    }
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -268,6 +311,16 @@ def print_creates(count: int, latency: float, per_second: int, row: dict) -> Non
           f"{verdict(ratio <= CREATE_RATIO_TARGET and not row['failed'])}")
 
 
+def print_lock(size: int, row: dict) -> None:
+    print(f"(e) fleet lock, {size:,} tenants, in process")
+    print(f"  take and free a free lock (as an acting pass does): {row['calls']} API calls; "
+          f"target ≤ {LOCK_CALLS_TARGET}: {verdict(row['calls'] <= LOCK_CALLS_TARGET)}")
+    print(f"  after {row['passes']:,} acting passes: projects {row['projects_before']:,} → "
+          f"{row['projects_after']:,} ({row['made_or_deleted']} made or deleted), control project "
+          f"services {row['services']}, variables {row['variables']}; no-op plan "
+          f"{row['plan_before']} → {row['plan_after']} calls")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="fleet sizes for the no-op plan")
@@ -275,6 +328,8 @@ def main() -> None:
     parser.add_argument("--skip-creates", action="store_true", help="skip (c), about a minute")
     parser.add_argument("--history", default="500,1000",
                         help="deleted tenants and finished acting passes in (a'); '' skips it")
+    parser.add_argument("--lock-passes", type=int, default=1000,
+                        help="acting passes whose leftovers (e) counts")
     args = parser.parse_args()
     # Retries are counted in the table; their log lines would only break it up.
     logging.getLogger("saas_infra").addHandler(logging.NullHandler())
@@ -289,9 +344,10 @@ def main() -> None:
             root = work / f"fleet-{size}"
             emu, clock = build_fleet(root, size)
             noop[size] = noop_plan(root, emu, clock)
-            largest = (size, root, emu)
+            largest = (size, root, emu, clock)
         print_noop(noop)
-        size, root, emu = largest
+        size, root, emu, clock = largest
+        lock_row = lock_costs(root, emu, clock, args.lock_passes)
         sandbox = sandbox_plan(sandbox_folder(root, emu), work / "pycache")  # before the history
         if args.history:
             tenants, passes = (int(n) for n in args.history.split(","))
@@ -300,6 +356,7 @@ def main() -> None:
         print_sandbox(size, sandbox)
         if not args.skip_creates:
             print_creates(args.creates, 0.1, 10, paced_creates(work, args.creates, 0.1, 10))
+        print_lock(size, lock_row)
     sys.stdout.flush()
 
 

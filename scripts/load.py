@@ -18,6 +18,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+from saas_infra import lock
 from saas_infra import manifest as mf
 from saas_infra.clock import FakeClock, ScaledClock, SystemClock
 from saas_infra.emulator import Emulator, RateLimits
@@ -50,7 +51,9 @@ class StatusCounter:
 def build_fleet(tenants_dir: Path, count: int, state: Path) -> None:
     """Create `count` tenants fast (in-process, unpaced, on a fake clock) and save Railway.
     The set-up applies its plan without the fleet lock: on a fake clock that eight threads
-    move on by sleeping, the lock's lease would run out in fake time before it is renewed."""
+    move on by sleeping, the lock's lease would run out in fake time before it is renewed. It
+    takes and frees the lock once first, so that its control project exists, as it does in any
+    workspace after its first pass."""
     clock = FakeClock(SystemClock().now() - timedelta(hours=12))
     emu = Emulator(clock=clock, seed=1, rate_limits=RateLimits(10**6, 10**9))
     for n in range(count):
@@ -58,6 +61,8 @@ def build_fleet(tenants_dir: Path, count: int, state: Path) -> None:
     client = RailwayClient(emu.account_token, transport=emu.transport(), clock=clock,
                            retry=RetryPolicy(sleep=clock.sleep), pacer=Pacer.unlimited(clock=clock))
     fleet = Fleet(client=client, clock=clock, tenants_dir=tenants_dir, concurrency=8)
+    with lock.hold(fleet):
+        pass
     outcomes = fleet.applier().apply(fleet.plan())
     if any(not o.ok for o in outcomes) or not fleet.plan().empty:
         raise SystemExit("set-up failed: the fleet did not converge")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from saas_infra.clock import format_time
-from saas_infra.lock import parse_ticket
+from saas_infra.lock import CONTROL_PROJECT, parse_lease
 from saas_infra.marker import parse_marker
 
 SERVICES = ["Postgres", "Redis", "gateway"]
@@ -78,18 +78,28 @@ def fleet_violations(snapshot: dict, manifests: Iterable, now: datetime, *,
 
 
 def stray_violations(snapshot: dict, unmanaged: dict[str, str], now: datetime) -> list[str]:
-    """Projects without our marker must be the unmanaged ones we planted, untouched, or fleet
-    lock tickets whose lease has run out (a dead pass's; the next pass that locks removes them)."""
+    """Projects without our marker must be the unmanaged ones we planted, untouched, or the fleet
+    lock's one control project: no services, and no live lease once every pass ended (a dead
+    pass's may stand until it runs out; the next pass that locks takes over)."""
     out = []
     present = {p["id"]: p for p in snapshot["projects"]}
+    controls = []
     for project in snapshot["projects"]:
         if tenant_of(project) is not None or project["id"] in unmanaged:
             continue
-        ticket = parse_ticket(project)
-        if ticket is None:
-            out.append(f"stray project {project['id']} ({project['name']}) without a marker")
-        elif not ticket.expired(now):
-            out.append(f"the fleet lock is still held by {ticket.holder}, after every pass ended")
+        if project["name"] == CONTROL_PROJECT:
+            if project["deletedAt"] is None:  # a second one, made in a race, is deleted at once
+                controls.append(project)
+            continue
+        out.append(f"stray project {project['id']} ({project['name']}) without a marker")
+    if len(controls) > 1:
+        out.append(f"{len(controls)} fleet-lock control projects, expected at most one")
+    for control in controls:
+        if control["services"]:
+            out.append(f"the fleet lock's control project {control['id']} has services")
+        lease = parse_lease(control["description"])
+        if lease is not None and not lease.expired(now):
+            out.append(f"the fleet lock is still held by {lease.holder}, after every pass ended")
     for project_id, description in unmanaged.items():
         project = present.get(project_id)
         if project is None or project["deletedAt"] is not None:

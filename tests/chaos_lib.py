@@ -65,7 +65,7 @@ class ChaosReport:
     faults: Counter = field(default_factory=Counter)
     exits: Counter = field(default_factory=Counter)  # exit codes of the faulty passes
     kills: int = 0
-    stale_locks: int = 0  # fleet-lock tickets a killed pass left, removed as `unlock --force`
+    stale_locks: int = 0  # fleet-lock leases a killed pass left, freed as `unlock --force`
     bare_429: int = 0  # 429s without Retry-After seen (each an html_429 fault)
     requests: int = 0
     violations: list[str] = field(default_factory=list)
@@ -80,7 +80,7 @@ class ChaosReport:
             f"rounds               {self.rounds}",
             f"fleet changes        {sum(self.changes.values())} ({changes})",
             f"faults injected      {sum(self.faults.values())} ({faults})",
-            f"SIGKILLs             {self.kills} (stale fleet locks removed: {self.stale_locks})",
+            f"SIGKILLs             {self.kills} (stale fleet locks freed: {self.stale_locks})",
             f"faulty pass exits    {exits}",
             f"requests to Railway  {self.requests}",
             f"invariant violations {len(self.violations)}",
@@ -269,7 +269,7 @@ class ChaosRun:
 
     def break_stale_lock(self) -> int:
         """What an operator does after a pass was killed: `saas-infra unlock --force`."""
-        return len(lock.break_lock(self.client, self.emu.workspace_id))
+        return int(lock.break_lock(self.client, self.emu.workspace_id).lease is not None)
 
     def clean_pass(self) -> list[str]:
         """One pass without faults, and a second one only for deletions the first had to

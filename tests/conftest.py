@@ -12,11 +12,18 @@ from click.testing import CliRunner
 from saas_infra.cli import Runtime, cli
 from saas_infra.clock import FakeClock
 from saas_infra.emulator import Emulator
+from saas_infra.lock import CONTROL_PROJECT
 from saas_infra.manifest import write_new_manifest
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 from saas_infra.reconcile import Fleet
 
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def fleet_projects(emu: Emulator) -> list[dict]:
+    """The emulator's projects but the fleet lock's control project, which the first pass that
+    takes the lock makes once per workspace (saas_infra/lock.py)."""
+    return [p for p in emu.snapshot()["projects"] if p["name"] != CONTROL_PROJECT]
 
 
 @pytest.fixture

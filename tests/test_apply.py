@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from saas_infra.errors import ApiError, GuardError, StalePlanError
+from saas_infra.lock import CONTROL_PROJECT
 from saas_infra.manifest import clear_tombstone, set_gateway_source, set_redeploy, set_tombstone
 from saas_infra.marker import parse_marker
 from saas_infra.plan import ActionKind, DeleteMode, Plan
@@ -26,7 +27,8 @@ SERVICES = ["Postgres", "Redis", "gateway"]
 
 
 def projects(emu) -> list[dict]:
-    return emu.snapshot()["projects"]
+    """Every project but the fleet lock's control project (made by the first acting pass)."""
+    return [p for p in emu.snapshot()["projects"] if p["name"] != CONTROL_PROJECT]
 
 
 def railway(emu) -> dict:

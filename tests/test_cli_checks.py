@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from saas_infra import manifest as mf
+from saas_infra.lock import CONTROL_PROJECT, control_description
 
 
 def state(emu) -> list[tuple[str, str | None]]:
@@ -33,7 +34,7 @@ def test_a_mistyped_target_is_an_error_with_a_suggestion(run_cli, write_tenant, 
         "Hint: `saas-infra list` shows the tenants; --target takes their names",
     ]
     assert "no changes" not in result.output.lower()
-    assert state(emu) == before  # not even a fleet-lock ticket
+    assert state(emu) == before  # not even the fleet lock's control project
 
 
 def test_a_target_without_any_close_name_has_no_suggestion(run_cli, write_tenant):
@@ -217,7 +218,7 @@ def test_an_edited_saved_plan_is_called_edited_not_stale(run_cli, write_tenant, 
     assert result.stderr.splitlines() == [
         "Error: the saved plan does not match what would be planned now (edited?) for acme; "
         "make a new one with `saas-infra plan --out`"]
-    assert state(emu) == []
+    assert state(emu) == [(CONTROL_PROJECT, control_description(None))]  # the lock's, free
 
 
 def test_a_saved_plan_survives_its_round_trip_unedited(write_tenant, fleet):

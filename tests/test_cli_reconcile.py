@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from saas_infra.cli import Runtime, cli
 from saas_infra.manifest import clear_tombstone, set_tombstone
 from saas_infra.railway import RetryPolicy
+from tests.conftest import fleet_projects
 
 CORPUS = Path(__file__).parent / "bad_manifests"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())
@@ -153,7 +154,7 @@ def test_apply_of_a_stale_saved_plan_is_refused(run_cli, write_tenant, emu):
         "Error: the saved plan is stale: tenants changed since it was made: globex; "
         "run `saas-infra plan` again"
     ]
-    assert emu.snapshot()["projects"] == []
+    assert fleet_projects(emu) == []
 
 
 def test_plan_at_a_later_time_shows_the_deletion(run_cli, write_tenant):
@@ -203,7 +204,7 @@ def test_apply_yes_creates_and_reports_each_tenant(run_cli, write_tenant, emu):
     assert "acme: project created" in lines(result.stderr)
     again = applied(run_cli)
     assert (again.stdout, again.stderr) == ("", "No changes: Railway matches the manifests.\n")
-    assert len(emu.snapshot()["projects"]) == 2
+    assert len(fleet_projects(emu)) == 2
 
 
 def test_apply_target_touches_only_that_tenant(run_cli, write_tenant, emu):
@@ -211,7 +212,7 @@ def test_apply_target_touches_only_that_tenant(run_cli, write_tenant, emu):
     write_tenant("globex")
     result = applied(run_cli, "--target", "globex")
     assert lines(result.stdout) == [f"  ok     globex: {CREATED}"]
-    assert [p["name"] for p in emu.snapshot()["projects"]] == ["luthien-globex"]
+    assert [p["name"] for p in fleet_projects(emu)] == ["luthien-globex"]
     assert run_cli("plan", "--target", "globex", "--detailed-exitcode").exit_code == 0
     assert run_cli("plan", "--detailed-exitcode").exit_code == 2
 
@@ -238,7 +239,7 @@ def test_apply_max_deletions_guard_exits_3_and_deletes_nothing(run_cli, write_te
     assert "  x guard max-deletions: 2 deletions in one pass exceed --max-deletions 1: " \
         "acme, globex" in lines(planned.stdout)
     applied(run_cli, "--max-deletions", "2")
-    assert all(p["deletedAt"] for p in emu.snapshot()["projects"])
+    assert all(p["deletedAt"] for p in fleet_projects(emu))
 
 
 def test_apply_with_an_empty_tenants_folder_exits_3(run_cli, write_tenant, emu):
@@ -265,7 +266,7 @@ def test_apply_json_report_shape(run_cli, write_tenant, emu):
     assert [a["kind"] for a in report["plan"]["actions"]] == ["create"]
     [outcome] = report["outcomes"]
     assert set(outcome) == {"tenant", "ok", "error", "project_id", "deployment_id", "steps"}
-    assert outcome["project_id"] == emu.snapshot()["projects"][0]["id"]
+    assert outcome["project_id"] == fleet_projects(emu)[0]["id"]
     assert (outcome["tenant"], outcome["ok"], outcome["error"]) == ("acme", True, None)
     assert [s["step"] for s in outcome["steps"]] == [
         "project", "Postgres", "Redis", "gateway", "domain"]

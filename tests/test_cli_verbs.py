@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from saas_infra.cli import Runtime, cli
 from saas_infra.emulator import Emulator, RateLimits
+from tests.conftest import fleet_projects
 
 KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
 SAVE_KEYS = ("Save these keys now: they are shown only once (`saas-infra credentials {name}` "
@@ -129,7 +130,7 @@ def test_create_defaults_to_luthien_proxy_main_and_takes_a_branch_or_an_image(ru
 
     sources = {
         p["name"]: next(s for s in p["services"] if s["name"] == "gateway")["source"]
-        for p in emu.snapshot()["projects"]
+        for p in fleet_projects(emu)
     }
     assert sources == {
         "luthien-acme": {"repo": "LuthienResearch/luthien-proxy", "branch": "main", "image": None},
@@ -356,7 +357,7 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
     ops.variables_upsert(client, project_id=rw.id, environment_id=environment,
                          service_id=gateway, variables={"LOG_LEVEL": "debug"})
     manifest = json.loads(run_cli("list", "--json").stdout)["instances"][0]
-    services = {s["name"]: s for s in emu.snapshot()["projects"][0]["services"]}
+    services = {s["name"]: s for s in fleet_projects(emu)[0]["services"]}
 
     result = run_cli("status", "acme")
 
@@ -547,7 +548,7 @@ def test_delete_force_deletes_now_and_removes_the_manifest(run_cli, emu, tenants
     assert result.exit_code == 0
     assert result.stdout == f"Deleted acme now (project {rw.id}); removed tenants/acme.yaml.\n"
     assert result.stderr == "acme: project deleted\n"
-    assert emu.snapshot()["projects"] == []  # gone at once, not in Railway's scheduled delete
+    assert fleet_projects(emu) == []  # gone at once, not in Railway's scheduled delete
     assert emu.counts["ProjectScheduleDelete"] == 0
     assert not (tenants_dir / "acme.yaml").exists()
 
@@ -612,14 +613,14 @@ def test_whoami_with_a_personal_token(run_cli, emu):
     assert result.exit_code == 0
     assert result.stdout == lines(
         "Personal account token: Emulated User <user@example.com>",
-        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 1 project",
+        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 2 projects",
         f"Manages: {emu.workspace_name} ({emu.workspace_id}), the only workspace the token reaches",
         "Token from: RAILWAY_TOKEN")
     data = json.loads(as_json.stdout)
     assert data["kind"] == "personal"
     assert (data["user"]["name"], data["user"]["email"]) == ("Emulated User", "user@example.com")
     assert data["workspaces"] == [{"id": emu.workspace_id, "name": emu.workspace_name,
-                                   "plan": "PRO", "projects": 1}]
+                                   "plan": "PRO", "projects": 2}]  # acme, the lock's
     assert data["workspace"] == {"id": emu.workspace_id, "name": emu.workspace_name,
                                  "source": "the only workspace the token reaches"}
     assert data["token_source"] == "RAILWAY_TOKEN"
@@ -636,11 +637,11 @@ def test_whoami_with_a_workspace_token_says_so(run_cli, emu):
     assert result.stdout == lines(
         "Workspace token: Railway does not answer `me` for it, so it has no user; it reaches "
         "these workspaces:",
-        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 2 projects",
+        f"  Workspace: {emu.workspace_name} ({emu.workspace_id}), PRO plan, 3 projects",
         f"Manages: {emu.workspace_name} ({emu.workspace_id}), the only workspace the token reaches",
         "Token from: RAILWAY_TOKEN")
     assert json.loads(as_json.stdout) == {"kind": "workspace", "user": None, "workspaces": [
-        {"id": emu.workspace_id, "name": emu.workspace_name, "plan": "PRO", "projects": 2}],
+        {"id": emu.workspace_id, "name": emu.workspace_name, "plan": "PRO", "projects": 3}],
         "workspace": {"id": emu.workspace_id, "name": emu.workspace_name,
                       "source": "the only workspace the token reaches"},
         "workspace_problem": None, "workspace_hint": None, "workspace_configured": False,
@@ -806,7 +807,7 @@ def test_a_429_says_what_it_waits_for(run_cli, emu):
     assert waits_for, result.stderr
     assert all(re.fullmatch(r"Railway rate limit: waiting 1 s \([A-Za-z]+\)", line)
                for line in waits_for)
-    assert [p["name"] for p in emu.snapshot()["projects"]] == ["luthien-acme"]
+    assert [p["name"] for p in fleet_projects(emu)] == ["luthien-acme"]
 
 
 def test_a_cooldown_says_what_it_waits_for(run_cli, emu, runtime):
@@ -817,12 +818,14 @@ def test_a_cooldown_says_what_it_waits_for(run_cli, emu, runtime):
     emu.faults.cooldown_seconds = 30
     assert run_cli("delete", "acme", "--yes").exit_code == 0
 
-    result = run_cli("cancel-delete", "acme")  # the same project again, at once
+    result = run_cli("cancel-delete", "acme")  # the same projects again, at once
 
+    # The lock's control project was changed by `delete` too: its claim waits, then its release.
     assert result.exit_code == 0
     assert result.stderr == lines(
-        'Railway says "Endpoint too recently updated": waiting 30 s (ProjectUpdate)',
-        "acme: marker updated")
+        'Railway says "Endpoint too recently updated": waiting 30 s (LockClaim)',
+        "acme: marker updated",
+        'Railway says "Endpoint too recently updated": waiting 30 s (LockWrite)')
 
 
 # --- exit codes, guards and the spinner -----------------------------------------------------------

@@ -120,7 +120,8 @@ def _railway_deleting(world: World) -> None:
     _created(world)
     mf.set_tombstone(world.manifest_path(), world.clock.now() - timedelta(days=8), grace_days=7)
     converge(world.fleet()[0])
-    assert world.emu.snapshot()["projects"][0]["deletedAt"] is not None
+    [tenant] = [p for p in world.emu.snapshot()["projects"] if p["name"] == f"luthien-{TENANT}"]
+    assert tenant["deletedAt"] is not None
 
 
 def _cancel_then_delete(fleet: Fleet):

@@ -57,7 +57,7 @@ def test_every_check_passes_on_a_healthy_fleet(run_cli, emu, fleet, write_tenant
     assert {i: c["status"] for i, c in checks.items()} == dict.fromkeys(CHECK_IDS, "ok")
     assert checks["token"]["details"] == {"source": "RAILWAY_API_TOKEN", "kind": "personal"}
     assert "Emulated Workspace" in checks["workspace"]["summary"]
-    assert checks["listing"]["details"]["projects"] == 2
+    assert checks["listing"]["details"]["projects"] == 3  # and the fleet lock's project
     assert checks["tenant-keys"]["summary"] == (
         "CLIENT_API_KEY and ADMIN_API_KEY readable for 2 tenants")
     assert checks["fleet"]["details"]["tenants"] == ["acme", "globex"]
@@ -227,6 +227,17 @@ def test_the_lock_holder_is_named(run_cli, emu, client, clock, tenants_dir):
     assert "expired lock left by a pass that died (holder ci-run-42" in checks["lock"]["summary"]
 
 
+def test_lock_projects_an_earlier_saas_infra_left_are_named(run_cli, emu, client, tenants_dir):
+    ops.project_create(client, name=lock.LEGACY_TICKET, workspace_id=None, description=(
+        "[saas-infra-lock holder=old nonce=ab12 since=2026-11-01T00:00:00Z "
+        "expires=2026-11-01T00:10:00Z]"))
+    _result, _data, checks = doctor(run_cli, emu)
+    assert checks["lock"]["status"] == "warn"
+    assert checks["lock"]["summary"] == (
+        "1 lock projects named saas-infra-lock left by an earlier saas-infra")
+    assert checks["lock"]["fix"].startswith("`saas-infra unlock --force` removes them")
+
+
 def test_without_a_tenants_folder_the_fleet_is_counted_not_compared(run_cli, emu, tenants_dir):
     shutil.rmtree(tenants_dir)
     result, _data, checks = doctor(run_cli, emu)
@@ -352,11 +363,12 @@ def test_what_railways_project_count_counts_is_learnt(runtime, run_cli, emu, fle
     """projectCount is a field no Railway client uses: doctor says whether it counted the
     project pending deletion, and a pass's guard holds either way."""
     _with_pending(fleet, write_tenant, client, tenants_dir)
-    for count, counted in ((1, "left out"), (2, "included")):
+    # Live: a tenant and the fleet lock's control project.
+    for count, counted in ((2, "left out"), (3, "included")):
         runtime.transport = Rewrite(emu.transport(), _project_count(count))
         result, _data, checks = doctor(run_cli, emu)
         assert checks["listing"]["summary"].endswith(
-            f"1 live, 1 pending deletion; Railway counts {count}, pending deletions {counted}")
+            f"2 live, 1 pending deletion; Railway counts {count}, pending deletions {counted}")
         assert result.exit_code == 0 and checks["listing"]["status"] == "ok"
 
 
@@ -367,7 +379,7 @@ def test_a_listing_shorter_than_railways_count_fails_with_the_guards_reason(
     result, _data, checks = doctor(run_cli, emu)
     assert result.exit_code == 1
     assert checks["listing"]["summary"].endswith(
-        "incomplete: Railway reports 5 projects but the listing returned 2")
+        "incomplete: Railway reports 5 projects but the listing returned 3")
     assert checks["listing"]["fix"].startswith("every apply stops on it (guard, exit 3)")
 
 

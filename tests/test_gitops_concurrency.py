@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from saas_infra.clock import format_time
-from saas_infra.lock import LOCK_PROJECT, parse_ticket
+from saas_infra.lock import CONTROL_PROJECT, parse_lease
 from tests.test_gitops_run import World, world  # noqa: F401  (the fixture)
 
 
@@ -66,10 +66,10 @@ def tenant_projects(on: World) -> list[str]:
                   if p["name"].startswith("luthien-"))
 
 
-def ticket_of(on: World):
-    [ticket] = [parse_ticket(p) for p in on.emu.snapshot()["projects"]
-                if p["name"] == LOCK_PROJECT]
-    return ticket
+def lease_of(on: World):
+    [lease] = [parse_lease(p["description"]) for p in on.emu.snapshot()["projects"]
+               if p["name"] == CONTROL_PROJECT]
+    return lease
 
 
 @pytest.fixture
@@ -82,22 +82,24 @@ def gate(world: World):  # noqa: F811
 def test_a_second_apply_that_cannot_wait_stops_with_a_clear_message(world, gate):  # noqa: F811
     first = Pass(world, "1")
     assert gate.reached.wait(timeout=30), "the first pass never got to its template deploys"
-    ticket = ticket_of(world)
-    assert ticket.holder == holder("1")
-    creates = world.emu.counts["ProjectCreate"]
+    lease = lease_of(world)
+    assert lease.holder == holder("1")
+    creates, claims = world.emu.counts["ProjectCreate"], world.emu.counts["LockClaim"]
 
     second = Pass(world, "2", "--lock-timeout", "0")
     code, stderr = second.finish()
     assert code == 1
     assert (f"Error: another saas-infra pass holds the fleet lock (holder {holder('1')}, "
-            f"expires {format_time(ticket.expires)})\n") in stderr
-    assert world.emu.counts["ProjectCreate"] == creates  # it made nothing, not even a ticket
+            f"expires {format_time(lease.expires)})\n") in stderr
+    assert world.emu.counts["ProjectCreate"] == creates  # it made nothing
+    assert world.emu.counts["LockClaim"] == claims  # and wrote nothing: it only read the lease
+    assert lease_of(world) == lease
 
     gate.opened.set()
     code, stderr = first.finish()
     assert code == 0, stderr
     assert tenant_projects(world) == ["luthien-acme", "luthien-globex"]
-    assert not any(p["name"] == LOCK_PROJECT for p in world.emu.snapshot()["projects"])
+    assert lease_of(world) is None  # freed
 
 
 def test_a_second_apply_waits_its_turn_and_finds_nothing_left_to_do(world, gate):  # noqa: F811
@@ -115,4 +117,6 @@ def test_a_second_apply_waits_its_turn_and_finds_nothing_left_to_do(world, gate)
     assert "No changes: Railway matches the manifests." in second_err
     assert "project created" not in second_err
     assert tenant_projects(world) == ["luthien-acme", "luthien-globex"]
-    assert world.emu.counts["ProjectCreate"] == 4  # two tenants, and one lock ticket per pass
+    # Two tenants and the lock's control project, made once: the passes made no project each.
+    assert world.emu.counts["ProjectCreate"] == 3
+    assert lease_of(world) is None

@@ -17,7 +17,7 @@ from saas_infra import manifest as mf
 from saas_infra.clock import ScaledClock
 from saas_infra.emulator import Emulator, RateLimits
 from saas_infra.emulator.server import start_in_thread
-from saas_infra.lock import LOCK_PROJECT
+from saas_infra.lock import CONTROL_PROJECT, parse_lease
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 from saas_infra.railway import operations as ops
 from tests.test_gitops_steps import (
@@ -54,8 +54,9 @@ class World:
         return {p["name"]: p for p in self.emu.snapshot()["projects"]
                 if p["name"].startswith("luthien-")}
 
-    def lock_projects(self) -> list[dict]:
-        return [p for p in self.emu.snapshot()["projects"] if p["name"] == LOCK_PROJECT]
+    def controls(self) -> list[dict]:
+        """The fleet lock's control project (one per workspace, once a pass has acted)."""
+        return [p for p in self.emu.snapshot()["projects"] if p["name"] == CONTROL_PROJECT]
 
     def comments(self) -> list[dict]:
         return gh_state(self.gh_file)["comments"]
@@ -118,7 +119,7 @@ def test_a_pull_request_gets_its_plan_in_one_comment_updated_on_each_push(world:
     assert "<code>acme</code>: create" in first.summary
     [comment] = world.comments()
     assert comment["body"] == f"{MARKER}\n{(world.repo / 'plan.md').read_text()}"
-    assert world.projects() == {} and world.lock_projects() == []  # a plan changes nothing
+    assert world.projects() == {} and world.controls() == []  # a plan changes nothing
 
     mf.write_new_manifest(world.repo / "tenants", "initech")  # the next push
     second = world.run(PLAN, "plan")
@@ -161,7 +162,8 @@ def test_a_merge_applies_the_tenants_and_summarises_plan_and_outcome(world: Worl
     projects = world.projects()
     assert set(projects) == {"luthien-acme", "luthien-globex"}
     assert all(services(p) == ["Postgres", "Redis", "gateway"] for p in projects.values())
-    assert world.lock_projects() == []
+    [control] = world.controls()
+    assert parse_lease(control["description"]) is None  # the pass freed the lock
     assert run.summary.startswith("## saas-infra apply: converged\n")
     assert "| `acme` | ok | project created, Postgres created" in run.summary
     assert "### The plan it applied" in run.summary and run.summary.endswith(

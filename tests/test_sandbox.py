@@ -57,7 +57,7 @@ def test_apply_sandbox_provisions_the_sample_tenants(clone):
     assert (clone / ".saas-infra" / ".gitignore").read_text() == "*\n"
     stored = json.loads(state.read_text())
     names = sorted(p["name"] for p in stored["projects"].values())
-    assert names == [f"luthien-{name}" for name in sample_tenants()]
+    assert names == [f"luthien-{name}" for name in sample_tenants()] + ["saas-infra-control"]
 
 
 def test_next_run_sees_the_persisted_state(clone):

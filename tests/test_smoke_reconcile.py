@@ -1,6 +1,7 @@
 """A first end-to-end pass on the emulator: apply converges and the next plan is empty."""
 
 from saas_infra.reconcile import apply_pass
+from tests.conftest import fleet_projects
 
 
 def test_apply_creates_tenants_and_the_next_plan_is_empty(fleet, write_tenant, emu):
@@ -10,7 +11,7 @@ def test_apply_creates_tenants_and_the_next_plan_is_empty(fleet, write_tenant, e
     assert [o.ok for o in report.outcomes] == [True, True]
     assert report.converged
     names = sorted(p["name"] for p in emu.snapshot()["projects"])
-    assert names == ["luthien-acme", "luthien-globex"]
+    assert names == ["luthien-acme", "luthien-globex", "saas-infra-control"]  # and the lock's
     assert fleet.plan().empty
 
 
@@ -76,6 +77,6 @@ def test_a_template_deploy_that_times_out_after_committing_is_adopted_not_repeat
     write_tenant("acme")
     report = apply_pass(Fleet(client=client, clock=clock, tenants_dir=tenants_dir))
     assert lost and report.converged
-    services = [s["name"] for s in emu.snapshot()["projects"][0]["services"]]
+    services = [s["name"] for s in fleet_projects(emu)[0]["services"]]
     assert sorted(services) == ["Postgres", "Redis", "gateway"]
     assert emu.counts["TemplateDeploy"] == 2  # one each: the lost one was not sent again

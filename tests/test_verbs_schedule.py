@@ -2,7 +2,7 @@
 `plan --at`, and Railway's own 48-hour scheduled delete.
 
 Every request is recorded, so "no later pass touches it" is checked against the tenant's
-project id itself (a pass may also create and remove its own lock ticket).
+project id itself (the first pass also makes the fleet lock's control project).
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def test_no_later_pass_touches_it_again(doomed, run_cli, emu, clock, recorder):
     advance_to(clock, doomed["deadline"] + timedelta(hours=1))
     assert run_cli("apply", "--yes").exit_code == 0
     touched = recorder.touching(doomed["project_id"])
-    # ProjectCreate/Delete/Update also serve the fleet lock's tickets; these two never do
+    # ProjectCreate also made the fleet lock's control project once; these two never serve it
     counts = {name: emu.counts[name] for name in ("ProjectScheduleDelete",
                                                   "ProjectScheduleDeleteCancel")}
 

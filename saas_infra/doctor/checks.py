@@ -543,16 +543,23 @@ def is_doctor_project(name: str | None, description: str | None) -> bool:
 
 
 def _lock(facts: Facts, now: datetime) -> Check:
-    tickets = sorted((t for t in map(fleet_lock.parse_ticket, facts.nodes) if t is not None),
-                     key=fleet_lock.Ticket.order)
-    live = [t for t in tickets if not t.expired(now)]
-    expired = [t for t in tickets if t.expired(now)]
-    details = {"tickets": [t.to_dict(now) for t in tickets]}
-    if live:
-        return Check("lock", Status.OK, f"held: {live[0].describe(now)} (a pass is running)",
+    state = fleet_lock.lock_state(facts.nodes)
+    lease = state.lease
+    details = {"control_project": state.control_id,
+               "lease": lease.to_dict(now) if lease else None,
+               "earlier_tickets": list(state.legacy)}
+    if state.legacy:
+        return Check("lock", Status.WARN, f"{len(state.legacy)} lock projects named "
+                     f"{fleet_lock.LEGACY_TICKET} left by an earlier saas-infra", details=details,
+                     fix="`saas-infra unlock --force` removes them (once no older saas-infra runs)")
+    if lease and not lease.expired(now):
+        return Check("lock", Status.OK, f"held: {lease.describe(now)} (a pass is running)",
                      details=details)
-    if expired:
-        return Check("lock", Status.WARN, f"free, but {len(expired)} expired lock left by a pass "
-                     f"that died ({expired[0].describe(now)})", details=details,
-                     fix="the next pass removes it by itself")
+    if lease:
+        return Check("lock", Status.WARN, f"free, but an expired lock left by a pass that died "
+                     f"({lease.describe(now)})", details=details,
+                     fix="the next pass takes it over by itself")
+    if state.control_id is None:
+        return Check("lock", Status.OK, f"free (no {fleet_lock.CONTROL_PROJECT} yet: the first "
+                     "pass that acts makes it)", details=details)
     return Check("lock", Status.OK, "free", details=details)

@@ -3,7 +3,7 @@ uses them, each answer compared with what saas-infra expects; then the project i
 
 The project is `saas-infra-doctor-<run>`, marked `[saas-infra-doctor run=... expires=...]`:
 not `luthien-*` and no tenant marker, so no pass, listing or guard takes it for a tenant, and
-not `saas-infra-lock`, so the fleet lock ignores it. The create, the variable change and the
+not `saas-infra-control`, so the fleet lock ignores it. The create, the variable change and the
 redeploy go through apply's own Applier, so doctor tests the code a pass runs. Clean-up always
 runs (failure, Ctrl-C, SIGTERM); a run killed outright leaves a project whose lease ends, and
 the next `doctor --live` removes it (`doctor --cleanup` at once). Never prints; `say` reports.

@@ -51,6 +51,7 @@ _OPERATION_KIND = {  # what a request's top-level `id` / `input.name` is, by ope
     "ProjectScheduleDelete": "project", "ProjectScheduleDeleteCancel": "project",
     "Project": "project", "ServiceCreate": "service", "ServiceConnect": "service",
     "Deployment": "deployment", "VariableDelete": "variable",
+    "LockRead": "project", "LockClaim": "project", "LockWrite": "project",
 }
 # saas-infra's own marks: a tenant's, the fleet lock's (a ticket, or the control project's
 # lease), a doctor project's. Their fields are kept but for names and holders.

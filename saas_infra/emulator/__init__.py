@@ -59,6 +59,13 @@ at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755
   content/docs/integrations/api.md. `me { workspaces }`: railwayapp/docs
   content/docs/integrations/oauth/fetching-workspaces-or-projects.md. `apiToken { workspaces }`
   is in the published schema only; no client or document uses it.
+- Concurrent writes to one project description or one variable both succeed and the later
+  stays: no version, no conflict error. No source describes concurrency or offers a
+  precondition: ProjectUpdateInput and VariableUpsertInput carry no version (terraform
+  schema.graphql), terraform internal/provider/resource_project.graphql reads a description and
+  writes it back with projectUpdate, docs content/docs/integrations/api/manage-variables.md says
+  "create or update", cli src/commands/variable.rs checks a variable exists before deleting it.
+  Last writer wins is the worst case for one name (mutations.py has the details).
 - Fault switch `repeat_cursor` (a `projects` page asked for with a cursor hands the same cursor
   back with hasNextPage): no source reports it; it exists to show a client cannot be made to loop.
 
@@ -85,6 +92,9 @@ What it does NOT model (tests must not rely on these):
 - Encryption itself: template secrets come from the seeded generator (same seed, same
   passwords), so they are not secret; sealing through the API (only seal_variable() seals).
 - Several processes sharing one state_file: each rewrites the whole file, the last one wins.
+- Reads that see a write only later, and a write that loses a concurrent write to another
+  variable name. Concurrent writes to one description or variable: the last one stays, both
+  succeed (mutations.py says which public sources this rests on).
 """
 
 from .core import Emulator

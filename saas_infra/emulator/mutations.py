@@ -2,6 +2,21 @@
 and records which resources it touched (for the cooldown and for saving).
 
 Deployments are queued only after variables are stored, so the first deploy sees them.
+
+Concurrent writes: requests run one at a time in arrival order, so of two writes to one project
+description (`projectUpdate`) or one variable (`variableUpsert`, `variableCollectionUpsert`) the
+later stays and both are answered as successes: no compare-and-set, no version, no conflict
+error. Railway's sources say nothing about concurrent writes, and offer no precondition: the
+public schema's ProjectUpdateInput and VariableUpsertInput have no version field
+(terraform-community-providers/terraform-provider-railway schema.graphql @ b1cd755), the
+provider reads a project's description and writes it back with projectUpdate
+(internal/provider/resource_project.graphql @ b1cd755), railwayapp/docs describes upserts as
+plain "create or update" (content/docs/integrations/api/manage-variables.md @ c2a634f1), and
+railwayapp/cli checks a variable exists on its side before deleting it (src/commands/variable.rs
+@ df3838bf). Last writer wins is therefore the plausible worst case for one name, and what the
+fleet lock (saas_infra/lock.py) is built to survive. Not modelled: a write that reads see only
+later (replica lag), or a write that loses a concurrent write to another name of the same
+collection (the lock uses one name only).
 """
 
 from __future__ import annotations

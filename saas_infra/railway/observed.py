@@ -139,8 +139,8 @@ def observe(
     What the workspace holds is its projectCount, a field no Railway client uses: when it fails
     or is null, the ids of the workspace's own project listing (the one Railway's CLI reads)
     stand in for it. Either is read before the fleet listing, so projects created meanwhile
-    (another pass's, a lock ticket) cannot make it look short; one deleted meanwhile can, so a
-    short listing is taken again once before it counts."""
+    (another pass's) cannot make it look short; one deleted meanwhile can, so a short listing is
+    taken again once before it counts."""
     check = bool(check_count and workspace_id)
     problem = None
     for _ in range(2):

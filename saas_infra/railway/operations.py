@@ -24,6 +24,9 @@ class Operation:
     # False for mutations that create something: sending one twice may create two. The client
     # never retries those after an ambiguous failure (timeout, 5xx, reset); the caller re-observes.
     idempotent: bool = True
+    # False: sent once, every failure left to the caller (the fleet lock's claim must read the
+    # lock again before it writes again; see lock.py).
+    retried: bool = True
     # Sent without credentials: Railway's template lookups refuse authenticated requests
     # (railwayapp/cli 991d8f0b, PR #837 fixing #830: the CLI fetches templates anonymously).
     anonymous: bool = False
@@ -105,7 +108,7 @@ query Fleet($workspaceId: String, $first: Int!, $after: String) {
 """
     + PROJECT_FIELDS,
 )
-# Projects without their insides: how the fleet lock (lock.py) finds its tickets cheaply.
+# Projects without their insides: how the fleet lock (lock.py) finds its control project cheaply.
 PROJECT_LIST = _query(
     "ProjectList",
     """
@@ -116,6 +119,24 @@ query ProjectList($workspaceId: String, $first: Int!, $after: String) {
   }
 }
 """,
+)
+# The fleet lock's lease is the description of its control project (lock.py): read alone, in
+# one light request, and written under names of its own, so retries and counts tell it apart.
+LOCK_READ = _query(
+    "LockRead",
+    "query LockRead($id: String!) { project(id: $id) { id name description deletedAt } }",
+)
+LOCK_CLAIM = Operation(
+    "LockClaim",
+    "mutation LockClaim($id: String!, $input: ProjectUpdateInput!) {"
+    " projectUpdate(id: $id, input: $input) { id } }",
+    mutation=True,
+    retried=False,
+)
+LOCK_WRITE = _mutation(
+    "LockWrite",
+    "mutation LockWrite($id: String!, $input: ProjectUpdateInput!) {"
+    " projectUpdate(id: $id, input: $input) { id } }",
 )
 PROJECT = _query(
     "Project",
@@ -384,6 +405,17 @@ def workspace_project_ids(client: Executor, workspace_id: str, page_size: int = 
 
 def project(client: Executor, project_id: str) -> dict:
     return client.execute(PROJECT, {"id": project_id})["project"]
+
+
+def lock_read(client: Executor, project_id: str) -> dict:
+    """A project's id, name, description and deletedAt, without its services or environments."""
+    return client.execute(LOCK_READ, {"id": project_id})["project"]
+
+
+def lock_write(client: Executor, project_id: str, description: str, *, claim: bool = False) -> None:
+    """Set the control project's description; a claim is sent once, whatever the answer."""
+    operation = LOCK_CLAIM if claim else LOCK_WRITE
+    client.execute(operation, {"id": project_id, "input": {"description": description}})
 
 
 def project_create(

@@ -53,7 +53,9 @@ class RetryPolicy:
 
     def should_retry(self, operation: Operation, error: BaseException, attempt: int) -> bool:
         """Whether the failure of attempt number `attempt` (1-based) deserves another try."""
-        if not isinstance(error, TransientError) or attempt >= self.max_attempts:
+        if not operation.retried or not isinstance(error, TransientError):
+            return False
+        if attempt >= self.max_attempts:
             return False
         if not operation.idempotent and not took_no_effect(error):
             return False  # it may have created something; the caller re-observes and adopts

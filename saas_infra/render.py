@@ -11,6 +11,8 @@ from typing import Any
 from saas_infra.errors import CooldownError, RateLimitedError
 from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan
 
+Line = tuple[str, str | None]  # a line of text and its style for the console
+
 SYMBOLS = {
     ActionKind.CREATE: ("+", "green"),
     ActionKind.UPDATE_SOURCE: ("~", "yellow"),
@@ -258,7 +260,7 @@ def _html(text: str) -> str:
 
 
 def outcome_lines(outcomes) -> list[tuple[str, str | None]]:
-    lines = []
+    lines: list[Line] = []
     for outcome in outcomes:
         steps = ", ".join(f"{s.name} {s.result}" for s in outcome.steps) or "nothing to do"
         if outcome.ok:
@@ -305,7 +307,7 @@ def _status_style(status: str) -> str | None:
 
 
 def status_lines(data) -> list[tuple[str, str | None]]:
-    lines = [(f"{data['name']}: {data['status']}", "bold")]
+    lines: list[Line] = [(f"{data['name']}: {data['status']}", "bold")]
     project = f"  Project:  {data['project_id'] or '-'}  {data['console_url'] or ''}"
     lines.append((project.rstrip(), None))
     lines.append((f"  URL:      {data['url'] or '-'}", None))
@@ -334,7 +336,7 @@ def whoami_lines(data) -> list[tuple[str, str | None]]:
     if data["user"]:
         user = data["user"]
         who = user.get("name") or user.get("username") or user.get("id")
-        lines = [(f"Personal account token: {who} <{user.get('email') or '-'}>", None)]
+        lines: list[Line] = [(f"Personal account token: {who} <{user.get('email') or '-'}>", None)]
     else:
         text = ("Workspace token: Railway does not answer `me` for it, so it has no user; it "
                 "reaches these workspaces:")

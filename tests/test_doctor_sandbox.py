@@ -23,8 +23,7 @@ def test_doctor_sandbox_passes_on_a_fresh_clone():
         "account token from the sandbox emulator (user Emulated User)")
 
 
-@pytest.mark.usefixtures("clone")
-def test_doctor_live_sandbox_passes_on_a_fresh_clone_and_leaves_nothing():
+def test_doctor_live_sandbox_passes_on_a_fresh_clone_and_leaves_nothing(clone):  # noqa: F811
     result = invoke("doctor", "--live", "--sandbox", "--yes")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1].endswith("Doctor: all good.")

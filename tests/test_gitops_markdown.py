@@ -52,6 +52,11 @@ def sample_change(tenant: str, kind: ActionKind, mode: str) -> Change:
     }[kind]
 
 
+def test_every_action_kind_has_a_symbol_and_a_summary_column():
+    assert set(render.SYMBOLS) == set(ActionKind)
+    assert sorted(k for _, kinds in render.SUMMARY_COLUMNS for k in kinds) == sorted(ActionKind)
+
+
 def table_row(text: str) -> list[int]:
     lines = text.splitlines()
     row = lines[lines.index(TABLE_HEADER) + 2]

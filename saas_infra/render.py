@@ -9,7 +9,9 @@ import json
 from typing import Any
 
 from saas_infra.errors import CooldownError, RateLimitedError
-from saas_infra.plan import ActionKind, FindingKind, Plan
+from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan
+
+Line = tuple[str, str | None]  # a line of text and its style for the console
 
 SYMBOLS = {
     ActionKind.CREATE: ("+", "green"),
@@ -141,14 +143,15 @@ def _tenant_details(plan: Plan) -> list[str]:
     return out
 
 
-def _action_facts(action) -> list[str]:
+def _action_facts(action: Action) -> list[str]:
     """What a reviewer must not miss beyond the reason: how final a deletion is."""
-    if action.kind is not ActionKind.DELETE:
-        return []
-    project = _md(str(action.details.get("project_name") or action.project_id))
-    if action.details.get("mode") == "now":
-        return [f"`{project}` is deleted at once (`projectDelete`): it cannot be undone"]
-    return [f"`{project}` goes to Railway's scheduled delete: restorable for 48 hours"]
+    match action.change:
+        case Delete(mode=DeleteMode.NOW, project_name=name):
+            return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone"]
+        case Delete(project_name=name):
+            return [f"`{_md(name)}` goes to Railway's scheduled delete: restorable for 48 hours"]
+        case _:
+            return []
 
 
 def _findings_details(plan: Plan) -> list[str]:
@@ -257,7 +260,7 @@ def _html(text: str) -> str:
 
 
 def outcome_lines(outcomes) -> list[tuple[str, str | None]]:
-    lines = []
+    lines: list[Line] = []
     for outcome in outcomes:
         steps = ", ".join(f"{s.name} {s.result}" for s in outcome.steps) or "nothing to do"
         if outcome.ok:
@@ -289,7 +292,7 @@ def instances_lines(rows) -> list[tuple[str, str | None]]:
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(3)]
 
     def line(values) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(values, widths)) + "  " + values[3]
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=False)) + "  " + values[3]
 
     return [(line(header), "bold")] + [(line(c), _status_style(c[1])) for c in cells]
 
@@ -304,7 +307,7 @@ def _status_style(status: str) -> str | None:
 
 
 def status_lines(data) -> list[tuple[str, str | None]]:
-    lines = [(f"{data['name']}: {data['status']}", "bold")]
+    lines: list[Line] = [(f"{data['name']}: {data['status']}", "bold")]
     project = f"  Project:  {data['project_id'] or '-'}  {data['console_url'] or ''}"
     lines.append((project.rstrip(), None))
     lines.append((f"  URL:      {data['url'] or '-'}", None))
@@ -333,7 +336,7 @@ def whoami_lines(data) -> list[tuple[str, str | None]]:
     if data["user"]:
         user = data["user"]
         who = user.get("name") or user.get("username") or user.get("id")
-        lines = [(f"Personal account token: {who} <{user.get('email') or '-'}>", None)]
+        lines: list[Line] = [(f"Personal account token: {who} <{user.get('email') or '-'}>", None)]
     else:
         text = ("Workspace token: Railway does not answer `me` for it, so it has no user; it "
                 "reaches these workspaces:")

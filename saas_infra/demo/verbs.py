@@ -7,8 +7,8 @@ Nothing here edits a manifest or talks to Railway by itself. Keys go only into J
 from __future__ import annotations
 
 from saas_infra import operator
-from saas_infra.apply import FAILED
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass
+from saas_infra.tenancy import FAILED
 
 from .jobs import Job, JobFailed
 

@@ -12,11 +12,11 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from saas_infra import render
-from saas_infra.apply import IN_PROGRESS
 from saas_infra.clock import parse_time
 from saas_infra.errors import SaasInfraError
 from saas_infra.manifest import LoadedManifest, check_name
 from saas_infra.plan import Plan
+from saas_infra.tenancy import IN_PROGRESS
 
 from .markup import Markup, concat, escape, tag
 

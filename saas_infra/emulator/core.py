@@ -258,7 +258,7 @@ class Emulator:
         if plan is not None:
             result = fastexec.run(plan, self._schema, ctx, variables)
         else:  # mutations and unusual documents: graphql-core's executor
-            result = execute(
+            executed = execute(
                 self._schema,
                 prepared.document,
                 context_value=ctx,
@@ -266,6 +266,8 @@ class Emulator:
                 operation_name=operation,
                 is_awaitable=_never_awaitable,
             )
+            assert isinstance(executed, ExecutionResult)  # nothing here is awaitable
+            result = executed
         return (*self._shape(result), ctx)
 
     def _shape(self, result: ExecutionResult) -> tuple[int, dict[str, Any]]:

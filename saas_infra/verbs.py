@@ -23,16 +23,7 @@ from pydantic import ValidationError
 
 from saas_infra import lock as fleet_lock
 from saas_infra import manifest as mf
-from saas_infra.apply import (
-    AWAITING_APPROVAL,
-    FAILED,
-    IN_PROGRESS,
-    KEY_NAMES,
-    REMOVED,
-    RUNNING,
-    TenantOutcome,
-    generate_key,
-)
+from saas_infra.apply import TenantOutcome, generate_key
 from saas_infra.clock import format_time, parse_time
 from saas_infra.diff import desired_source
 from saas_infra.errors import ConfigError, ManifestProblem, SaasInfraError
@@ -41,7 +32,6 @@ from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import (
-    PROJECT_PREFIX,
     RAILWAY_RESTORE_WINDOW,
     Observed,
     ObservedProject,
@@ -50,6 +40,17 @@ from saas_infra.railway.observed import (
 )
 from saas_infra.railway.workspaces import WORKSPACE_TOKEN, TokenIdentity, token_identity
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
+from saas_infra.tenancy import (
+    AWAITING_APPROVAL,
+    FAILED,
+    IN_PROGRESS,
+    KEY_NAMES,
+    REMOVED,
+    RUNNING,
+    SKIPPED,
+    project_name,
+    tenant_of_project_name,
+)
 
 Progress = Callable[[str, str, str], None]  # a pass's steps: (tenant, step, state)
 OnStatus = Callable[[str], None]  # each status of the deployment waited for
@@ -280,8 +281,7 @@ def _outcome(report: ApplyReport, name: str) -> TenantOutcome | None:
 
 
 def _project_of(report: ApplyReport, name: str) -> ObservedProject | None:
-    live = report.observed.managed().get(name, []) if report.observed else []
-    return live[0] if len(live) == 1 else None
+    return report.observed.tenant_project(name) if report.observed else None
 
 
 def _wait(fleet: Fleet, result: VerbResult, on_status: OnStatus | None) -> None:
@@ -344,7 +344,7 @@ def _refuse_taken(observed: Observed, name: str) -> None:
         raise InstanceExistsError(name, f" (Railway holds project {pending[0].id} in its "
                                   f"scheduled delete{shown})")
     for project in observed.unmanaged():
-        if project.name == PROJECT_PREFIX + name:
+        if project.name == project_name(name):
             raise InstanceExistsError(name, f" (project {project.id} named {project.name} "
                                       "exists on Railway and saas-infra does not manage it)")
 
@@ -489,7 +489,7 @@ def _status_of(project: ObservedProject | None) -> TenantStatus:
     if gateway is None or gateway.deployment is None:
         return TenantStatus.PROVISIONING
     status = gateway.deployment.status
-    if status in RUNNING or status == "SKIPPED":  # a skipped deploy leaves the last one running
+    if status in RUNNING or status == SKIPPED:  # a skipped deploy leaves the last one running
         return TenantStatus.RUNNING
     if status in IN_PROGRESS:
         return TenantStatus.DEPLOYING
@@ -532,7 +532,7 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         deployment_status=deployment.status if deployment else None,
         asleep=deployment is not None and deployment.status == "SLEEPING",
         managed=loaded is not None or bool(shown and shown.marker),
-        source=desired_source(spec.gateway) if spec else None,
+        source=desired_source(spec.gateway).to_dict() if spec else None,
     )
 
 
@@ -564,8 +564,8 @@ def list_view(fleet: Fleet, *, include_unmanaged: bool = False, observed: Observ
             rows.append(instance_row(name, manifests.get(name), project, now, status, gone))
     if include_unmanaged:
         for project in sorted(observed.unmanaged(), key=lambda p: p.name):
-            row = instance_row(project.name.removeprefix(PROJECT_PREFIX), None, project, now,
-                               TenantStatus.UNMANAGED)
+            row = instance_row(tenant_of_project_name(project.name) or project.name, None,
+                               project, now, TenantStatus.UNMANAGED)
             row.managed = False
             rows.append(row)
     return rows, problems
@@ -736,11 +736,11 @@ class Credentials:
 def credentials(fleet: Fleet, name: str, *, rotate: bool = False) -> Credentials:
     check_tenant_name(name)
     observed = fleet.observe()
-    projects = observed.managed().get(name, [])
-    if len(projects) != 1 or projects[0].gateway is None:
+    project = observed.tenant_project(name)
+    if project is None or project.gateway is None:
         raise ConfigError(f"tenant {name} has no gateway on Railway to read keys from",
                           hint="`saas-infra list` shows the tenants")
-    project, gateway = projects[0], projects[0].gateway
+    gateway = project.gateway
     ids: dict[str, Any] = {"project_id": project.id, "environment_id": project.environment_id,
                            "service_id": gateway.id}
     if rotate:
@@ -777,11 +777,11 @@ def adopt(fleet: Fleet, name: str) -> VerbResult:
                           hint=f"`saas-infra status {name}` shows it")
     check_manifests(fleet)
     observed = fleet.observe()
-    projects = observed.managed().get(name, [])
-    if len(projects) != 1 or projects[0].gateway is None:
+    project = observed.tenant_project(name)
+    if project is None or project.gateway is None:
         raise ConfigError(f"no single managed project with a gateway for {name} to adopt",
                           hint="`saas-infra list` shows orphans")
-    project, gateway = projects[0], projects[0].gateway
+    gateway = project.gateway
     auth_mode, variables, left_out = adoptable_variables(gateway.variables)
     tombstone = adopted_tombstone(project, fleet.clock.now())
     path = mf.write_new_manifest(

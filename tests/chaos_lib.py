@@ -24,9 +24,9 @@ from pathlib import Path
 
 from saas_infra import lock
 from saas_infra import manifest as mf
-from saas_infra.emulator.timescale import ScaledClock
 from saas_infra.emulator import Emulator, Faults, RateLimits
 from saas_infra.emulator.server import start_in_thread
+from saas_infra.emulator.timescale import ScaledClock
 from saas_infra.errors import SaasInfraError
 from saas_infra.plan import ActionKind
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy

@@ -11,10 +11,23 @@ from types import SimpleNamespace
 
 import pytest
 
-from saas_infra.plan import Action, ActionKind, Plan
+from saas_infra.plan import (
+    Action,
+    GatewayRef,
+    Plan,
+    ScheduleDelete,
+    SetVariables,
+    Source,
+    UpdateSource,
+)
 from saas_infra.render import summary_line, text
 
 ESCAPE = re.compile(r"\x1b\[")
+GATEWAY = GatewayRef(environment_id="e", service_id="s")
+
+
+def _set(tenant: str) -> Action:
+    return Action(tenant, "r", SetVariables(values={"A": "1"}, unset=(), gateway=GATEWAY))
 
 
 def _waits(output: str) -> str:
@@ -49,9 +62,8 @@ def test_an_empty_pass_says_nothing_to_do(run_cli, write_tenant):
 
 
 def _report(actions: int, tenants: int, failed: int = 0, converged: bool = True):
-    plan = Plan(at="2026-11-26T12:00:00Z", actions=tuple(
-        Action(tenant=f"t{i % tenants}", kind=ActionKind.SET_VARIABLES, reason="r")
-        for i in range(actions)))
+    plan = Plan(at="2026-11-26T12:00:00Z",
+                actions=tuple(_set(f"t{i % tenants}") for i in range(actions)))
     outcomes = [SimpleNamespace(ok=i >= failed) for i in range(tenants)]
     return SimpleNamespace(plan=plan, outcomes=outcomes, blocked=[],
                            failed=[o for o in outcomes if not o.ok], converged=converged)
@@ -108,10 +120,11 @@ def test_validate_json_lists_every_problem_with_file_line_and_field(run_cli, ten
 
 
 def test_plurals_are_right():
-    one = Plan(at="x", actions=(Action("a", ActionKind.SET_VARIABLES, "r"),))
-    two = Plan(at="x", actions=(Action("a", ActionKind.SET_VARIABLES, "r"),
-                                Action("b", ActionKind.UPDATE_SOURCE, "r"),
-                                Action("b", ActionKind.SCHEDULE_DELETE, "r")))
+    one = Plan(at="x", actions=(_set("a"),))
+    two = Plan(at="x", actions=(
+        _set("a"),
+        Action("b", "r", UpdateSource(source=Source(image="i"), gateway=GATEWAY)),
+        Action("b", "r", ScheduleDelete(description="d", deadline="x"))))
     assert summary_line(one) == "Plan: 1 update."
     assert summary_line(two) == "Plan: 2 updates, 1 scheduled deletion."
     assert text.validated(1, "tenants")[0].text == "1 manifest valid in tenants/"
@@ -206,3 +219,32 @@ def test_plan_json_summary_keys_are_identifiers(run_cli, write_tenant):
 
     assert summary == {"creates": 1, "updates": 0, "redeploys": 0, "scheduled_deletions": 0,
                        "cancelled_deletions": 0, "deletions": 0, "blocked": 0, "orphans": 0}
+
+
+# --- a tenant's bug: its traceback with --debug ---------------------------------------------
+
+
+def test_apply_debug_shows_the_traceback_of_one_tenants_bug(run_cli, write_tenant, monkeypatch):
+    from saas_infra.railway import operations as ops
+
+    real = ops.project_create
+
+    def buggy(client, *, name, **kwargs):
+        if name == "luthien-globex":
+            return {}["projectCreate"]
+        return real(client, name=name, **kwargs)
+
+    monkeypatch.setattr(ops, "project_create", buggy)
+    for name in ("acme", "globex"):
+        write_tenant(name)
+
+    plain = run_cli("apply", "--yes")
+    debug = run_cli("apply", "--yes", "--target", "globex", "--debug")
+
+    assert plain.exit_code == 1
+    assert "  FAILED globex: unexpected KeyError: 'projectCreate'" in plain.stdout
+    assert "  ok     acme: " in plain.stdout  # the bug cost the other tenant nothing
+    assert "Traceback" not in plain.stderr
+    assert "saas_infra.apply: tenant globex: unexpected error during apply" in debug.stderr
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert 'return {}["projectCreate"]' in debug.stderr

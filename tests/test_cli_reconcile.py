@@ -99,11 +99,11 @@ def test_plan_json_is_the_plan_with_a_summary(run_cli, write_tenant):
     result = run_cli("plan", "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["format"] == 1 and data["destructive"] is False
+    assert data["format"] == 2 and data["destructive"] is False
     assert data["summary"]["creates"] == 1 and data["guards"] == [] and data["targets"] == []
     [action] = data["actions"]
     assert (action["tenant"], action["kind"], action["project_id"]) == ("acme", "create", None)
-    assert action["details"]["source"] == {"repo": "LuthienResearch/luthien-proxy",
+    assert action["change"]["source"] == {"repo": "LuthienResearch/luthien-proxy",
                                            "branch": "main"}
     assert set(data["fingerprints"]) == {"acme"}
 

@@ -8,7 +8,6 @@ only the seconds spent waiting for a deployment are normalised.
 from __future__ import annotations
 
 import contextlib
-
 import json
 import re
 from types import SimpleNamespace
@@ -393,7 +392,9 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
 
 def test_status_json_and_a_failing_health_probe(run_cli, emu):
     rw = created(run_cli, emu, "acme")
-    emu.fail_next_deploy("gateway", "FAILED")
+    # A crash takes the gateway down (it had replaced the running deployment); a failed build
+    # would leave the old deployment serving, and the probe passing.
+    emu.fail_next_deploy("gateway", "CRASHED")
     assert run_cli("redeploy", "acme").exit_code == 1  # waits until the failure settles
 
     result = run_cli("status", "acme", "--json")
@@ -406,7 +407,7 @@ def test_status_json_and_a_failing_health_probe(run_cli, emu):
     gateway = next(s for s in data["services"] if s["name"] == "gateway")
     assert gateway == {"name": "gateway",
                        "deployment_id": railway(emu, "acme").deployments[-1]["id"],
-                       "deployment_status": "FAILED",
+                       "deployment_status": "CRASHED",
                        "source": "LuthienResearch/luthien-proxy@main"}
     assert data["drift"] == [] and data["pending"] == []
 

@@ -12,7 +12,8 @@ from dataclasses import replace
 import httpx
 
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import KEY_NAMES, parse_project
+from saas_infra.railway.observed import parse_project
+from saas_infra.tenancy import KEY_NAMES
 from tests.test_cli_verbs import created, railway
 from tests.test_diff import REPO, gateway, observed, only_action, plan_for, project, tenant
 
@@ -126,7 +127,7 @@ def test_an_unknown_value_is_never_drift():
 
     plan = plan_for([manifest], observed(project("acme", gw=unknown)))
 
-    assert only_action(plan).details["set"] == {"AUTH_MODE": "both"}  # a known value still is
+    assert only_action(plan).change.values == {"AUTH_MODE": "both"}  # a known value still is
     assert plan.warnings == (
         "Railway did not return 3 variable values (acme: DATABASE_URL, acme: LOG_LEVEL, "
         "acme: REDIS_URL) that the manifests set (it never returns a sealed value), so they were "

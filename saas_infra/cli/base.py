@@ -185,7 +185,8 @@ def common(command: Callable[..., int]) -> Callable[..., None]:
             session = Session(runtime, as_json=as_json, debug=debug, sandbox=options["sandbox"],
                               tenants_dir=options["tenants_dir"],
                               lock_timeout=options["lock_timeout"], **_setting_overrides(kwargs))
-            code = command(session, **kwargs)
+            with _logged_errors(debug):
+                code = command(session, **kwargs)
         except SaasInfraError as exc:
             code = _report_error(session or _fallback(runtime, as_json), exc)
         except click.UsageError as exc:
@@ -199,6 +200,24 @@ def common(command: Callable[..., int]) -> Callable[..., None]:
         ctx.exit(code or EXIT_OK)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _logged_errors(debug: bool) -> Iterator[None]:
+    """With --debug, errors saas-infra logs (a tenant's unexpected failure in a pass, with its
+    traceback) go to stderr; without it the outcome's one line says enough."""
+    if not debug:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.ERROR)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger = logging.getLogger("saas_infra")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def _setting_overrides(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from markupsafe import Markup, escape
 from starlette.templating import Jinja2Templates
 
 from saas_infra import render
-from saas_infra.apply import IN_PROGRESS
 from saas_infra.errors import SaasInfraError
 from saas_infra.manifest import LoadedManifest, check_name
 from saas_infra.plan import Plan
 from saas_infra.render import text, words
+from saas_infra.tenancy import IN_PROGRESS
 from saas_infra.verbs import InstanceRow, TenantDetail, TenantStatus
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -19,8 +19,8 @@ at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755
   content/docs/variables.md "Sealed variables": "never visible in the UI nor can it be retrieved
   via the API"; "not provided when using `railway variables`".
 - Deploys and commits: serviceInstanceDeploy(latestCommit: true) takes the branch head
-  (Emulator.push_commit() moves it); serviceInstanceRedeploy and the deploy a variable write
-  triggers keep the commit running. cli src/commands/redeploy.rs: the default redeploy is
+  (Emulator.push_commit() moves it without telling Railway: nothing deploys);
+  serviceInstanceRedeploy and the deploy a variable write triggers keep the commit running. cli src/commands/redeploy.rs: the default redeploy is
   deploymentRedeploy of the latest deployment, `--from-source` is serviceInstanceDeploy with
   latestCommit (e5a2096c, #865); cli src/commands/mcp/handler.rs (a7aeeccf, #813): a variable
   write "Triggers a redeploy unless skip_deploys is true"; terraform internal/provider/
@@ -38,6 +38,31 @@ at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755
   progress, NEEDS_APPROVAL "Awaiting approval", SLEEPING stable beside SUCCESS; docs
   content/docs/builds/build-configuration.md (watch paths): unmatched changes "skip creating a
   new deployment". How long WAITING and REMOVING last is not documented (chosen here).
+- Releases (triggers.py, github.py, commits.py, rollbacks.py, gateway.py; each docstring has
+  its evidence): connecting a repo creates a deployment trigger per environment (cli
+  src/commands/service.rs, 4539b8f8, #934; one per service and environment, the branch on it:
+  terraform internal/provider/resource_service.go, c84b997); a GitHub push
+  (Emulator.github_push(), `POST /github/push`) deploys every service whose enabled trigger
+  names the repo and branch (docs content/docs/deployments/github-autodeploys.md), WAITING
+  first with checkSuites ("Wait for CI"); deleting the trigger, or the dashboard's autodeploy
+  switch (Emulator.set_autodeploy(), invisible to the API), stops that.
+  serviceInstanceDeployV2(commitSha:) deploys exactly a commit of the connected repo, else
+  "Commit not found" (docs content/docs/integrations/api/manage-services.md); meta.commitHash
+  is the full SHA (cli src/commands/mcp/handler.rs, a7aeeccf); an image pinned by digest adds
+  meta.imageDigest (reported: CopilotKit PR #4210). A version's outcome
+  (Emulator.set_commit_outcome() / set_image_outcome(), `POST /_emulator/commits|images`):
+  success, build_failed, crashes, unhealthy (503 on the health path; FAILED after
+  healthcheckTimeout when the instance has a healthcheckPath: docs
+  content/guides/ship-on-merge-pr-canaries.md). deploymentRollback(id:) redeploys a REMOVED
+  deployment's commit or image, settings snapshot and variables within the plan's image
+  retention (docs content/docs/deployments/deployment-actions.md, content/docs/pricing/
+  plans.md); canRollback is false otherwise, the running deployment included (worst case).
+- Which deployment serves a gateway: the newest that went live; a failed, skipped or
+  unfinished newer one leaves it serving, a crashed one replaced it (docs
+  content/docs/deployments/reference.md, "Singleton deploys").
+- Test controls (controls.py: /github/push, /_emulator/commits, /_emulator/images,
+  /_emulator/gateway/<domain>/<path>, /_emulator) answer without credentials, rate limits or
+  faults. They are not Railway endpoints: never expose an emulator beyond the machine.
 - `template(code:)` answers an anonymous request and refuses an authenticated one with
   "Not Authorized": railwayapp/cli 991d8f0b (PR #837, fixing #830), src/client.rs `new_public`.
 - templateDeployV2 deploys each variable with the `value` it was sent and never falls back to
@@ -74,14 +99,17 @@ What it does NOT model (tests must not rely on these):
 - Environments beyond the one projectCreate makes (no environmentCreate), forks, PR environments.
 - Builds, images, containers, logs, TCP proxies, custom domains, metrics, usage and billing.
 - Tenant settings (instances.py, regions.py, volumes.py) are stored, read back and snapshotted
-  by deployments, and a region change migrates a volume; beyond that they change nothing: no
-  health check gates a deploy, no replica restarts, limits bound nothing.
+  by deployments, and a region change migrates a volume; beyond that they change nothing:
+  a health check gates only an unhealthy version (commits.py), no replica restarts, limits
+  bound nothing.
   Volumes come only from templates (no volumeCreate, manual backups or restores).
 - Cancelling superseded in-progress deployments; REMOVING on the way to REMOVED when a newer
   deployment replaces one (only a scripted removal passes through it); deploymentRedeploy;
   deployment instances; redeploy-race errors; which roles may decrypt (one switch per token);
   restricted environments (Environment.canAccess).
-- GitHub: any repo and branch exist; `User does not have access to the repo` never happens.
+- GitHub: any repo and branch exist; `User does not have access to the repo` never happens;
+  CI never fails (a "Wait for CI" deploy is never SKIPPED); watch paths; webhook signatures;
+  serviceDisconnect; `meta.reason` and the other meta keys third parties report.
 - serviceDelete with environmentId deletes the whole service; deletedAt of services/environments.
 - The `variables` query returns rendered RAILWAY_* values, but not RAILWAY_TCP_PROXY_*,
   RAILWAY_DEPLOYMENT_ID, RAILWAY_GIT_* or volume variables (they render as "").

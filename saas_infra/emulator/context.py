@@ -17,6 +17,7 @@ from .state import (
     Instance,
     Project,
     Service,
+    Trigger,
     VolumeInstance,
     Workspace,
     instance_key,
@@ -95,6 +96,9 @@ class RequestContext:
 
     def deployment(self, deployment_id: str) -> Deployment:
         return self._lookup(self.state.deployments, deployment_id, "Deployment")
+
+    def trigger(self, trigger_id: str) -> Trigger:
+        return self._lookup(self.state.triggers, trigger_id, "DeploymentTrigger")
 
     def volume_instance(self, volume_instance_id: str) -> VolumeInstance:
         return self._lookup(self.state.volume_instances, volume_instance_id, "VolumeInstance")

@@ -34,7 +34,7 @@ from graphql import (
 
 from saas_infra.clock import Clock, SystemClock
 
-from . import fastexec, lifecycle, ops
+from . import commits, controls, fastexec, gateway, github, lifecycle, names, ops, triggers
 from .context import ApiFailure, RequestContext
 from .faults import Answer, FaultDice, Faults, GatewayTimeout
 from .ratelimit import RateLimiter, RateLimits, Verdict
@@ -55,7 +55,7 @@ from .state import (
 log = logging.getLogger("saas_infra.emulator")
 
 GRAPHQL_PATH = "/graphql/v2"
-GATEWAY_SUFFIX = ".up.railway.app"
+GATEWAY_SUFFIX = gateway.GATEWAY_SUFFIX
 _JSON = {"Content-Type": "application/json"}
 _DOCUMENT_CACHE_SIZE = 512
 
@@ -132,15 +132,15 @@ class Emulator:
 
     def _fresh_state(self, extra_workspaces: int) -> State:
         now = self._now()
-        user = User(ops.new_id(self.rng), "Emulated User", "user@example.com", "emulated", now)
-        names = ["Emulated Workspace"] + [
+        user = User(names.new_id(self.rng), "Emulated User", "user@example.com", "emulated", now)
+        titles = ["Emulated Workspace"] + [
             f"Extra Workspace {n}" for n in range(1, extra_workspaces + 1)
         ]
         workspaces = {}
-        for name in names:
-            workspace = Workspace(ops.new_id(self.rng), name, self.plan, now)
+        for name in titles:
+            workspace = Workspace(names.new_id(self.rng), name, self.plan, now)
             workspaces[workspace.id] = workspace
-        return State(user=user, workspaces=workspaces, tokens={})
+        return State(user=user, workspaces=workspaces, tokens={}, triggers_modelled=True)
 
     def _adopt(self, state: State, account_token: str | None, workspace_token: str | None) -> None:
         """Make `state` current; explicit tokens replace stored ones, missing ones are generated."""
@@ -149,6 +149,8 @@ class Emulator:
             if state.rng_state is not None:
                 version, internal, gauss = state.rng_state
                 self.rng.setstate((version, tuple(internal), gauss))
+            if not state.triggers_modelled:  # saved before triggers existed: Railway had them
+                triggers.backfill(state)
             every = list(state.workspaces)
             tokens = dict(state.tokens)
             self.account_token = self._install_token("account", account_token, every)
@@ -198,7 +200,11 @@ class Emulator:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if host.endswith(GATEWAY_SUFFIX):
-            return self._health(host, parts.path)
+            return _json(*self.gateway_answer(host, parts.path))
+        if parts.path.startswith(controls.PREFIXES):  # test controls: no token, limit or fault
+            control = controls.answer(self, method, parts.path, headers, body)
+            if control is not None:
+                return control
         if parts.path.rstrip("/") != GRAPHQL_PATH or method.upper() != "POST":
             return _json(404, {"message": "Not Found", "requestId": str(uuid.uuid4())})
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -252,7 +258,7 @@ class Emulator:
         if plan is not None:
             result = fastexec.run(plan, self._schema, ctx, variables)
         else:  # mutations and unusual documents: graphql-core's executor
-            result = execute(
+            executed = execute(
                 self._schema,
                 prepared.document,
                 context_value=ctx,
@@ -260,6 +266,8 @@ class Emulator:
                 operation_name=operation,
                 is_awaitable=_never_awaitable,
             )
+            assert isinstance(executed, ExecutionResult)  # nothing here is awaitable
+            result = executed
         return (*self._shape(result), ctx)
 
     def _shape(self, result: ExecutionResult) -> tuple[int, dict[str, Any]]:
@@ -302,32 +310,10 @@ class Emulator:
         out["traceId"] = str(self._traces.randrange(10**17, 10**19))
         return out
 
-    def _health(self, host: str, path: str) -> Answer:
-        """The gateway's own /health, answered from its latest deployment's status."""
+    def gateway_answer(self, host: str, path: str) -> tuple[int, dict[str, Any]]:
+        """(status, JSON body) of the gateway at `host` for `path`: its /health (gateway.py)."""
         with self._lock:
-            domain = self.state.domains.get(host)
-            if domain is None:
-                return _json(
-                    404, {"status": "error", "code": 404, "message": "Application not found"}
-                )
-            if path.rstrip("/") != "/health":
-                return _json(404, {"detail": "Not Found"})
-            instance = self.state.instances[instance_key(domain.service_id, domain.environment_id)]
-            now = self._now()
-            # The newest deployment answers; a skipped one deployed nothing, so the one before
-            # it does, and a sleeping one wakes on the request (railwayapp/docs
-            # deployments/serverless.md).
-            for deployment_id in reversed(instance.deployment_ids):
-                status = lifecycle.deployment_status(
-                    self.state, self.state.deployments[deployment_id], now
-                )[0]
-                if status != "SKIPPED":
-                    break
-            else:
-                status = None
-            if status in lifecycle.RUNNING:
-                return _json(200, {"status": "healthy"})
-            return _json(503, {"status": "unavailable"})
+            return gateway.answer(self.state, host, path, self._now())
 
     # --- used by resolvers (under the lock) ------------------------------------------------------
 
@@ -357,13 +343,74 @@ class Emulator:
     # --- test and sandbox helpers -----------------------------------------------------------
 
     def push_commit(self, repo: str, branch: str) -> str:
-        """Advance a branch head (as a `git push` would); returns the new commit sha."""
+        """Advance a branch head (as a `git push` would) without telling Railway: nothing
+        deploys (github_push() is the push Railway hears of). Returns the new commit sha."""
         with self._lock:
             ops.branch_head(self.state, self.rng, repo, branch)
             sha = ops.new_sha(self.rng)
-            self.state.heads[f"{repo}@{branch}"].append(sha)
+            commits.history(self.state, repo, branch).append(sha)
             self._persist()
             return sha
+
+    def github_push(
+        self,
+        repository: str,
+        ref: str,
+        after: str | None = None,
+        *,
+        message: str | None = None,
+        author: str | None = None,
+    ) -> dict[str, Any]:
+        """GitHub tells Railway of a push (`POST /github/push`): the branch head moves to
+        `after` (a new commit when None) and every service whose enabled deployment trigger
+        names the repository and branch deploys it (github.py). `ref` is refs/heads/<branch>
+        (a bare name is a branch too). Returns {"repository", "branch", "after",
+        "deployments": [{"deploymentId", "projectId", "environmentId", "serviceId"}]}."""
+        with self._lock:
+            if after is None:
+                after = ops.new_sha(self.rng)
+            if not commits.is_sha(after):
+                raise ValueError("after must be a full commit SHA: 40 lower-case hex digits")
+            ctx = self._control_context()
+            done = github.push(ctx, repository, ref, after, message=message, author=author)
+            self._persist()
+            return done
+
+    def set_commit_outcome(self, repo: str, commit: str, outcome: str) -> None:
+        """How `commit` of `repo` behaves once deployed: success, build_failed, crashes or
+        unhealthy (commits.py); the commit becomes known in the repo even if no branch holds
+        it. Deployments queued from now on take it (`POST /_emulator/commits`)."""
+        with self._lock:
+            commits.set_commit_outcome(self.state, repo, commit, outcome)
+            self._persist()
+
+    def set_image_outcome(self, image: str, outcome: str) -> None:
+        """How an image behaves once deployed, by digest when the reference pins one
+        (`POST /_emulator/images`)."""
+        with self._lock:
+            commits.set_image_outcome(self.state, image, outcome)
+            self._persist()
+
+    def set_autodeploy(self, project_name: str, service_name: str, enabled: bool) -> None:
+        """The dashboard's autodeploy switch (no API sets or shows it): a disabled service's
+        trigger stays listed, unchanged, and pushes no longer deploy it (triggers.py)."""
+        with self._lock:
+            found = [
+                self.state.triggers[instance.trigger_id]
+                for instance in self._instances_named(project_name, service_name)
+                if instance.trigger_id in self.state.triggers
+            ]
+            if not found:
+                raise ValueError(f"{service_name} has no deployment trigger")
+            for trigger in found:
+                trigger.enabled = enabled
+            self._persist()
+
+    def _control_context(self) -> RequestContext:
+        """A request context for a test control: no token, `now` from the clock."""
+        now = self._now()
+        lifecycle.reap(self.state, now)
+        return RequestContext(self, now, None, None)
 
     def fail_next_deploy(
         self, service_name: str = "gateway", status: str = "FAILED", project_name: str | None = None

@@ -1,9 +1,10 @@
 """Time-driven life cycles, computed on read from the clock: no background threads.
 
 A deployment moves QUEUED → INITIALIZING → BUILDING → DEPLOYING → SUCCESS over its duration
-(an injected failure ends it FAILED after BUILDING or CRASHED after DEPLOYING); a SUCCESS becomes
-REMOVED once a newer deployment of the same instance succeeds. A test control can script one of
-Railway's other statuses instead (SCRIPTED). Workflows go NotFound → Running → Complete.
+(an injected failure or its version's outcome ends it FAILED after BUILDING, CRASHED after
+DEPLOYING, or FAILED once a health check gives up: commits.py); a SUCCESS becomes REMOVED once a
+newer deployment of the same instance goes live (succeeds, or comes online and crashes). A test
+control can script one of Railway's other statuses instead (SCRIPTED). Workflows go NotFound → Running → Complete.
 Scheduled project deletions are reaped 48 hours after they were asked for; a removed project's
 bare record is kept for `includeDeleted` listings.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import volumes
+from . import triggers, volumes
 from .state import Deployment, Project, State, instance_key
 
 # Share of a deployment's duration spent in each phase before SUCCESS.
@@ -51,16 +52,21 @@ def _phase(dep: Deployment, now: float) -> tuple[str, float]:
     if dep.scripted == "SKIPPED":
         skipped = PHASES[0][1] * dep.duration
         return ("QUEUED", start) if elapsed < skipped else ("SKIPPED", start + skipped)
-    boundary = 0.0
+    boundary = begun = 0.0
     for name, share in PHASES:
-        if name == "DEPLOYING" and dep.fail == "FAILED":
+        if name == "DEPLOYING" and dep.fail == "FAILED" and dep.gate is None:
             return "FAILED", start + boundary * dep.duration  # the build failed
         begun, boundary = boundary, boundary + share
         if elapsed < boundary * dep.duration:
             return name, start + begun * dep.duration
+    done = start + dep.duration
+    if dep.gate is not None:  # Railway's health check never passes: it gives up after `gate`
+        if now < done + dep.gate:
+            return "DEPLOYING", start + begun * dep.duration
+        return "FAILED", done + dep.gate
     if dep.fail:
-        return dep.fail, start + dep.duration
-    return _after_success(dep, start + dep.duration, now)
+        return dep.fail, done
+    return _after_success(dep, done, now)
 
 
 def _after_success(dep: Deployment, done: float, now: float) -> tuple[str, float]:
@@ -72,9 +78,12 @@ def _after_success(dep: Deployment, done: float, now: float) -> tuple[str, float
     return "SUCCESS", done
 
 
-def succeeded_at(dep: Deployment) -> float | None:
+def went_live_at(dep: Deployment) -> float | None:
+    """When the deployment replaced the one before it: it succeeded, or it came online and then
+    crashed (docs deployments/reference.md, "Singleton deploys": the old one is removed once the
+    new one is online). A failed build or health check, a skip, an approval never given: never."""
     start = started(dep)
-    if dep.fail or dep.scripted == "SKIPPED" or start is None:
+    if dep.fail == "FAILED" or dep.scripted == "SKIPPED" or start is None:
         return None
     return start + dep.duration
 
@@ -94,7 +103,7 @@ def deployment_status(state: State, dep: Deployment, now: float) -> tuple[str, f
     for other_id in reversed(instance.deployment_ids):
         if other_id == dep.id:
             break
-        done = succeeded_at(state.deployments[other_id])
+        done = went_live_at(state.deployments[other_id])
         if done is not None and done <= now:
             return "REMOVED", done
     return status, since
@@ -109,8 +118,8 @@ def workflow_status(created: float, now: float) -> str:
 
 def reap(state: State, now: float) -> bool:
     """Remove projects whose scheduled deletion is older than the grace period."""
-    due = [p.id for p in state.projects.values() if p.deleted is not None]
-    due = [pid for pid in due if state.projects[pid].deleted + DELETE_GRACE_SECONDS <= now]
+    due = [p.id for p in state.projects.values()
+           if p.deleted is not None and p.deleted + DELETE_GRACE_SECONDS <= now]
     for project_id in due:
         remove_project(state, project_id, now)
     return bool(due)
@@ -143,6 +152,7 @@ def remove_service(state: State, service_id: str) -> None:
         instance = state.instances.pop(instance_key(service_id, environment_id), None)
         if instance is None:
             continue
+        triggers.forget(state, instance, project.workspace_id)
         for host in instance.domains:
             state.domains.pop(host, None)
         for deployment_id in instance.deployment_ids:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import instances, lifecycle, ops, templates, volumes
+from . import instances, lifecycle, names, ops, templates, triggers, volumes
 from .context import ApiFailure, RequestContext
 from .resolvers import instances_of
 from .state import Domain, Instance, Project, Service, Workflow
@@ -134,7 +134,7 @@ def _default_service_name(ctx: RequestContext, source: dict[str, Any]) -> str:
         return str(source["repo"]).rsplit("/", 1)[-1]
     if source.get("image"):
         return str(source["image"]).rsplit("/", 1)[-1].split(":", 1)[0]
-    return ops.two_words(ctx.emulator.rng)
+    return names.two_words(ctx.emulator.rng)
 
 
 def m_service_create(_root: Any, info: Info, input: dict[str, Any]) -> Service:
@@ -188,6 +188,7 @@ def m_service_connect(_root: Any, info: Info, id: str, input: dict[str, Any]) ->
             instance.repo, instance.branch, instance.image = None, None, image
         elif instance.repo:
             instance.branch = branch  # a new branch for the connected repo
+        triggers.connect(ctx.state, instance)  # a repo brings its trigger (back); an image none
         ops.queue_deployment(ctx, instance, latest=True)
     service.updated = ctx.now
     ctx.touched(service.id)
@@ -346,7 +347,7 @@ def m_template_deploy_v2(_root: Any, info: Info, input: dict[str, Any]) -> dict[
     for template_service_id, service_config in config["services"].items():
         _deploy_template_service(ctx, project, template, template_service_id, service_config, input)
     workflow = Workflow(
-        id=ops.new_id(ctx.emulator.rng),
+        id=names.new_id(ctx.emulator.rng),
         project_id=project.id,
         created=ctx.now,
         environment_id=environment_id,

@@ -12,7 +12,7 @@ import re
 import string
 from typing import Any
 
-from . import instances, volumes
+from . import commits, instances, triggers, volumes
 from .context import ApiFailure, RequestContext
 from .names import new_id, random_chars, two_words
 from .state import Deployment, Domain, Environment, Instance, Project, Service, State, instance_key
@@ -79,13 +79,14 @@ def create_service(
             **source,
         )
         state.instances[instance_key(service.id, environment_id)] = instance
+        triggers.connect(state, instance)  # a repo and branch come with a deployment trigger
         instances.append(instance)
     return service, instances
 
 
 def branch_head(state: State, rng: random.Random, repo: str, branch: str) -> str:
     """The newest commit of a branch; a branch seen for the first time gets one commit."""
-    history = state.heads.setdefault(f"{repo}@{branch}", [])
+    history = commits.history(state, repo, branch)
     if not history:
         history.append(new_sha(rng))
     return history[-1]
@@ -107,23 +108,39 @@ def current_commit(state: State, instance: Instance) -> str | None:
 def queue_deployment(
     ctx: RequestContext, instance: Instance, *, commit: str | None = None, latest: bool = False
 ) -> Deployment | None:
-    """Queue a deployment of the instance's source, or None when it has no deployable source.
+    """Queue a deployment of the instance's source, or None when it has no deployable source:
+    `commit` (which must exist in the repo), the branch head when `latest`, else the commit
+    running now (the head for a first deploy).
 
     A repo without a branch deploys nothing: Railway fails silently in that case too.
     """
     state, emulator = ctx.state, ctx.emulator
     if instance.image:
-        meta: dict[str, Any] = {"image": instance.image}
+        meta = commits.image_meta(instance.image)
     elif instance.repo and instance.branch:
         if commit is None and not latest:
             commit = current_commit(state, instance)
         if commit is None:
             commit = branch_head(state, emulator.rng, instance.repo, instance.branch)
-        elif commit not in state.heads.get(f"{instance.repo}@{instance.branch}", ()):
+        elif not commits.known(state, instance.repo, commit):
             raise ApiFailure("Commit not found")
-        meta = {"repo": instance.repo, "branch": instance.branch, "commitHash": commit}
+        meta = commits.commit_meta(state, instance.repo, instance.branch, commit)
     else:
         return None
+    return deploy(ctx, instance, meta)
+
+
+def deploy(
+    ctx: RequestContext,
+    instance: Instance,
+    meta: dict[str, Any],
+    *,
+    manifest: dict[str, Any] | None = None,
+) -> Deployment:
+    """Queue a deployment of exactly the version `meta` names, with the instance's variables
+    and settings (or `manifest`'s settings, for a rollback). It takes a scripted status if one
+    is waiting, else its version's outcome (commits.py)."""
+    state, emulator = ctx.state, ctx.emulator
     deployment = Deployment(
         id=new_id(emulator.rng),
         project_id=instance.project_id,
@@ -132,12 +149,18 @@ def queue_deployment(
         created=ctx.now,
         duration=emulator.deploy_seconds,
         meta=meta,
+        variables=dict(instance.variables),
     )
-    _script(deployment, _take_scripted(state, instance))
+    scripted = _take_scripted(state, instance)
+    _script(deployment, scripted)
+    if scripted is None:
+        commits.shape(deployment, commits.outcome_of(state, meta), instance)
     state.deployments[deployment.id] = deployment
     instance.deployment_ids.append(deployment.id)
     deployment.manifest = instances.manifest(instance)  # the settings it is queued with
     volumes.follow(ctx, instance, deployment)  # a volume elsewhere migrates first
+    if manifest is not None:
+        deployment.manifest = manifest
     return deployment
 
 

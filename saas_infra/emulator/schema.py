@@ -2,7 +2,7 @@
 
 Built once per process and shared by every Emulator: resolvers keep no state of their own, they
 read everything from the request context. Modules that model one area (instances, regions,
-volumes) bring their own resolver maps; a later map may replace an earlier field's resolver.
+volumes, triggers, rollbacks) bring their own resolver maps; a later map may replace an earlier field's resolver.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from importlib import resources
 
 from graphql import GraphQLObjectType, GraphQLSchema, build_schema
 
-from . import instances, regions, volumes
+from . import instances, regions, rollbacks, triggers, volumes
 from .mutations import MUTATION
 from .resolvers import QUERY, TYPES
 
@@ -20,6 +20,8 @@ _AREAS = (
     instances.RESOLVERS,
     {"Query": {"regions": regions.q_regions}},
     volumes.RESOLVERS,
+    triggers.RESOLVERS,
+    rollbacks.RESOLVERS,
 )
 
 

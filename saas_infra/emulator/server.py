@@ -2,7 +2,10 @@
 
 `serve()` blocks until KeyboardInterrupt (the `saas-infra emulator` command); `start_in_thread()`
 runs one on a free loopback port for tests. Nothing here prints: messages go to a callback.
-A Host header naming a service domain (`*.up.railway.app`) reaches that gateway's /health.
+A Host header naming a service domain (`*.up.railway.app`) reaches that gateway's /health, as
+does GET /_emulator/gateway/<domain>/health. The test controls (controls.py: /github/push,
+/_emulator/...) answer here without credentials: they are not Railway endpoints, and this server
+must never be reachable from other machines.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     def stop(self) -> None:

@@ -56,6 +56,17 @@ def _service(state: State, project: Project, service: Service, now: float) -> di
         "deploy": dict(first.deploy) if first else {},  # settings set explicitly (instances.py)
         "limits": dict(first.limits) if first else {},
         "volume": _volume(state, first, now),
+        "triggers": [_trigger(state, instance) for instance in instances if instance.trigger_id],
+    }
+
+
+def _trigger(state: State, instance: Instance) -> dict[str, Any]:
+    trigger = state.triggers[instance.trigger_id or ""]
+    return {
+        "repository": trigger.repository,
+        "branch": trigger.branch,
+        "checkSuites": trigger.check_suites,
+        "enabled": trigger.enabled,
     }
 
 

@@ -107,6 +107,7 @@ class Instance:
     deploy: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)  # vCPUs / memoryGB overrides
     volume_instance_id: str | None = None  # Railway mounts at most one volume per service
+    trigger_id: str | None = None  # its deployment trigger, a key of State.triggers (triggers.py)
 
 
 @dataclass
@@ -124,6 +125,12 @@ class Deployment:
     scripted: str | None = None
     started: float | None = None  # when QUEUED begins, if not at `created` (CI, an approval)
     manifest: dict[str, Any] | None = None  # the deploy settings it was queued with
+    # The service variables it was queued with: what a rollback to it restores (rollbacks.py).
+    variables: dict[str, str] | None = None
+    unhealthy: bool = False  # its app answers the health path 503 (commits.py, `unhealthy`)
+    # Seconds Railway's own health check waits before failing it (an unhealthy version on an
+    # instance with a healthcheckPath): DEPLOYING that long more, then FAILED.
+    gate: float | None = None
 
 
 @dataclass
@@ -173,6 +180,24 @@ class VolumeInstance:
     backups: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class Trigger:
+    """A deployment trigger: a push to `branch` of `repository` deploys the service in the
+    environment (triggers.py). `enabled` is the dashboard's autodeploy switch, which the API
+    cannot see."""
+
+    id: str
+    project_id: str
+    environment_id: str
+    service_id: str
+    repository: str
+    branch: str
+    provider: str = "github"
+    check_suites: bool = False  # "Wait for CI"
+    root_directory: str | None = None
+    enabled: bool = True
+
+
 def instance_key(service_id: str, environment_id: str) -> str:
     return f"{service_id}:{environment_id}"
 
@@ -192,6 +217,11 @@ class State:
     volumes: dict[str, Volume] = field(default_factory=dict)
     volume_instances: dict[str, VolumeInstance] = field(default_factory=dict)
     heads: dict[str, list[str]] = field(default_factory=dict)  # "repo@branch" -> shas, oldest first
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    # Commits a test control or a push made known: "repo@sha" (repo lower-cased) -> {"repo",
+    # "sha", "outcome", "message", "author"} (commits.py); images' outcomes by reference.
+    commits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
     gone: dict[str, str] = field(default_factory=dict)  # removed id -> its workspace id
     # Projects removed for good (reaped after the grace, or projectDelete): Railway still lists
     # them with includeDeleted: true, long after (railwayapp/cli src/commands/usage.rs), so they
@@ -199,6 +229,9 @@ class State:
     removed_projects: dict[str, Project] = field(default_factory=dict)
     pending_failures: list[dict[str, Any]] = field(default_factory=list)
     next_serial: int = 0
+    trigger_serial: int = 0  # trigger ids come from it, not from the id generator (triggers.py)
+    # False in a state saved before triggers were modelled: its repo services get theirs on load.
+    triggers_modelled: bool = False
     rng_state: list[Any] | None = None
 
 
@@ -212,6 +245,7 @@ _TABLES: dict[str, type] = {
     "services": Service,
     "instances": Instance,
     "deployments": Deployment,
+    "triggers": Trigger,
     "domains": Domain,
     "workflows": Workflow,
     "volumes": Volume,

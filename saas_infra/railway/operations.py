@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -319,6 +320,78 @@ VOLUME_BACKUPS = _query(
     " id name createdAt expiresAt scheduleId usedMB } }",
 )
 
+# --- releases: deployment triggers, deploys of a given commit, rollbacks ----------------------
+# What Railway does with each, and the evidence, is in the emulator's triggers.py, commits.py,
+# github.py and rollbacks.py docstrings. In short: connecting a repo creates one trigger per
+# environment, which every push to its branch deploys (deleting it stops that);
+# serviceInstanceDeployV2(commitSha:) deploys exactly that commit of the connected repo
+# ("Commit not found" otherwise); a deployment's meta.commitHash (or meta.image) says what it
+# runs; deploymentRollback(id:) redeploys a REMOVED deployment's image and variables, within the
+# plan's image retention, when its canRollback is true.
+
+TRIGGER_FIELDS = "id provider repository branch checkSuites projectId environmentId serviceId"
+
+# One service's triggers in one environment (at most one), as Terraform's provider reads them.
+DEPLOYMENT_TRIGGERS = _query(
+    "DeploymentTriggers",
+    "query DeploymentTriggers($projectId: String!, $environmentId: String!, $serviceId: String!) {"
+    " deploymentTriggers(projectId: $projectId, environmentId: $environmentId,"
+    f" serviceId: $serviceId) {{ edges {{ node {{ {TRIGGER_FIELDS} }} }} }} }}",
+)
+# Every trigger of an environment in one request (Project.deploymentTriggers is deprecated).
+ENVIRONMENT_TRIGGERS = _query(
+    "EnvironmentTriggers",
+    "query EnvironmentTriggers($environmentId: String!, $projectId: String!) {"
+    " environment(id: $environmentId, projectId: $projectId) {"
+    f" deploymentTriggers(first: 100) {{ edges {{ node {{ {TRIGGER_FIELDS} }} }} }} }} }}",
+)
+DEPLOYMENT_TRIGGER_CREATE = _mutation(
+    "DeploymentTriggerCreate",
+    "mutation DeploymentTriggerCreate($input: DeploymentTriggerCreateInput!) {"
+    f" deploymentTriggerCreate(input: $input) {{ {TRIGGER_FIELDS} }} }}",
+    idempotent=False,
+)
+DEPLOYMENT_TRIGGER_UPDATE = _mutation(
+    "DeploymentTriggerUpdate",
+    "mutation DeploymentTriggerUpdate($id: String!, $input: DeploymentTriggerUpdateInput!) {"
+    f" deploymentTriggerUpdate(id: $id, input: $input) {{ {TRIGGER_FIELDS} }} }}",
+)
+DEPLOYMENT_TRIGGER_DELETE = _mutation(
+    "DeploymentTriggerDelete",
+    "mutation DeploymentTriggerDelete($id: String!) { deploymentTriggerDelete(id: $id) }",
+)
+# Deploys exactly this commit (a full SHA of the connected repo); answers the deployment's id.
+SERVICE_INSTANCE_DEPLOY_COMMIT = _mutation(
+    "ServiceInstanceDeployCommit",
+    "mutation ServiceInstanceDeployCommit($serviceId: String!, $environmentId: String!,"
+    " $commitSha: String!) {"
+    " serviceInstanceDeployV2(serviceId: $serviceId, environmentId: $environmentId,"
+    " commitSha: $commitSha) }",
+    idempotent=False,
+)
+# A service's deployments, newest first, with what each runs and whether it can be rolled back to.
+DEPLOYMENT_HISTORY = _query(
+    "DeploymentHistory",
+    """
+query DeploymentHistory($input: DeploymentListInput!, $first: Int) {
+  deployments(input: $input, first: $first) {
+    edges { node { id status createdAt statusUpdatedAt canRollback meta } }
+  }
+}
+""",
+)
+DEPLOYMENT_DETAILS = _query(
+    "DeploymentDetails",
+    "query DeploymentDetails($id: String!) { deployment(id: $id) {"
+    " id status createdAt statusUpdatedAt canRollback meta serviceId environmentId } }",
+)
+# Queues a new deployment of that one's image and variables: sending it twice deploys twice.
+DEPLOYMENT_ROLLBACK = _mutation(
+    "DeploymentRollback",
+    "mutation DeploymentRollback($id: String!) { deploymentRollback(id: $id) }",
+    idempotent=False,
+)
+
 ALL_OPERATIONS: tuple[Operation, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Operation)
 )
@@ -351,13 +424,16 @@ def workspace_project_count(client: Executor, workspace_id: str) -> Any:
 MAX_PAGES = 1000
 
 
-def _pages(client: Executor, operation: Operation, variables: dict, page_size: int, *,
-           path: tuple[str, ...] = ("projects",), max_pages: int = MAX_PAGES):
+def _pages(client: Executor, operation: Operation, variables: dict[str, Any], page_size: int, *,
+           path: tuple[str, ...] = ("projects",),
+           max_pages: int = MAX_PAGES) -> Iterator[list[dict[str, Any]]]:
     """Yield each page's nodes, never one node twice. No hand-written Railway client pages with
     `after`, so the server is not trusted to end the listing: a cursor that comes back, a page of
     nothing but projects already listed, a next page without a cursor, or more than max_pages
     pages raise IncompleteListingError instead of looping."""
-    after, cursors, seen = None, set(), set()
+    after: str | None = None
+    cursors: set[str] = set()
+    seen: set[str] = set()
     for number in range(1, max_pages + 1):
         data = client.execute(operation, {**variables, "first": page_size, "after": after})
         for key in path:
@@ -381,7 +457,7 @@ def _pages(client: Executor, operation: Operation, variables: dict, page_size: i
 
 
 def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50,
-                max_pages: int = MAX_PAGES):
+                max_pages: int = MAX_PAGES) -> Iterator[list[dict[str, Any]]]:
     """Yield raw project nodes, page by page: one request per page, never one per project."""
     return _pages(client, FLEET, {"workspaceId": workspace_id}, page_size, max_pages=max_pages)
 
@@ -679,3 +755,89 @@ def volume_backups(client: Executor, *, volume_instance_id: str) -> list[dict]:
     """Kept backups in no particular order (newest: the greatest createdAt)."""
     variables = {"volumeInstanceId": volume_instance_id}
     return client.execute(VOLUME_BACKUPS, variables)["volumeInstanceBackupList"]
+
+
+# --- releases ---------------------------------------------------------------------------------
+
+
+def deployment_triggers(
+    client: Executor, *, project_id: str, environment_id: str, service_id: str
+) -> list[dict]:
+    """The service's deployment trigger in the environment: [] or [trigger]."""
+    variables = {"projectId": project_id, "environmentId": environment_id, "serviceId": service_id}
+    edges = client.execute(DEPLOYMENT_TRIGGERS, variables)["deploymentTriggers"]["edges"]
+    return [edge["node"] for edge in edges]
+
+
+def environment_triggers(client: Executor, *, project_id: str, environment_id: str) -> list[dict]:
+    variables = {"projectId": project_id, "environmentId": environment_id}
+    edges = client.execute(ENVIRONMENT_TRIGGERS, variables)["environment"]["deploymentTriggers"]
+    return [edge["node"] for edge in edges["edges"]]
+
+
+def deployment_trigger_create(
+    client: Executor,
+    *,
+    project_id: str,
+    environment_id: str,
+    service_id: str,
+    repository: str,
+    branch: str,
+    check_suites: bool = False,
+) -> dict:
+    payload = {
+        "projectId": project_id,
+        "environmentId": environment_id,
+        "serviceId": service_id,
+        "provider": "github",
+        "repository": repository,
+        "branch": branch,
+        "checkSuites": check_suites,
+    }
+    return client.execute(DEPLOYMENT_TRIGGER_CREATE, {"input": payload})["deploymentTriggerCreate"]
+
+
+def deployment_trigger_update(
+    client: Executor,
+    trigger_id: str,
+    *,
+    repository: str | None = None,
+    branch: str | None = None,
+    check_suites: bool | None = None,
+) -> dict:
+    """Change what is given; what is left None is kept."""
+    given = {"repository": repository, "branch": branch, "checkSuites": check_suites}
+    payload = {key: value for key, value in given.items() if value is not None}
+    answer = client.execute(DEPLOYMENT_TRIGGER_UPDATE, {"id": trigger_id, "input": payload})
+    return answer["deploymentTriggerUpdate"]
+
+
+def deployment_trigger_delete(client: Executor, trigger_id: str) -> bool:
+    return client.execute(DEPLOYMENT_TRIGGER_DELETE, {"id": trigger_id})["deploymentTriggerDelete"]
+
+
+def deploy_commit(
+    client: Executor, *, service_id: str, environment_id: str, commit_sha: str
+) -> str:
+    """Deploy exactly `commit_sha` (40 hex digits); returns the new deployment's id."""
+    variables = {"serviceId": service_id, "environmentId": environment_id, "commitSha": commit_sha}
+    return client.execute(SERVICE_INSTANCE_DEPLOY_COMMIT, variables)["serviceInstanceDeployV2"]
+
+
+def deployment_history(
+    client: Executor, *, project_id: str, environment_id: str, service_id: str, first: int = 10
+) -> list[dict]:
+    """The service's newest deployments first, each with status, canRollback and meta."""
+    variables = {
+        "input": {"projectId": project_id, "environmentId": environment_id, "serviceId": service_id},
+        "first": first,
+    }
+    return [e["node"] for e in client.execute(DEPLOYMENT_HISTORY, variables)["deployments"]["edges"]]
+
+
+def deployment_details(client: Executor, deployment_id: str) -> dict:
+    return client.execute(DEPLOYMENT_DETAILS, {"id": deployment_id})["deployment"]
+
+
+def deployment_rollback(client: Executor, deployment_id: str) -> bool:
+    return client.execute(DEPLOYMENT_ROLLBACK, {"id": deployment_id})["deploymentRollback"]

@@ -12,6 +12,7 @@ The demo's HTML is its templates' (saas_infra/demo/templates/), with summaries f
 
 from saas_infra.render.plan import (
     MARKDOWN_MIN_CHARS,
+    SUMMARY_COLUMNS,
     SYMBOLS,
     apply_markdown,
     plan_json,
@@ -24,6 +25,7 @@ from saas_infra.render.plan import (
 
 __all__ = [
     "MARKDOWN_MIN_CHARS",
+    "SUMMARY_COLUMNS",
     "SYMBOLS",
     "apply_markdown",
     "plan_json",

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from saas_infra.plan import Action, ActionKind, FindingKind, Plan
+from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan
 
 if TYPE_CHECKING:
     from saas_infra.apply import TenantOutcome
     from saas_infra.reconcile import ApplyReport
+
 
 SYMBOLS = {
     ActionKind.CREATE: ("+", "green"),
@@ -158,12 +159,13 @@ def _tenant_details(plan: Plan) -> list[str]:
 
 def _action_facts(action: Action) -> list[str]:
     """What a reviewer must not miss beyond the reason: how final a deletion is."""
-    if action.kind is not ActionKind.DELETE:
-        return []
-    project = _md(str(action.details.get("project_name") or action.project_id))
-    if action.details.get("mode") == "now":
-        return [f"`{project}` is deleted at once (`projectDelete`): it cannot be undone"]
-    return [f"`{project}` goes to Railway's scheduled delete: restorable for 48 hours"]
+    match action.change:
+        case Delete(mode=DeleteMode.NOW, project_name=name):
+            return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone"]
+        case Delete(project_name=name):
+            return [f"`{_md(name)}` goes to Railway's scheduled delete: restorable for 48 hours"]
+        case _:
+            return []
 
 
 def _findings_details(plan: Plan) -> list[str]:

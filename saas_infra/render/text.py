@@ -205,11 +205,11 @@ def instances_lines(rows: Sequence[InstanceRow], width: int | None = None) -> li
     widths = [max(len(line[i]) for line in table) for i in range(keep)]
 
     def line(values: Sequence[str]) -> str:
-        padded = [v.ljust(w) for v, w in zip(values[:-1], widths)]
+        padded = [v.ljust(w) for v, w in zip(values[:-1], widths[:-1], strict=True)]
         return "  ".join([*padded, values[-1]])
 
     styles = [_status_style(row) for row in rows]
-    return [out(line(table[0]), "bold")] + [out(line(c), s) for c, s in zip(table[1:], styles)]
+    return [out(line(table[0]), "bold")] + [out(line(c), s) for c, s in zip(table[1:], styles, strict=True)]
 
 
 def _table_width(cells: Sequence[tuple[str, ...]], keep: int) -> int:

@@ -9,44 +9,45 @@ of every serialisation).
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from saas_infra.clock import Clock, SystemClock
 from saas_infra.errors import (
     LockLostError,
     NotFoundError,
+    PlanError,
     RailwayError,
     SaasInfraError,
     TransientError,
 )
-from saas_infra.plan import Action, ActionKind, Plan
-from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import (
-    GATEWAY,
-    KEY_NAMES,
-    POSTGRES,
-    REDIS,
-    ObservedProject,
-    observe,
-    parse_project,
+from saas_infra.plan import (
+    Action,
+    CancelDelete,
+    Create,
+    Delete,
+    DeleteMode,
+    GatewayRef,
+    Plan,
+    Redeploy,
+    Restore,
+    ScheduleDelete,
+    SetVariables,
+    Source,
+    UpdateSource,
 )
+from saas_infra.railway import operations as ops
+from saas_infra.railway.observed import ObservedProject, observe, parse_project
+from saas_infra.tenancy import GATEWAY, KEY_NAMES, TEMPLATES
 
-TEMPLATES = ((POSTGRES, "postgres"), (REDIS, "redis"))
 _UNKNOWN = object()
-# Railway's deployment statuses, as its CLI reads them (railwayapp/cli
-# src/commands/output/service_summary.rs): WAITING is "Waiting for CI", still in progress;
-# NEEDS_APPROVAL waits for a person, so nobody's wait should run out on it; a SLEEPING app is
-# running and wakes on its next request; SKIPPED deployed nothing, the one before keeps running.
-IN_PROGRESS = {"QUEUED", "WAITING", "INITIALIZING", "BUILDING", "DEPLOYING"}
-AWAITING_APPROVAL = "NEEDS_APPROVAL"
-RUNNING = {"SUCCESS", "SLEEPING"}
-FAILED = {"FAILED", "CRASHED"}
-REMOVED = {"REMOVING", "REMOVED"}
+log = logging.getLogger(__name__)
 
 
 def generate_key() -> str:
@@ -121,6 +122,9 @@ class Applier:
             outcome.error = str(exc)
             self._report(tenant, "done", "failed")
         except Exception as exc:  # one tenant's bug must not cost the others their outcomes
+            # A bug, not Railway saying no: its traceback goes to the log (the CLI shows it
+            # with --debug), the outcome keeps one line.
+            log.exception("tenant %s: unexpected error during apply", tenant)
             outcome.ok = False
             outcome.error = f"unexpected {type(exc).__name__}: {exc}"
             self._report(tenant, "done", "failed")
@@ -151,7 +155,7 @@ class _Stoppable:
     def __init__(self, client: ops.Executor, run: _TenantRun) -> None:
         self.client, self.run = client, run
 
-    def execute(self, operation: ops.Operation, variables: dict | None = None) -> dict:
+    def execute(self, operation: ops.Operation, variables: dict[str, Any] | None = None) -> dict:
         if self.run.stopped is not None:
             raise self.run.stopped
         return self.client.execute(operation, variables)
@@ -173,17 +177,31 @@ class _TenantRun:
     # --- dispatch -------------------------------------------------------------------------
 
     def do(self, action: Action) -> None:
-        handler = {
-            ActionKind.CREATE: self.create,
-            ActionKind.SET_VARIABLES: self.set_variables,
-            ActionKind.UPDATE_SOURCE: self.update_source,
-            ActionKind.REDEPLOY: self.redeploy,
-            ActionKind.SCHEDULE_DELETE: self.write_marker,
-            ActionKind.CANCEL_DELETE: self.write_marker,
-            ActionKind.RESTORE: self.restore,
-            ActionKind.DELETE: self.delete,
-        }[action.kind]
-        handler(action)
+        project_id = action.project_id
+        match action.change:
+            case Create() as change:
+                self.create(project_id, change)
+            case SetVariables() as change:
+                self.set_variables(self.gateway_ids(project_id, change.gateway), change)
+            case UpdateSource(source=source, gateway=gateway):
+                self.update_source(self.gateway_ids(project_id, gateway), source)
+            case Redeploy(description=description, gateway=gateway):
+                self.gateway_ids(project_id, gateway)
+                self.redeploy(self.known(project_id), description)
+            case ScheduleDelete(description=description) | CancelDelete(description=description):
+                self.write_marker(self.known(project_id), description)
+            case Restore():
+                self.restore(self.known(project_id))
+            case Delete(mode=mode):
+                self.delete(self.known(project_id), mode)
+            case other:
+                assert_never(other)
+
+    def known(self, project_id: str | None) -> str:
+        """The project an action on an existing tenant names: the plan always gives it one."""
+        if project_id is None:
+            raise PlanError(f"tenant {self.outcome.tenant}: the plan names no project to change")
+        return project_id
 
     def step(self, name: str, result: str) -> None:
         self.outcome.steps.append(Step(name, result))
@@ -210,13 +228,12 @@ class _TenantRun:
         self._gateway_domain = _UNKNOWN
         return self.project
 
-    def gateway_ids(self, action: Action) -> tuple[str, str, str]:
+    def gateway_ids(self, project_id: str | None, gateway: GatewayRef) -> tuple[str, str, str]:
         """(project, environment, gateway service) ids: from the plan, or learnt during create."""
-        details = action.details
-        if details.get("gateway_id") and details.get("environment_id"):
-            self.ids = (action.project_id, details["environment_id"], details["gateway_id"])
+        if gateway.environment_id and project_id:
+            self.ids = (project_id, gateway.environment_id, gateway.service_id)
         elif self.project is None or self.project.gateway is None:
-            project = self.load(action.project_id)
+            project = self.load(self.known(project_id))
             if project.gateway is None or project.environment_id is None:
                 raise NotFoundError(f"tenant {self.outcome.tenant}: the gateway service is missing")
         return self.ids
@@ -225,6 +242,8 @@ class _TenantRun:
     def ids(self) -> tuple[str, str, str]:
         if self._ids is None:
             project = self.project
+            if project is None or project.gateway is None or project.environment_id is None:
+                raise NotFoundError(f"tenant {self.outcome.tenant}: the gateway service is missing")
             self._ids = (project.id, project.environment_id, project.gateway.id)
         return self._ids
 
@@ -234,26 +253,25 @@ class _TenantRun:
 
     # --- create (and resume) --------------------------------------------------------------
 
-    def create(self, action: Action) -> None:
-        details = action.details
-        project = self.ensure_project(action)
+    def create(self, project_id: str | None, change: Create) -> None:
+        project = self.ensure_project(project_id, change)
         self.ensure_templates(project)
-        self.ensure_gateway(details)
+        project = self.ensure_gateway(change)
         self.ensure_domain()
-        if (self.project.description or "") != details["description"]:
-            ops.project_set_description(self.client, self.project.id, details["description"])
+        if (project.description or "") != change.description:
+            ops.project_set_description(self.client, project.id, change.description)
             self.step("marker", "updated")
 
-    def ensure_project(self, action: Action) -> ObservedProject:
-        if action.project_id:
+    def ensure_project(self, project_id: str | None, change: Create) -> ObservedProject:
+        if project_id:
             self.step("project", "adopted")
-            return self.load(action.project_id)
+            return self.load(project_id)
         # The plan saw no project for this tenant; only an ambiguous failure below needs a look.
         try:
             created = ops.project_create(
                 self.client,
-                name=action.details["project_name"],
-                description=action.details["description"],
+                name=change.project_name,
+                description=change.description,
                 workspace_id=self.a.workspace_id,
             )
         except TransientError:
@@ -271,15 +289,14 @@ class _TenantRun:
 
     def find_own_project(self) -> ObservedProject | None:
         observed = observe(self.client, self.a.workspace_id, check_count=False)
-        mine = observed.managed().get(self.outcome.tenant, [])
-        return mine[0] if len(mine) == 1 else None
+        return observed.tenant_project(self.outcome.tenant)
 
     def ensure_templates(self, project: ObservedProject) -> None:
         """One template at a time, each waited for, as Railway's CLI adds databases
         (railwayapp/cli src/commands/add.rs and deploy.rs fetch_and_create, since c54342ae):
         nothing says Railway runs two template workflows of one environment at once."""
         for service_name, code in TEMPLATES:
-            if service_name in self.project.services:
+            if service_name in self.current().services:
                 self.step(service_name, "unchanged")
                 continue
             template = self.a.template(code)
@@ -289,7 +306,7 @@ class _TenantRun:
                     template_id=template["id"],
                     serialized_config=_json_value(template["serializedConfig"]),
                     project_id=project.id,
-                    environment_id=project.environment_id,
+                    environment_id=self.environment(project),
                     workspace_id=self.a.workspace_id,
                 )
             except TransientError:
@@ -332,32 +349,46 @@ class _TenantRun:
                 )
             self.a.clock.sleep(self.a.poll_interval)  # NotFound right after deploy is normal lag
 
-    def ensure_gateway(self, details: dict) -> None:
-        project = self.project
+    def environment(self, project: ObservedProject) -> str:
+        if project.environment_id is None:
+            raise NotFoundError(f"tenant {self.outcome.tenant}: project {project.id} has no "
+                                "environment")
+        return project.environment_id
+
+    def current(self) -> ObservedProject:
+        """The project as last read or created in this run (create's first step sets it)."""
+        if self.project is None:
+            raise NotFoundError(f"tenant {self.outcome.tenant}: no project read yet")
+        return self.project
+
+    def ensure_gateway(self, change: Create) -> ObservedProject:
+        """The gateway, created with every variable and the keys; returns the project, read
+        again when an ambiguous create had to look."""
+        project = self.current()
         gateway = project.gateway
         if gateway is None:
             keys = {name: self.a.key_factory() for name in KEY_NAMES}
-            source = details["source"]
+            source = change.source
             try:
                 created = ops.service_create(
                     self.client,
                     project_id=project.id,
                     name=GATEWAY,
-                    repo=source.get("repo"),
-                    branch=source.get("branch"),
-                    image=source.get("image"),
-                    variables={**details["variables"], **keys},
+                    repo=source.repo,
+                    branch=source.branch,
+                    image=source.image,
+                    variables={**change.variables, **keys},
                 )
             except TransientError:
                 if self.load(project.id).gateway is None:
                     raise
                 self.step(GATEWAY, "adopted")
-                return
+                return self.current()
             self.outcome.credentials = keys  # serviceCreate with a source deploys them at once
             self.step(GATEWAY, "created")
-            self._ids = (project.id, project.environment_id, created["id"])
+            self._ids = (project.id, self.environment(project), created["id"])
             self._gateway_domain = None
-            return
+            return project
         # Judged by name: a key whose value Railway masks or seals exists all the same, and a new
         # one would break every client of the tenant.
         missing = [name for name in KEY_NAMES if name not in gateway.key_names]
@@ -366,7 +397,7 @@ class _TenantRun:
             ops.variables_upsert(
                 self.client,
                 project_id=project.id,
-                environment_id=project.environment_id,
+                environment_id=self.environment(project),
                 service_id=gateway.id,
                 variables=keys,
                 skip_deploys=self.deploy_follows(),
@@ -374,11 +405,14 @@ class _TenantRun:
             self.outcome.credentials = keys
             self.step("keys", "created")
         self.step(GATEWAY, "unchanged" if not missing else "updated")
+        return project
 
     def ensure_domain(self) -> None:
         project_id, environment_id, gateway_id = self.ids
-        domain = self._gateway_domain if self._gateway_domain is not _UNKNOWN else (
-            self.project.gateway.domain)
+        domain = self._gateway_domain
+        if domain is _UNKNOWN:
+            gateway = self.current().gateway
+            domain = gateway.domain if gateway else None
         if domain:
             self.step("domain", "unchanged")
             return
@@ -387,7 +421,8 @@ class _TenantRun:
                 self.client, service_id=gateway_id, environment_id=environment_id
             )
         except TransientError:
-            if not self.load(project_id).gateway.domain:
+            gateway = self.load(project_id).gateway
+            if gateway is None or not gateway.domain:
                 raise
             self.step("domain", "adopted")
             return
@@ -395,14 +430,14 @@ class _TenantRun:
 
     # --- updates --------------------------------------------------------------------------
 
-    def set_variables(self, action: Action) -> None:
+    def set_variables(self, ids: tuple[str, str, str], change: SetVariables) -> None:
         """Deletes first (each deploys by itself, variableDelete having no skipDeploys), then
         one write that deploys everything unless a later action deploys anyway. Railway's
         deploy after a variable write redeploys the running version ("Triggers a redeploy
         unless skip_deploys is true": railwayapp/cli src/commands/mcp/handler.rs), so a
         configuration change never ships a newer commit."""
-        project_id, environment_id, service_id = self.gateway_ids(action)
-        for name in action.details.get("unset", []):
+        project_id, environment_id, service_id = ids
+        for name in change.unset:
             try:
                 ops.variable_delete(
                     self.client,
@@ -414,33 +449,31 @@ class _TenantRun:
             except NotFoundError as exc:
                 if exc.status == 404:  # a wrong endpoint, not a missing variable
                     raise
-        if action.details.get("set"):
+        if change.values:
             ops.variables_upsert(
                 self.client,
                 project_id=project_id,
                 environment_id=environment_id,
                 service_id=service_id,
-                variables=action.details["set"],
+                variables=change.values,
                 skip_deploys=self.deploy_follows(),
             )
         self.step("variables", "updated")
 
-    def update_source(self, action: Action) -> None:
-        _, _, service_id = self.gateway_ids(action)
-        source = action.details["source"]
+    def update_source(self, ids: tuple[str, str, str], source: Source) -> None:
+        _, _, service_id = ids
         ops.service_connect(
             self.client,
             service_id,
-            repo=source.get("repo"),
-            branch=source.get("branch"),
-            image=source.get("image"),
+            repo=source.repo,
+            branch=source.branch,
+            image=source.image,
         )
         self.step("source", "updated")  # serviceConnect deploys the new source
 
-    def redeploy(self, action: Action) -> None:
-        self.gateway_ids(action)
+    def redeploy(self, project_id: str, description: str) -> None:
         self.deploy()
-        ops.project_set_description(self.client, action.project_id, action.details["description"])
+        ops.project_set_description(self.client, project_id, description)
         self.step("marker", "updated")
 
     def deploy(self) -> None:
@@ -449,38 +482,40 @@ class _TenantRun:
         ops.deploy_latest_commit(self.client, service_id=service_id, environment_id=environment_id)
         self.step("deploy", "requested")
 
-    def write_marker(self, action: Action) -> None:
-        ops.project_set_description(self.client, action.project_id, action.details["description"])
-        self.outcome.project_id = action.project_id
+    def write_marker(self, project_id: str, description: str) -> None:
+        ops.project_set_description(self.client, project_id, description)
+        self.outcome.project_id = project_id
         self.step("marker", "updated")
 
-    def restore(self, action: Action) -> None:
-        ops.project_schedule_delete_cancel(self.client, action.project_id)
-        self.outcome.project_id = action.project_id
+    def restore(self, project_id: str) -> None:
+        ops.project_schedule_delete_cancel(self.client, project_id)
+        self.outcome.project_id = project_id
         self.step("project", "restored")
 
-    def delete(self, action: Action) -> None:
-        self.outcome.project_id = action.project_id
+    def delete(self, project_id: str, mode: DeleteMode) -> None:
+        self.outcome.project_id = project_id
         try:
-            if action.details.get("mode") == "now":
-                ops.project_delete(self.client, action.project_id)
+            if mode is DeleteMode.NOW:
+                ops.project_delete(self.client, project_id)
             else:
-                ops.project_schedule_delete(self.client, action.project_id)
+                ops.project_schedule_delete(self.client, project_id)
         except NotFoundError as exc:
             if exc.status == 404:  # a wrong endpoint, not a vanished project
                 raise
             self.step("project", "already gone")
             return
-        self.step("project", "deleted" if action.details.get("mode") == "now" else "scheduled on Railway")
+        self.step("project", "deleted" if mode is DeleteMode.NOW else "scheduled on Railway")
 
 
 def _deploys(action: Action) -> bool:
-    if action.kind is ActionKind.SET_VARIABLES:
-        return bool(action.details.get("set"))
-    return action.kind in (ActionKind.UPDATE_SOURCE, ActionKind.REDEPLOY)
+    match action.change:
+        case SetVariables(values=values):
+            return bool(values)
+        case UpdateSource() | Redeploy():
+            return True
+        case _:
+            return False
 
 
-def _json_value(value):
-    import json
-
+def _json_value(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value

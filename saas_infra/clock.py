@@ -60,37 +60,6 @@ class FakeClock:
             self._elapsed += total
 
 
-class ScaledClock:
-    """The real clock running `rate` times faster, for runs against the emulator only (chaos and
-    load scripts): every wait is `rate` times shorter. Processes given the same `origin` (epoch
-    seconds) agree on now(), so an emulator and the CLI runs it serves share one timeline."""
-
-    def __init__(self, rate: float, origin: float | None = None) -> None:
-        if not rate > 0:
-            raise ValueError(f"a time scale must be a positive number, got {rate!r}")
-        self.rate = rate
-        self.origin = time.time() if origin is None else origin
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.origin + (time.time() - self.origin) * self.rate, UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic() * self.rate
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds / self.rate)
-
-
-def clock_from_env(env) -> Clock:
-    """SAAS_INFRA_TIME_SCALE=N (and SAAS_INFRA_TIME_ORIGIN=epoch) gives a ScaledClock; else real."""
-    rate = env.get("SAAS_INFRA_TIME_SCALE")
-    if not rate:
-        return SystemClock()
-    origin = env.get("SAAS_INFRA_TIME_ORIGIN")
-    return ScaledClock(float(rate), float(origin) if origin else None)
-
-
 def parse_time(text: str) -> datetime:
     """RFC 3339 / ISO 8601 to an aware UTC datetime ('Z' accepted; naive means UTC)."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

@@ -9,28 +9,51 @@ run them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 from saas_infra.clock import format_time
+from saas_infra.manifest import GatewaySpec, LoadedManifest, TenantManifest, Tombstone
 from saas_infra.marker import Marker
-from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Guard, Plan
+from saas_infra.plan import (
+    Action,
+    ActionKind,
+    CancelDelete,
+    Create,
+    Delete,
+    DeleteMode,
+    Finding,
+    FindingKind,
+    GatewayRef,
+    Guard,
+    Plan,
+    Redeploy,
+    Restore,
+    ScheduleDelete,
+    SetVariables,
+    Source,
+    UpdateSource,
+)
 from saas_infra.railway.observed import (
-    GATEWAY,
-    KEY_NAMES,
-    POSTGRES,
-    PROJECT_PREFIX,
     RAILWAY_RESTORE_WINDOW,
-    REDIS,
     Observed,
     ObservedProject,
+    ObservedService,
+)
+from saas_infra.tenancy import (
+    DATABASE_URL,
+    KEY_NAMES,
+    POSTGRES,
+    RAILWAY_PREFIX,
+    REDIS,
+    REDIS_URL,
+    SERVICES,
+    project_name,
+    tenant_of_project_name,
 )
 
-DATABASE_URL = "${{Postgres.DATABASE_URL}}"
-REDIS_URL = "${{Redis.REDIS_URL}}"
 
-
-def desired_variables(gateway) -> dict[str, str]:
+def desired_variables(gateway: GatewaySpec) -> dict[str, str]:
     """The gateway's variables as the manifest asks for them (generated keys excepted)."""
     auth_mode = getattr(gateway.auth_mode, "value", gateway.auth_mode)
     variables = dict(gateway.variables or {})
@@ -40,13 +63,13 @@ def desired_variables(gateway) -> dict[str, str]:
     return dict(sorted(variables.items()))
 
 
-def desired_source(gateway) -> dict[str, str]:
+def desired_source(gateway: GatewaySpec) -> Source:
     if gateway.image:
-        return {"image": gateway.image}
-    return {"repo": gateway.repo, "branch": gateway.branch or "main"}
+        return Source(image=gateway.image)
+    return Source(repo=gateway.repo, branch=gateway.branch or "main")
 
 
-def desired_marker(manifest) -> Marker:
+def desired_marker(manifest: TenantManifest) -> Marker:
     deletion = manifest.deletion
     deadline = deletion.deadline if deletion and not deletion.force else None
     redeploy = format_time(manifest.redeploy.requested_at) if manifest.redeploy else None
@@ -54,7 +77,7 @@ def desired_marker(manifest) -> Marker:
 
 
 def compute_plan(
-    manifests: Sequence,
+    manifests: Sequence[LoadedManifest],
     observed: Observed,
     now: datetime,
     *,
@@ -66,7 +89,7 @@ def compute_plan(
     wanted = {m.manifest.name: m for m in manifests}
     managed = observed.managed()
     pending = observed.pending()
-    unmarked = {p.name.removeprefix(PROJECT_PREFIX): p for p in observed.unmanaged()}
+    unmarked = {tenant_of_project_name(p.name): p for p in observed.unmanaged()}
     in_scope = (lambda name: name in targets) if targets else (lambda name: True)
 
     actions: list[Action] = []
@@ -89,7 +112,7 @@ def compute_plan(
         Finding(FindingKind.UNMANAGED, "luthien-* project without the saas-infra marker; "
                 "saas-infra never changes it", project_id=p.id, project_name=p.name)
         for p in sorted(observed.unmanaged(), key=lambda p: p.name)
-        if not targets or p.name.removeprefix(PROJECT_PREFIX) in targets
+        if not targets or tenant_of_project_name(p.name) in targets
     )
     guards = _guards(manifests, observed, actions, max_deletions)
     checked = {name: wanted[name] for name in wanted if in_scope(name)}
@@ -105,8 +128,9 @@ def compute_plan(
     )
 
 
-def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedProject], now,
-                 unmarked: ObservedProject | None = None):
+def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
+                 pending: list[ObservedProject], now: datetime,
+                 unmarked: ObservedProject | None = None) -> tuple[list[Action], list[Finding]]:
     name = manifest.name
     if len(live) > 1:
         ids = ", ".join(p.id for p in live)
@@ -122,7 +146,7 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
     # `list`), and deleted only by a later pass: a tombstone written with a date long past
     # must not delete at once.
     announced = project is None or (
-        deletion is not None and project.marker.delete_after == _deadline(deletion))
+        deletion is not None and _marker_of(project).delete_after == _deadline(deletion))
     if deletion and (deletion.force or (now >= deletion.deadline and announced)):
         # Forced means now: that also ends Railway's 48-hour hold on a project it is deleting.
         target = project or (pending[0] if deletion.force and pending else None)
@@ -132,8 +156,8 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
         if pending:  # checked first: a deadline still ahead must not lose the project in 48 h
             restorable = pending[0]
             why = "the manifest's deadline is still ahead" if deletion else "the manifest has no tombstone"
-            restore = Action(name, ActionKind.RESTORE, "Railway holds the project in its scheduled "
-                             f"delete but {why}; cancelling that delete",
+            restore = Action(name, "Railway holds the project in its scheduled "
+                             f"delete but {why}; cancelling that delete", Restore(),
                              project_id=restorable.id)
             # Once restored it is a live project: its marker still carries the old deadline.
             return [restore, *_update(manifest, restorable, marker)], []
@@ -149,53 +173,53 @@ def _tenant_plan(manifest, live: list[ObservedProject], pending: list[ObservedPr
     return _update(manifest, project, marker), []
 
 
-def _deadline(deletion):
+def _marker_of(project: ObservedProject) -> Marker:
+    """A managed project's marker (every managed project has one)."""
+    return project.marker or Marker(project.tenant or "")
+
+
+def _deadline(deletion: Tombstone) -> datetime | None:
     return None if deletion.force else deletion.deadline
 
 
-def _deletion(name: str, project: ObservedProject | None, deletion, now) -> list[Action]:
+def _deletion(name: str, project: ObservedProject | None, deletion: Tombstone,
+              now: datetime) -> list[Action]:
     if project is None:
         return []
     if deletion.force:
         reason = "tombstone with force: deleting now"
-        mode = "now"
+        mode = DeleteMode.NOW
     else:
         overdue = now - deletion.deadline
         reason = f"deletion deadline {format_time(deletion.deadline)} passed ({_ago(overdue)})"
-        mode = "scheduled"
-    return [Action(name, ActionKind.DELETE, reason, project_id=project.id,
-                   details={"mode": mode, "project_name": project.name})]
+        mode = DeleteMode.SCHEDULED
+    return [Action(name, reason, Delete(mode, project.name), project_id=project.id)]
 
 
-def _create(manifest, project: ObservedProject | None, marker: Marker) -> Action:
+def _create(manifest: TenantManifest, project: ObservedProject | None, marker: Marker) -> Action:
     gateway = project.gateway if project else None
     missing = []
     if project is None:
         missing.append("project")
     services = project.services if project else {}
-    missing += [s for s in (POSTGRES, REDIS, GATEWAY) if s not in services]
+    missing += [s for s in SERVICES if s not in services]
     if gateway is not None and not set(KEY_NAMES) <= gateway.key_names:
         missing.append("keys")
     if gateway is None or not gateway.domain:
         missing.append("domain")
     reason = ("new tenant: no project on Railway" if project is None
               else "finishing an interrupted create: missing " + ", ".join(missing))
-    return Action(
-        manifest.name,
-        ActionKind.CREATE,
-        reason,
-        project_id=project.id if project else None,
-        details={
-            "missing": missing,
-            "project_name": PROJECT_PREFIX + manifest.name,
-            "description": marker.render(),
-            "source": desired_source(manifest.gateway),
-            "variables": desired_variables(manifest.gateway),
-        },
+    change = Create(
+        project_name=project_name(manifest.name),
+        description=marker.render(),
+        source=desired_source(manifest.gateway),
+        variables=desired_variables(manifest.gateway),
+        missing=tuple(missing),
     )
+    return Action(manifest.name, reason, change, project_id=project.id if project else None)
 
 
-def _update(manifest, project: ObservedProject, marker: Marker) -> list[Action]:
+def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker) -> list[Action]:
     name = manifest.name
     actions: list[Action] = []
     gateway = project.gateway
@@ -209,30 +233,31 @@ def _update(manifest, project: ObservedProject, marker: Marker) -> list[Action]:
         actions.append(_create(manifest, project, marker))
     if gateway is not None:
         actions += _gateway_changes(manifest, project, gateway)
-    observed_marker = project.marker
+    observed_marker = _marker_of(project)
     if manifest.redeploy and observed_marker.redeploy != marker.redeploy and not any(
         a.kind is ActionKind.CREATE for a in actions
     ):
-        actions.append(Action(name, ActionKind.REDEPLOY,
-                              f"redeploy requested at {marker.redeploy}", project_id=project.id,
-                              details={"description": marker.render(), **_ids(project)}))
+        actions.append(Action(name, f"redeploy requested at {marker.redeploy}",
+                              Redeploy(marker.render(), _gateway_ref(project)),
+                              project_id=project.id))
     if marker.delete_after and observed_marker.delete_after != marker.delete_after:
-        actions.append(Action(name, ActionKind.SCHEDULE_DELETE,
-                              f"deletion scheduled for {format_time(marker.delete_after)}; "
-                              "the tenant keeps running until then", project_id=project.id,
-                              details={"description": marker.render(),
-                                       "deadline": format_time(marker.delete_after)}))
+        deadline = format_time(marker.delete_after)
+        actions.append(Action(name, f"deletion scheduled for {deadline}; the tenant keeps "
+                              "running until then", ScheduleDelete(marker.render(), deadline),
+                              project_id=project.id))
     elif not marker.delete_after and observed_marker.delete_after:
-        actions.append(Action(name, ActionKind.CANCEL_DELETE, "tombstone removed from the manifest",
-                              project_id=project.id, details={"description": marker.render()}))
+        actions.append(Action(name, "tombstone removed from the manifest",
+                              CancelDelete(marker.render()), project_id=project.id))
     return actions
 
 
-def _ids(project: ObservedProject) -> dict[str, str]:
-    return {"environment_id": project.environment_id, "gateway_id": project.gateway.id}
+def _gateway_ref(project: ObservedProject) -> GatewayRef:
+    assert project.gateway is not None  # only gateway changes are planned with one
+    return GatewayRef(project.environment_id, project.gateway.id)
 
 
-def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action]:
+def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
+                     gateway: ObservedService) -> list[Action]:
     actions = []
     want = desired_variables(manifest.gateway)
     # A value Railway did not return is left alone: comparing it would rewrite every one.
@@ -241,29 +266,28 @@ def _gateway_changes(manifest, project: ObservedProject, gateway) -> list[Action
     # Railway's own RAILWAY_* and the generated keys are never drift, whoever built `gateway`.
     to_unset = sorted(
         k for k in gateway.variables
-        if k not in want and k not in KEY_NAMES and not k.startswith("RAILWAY_")
+        if k not in want and k not in KEY_NAMES and not k.startswith(RAILWAY_PREFIX)
     )
     if to_set or to_unset:
         changed = sorted(to_set) + [f"-{k}" for k in to_unset]
-        actions.append(Action(manifest.name, ActionKind.SET_VARIABLES,
+        actions.append(Action(manifest.name,
                               "gateway variables differ from the manifest: " + ", ".join(changed),
-                              project_id=project.id,
-                              details={"set": to_set, "unset": to_unset, **_ids(project)}))
+                              SetVariables(to_set, tuple(to_unset), _gateway_ref(project)),
+                              project_id=project.id))
     source = desired_source(manifest.gateway)
     if not _same_source(source, gateway):
-        actual = gateway.image or f"{gateway.repo}@{gateway.branch or '?'}"
-        wanted = source.get("image") or f"{source['repo']}@{source['branch']}"
-        actions.append(Action(manifest.name, ActionKind.UPDATE_SOURCE,
-                              f"gateway source {actual} -> {wanted}", project_id=project.id,
-                              details={"source": source, **_ids(project)}))
+        actual = Source(gateway.repo, gateway.branch, gateway.image).describe()
+        actions.append(Action(manifest.name, f"gateway source {actual} -> {source.describe()}",
+                              UpdateSource(source, _gateway_ref(project)),
+                              project_id=project.id))
     return actions
 
 
-def _same_source(source: dict[str, str], gateway) -> bool:
-    if "image" in source:
-        return gateway.image == source["image"] and not gateway.repo
-    same_branch = gateway.branch is None or gateway.branch == source["branch"]
-    return gateway.repo == source["repo"] and same_branch and not gateway.image
+def _same_source(source: Source, gateway: ObservedService) -> bool:
+    if source.image:
+        return gateway.image == source.image and not gateway.repo
+    same_branch = gateway.branch is None or gateway.branch == source.branch
+    return gateway.repo == source.repo and same_branch and not gateway.image
 
 
 # What reading masked values takes. railwayapp/cli src/commands/postgres/mod.rs: the caller's
@@ -274,7 +298,8 @@ VALUES_ACCESS = ("a token whose owner may see the tenants' variables: not a proj
                  "and a workspace admin where the production environment is restricted")
 
 
-def _unchecked_values(wanted, managed) -> list[str]:
+def _unchecked_values(wanted: Mapping[str, LoadedManifest],
+                      managed: Mapping[str, list[ObservedProject]]) -> list[str]:
     """One warning for every value the plan could not compare: the tenants whose values
     Railway masked, and sealed variables the manifests set (sealed keys need no check)."""
     masked, sealed = [], []
@@ -306,7 +331,8 @@ def _some(names: list[str], noun: str, shown: int = 5) -> str:
     return f"{count} ({', '.join(names[:shown])}{more})"
 
 
-def _orphans(wanted, managed, in_scope) -> list[Finding]:
+def _orphans(wanted: Mapping[str, LoadedManifest], managed: Mapping[str, list[ObservedProject]],
+             in_scope: Callable[[str], bool]) -> list[Finding]:
     return [
         Finding(FindingKind.ORPHAN, "managed project with no manifest; never deleted by absence "
                 "(`saas-infra adopt` writes a manifest for it)",
@@ -317,7 +343,8 @@ def _orphans(wanted, managed, in_scope) -> list[Finding]:
     ]
 
 
-def _guards(manifests, observed: Observed, actions: list[Action], max_deletions: int) -> list[Guard]:
+def _guards(manifests: Sequence[LoadedManifest], observed: Observed, actions: list[Action],
+            max_deletions: int) -> list[Guard]:
     guards = []
     if not manifests and observed.managed():
         guards.append(Guard("empty-desired-state",
@@ -335,6 +362,6 @@ def _guards(manifests, observed: Observed, actions: list[Action], max_deletions:
     return guards
 
 
-def _ago(delta) -> str:
+def _ago(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours // 24}d {hours % 24}h ago" if hours >= 24 else f"{hours}h ago"

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Self
+from types import TracebackType
+from typing import Protocol, Self
 
 from filelock import FileLock, Timeout
 
@@ -41,6 +42,7 @@ from saas_infra.errors import (
     TransientError,
 )
 from saas_infra.railway import operations as ops
+from saas_infra.railway.observed import Observed
 from saas_infra.railway.retry import took_no_effect
 
 CONTROL_PROJECT = "saas-infra-control"
@@ -132,7 +134,7 @@ def _creation_order(node: dict) -> tuple:
     return (created is None, created or datetime.max.replace(tzinfo=UTC), node["id"])
 
 
-def control_in(observed) -> str | None:
+def control_in(observed: Observed | None) -> str | None:
     """The control project's id from a pass's own fleet listing (railway.observed.Observed), so
     that taking the lock costs no listing of its own; None when not there or not sure."""
     if observed is None or not observed.complete:
@@ -214,7 +216,8 @@ class FleetLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         lost = self.release()
         if lost and exc_type is None:
             raise lost_error(lost, "another pass may have acted at the same time: run "
@@ -231,6 +234,7 @@ class FleetLock:
             while True:
                 other, pause = (None, None) if self.lease else self._attempt()
                 if other is None:
+                    assert self.lease is not None  # no other holder: the lease is ours
                     self._start_heartbeat()
                     return self.lease
                 remaining = deadline - self.clock.monotonic()
@@ -247,6 +251,13 @@ class FleetLock:
         except BaseException:  # Ctrl-C too: a claim left standing would block all for a lease
             self._withdraw()
             raise
+
+    @property
+    def _control(self) -> str:
+        if self.control_id is None:  # acquire() finds or makes it before any read or write
+            raise NotFoundError(f"the control project {CONTROL_PROJECT} is not known yet",
+                                operation="LockRead")
+        return self.control_id
 
     def _attempt(self) -> tuple[Lease | None, float | None]:
         """One round: read; when free, claim, settle, read back. Returns (None, None) when the
@@ -279,7 +290,7 @@ class FleetLock:
         """Write the claim (read at `started`), settle, read it back."""
         self._claimed = True
         try:
-            ops.lock_write(self.client, self.control_id, control_description(claim), claim=True)
+            ops.lock_write(self.client, self._control, control_description(claim), claim=True)
         except TransientError as exc:
             if not took_no_effect(exc):
                 return self._too_slow(claim, f"its answer was lost ({exc})")
@@ -314,7 +325,7 @@ class FleetLock:
         return claim, pause
 
     def _read(self) -> Lease | None:
-        node = ops.lock_read(self.client, self.control_id)
+        node = ops.lock_read(self.client, self._control)
         if node.get("deletedAt"):
             raise NotFoundError(f"the control project {CONTROL_PROJECT} is being deleted",
                                 operation="LockRead")
@@ -424,7 +435,7 @@ class FleetLock:
                 if not renew:
                     return False
                 renewed = replace(lease, expires=now + timedelta(seconds=self.ttl))
-                ops.lock_write(self.client, self.control_id, control_description(renewed))
+                ops.lock_write(self.client, self._control, control_description(renewed))
             except TransientError as exc:
                 cooldown = _COOLDOWN_WAIT if isinstance(exc, CooldownError) else _MAX_POLL
                 self._renew_at = self.clock.monotonic() + (exc.retry_after or cooldown)
@@ -477,7 +488,7 @@ class FleetLock:
             return self.lost
 
     def _free(self) -> None:
-        free_lease(self.client, self.control_id, self.nonce, sleep=self.clock.sleep,
+        free_lease(self.client, self._control, self.nonce, sleep=self.clock.sleep,
                    say=self._say)
 
     # --- helpers ----------------------------------------------------------------------------
@@ -565,7 +576,18 @@ def lost_error(why: str, what_now: str) -> LockLostError:
     return error
 
 
-def hold(fleet, observed=None) -> FleetLock:
+class LockedFleet(Protocol):
+    """What the lock needs of a reconcile.Fleet (which sits above this module)."""
+
+    client: ops.Executor
+    clock: Clock
+    lock_timeout: float
+    lock_notify: Notify | None
+
+    def workspace(self) -> str: ...
+
+
+def hold(fleet: LockedFleet, observed: Observed | None = None) -> FleetLock:
     """The lock for a reconcile.Fleet, to use as `with hold(fleet):`. `observed`, the pass's own
     listing, spares the lock a listing to find its control project."""
     return FleetLock(
@@ -603,7 +625,7 @@ def break_lock(client: ops.Executor, workspace_id: str | None, *,
     unlock --force`); returns what it found and removed. Only the lease it found is freed: one
     that a waiting pass takes meanwhile stays."""
     state = inspect(client, workspace_id)
-    if state.lease is not None:
+    if state.lease is not None and state.control_id is not None:
         free_lease(client, state.control_id, state.lease.nonce, sleep=sleep, say=say)
     for project_id in state.legacy:
         try:

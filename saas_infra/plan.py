@@ -3,19 +3,26 @@
 A Plan is made by diff.py and read by apply.py; nothing in here calls Railway, reads files or
 looks at a clock. Fields named `reason` exist only to explain and never steer apply. Symbols and
 colours for actions belong to render.py.
+
+Each action carries one change: a frozen dataclass per ActionKind, holding what apply needs and
+only that. A new kind of action is a new ActionKind, its change class here (added to `Change`),
+a `match` arm in apply.py and its symbol in render.py; saving and reading plans follow from the
+class's typed fields.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-from typing import Any
+import types
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, TypeAlias, Union, get_args, get_origin, get_type_hints
 
 from saas_infra.errors import PlanError
 
-PLAN_FORMAT = 1
+# The saved plan's format. 2: each action's change is typed (`change`, no longer `details`).
+PLAN_FORMAT = 2
 
 
 class ActionKind(StrEnum):
@@ -33,6 +40,105 @@ class ActionKind(StrEnum):
         return self is ActionKind.DELETE
 
 
+class DeleteMode(StrEnum):
+    NOW = "now"  # projectDelete: final
+    SCHEDULED = "scheduled"  # Railway's scheduled delete: restorable for 48 hours
+
+
+# --- what each kind of action changes ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the gateway's code comes from: an image, or a repository and its branch."""
+
+    repo: str | None = None
+    branch: str | None = None
+    image: str | None = None
+
+    def describe(self) -> str:
+        return self.image or f"{self.repo}@{self.branch or '?'}"
+
+    def to_dict(self) -> dict[str, str]:
+        """The fields that are set: {"image"} or {"repo", "branch"}."""
+        return {k: v for k, v in _encode(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class GatewayRef:
+    """The gateway service a change acts on, as observed when planning (apply looks it up
+    itself when a create earlier in the pass made it)."""
+
+    environment_id: str | None
+    service_id: str
+
+
+@dataclass(frozen=True)
+class Create:
+    """A new tenant, or the rest of one whose create was interrupted; each step adopts what
+    it finds."""
+
+    kind: ClassVar[ActionKind] = ActionKind.CREATE
+    project_name: str
+    description: str  # the project's marker
+    source: Source
+    variables: dict[str, str]  # the gateway's, generated keys excepted
+    missing: tuple[str, ...] = ()  # what Railway lacks: project, services, keys, domain
+
+
+@dataclass(frozen=True)
+class UpdateSource:
+    kind: ClassVar[ActionKind] = ActionKind.UPDATE_SOURCE
+    source: Source
+    gateway: GatewayRef
+
+
+@dataclass(frozen=True)
+class SetVariables:
+    kind: ClassVar[ActionKind] = ActionKind.SET_VARIABLES
+    values: dict[str, str]  # to write (one write, one deploy)
+    unset: tuple[str, ...]  # to delete
+    gateway: GatewayRef
+
+
+@dataclass(frozen=True)
+class Redeploy:
+    kind: ClassVar[ActionKind] = ActionKind.REDEPLOY
+    description: str  # the marker that records the request as done
+    gateway: GatewayRef
+
+
+@dataclass(frozen=True)
+class ScheduleDelete:
+    kind: ClassVar[ActionKind] = ActionKind.SCHEDULE_DELETE
+    description: str  # the marker carrying the deadline
+    deadline: str  # RFC 3339
+
+
+@dataclass(frozen=True)
+class CancelDelete:
+    kind: ClassVar[ActionKind] = ActionKind.CANCEL_DELETE
+    description: str  # the marker without a deadline
+
+
+@dataclass(frozen=True)
+class Restore:
+    kind: ClassVar[ActionKind] = ActionKind.RESTORE
+
+
+@dataclass(frozen=True)
+class Delete:
+    kind: ClassVar[ActionKind] = ActionKind.DELETE
+    mode: DeleteMode
+    project_name: str
+
+
+Change: TypeAlias = (
+    Create | UpdateSource | SetVariables | Redeploy | ScheduleDelete | CancelDelete | Restore | Delete
+)
+CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
+
+
 class FindingKind(StrEnum):
     ORPHAN = "orphan"  # managed project with no manifest: reported, never deleted
     UNMANAGED = "unmanaged"  # luthien-* project without the marker: never changed
@@ -43,11 +149,29 @@ class FindingKind(StrEnum):
 @dataclass(frozen=True)
 class Action:
     tenant: str
-    kind: ActionKind
     reason: str  # for people only
+    change: Change  # what apply needs, and only that
     project_id: str | None = None
-    # What apply needs, and only that: source, variables to set / unset, deadline, mode...
-    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> ActionKind:
+        return self.change.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "kind": self.kind.value, "reason": self.reason,
+                "project_id": self.project_id, "change": _encode(self.change)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Action:
+        if not isinstance(data, dict):
+            raise ValueError(f"an action is an object, not {type(data).__name__}")
+        kind = ActionKind(data["kind"])
+        return cls(
+            tenant=_decode(str, data["tenant"], "tenant"),
+            reason=_decode(str, data["reason"], "reason"),
+            change=_decode(CHANGES[kind], data.get("change", {}), f"{kind.value} change"),
+            project_id=_decode(str | None, data.get("project_id"), "project_id"),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,10 +230,17 @@ class Plan:
         return counts
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["edited"]
-        data["format"] = PLAN_FORMAT
-        return data
+        return {
+            "format": PLAN_FORMAT,
+            "at": self.at,
+            "actions": [a.to_dict() for a in self.actions],
+            "findings": [_encode(f, keep_none=True) for f in self.findings],
+            "guards": [_encode(g) for g in self.guards],
+            "warnings": list(self.warnings),
+            "fingerprints": dict(self.fingerprints),
+            "targets": list(self.targets),
+            "workspace_id": self.workspace_id,
+        }
 
     def to_json(self) -> str:
         """The plan as `plan --out` saves it, with a checksum of its content."""
@@ -121,14 +252,11 @@ class Plan:
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         if not isinstance(data, dict):  # a JSON list or number must not escape as AttributeError
             raise PlanError(f"not a saas-infra plan (a JSON {type(data).__name__}, not an object)")
-        if data.get("format") != PLAN_FORMAT:
-            raise PlanError(f"not a saas-infra plan (format {data.get('format')!r})")
+        _check_format(data.get("format"))
         try:
             return cls(
                 at=data["at"],
-                actions=tuple(
-                    Action(**{**a, "kind": ActionKind(a["kind"])}) for a in data.get("actions", [])
-                ),
+                actions=tuple(Action.from_dict(a) for a in data.get("actions", [])),
                 findings=tuple(
                     Finding(**{**f, "kind": FindingKind(f["kind"])}) for f in data.get("findings", [])
                 ),
@@ -156,3 +284,83 @@ def _checksum(data: dict[str, Any]) -> str:
     body = {k: v for k, v in data.items() if k != "checksum"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_format(found: object) -> None:
+    if found == PLAN_FORMAT:
+        return
+    if isinstance(found, int) and not isinstance(found, bool) and 0 < found < PLAN_FORMAT:
+        raise PlanError(f"the saved plan was made by an older saas-infra (plan format {found}; "
+                        f"this version reads only format {PLAN_FORMAT})")
+    if isinstance(found, int) and not isinstance(found, bool) and found > PLAN_FORMAT:
+        raise PlanError(f"the saved plan was made by a newer saas-infra (plan format {found}; "
+                        f"this version reads only format {PLAN_FORMAT}); apply it with that "
+                        "version")
+    raise PlanError(f"not a saas-infra plan (format {found!r})")
+
+
+# --- typed (de)serialisation: the change classes' fields say what a saved plan holds ------------
+
+
+def _encode(value: Any, *, keep_none: bool = False) -> Any:
+    """Plain JSON data; a dataclass's unset (None) fields are left out unless keep_none."""
+    if is_dataclass(value) and not isinstance(value, type):
+        encoded = {f.name: _encode(getattr(value, f.name), keep_none=keep_none)
+                   for f in fields(value)}
+        return {k: v for k, v in encoded.items() if keep_none or v is not None}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(kind: Any, value: Any, where: str) -> Any:
+    """`value` read back as `kind` (a field's type), refusing anything else: a hand-edited
+    plan must fail here, not in the middle of apply."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        [inner] = [a for a in args if a is not type(None)]
+        return _decode(inner, value, where)
+    if origin is tuple:
+        _expect(value, list, where)
+        return tuple(_decode(args[0], v, f"{where}[]") for v in value)
+    if origin is dict:
+        _expect(value, dict, where)
+        return {_decode(args[0], k, where): _decode(args[1], v, f"{where}.{k}")
+                for k, v in value.items()}
+    if is_dataclass(kind) and isinstance(kind, type):
+        return _decode_fields(kind, value, where)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(value)
+    if kind in (str, int, bool):
+        _expect(value, kind, where)
+        return value
+    raise TypeError(f"{where}: no rule to read {kind!r}")
+
+
+def _decode_fields(cls: type, value: Any, where: str) -> Any:
+    _expect(value, dict, where)
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unexpected field {unknown[0]!r}")
+    kwargs = {}
+    for name, spec in known.items():
+        if name in value:
+            kwargs[name] = _decode(hints[name], value[name], f"{where}.{name}")
+        elif spec.default is MISSING and spec.default_factory is MISSING:
+            if type(None) not in get_args(hints[name]):
+                raise ValueError(f"{where}: missing field {name!r}")
+            kwargs[name] = None
+    return cls(**kwargs)
+
+
+def _expect(value: Any, kind: type, where: str) -> None:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{where} must be {kind.__name__}, not {type(value).__name__}")

@@ -7,29 +7,32 @@ It decides nothing about presentation and never prints; progress goes to a callb
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from saas_infra import lock as fleet_lock
 from saas_infra import manifest as manifests_mod
-from saas_infra.apply import IN_PROGRESS, Applier, ProgressFn, TenantOutcome
+from saas_infra.apply import Applier, ProgressFn, TenantOutcome
 from saas_infra.clock import Clock
 from saas_infra.diff import compute_plan
 from saas_infra.errors import (
     ConfigError,
     GuardError,
     LockLostError,
+    ManifestProblem,
     NotConvergedError,
     RailwayError,
     StalePlanError,
 )
-from saas_infra.plan import ActionKind, FindingKind, Plan
+from saas_infra.manifest import LoadedManifest
+from saas_infra.plan import ActionKind, Change, Finding, FindingKind, Guard, Plan
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import PROJECT_PREFIX, Observed, observe
+from saas_infra.railway.observed import Observed, ObservedProject, observe
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
+from saas_infra.tenancy import IN_PROGRESS, tenant_of_project_name
 
 
 @dataclass
@@ -56,12 +59,12 @@ class Fleet:
             self.workspace_id = self.chosen.id
         return self.chosen.id
 
-    def load(self) -> list:
+    def load(self) -> list[LoadedManifest]:
         if not self.tenants_dir.is_dir():
             return []
         return manifests_mod.load_tenants(self.tenants_dir, self.warn)
 
-    def read(self) -> tuple[list, list]:
+    def read(self) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
         """(valid manifests, problems of the others): for views that work while one is broken."""
         if not self.tenants_dir.is_dir():
             return [], []
@@ -73,7 +76,8 @@ class Fleet:
     def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None) -> Plan:
         return self.plan_from(self.load(), self.observe(), targets=targets, at=at)
 
-    def plan_from(self, manifests, observed: Observed, *, targets=(), at=None) -> Plan:
+    def plan_from(self, manifests: list[LoadedManifest], observed: Observed, *,
+                  targets: Iterable[str] = (), at: datetime | None = None) -> Plan:
         check_targets(targets, manifests, observed)
         return compute_plan(
             manifests,
@@ -112,7 +116,7 @@ class ApplyReport:
         return not left and not guards and not self.blocked and not self.lost
 
     @property
-    def next_pass_guards(self) -> list:
+    def next_pass_guards(self) -> list[Guard]:
         """A deletion guard that only the deadlines this pass announced trip: it stops the next
         pass, not this one, which did what it should."""
         deletions = {a.tenant for a in self.after.actions if a.kind is ActionKind.DELETE}
@@ -129,7 +133,7 @@ class ApplyReport:
                 if a.kind is ActionKind.DELETE and a.tenant in announced}
 
     @property
-    def blocked(self) -> list:
+    def blocked(self) -> list[Finding]:
         """Tenants no pass will touch until a person acts (e.g. duplicate projects)."""
         return [f for f in self.after.findings if f.kind is FindingKind.BLOCKED]
 
@@ -138,10 +142,11 @@ class ApplyReport:
         return [o for o in self.outcomes if not o.ok]
 
 
-def check_targets(targets: Iterable[str], manifests, observed: Observed) -> None:
+def check_targets(targets: Iterable[str], manifests: list[LoadedManifest],
+                  observed: Observed) -> None:
     """A --target that names no tenant is a typo: planning it would say "no changes"."""
     known = {m.manifest.name for m in manifests} | set(observed.managed()) | set(observed.pending())
-    known |= {p.name.removeprefix(PROJECT_PREFIX) for p in observed.unmanaged()}
+    known |= {tenant_of_project_name(p.name) or p.name for p in observed.unmanaged()}
     unknown = sorted(set(targets) - known)
     if not unknown:
         return
@@ -157,7 +162,7 @@ def check_guards(plan: Plan) -> None:
         raise GuardError("; ".join(g.message for g in plan.guards))
 
 
-def check_fresh(plan: Plan, manifests) -> None:
+def check_fresh(plan: Plan, manifests: list[LoadedManifest]) -> None:
     """A saved plan applies only to the manifests it was made from."""
     current = {m.manifest.name: m.fingerprint for m in manifests}
     if plan.targets:
@@ -179,9 +184,8 @@ def check_railway_unchanged(saved: Plan, fresh: Plan) -> None:
     """A saved plan applies only to the Railway it was made against: applied a second time, its
     creates would make a second project for every tenant it created the first time."""
 
-    def steps(plan: Plan, tenant: str) -> list:
-        return [(a.kind, a.project_id, json.dumps(a.details, sort_keys=True, default=str))
-                for a in plan.for_tenant(tenant)]
+    def steps(plan: Plan, tenant: str) -> list[tuple[str | None, Change]]:
+        return [(a.project_id, a.change) for a in plan.for_tenant(tenant)]
 
     changed = sorted(t for t in set(saved.tenants()) | set(fresh.tenants())
                      if steps(saved, t) != steps(fresh, t))
@@ -209,9 +213,11 @@ def apply_pass(
     targets: Iterable[str] = (),
     progress: ProgressFn | None = None,
     observed: Observed | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
-    lock (lock.py), so that two passes never act on the fleet at once."""
+    lock (lock.py), so that two passes never act on the fleet at once. `on_plan` is shown the
+    plan it is about to apply, once the guards let it."""
     manifests = fleet.load()  # first: a bad manifest stops the pass before Railway is asked
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
@@ -225,7 +231,7 @@ def apply_pass(
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
         )
-    report = None
+    report: ApplyReport | None = None
     try:
         with fleet_lock.hold(fleet, observed) as held:
             # Read the manifests again once the lock is ours: waiting for it may have taken
@@ -240,6 +246,8 @@ def apply_pass(
                 targets = plan.targets
                 check_railway_unchanged(plan, fresh)
             check_guards(plan)
+            if on_plan:
+                on_plan(plan)
             # Between tenant steps the lease is checked: once lost, no tenant takes another step.
             outcomes = fleet.applier(progress, guard=held.check).apply(plan)
             lost = _lost(held)
@@ -266,13 +274,13 @@ def wait_for_gateway(
     tenant: str,
     *,
     timeout: float = 900.0,
-    on_status=None,
-    project=None,
-) -> dict:
+    on_status: Callable[[str], None] | None = None,
+    project: ObservedProject | None = None,
+) -> dict[str, Any]:
     """Poll the tenant's gateway until its newest deployment settles; return that deployment.
     Pass the tenant's observed project when the caller has one, to spare a fleet listing."""
-    project = project or find_project(fleet, tenant)
-    if project is None or project.gateway is None:
+    project = project or fleet.observe().tenant_project(tenant)
+    if project is None or project.gateway is None or project.environment_id is None:
         raise RailwayError(f"tenant {tenant} has no gateway on Railway")
     deadline = fleet.clock.monotonic() + timeout
     while True:
@@ -294,7 +302,3 @@ def wait_for_gateway(
             )
         fleet.clock.sleep(fleet.poll_interval)
 
-
-def find_project(fleet: Fleet, tenant: str):
-    live = fleet.observe().managed().get(tenant, [])
-    return live[0] if len(live) == 1 else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -47,7 +48,7 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         source = next((name for name in TOKEN_VARIABLES if env.get(name)), None)
         token = env.get(source) if source else None
-        values = {
+        values: dict[str, Any] = {
             "token": SecretStr(token) if token else None,
             "token_source": source,
             "token_conflict": all(env.get(n) for n in TOKEN_VARIABLES)

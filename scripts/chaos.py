@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the runner lives beside the tests, which it shares checks with
 
-from tests.chaos_lib import ChaosConfig, run_chaos
+from tests.chaos_lib import ChaosConfig, run_chaos  # noqa: E402 - after the path above
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

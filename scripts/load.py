@@ -20,9 +20,10 @@ from pathlib import Path
 
 from saas_infra import lock
 from saas_infra import manifest as mf
-from saas_infra.clock import FakeClock, ScaledClock, SystemClock
+from saas_infra.clock import FakeClock, SystemClock
 from saas_infra.emulator import Emulator, RateLimits
 from saas_infra.emulator.server import start_in_thread
+from saas_infra.emulator.timescale import ScaledClock
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 from saas_infra.reconcile import Fleet, apply_pass
 

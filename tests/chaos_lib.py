@@ -24,9 +24,9 @@ from pathlib import Path
 
 from saas_infra import lock
 from saas_infra import manifest as mf
-from saas_infra.clock import ScaledClock
 from saas_infra.emulator import Emulator, Faults, RateLimits
 from saas_infra.emulator.server import start_in_thread
+from saas_infra.emulator.timescale import ScaledClock
 from saas_infra.errors import SaasInfraError
 from saas_infra.plan import ActionKind
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
@@ -35,6 +35,7 @@ from saas_infra.reconcile import Fleet, apply_pass
 from tests.chaos_checks import DeploySpy, deletion_violations, fleet_violations, live_by_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
+SCALED_CLI = ROOT / "tests" / "scaled_cli.py"  # the CLI on the emulator's scaled time
 IMAGES = tuple(f"ghcr.io/luthienresearch/luthien-proxy:{tag}" for tag in ("1.4.0", "1.5.2"))
 CHANGES = {  # kind -> weight
     "create": 5, "edit": 3, "redeploy": 3, "delete": 2, "expired-delete": 2,
@@ -240,7 +241,7 @@ class ChaosRun:
         start = self.recorder.total
         with open(log, "w") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "saas_infra.cli", "apply", "--yes"],
+                [sys.executable, str(SCALED_CLI), "apply", "--yes"],
                 cwd=self.config.workdir, env=self.env(), stdout=subprocess.DEVNULL, stderr=stderr,
             )
             deadline = time.monotonic() + PASS_TIMEOUT

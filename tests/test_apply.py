@@ -5,6 +5,7 @@ before anything is deleted. Crash-at-every-call tests live in tests/test_crash*.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from saas_infra.errors import ApiError, GuardError, StalePlanError
 from saas_infra.lock import CONTROL_PROJECT
 from saas_infra.manifest import clear_tombstone, set_gateway_source, set_redeploy, set_tombstone
 from saas_infra.marker import parse_marker
-from saas_infra.plan import ActionKind, Plan
+from saas_infra.plan import ActionKind, DeleteMode, Plan
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import Fleet, apply_pass
 
@@ -229,7 +230,7 @@ def test_drift_made_by_hand_on_railway_is_reverted(fleet, client, tenants_dir, e
     ops.variables_upsert(client, **ids, variables={"AUTH_MODE": "passthrough"})
     plan = fleet.plan()
     assert kinds(plan) == [("acme", "set-variables")]
-    assert plan.actions[0].details["unset"] == ["HAND_MADE"]
+    assert plan.actions[0].change.unset == ("HAND_MADE",)
     converge(fleet)
     variables = gateway_of(emu, "acme")["variables"]
     assert variables["LOG_LEVEL"] == "info" and variables["AUTH_MODE"] == "both"
@@ -293,7 +294,7 @@ def test_passed_deadline_schedules_railways_delete_not_an_immediate_one(fleet, a
     clock.advance(days=7, seconds=1)
     report = converge(fleet)
     assert kinds(report.plan) == [("acme", "delete")]
-    assert report.plan.actions[0].details["mode"] == "scheduled"
+    assert report.plan.actions[0].change.mode is DeleteMode.SCHEDULED
     assert emu.counts["ProjectScheduleDelete"] == 1
     project = project_of(emu, "acme")
     assert project["deletedAt"] is not None  # still listed: Railway can restore it for 48 h
@@ -306,7 +307,7 @@ def test_force_deletes_now(fleet, acme, emu, clock, write_tenant):
     set_tombstone(acme, clock.now(), force=True)
     report = converge(fleet)
     assert kinds(report.plan) == [("acme", "delete")]
-    assert report.plan.actions[0].details["mode"] == "now"
+    assert report.plan.actions[0].change.mode is DeleteMode.NOW
     assert emu.counts["ProjectScheduleDelete"] == 0
     assert_fleet_shape(emu, ["globex"])  # gone at once, not pending deletion
 
@@ -354,6 +355,39 @@ def test_failing_tenant_does_not_stop_the_others(client, clock, tenants_dir, wri
     assert not report.converged
     assert kinds(report.after) == [("globex", "create")]
     assert_fleet_shape(emu, ["acme", "initech"])
+
+
+class BuggyFor:
+    """A client whose answer for one project's create trips a bug in our code (a KeyError),
+    not an error Railway reports."""
+
+    def __init__(self, client, project_name: str) -> None:
+        self.client, self.project_name = client, project_name
+
+    def execute(self, operation, variables=None):
+        wanted = (variables or {}).get("input", {}).get("name")
+        if operation is ops.PROJECT_CREATE and wanted == self.project_name:
+            return {}["projectCreate"]
+        return self.client.execute(operation, variables)
+
+
+def test_one_tenants_bug_is_logged_with_its_traceback_and_costs_the_others_nothing(
+        client, clock, tenants_dir, write_tenant, emu, caplog):
+    for name in ("acme", "globex", "initech"):
+        write_tenant(name)
+    fleet = Fleet(client=BuggyFor(client, "luthien-globex"), clock=clock, tenants_dir=tenants_dir)
+
+    with caplog.at_level(logging.ERROR, logger="saas_infra.apply"):
+        report = apply_pass(fleet)
+
+    assert {o.tenant: o.ok for o in report.outcomes} == {
+        "acme": True, "globex": False, "initech": True}
+    assert report.failed[0].error == "unexpected KeyError: 'projectCreate'"
+    assert_fleet_shape(emu, ["acme", "initech"])
+    [record] = [r for r in caplog.records if r.name == "saas_infra.apply"]
+    assert record.getMessage() == "tenant globex: unexpected error during apply"
+    assert record.exc_info and record.exc_info[0] is KeyError
+    assert 'return {}["projectCreate"]' in caplog.text  # the traceback, down to the bug
 
 
 class ShortListing:

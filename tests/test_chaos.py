@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from saas_infra.clock import ScaledClock, clock_from_env
+from saas_infra.emulator.timescale import ScaledClock, clock_from_env
 from tests.chaos_checks import DeploySpy
 from tests.chaos_lib import ChaosConfig, _crash_line, run_chaos
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ROUNDS = 24
 
@@ -72,13 +74,26 @@ def test_time_scale_comes_from_the_environment() -> None:
         clock_from_env({"SAAS_INFRA_TIME_SCALE": "-1"})
 
 
-def test_a_bad_time_scale_stops_the_cli_with_one_line(tmp_path: Path) -> None:
+def test_a_bad_time_scale_stops_the_scaled_cli_with_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "saas_infra.cli", "--help"],
-        env={"SAAS_INFRA_TIME_SCALE": "fast", "PATH": "/usr/bin:/bin",
-             "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        [sys.executable, str(ROOT / "tests" / "scaled_cli.py"), "--help"],
+        env={"SAAS_INFRA_TIME_SCALE": "fast", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
     )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("Error: SAAS_INFRA_TIME_SCALE")
     assert "Traceback" not in result.stderr
+
+
+def test_the_product_cli_reads_no_time_scale(tmp_path: Path) -> None:
+    """No test seam in the product: `saas-infra` runs on the real clock whatever the variable
+    says (a time-scaled clock comes only from an emulator or test entry point)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "saas_infra.cli", "--help"],
+        env={"SAAS_INFRA_TIME_SCALE": "fast", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    product = "".join(p.read_text() for p in (ROOT / "saas_infra").rglob("*.py")
+                      if "emulator" not in p.parts)
+    assert "SAAS_INFRA_TIME_SCALE" not in product and "ScaledClock" not in product

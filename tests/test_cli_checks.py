@@ -75,7 +75,9 @@ def test_contradicting_flags_are_a_usage_error(run_cli, write_tenant, emu, args,
     result = run_cli(*args)
 
     assert result.exit_code == 1
-    assert result.stdout == ""
+    # with --json the usage error is JSON on stdout as well
+    expected = {"error": {"type": "UsageError", "message": message}} if "--json" in args else None
+    assert (json.loads(result.stdout) if result.stdout else None) == expected
     assert result.stderr.splitlines()[-1] == f"Error: {message}"
     assert result.stderr.startswith("Usage: ")
     assert state(emu) == []  # nothing was created
@@ -251,6 +253,25 @@ def test_a_truncated_saved_plan_is_a_clean_error_naming_the_file(run_cli, write_
     assert result.stderr.splitlines() == [
         f"Error: plan.json: the saved plan is not valid JSON: unterminated string at line {line}, "
         f"column {column} (cut short, or edited?)",
+        "Hint: make a new one with `saas-infra plan --out FILE`",
+    ]
+    assert state(emu) == []
+
+
+def test_a_plan_saved_by_an_older_version_is_refused_and_nothing_is_sent(run_cli, write_tenant,
+                                                                         tenants_dir, emu):
+    write_tenant("acme")
+    old = {"format": 1, "at": "2026-11-26T12:00:00Z", "fingerprints": {}, "actions": [
+        {"tenant": "acme", "kind": "create", "reason": "new tenant", "project_id": None,
+         "details": {"project_name": "luthien-acme", "description": "[saas-infra tenant=acme]"}}]}
+    (tenants_dir.parent / "plan.json").write_text(json.dumps(old))
+
+    result = run_cli("apply", "--plan", "plan.json")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: plan.json: the saved plan was made by an older saas-infra (plan format 1; this "
+        "version reads only format 2)",
         "Hint: make a new one with `saas-infra plan --out FILE`",
     ]
     assert state(emu) == []

@@ -99,11 +99,11 @@ def test_plan_json_is_the_plan_with_a_summary(run_cli, write_tenant):
     result = run_cli("plan", "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["format"] == 1 and data["destructive"] is False
+    assert data["format"] == 2 and data["destructive"] is False
     assert data["summary"]["creates"] == 1 and data["guards"] == [] and data["targets"] == []
     [action] = data["actions"]
     assert (action["tenant"], action["kind"], action["project_id"]) == ("acme", "create", None)
-    assert action["details"]["source"] == {"repo": "LuthienResearch/luthien-proxy",
+    assert action["change"]["source"] == {"repo": "LuthienResearch/luthien-proxy",
                                            "branch": "main"}
     assert set(data["fingerprints"]) == {"acme"}
 
@@ -140,7 +140,12 @@ def test_plan_out_then_apply_plan(run_cli, write_tenant, tenants_dir):
         "acme")
     result = run_cli("apply", "--plan", "plan.json")
     assert result.exit_code == 0, result.stderr
-    assert lines(result.stdout) == [f"  ok     acme: {CREATED}"]
+    assert lines(result.stdout) == [
+        "  + acme  create           new tenant: no project on Railway",
+        "Plan: 1 create.",
+        f"  ok     acme: {CREATED}",
+        "Applied 1 change to 1 tenant; converged.",
+    ]
     assert run_cli("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -165,14 +170,14 @@ def test_plan_at_a_later_time_shows_the_deletion(run_cli, write_tenant):
     assert lines(now.stdout) == [
         "  ! acme  schedule-delete  deletion scheduled for 2026-12-02T09:30:00Z; "
         "the tenant keeps running until then",
-        "Plan: 1 scheduled deletions.",
+        "Plan: 1 scheduled deletion.",
     ]
     applied(run_cli)
     later = run_cli("plan", "--at", "2026-12-03T12:00:00Z", "--detailed-exitcode")
     assert later.exit_code == 2
     assert lines(later.stdout) == [
         "  - acme  delete           deletion deadline 2026-12-02T09:30:00Z passed (1d 2h ago)",
-        "Plan: 1 deletions.",
+        "Plan: 1 deletion.",
     ]
     assert run_cli("plan", "--detailed-exitcode").exit_code == 0  # nothing due yet
 
@@ -189,7 +194,7 @@ def test_plan_reports_orphans_as_findings(run_cli, write_tenant):
         "Findings (nothing will be changed for these):",
         "  ? orphan     initech: managed project with no manifest; never deleted by absence "
         "(`saas-infra adopt` writes a manifest for it)",
-        "Plan: 1 creates, 1 orphans.",
+        "Plan: 1 create, 1 orphan.",
     ]
 
 
@@ -200,10 +205,17 @@ def test_apply_yes_creates_and_reports_each_tenant(run_cli, write_tenant, emu):
     write_tenant("acme")
     write_tenant("globex")
     result = applied(run_cli)
-    assert lines(result.stdout) == [f"  ok     acme: {CREATED}", f"  ok     globex: {CREATED}"]
+    assert lines(result.stdout) == [  # without a terminal: the plan first, a verdict last
+        "  + acme    create           new tenant: no project on Railway",
+        "  + globex  create           new tenant: no project on Railway",
+        "Plan: 2 creates.",
+        f"  ok     acme: {CREATED}",
+        f"  ok     globex: {CREATED}",
+        "Applied 2 changes to 2 tenants; converged.",
+    ]
     assert "acme: project created" in lines(result.stderr)
     again = applied(run_cli)
-    assert (again.stdout, again.stderr) == ("", "No changes: Railway matches the manifests.\n")
+    assert (again.stdout, again.stderr) == ("Nothing to do: Railway matches the manifests.\n", "")
     assert len(fleet_projects(emu)) == 2
 
 
@@ -211,7 +223,8 @@ def test_apply_target_touches_only_that_tenant(run_cli, write_tenant, emu):
     write_tenant("acme")
     write_tenant("globex")
     result = applied(run_cli, "--target", "globex")
-    assert lines(result.stdout) == [f"  ok     globex: {CREATED}"]
+    assert lines(result.stdout)[-2:] == [f"  ok     globex: {CREATED}",
+                                         "Applied 1 change to 1 tenant; converged."]
     assert [p["name"] for p in fleet_projects(emu)] == ["luthien-globex"]
     assert run_cli("plan", "--target", "globex", "--detailed-exitcode").exit_code == 0
     assert run_cli("plan", "--detailed-exitcode").exit_code == 2

@@ -7,6 +7,7 @@ only the seconds spent waiting for a deployment are normalised.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from types import SimpleNamespace
@@ -43,7 +44,7 @@ def railway(emu, name: str) -> SimpleNamespace:
 
 def waits(text: str) -> str:
     """The seconds spent waiting depend on poll timing; the rest of the line must not."""
-    return re.sub(r"after \d+ s", "after N s", text)
+    return re.sub(r"\((\d+) s\)", "(N s)", re.sub(r"after \d+ s", "after N s", text))
 
 
 def lines(*items: str) -> str:
@@ -66,20 +67,24 @@ def test_create_prints_url_console_and_keys_once(run_cli, emu, tenants_dir):
     deployment = rw.deployments[-1]
     assert result.exit_code == 0
     assert waits(result.stdout) == lines(
-        "Created instance acme",
+        "Created tenant acme",
         f"  Gateway URL:     {rw.url}",
         f"  Railway console: {rw.console}",
         f"  Deployment:      SUCCESS after N s ({deployment['id']})",
         f"  CLIENT_API_KEY:  {rw.keys['CLIENT_API_KEY']}",
         f"  ADMIN_API_KEY:   {rw.keys['ADMIN_API_KEY']}",
     )
-    assert result.stderr == lines(
+    assert waits(result.stderr) == lines(
         "Creating acme...",
         "acme: project created",
         "acme: Postgres created",
         "acme: Redis created",
         "acme: gateway created",
         "acme: domain created",
+        # without a terminal, each change of the deployment's state is a line (CI logs)
+        "Creating acme: gateway deployment INITIALIZING (N s)",
+        "Creating acme: gateway deployment BUILDING (N s)",
+        "Creating acme: gateway deployment SUCCESS (N s)",
         SAVE_KEYS.format(name="acme"),
     )
     assert deployment["status"] == "SUCCESS"
@@ -96,7 +101,11 @@ def test_create_json_carries_the_keys_and_the_pass(run_cli, emu):
     deployment = data.pop("deployment")
     apply = data.pop("apply")
     assert result.exit_code == 0
-    assert result.stderr == "Creating acme...\n"
+    assert waits(result.stderr) == lines(  # the progress of the deployment: stderr, with --json
+        "Creating acme...",
+        "Creating acme: gateway deployment INITIALIZING (N s)",
+        "Creating acme: gateway deployment BUILDING (N s)",
+        "Creating acme: gateway deployment SUCCESS (N s)")
     assert data == {
         "name": "acme",
         "ok": True,
@@ -189,7 +198,7 @@ def test_create_refuses_a_bad_name_before_anything(run_cli, emu, tenants_dir):
 
     assert result.exit_code == 1
     assert result.stderr == lines(
-        "Error: invalid instance name: 'Acme' must start with a lowercase letter",
+        "Error: invalid tenant name: 'Acme' must start with a lowercase letter",
         "Hint: names are lowercase letters, digits and hyphens; starts with a letter, does not "
         "end with a hyphen; at most 63 characters",
     )
@@ -215,7 +224,7 @@ def test_create_whose_deploy_fails_keeps_the_manifest_shows_the_keys_and_exits_1
     rw = railway(emu, "acme")
     assert result.exit_code == 1
     assert waits(result.stdout) == lines(
-        "Created instance acme",
+        "Created tenant acme",
         f"  Gateway URL:     {rw.url}",
         f"  Railway console: {rw.console}",
         f"  Deployment:      FAILED after N s ({rw.deployments[-1]['id']})",
@@ -238,7 +247,7 @@ def test_create_whose_pass_fails_keeps_the_manifest_and_says_so(run_cli, emu, ru
     rw = railway(emu, "acme")
     assert result.exit_code == 1
     assert result.stdout == lines(
-        "Instance acme (not finished)",
+        "Tenant acme (not finished)",
         "  Gateway URL:     (no domain yet)",
         f"  Railway console: {rw.console}",
     )
@@ -315,6 +324,11 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         "console_url": rw.console,
         "managed": True,
         "source": {"repo": "LuthienResearch/luthien-proxy", "branch": "main"},
+        # added since the original tool: the details a status sentence used to carry
+        "time_left_seconds": None,
+        "restorable_until": None,
+        "deployment_status": "SUCCESS",
+        "asleep": False,
     }
 
 
@@ -342,7 +356,7 @@ def test_list_marks_orphans_failures_and_with_all_unmanaged_projects(
 def test_list_with_no_tenants_says_so(run_cli):
     result = run_cli("list")
 
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "No instances.\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "No tenants.\n")
 
 
 def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
@@ -420,8 +434,11 @@ def test_redeploy_deploys_the_newest_commit_and_waits(run_cli, emu, tenants_dir)
     assert result.exit_code == 0
     assert waits(result.stdout) == (
         f"Redeployed acme: SUCCESS after N s (deployment {newest['id']}, commit {sha[:7]})\n")
-    assert result.stderr == lines("Redeploying acme...", "acme: deploy requested",
-                                  "acme: marker updated")
+    assert waits(result.stderr) == lines(
+        "Redeploying acme...", "acme: deploy requested", "acme: marker updated",
+        "Redeploying acme: gateway deployment INITIALIZING (N s)",
+        "Redeploying acme: gateway deployment BUILDING (N s)",
+        "Redeploying acme: gateway deployment SUCCESS (N s)")
     assert (newest["status"], newest["commitHash"]) == ("SUCCESS", sha)
     assert emu.counts["ServiceInstanceDeploy"] == deploys + 1
     assert "redeploy:\n  requested_at: " in (tenants_dir / "acme.yaml").read_text()
@@ -888,14 +905,16 @@ def test_the_spinner_never_reaches_captured_output(run_cli, emu):
     assert plain.startswith("Creating acme...\nacme: project created\n")
 
 
-def test_the_spinner_shows_the_deployment_state_and_the_time_waited(clock):
-    from saas_infra.cli import _deploy_status
+def test_the_spinner_shows_the_deployment_state_and_the_time_waited(runtime, tenants_dir):
+    from saas_infra.cli.base import Session
 
+    session = Session(runtime, as_json=False, debug=False)
     shown: list[str] = []
-    show = _deploy_status(shown.append, clock, "Creating acme")
-    show("QUEUED")
-    clock.advance(12)
-    show("BUILDING")
+    session.console.status = contextlib.contextmanager(lambda text: iter([shown.append]))
+    with session.working("Creating", "acme", True) as show:
+        show("QUEUED")
+        runtime.clock.advance(12)
+        show("BUILDING")
 
     assert shown == ["Creating acme: gateway deployment QUEUED (0 s)",
                      "Creating acme: gateway deployment BUILDING (12 s)"]

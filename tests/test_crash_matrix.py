@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from saas_infra import manifest as mf
-from saas_infra import operator
+from saas_infra import verbs
 from saas_infra.clock import FakeClock
 from saas_infra.emulator import Emulator
 from saas_infra.plan import ActionKind
@@ -102,7 +102,7 @@ class World:
 
 def _created(world: World) -> None:
     fleet, _ = world.fleet()
-    assert operator.create(fleet, TENANT, wait=False).ok
+    assert verbs.create(fleet, TENANT, wait=False).ok
 
 
 def _created_with_variables(world: World) -> None:
@@ -112,7 +112,7 @@ def _created_with_variables(world: World) -> None:
 
 def _scheduled(world: World) -> None:
     _created(world)
-    operator.delete(world.fleet()[0], TENANT)
+    verbs.delete(world.fleet()[0], TENANT)
 
 
 def _railway_deleting(world: World) -> None:
@@ -129,7 +129,7 @@ def _cancel_then_delete(fleet: Fleet):
     Railway's scheduled delete must come back, or Railway removes it 48 h on, days early."""
     path = fleet.tenants_dir / f"{TENANT}.yaml"
     mf.clear_tombstone(path)
-    return operator.delete(fleet, TENANT)
+    return verbs.delete(fleet, TENANT)
 
 
 def _set_variables(fleet: Fleet, variables: dict[str, str]) -> None:
@@ -169,15 +169,15 @@ class Scenario:
 
 
 SCENARIOS = {
-    "create": Scenario(None, lambda f: operator.create(f, TENANT)),
-    "redeploy": Scenario(_created, lambda f: operator.redeploy(f, TENANT)),
-    "delete-force": Scenario(_created, lambda f: operator.delete(f, TENANT, force=True)),
-    "delete": Scenario(_created, lambda f: operator.delete(f, TENANT)),
-    "cancel-delete": Scenario(_scheduled, lambda f: operator.cancel_delete(f, TENANT)),
+    "create": Scenario(None, lambda f: verbs.create(f, TENANT)),
+    "redeploy": Scenario(_created, lambda f: verbs.redeploy(f, TENANT)),
+    "delete-force": Scenario(_created, lambda f: verbs.delete(f, TENANT, force=True)),
+    "delete": Scenario(_created, lambda f: verbs.delete(f, TENANT)),
+    "cancel-delete": Scenario(_scheduled, lambda f: verbs.cancel_delete(f, TENANT)),
     "cancel-railway-delete": Scenario(_railway_deleting,
-                                      lambda f: operator.cancel_delete(f, TENANT)),
+                                      lambda f: verbs.cancel_delete(f, TENANT)),
     "force-delete-while-railway-deletes": Scenario(
-        _railway_deleting, lambda f: operator.delete(f, TENANT, force=True)),
+        _railway_deleting, lambda f: verbs.delete(f, TENANT, force=True)),
     "delete-again-while-railway-deletes": Scenario(_railway_deleting, _cancel_then_delete),
     "edit-variables": Scenario(_created_with_variables, _edit_variables),
     "drop-variable": Scenario(_created_with_variables, _drop_variable),

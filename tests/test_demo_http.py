@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # it would rather have httpx2; httpx is the pro
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from saas_infra import operator
+from saas_infra import verbs
 from saas_infra.demo import create_app
 from saas_infra.manifest import load_tenant_file
 from saas_infra.railway import operations as ops
@@ -301,9 +301,9 @@ def test_a_long_operation_runs_off_the_event_loop(browser, app, write_tenant, mo
     def slow_redeploy(fleet, name, **kwargs):
         started.set()
         assert release.wait(timeout=10)
-        return operator.VerbResult(name)
+        return verbs.VerbResult(name)
 
-    monkeypatch.setattr(operator, "redeploy", slow_redeploy)
+    monkeypatch.setattr(verbs, "redeploy", slow_redeploy)
     assert browser.post("/api/tenants/acme/redeploy", json={},
                         headers=csrf(app)).status_code == 202
     assert started.wait(timeout=10)

@@ -92,7 +92,7 @@ def test_a_variable_change_is_deployed_when_the_delete_beside_it_finds_nothing(
     ops.variables_upsert(client, **ids, variables={"HAND_MADE": "1"}, skip_deploys=True)
     write_manifest(tenants_dir, "acme", SOURCE + "  variables:\n    LOG_LEVEL: debug\n")
     plan = fleet.plan()
-    assert plan.actions[0].details["unset"] == ["HAND_MADE"]
+    assert plan.actions[0].change.unset == ("HAND_MADE",)
     ops.variable_delete(client, **ids, name="HAND_MADE")
     running, deployed = commits(emu)[-1], len(commits(emu))
     emu.push_commit(REPO, "main")

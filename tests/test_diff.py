@@ -6,6 +6,7 @@ diff (which action, why, with which details) and fails when that rule breaks.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,25 @@ from saas_infra.diff import compute_plan
 from saas_infra.errors import PlanError
 from saas_infra.manifest import LoadedManifest, TenantManifest
 from saas_infra.marker import Marker, parse_marker
-from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Plan
+from saas_infra.plan import (
+    CHANGES,
+    Action,
+    ActionKind,
+    CancelDelete,
+    Create,
+    Delete,
+    DeleteMode,
+    Finding,
+    FindingKind,
+    GatewayRef,
+    Plan,
+    Redeploy,
+    Restore,
+    ScheduleDelete,
+    SetVariables,
+    Source,
+    UpdateSource,
+)
 from saas_infra.railway.observed import (
     Observed,
     ObservedDeployment,
@@ -117,37 +136,39 @@ def test_new_tenant_is_created_with_source_variables_and_marker():
     action = only_action(plan_for([manifest], observed()))
     assert (action.tenant, action.kind, action.project_id) == ("acme", ActionKind.CREATE, None)
     assert action.reason == "new tenant: no project on Railway"
-    assert action.details["missing"] == ["project", "Postgres", "Redis", "gateway", "domain"]
-    assert action.details["project_name"] == "luthien-acme"
-    assert action.details["source"] == {"repo": REPO, "branch": "dev"}
-    assert action.details["variables"] == {
+    change = action.change
+    assert isinstance(change, Create)
+    assert change.missing == ("project", "Postgres", "Redis", "gateway", "domain")
+    assert change.project_name == "luthien-acme"
+    assert change.source == Source(repo=REPO, branch="dev")
+    assert change.variables == {
         "AUTH_MODE": "client_key",
         "DATABASE_URL": "${{Postgres.DATABASE_URL}}",
         "LOG_LEVEL": "debug",
         "REDIS_URL": "${{Redis.REDIS_URL}}",
     }
-    assert "GATEWAY_PORT" not in action.details["variables"]
-    assert parse_marker(action.details["description"]) == Marker(tenant="acme")
+    assert "GATEWAY_PORT" not in change.variables
+    assert parse_marker(change.description) == Marker(tenant="acme")
 
 
 def test_image_tenant_is_created_from_the_image():
     action = only_action(plan_for([tenant("acme", gateway={"image": IMAGE})], observed()))
-    assert action.details["source"] == {"image": IMAGE}
+    assert isinstance(action.change, Create) and action.change.source == Source(image=IMAGE)
 
 
 def test_interrupted_create_is_finished_in_the_same_project():
     half = project("acme", services={"Postgres": ObservedService("svc-pg", "Postgres")})
     action = only_action(plan_for([tenant("acme")], observed(half)))
     assert (action.kind, action.project_id) == (ActionKind.CREATE, "prj-acme")
-    assert action.details["missing"] == ["Redis", "gateway", "domain"]
+    assert isinstance(action.change, Create)
+    assert action.change.missing == ("Redis", "gateway", "domain")
     assert action.reason == "finishing an interrupted create: missing Redis, gateway, domain"
 
 
 def test_gateway_without_keys_or_domain_is_finished():
     keyless = project("acme", gw=gateway(keys=frozenset({"CLIENT_API_KEY"}), domain=None))
     action = only_action(plan_for([tenant("acme")], observed(keyless)))
-    assert action.kind is ActionKind.CREATE
-    assert action.details["missing"] == ["keys", "domain"]
+    assert isinstance(action.change, Create) and action.change.missing == ("keys", "domain")
 
 
 # --- updates ---------------------------------------------------------------------------------
@@ -169,10 +190,9 @@ def test_gateway_source_change_is_an_update(wanted, live, reason):
     action = only_action(plan_for([tenant("acme", gateway=wanted)], observed_fleet))
     assert action.kind is ActionKind.UPDATE_SOURCE
     assert action.reason == reason
-    expected_source = {"image": IMAGE} if "image" in wanted else {
-        "repo": wanted["repo"], "branch": wanted.get("branch", "main")}
-    assert action.details == {
-        "source": expected_source, "environment_id": "env-acme", "gateway_id": "svc-gw"}
+    expected_source = Source(image=IMAGE) if "image" in wanted else Source(
+        repo=wanted["repo"], branch=wanted.get("branch", "main"))
+    assert action.change == UpdateSource(expected_source, GatewayRef("env-acme", "svc-gw"))
 
 
 def test_branch_railway_does_not_report_is_not_drift():
@@ -186,12 +206,11 @@ def test_variables_added_changed_and_removed_in_the_manifest():
                                                                     "REGION": "eu"}})
     action = only_action(plan_for([manifest], observed(project("acme", gw=live))))
     assert action.kind is ActionKind.SET_VARIABLES
-    assert action.details == {
-        "set": {"LOG_LEVEL": "debug", "REGION": "eu"},
-        "unset": ["OLD_FLAG"],
-        "environment_id": "env-acme",
-        "gateway_id": "svc-gw",
-    }
+    assert action.change == SetVariables(
+        values={"LOG_LEVEL": "debug", "REGION": "eu"},
+        unset=("OLD_FLAG",),
+        gateway=GatewayRef("env-acme", "svc-gw"),
+    )
     assert action.reason == (
         "gateway variables differ from the manifest: LOG_LEVEL, REGION, -OLD_FLAG")
 
@@ -199,8 +218,9 @@ def test_variables_added_changed_and_removed_in_the_manifest():
 def test_drift_made_on_railway_is_put_back():
     live = gateway(variables={**BASE_VARIABLES, "AUTH_MODE": "passthrough", "DEBUG": "1"})
     action = only_action(plan_for([tenant("acme")], observed(project("acme", gw=live))))
-    assert action.details["set"] == {"AUTH_MODE": "both"}
-    assert action.details["unset"] == ["DEBUG"]
+    assert isinstance(action.change, SetVariables)
+    assert action.change.values == {"AUTH_MODE": "both"}
+    assert action.change.unset == ("DEBUG",)
 
 
 def test_railway_and_generated_variables_are_never_drift():
@@ -248,9 +268,9 @@ def test_redeploy_request_not_yet_honoured_is_a_redeploy():
     action = only_action(plan_for([manifest], observed(project("acme"))))
     assert action.kind is ActionKind.REDEPLOY
     assert action.reason == "redeploy requested at 2026-11-26T10:00:00Z"
-    assert action.details["environment_id"] == "env-acme"
-    assert action.details["gateway_id"] == "svc-gw"
-    assert parse_marker(action.details["description"]).redeploy == "2026-11-26T10:00:00Z"
+    assert isinstance(action.change, Redeploy)
+    assert action.change.gateway == GatewayRef("env-acme", "svc-gw")
+    assert parse_marker(action.change.description).redeploy == "2026-11-26T10:00:00Z"
 
 
 def test_redeploy_already_honoured_is_not_repeated():
@@ -262,7 +282,8 @@ def test_redeploy_already_honoured_is_not_repeated():
 def test_redeploy_of_a_new_tenant_is_part_of_its_create():
     plan = plan_for([tenant("acme", redeploy="2026-11-26T10:00:00Z")], observed())
     assert [a.kind for a in plan.actions] == [ActionKind.CREATE]
-    assert "redeploy=2026-11-26T10:00:00Z" in plan.actions[0].details["description"]
+    change = plan.actions[0].change
+    assert isinstance(change, Create) and "redeploy=2026-11-26T10:00:00Z" in change.description
 
 
 # --- deletion --------------------------------------------------------------------------------
@@ -272,8 +293,9 @@ def test_tombstone_before_its_deadline_schedules_the_deletion():
     manifest = tenant("acme", deletion=tombstone(grace_days=7))
     action = only_action(plan_for([manifest], observed(project("acme"))))
     assert action.kind is ActionKind.SCHEDULE_DELETE
-    assert action.details["deadline"] == "2026-12-03T12:00:00Z"
-    assert parse_marker(action.details["description"]).delete_after == NOW + timedelta(days=7)
+    assert isinstance(action.change, ScheduleDelete)
+    assert action.change.deadline == "2026-12-03T12:00:00Z"
+    assert parse_marker(action.change.description).delete_after == NOW + timedelta(days=7)
     assert action.reason == (
         "deletion scheduled for 2026-12-03T12:00:00Z; the tenant keeps running until then")
 
@@ -297,7 +319,7 @@ def test_deadline_passes_exactly_at_requested_at_plus_grace(offset, reason_tail)
     at = NOW + timedelta(days=7) + offset
     action = only_action(plan_for([manifest], observed(project("acme", marker=marker)), at))
     assert (action.kind, action.project_id) == (ActionKind.DELETE, "prj-acme")
-    assert action.details == {"mode": "scheduled", "project_name": "luthien-acme"}
+    assert action.change == Delete(DeleteMode.SCHEDULED, "luthien-acme")
     assert action.reason == f"deletion deadline 2026-12-03T12:00:00Z {reason_tail}"
 
 
@@ -307,7 +329,7 @@ def test_zero_grace_is_announced_on_railway_before_it_deletes():
     assert first.kind is ActionKind.SCHEDULE_DELETE
     announced = project("acme", marker=Marker("acme", delete_after=manifest.manifest.deletion.deadline))
     action = only_action(plan_for([manifest], observed(announced)))
-    assert action.kind is ActionKind.DELETE and action.details["mode"] == "scheduled"
+    assert action.change == Delete(DeleteMode.SCHEDULED, "luthien-acme")
 
 
 def test_a_deadline_long_past_but_never_announced_is_announced_not_deleted():
@@ -321,7 +343,7 @@ def test_force_deletes_now():
     manifest = tenant("acme", deletion=tombstone(grace_days=7, force=True))
     action = only_action(plan_for([manifest], observed(project("acme"))))
     assert action.kind is ActionKind.DELETE
-    assert action.details == {"mode": "now", "project_name": "luthien-acme"}
+    assert action.change == Delete(DeleteMode.NOW, "luthien-acme")
     assert action.reason == "tombstone with force: deleting now"
     assert plan_for([manifest], observed(project("acme"))).destructive
 
@@ -331,7 +353,7 @@ def test_tombstone_removed_cancels_the_deletion_on_railway():
     action = only_action(plan_for([tenant("acme")], observed(project("acme", marker=marker))))
     assert action.kind is ActionKind.CANCEL_DELETE
     assert action.reason == "tombstone removed from the manifest"
-    assert parse_marker(action.details["description"]) == Marker("acme")
+    assert action.change == CancelDelete(Marker("acme").render())
 
 
 def test_project_pending_deletion_without_tombstone_is_restored_and_unmarked():
@@ -341,7 +363,7 @@ def test_project_pending_deletion_without_tombstone_is_restored_and_unmarked():
     assert [a.kind for a in plan.actions] == [ActionKind.RESTORE, ActionKind.CANCEL_DELETE]
     assert {a.project_id for a in plan.actions} == {"prj-acme"}
     assert "scheduled delete" in plan.actions[0].reason
-    assert parse_marker(plan.actions[1].details["description"]) == Marker("acme")
+    assert plan.actions[1].change == CancelDelete(Marker("acme").render())
 
 
 @pytest.mark.parametrize("grace_days", [0, 7], ids=["due", "not-due"])
@@ -361,7 +383,8 @@ def test_pending_deletion_before_the_manifests_deadline_is_restored_until_then()
     pending = project("acme", deleted_at=NOW - timedelta(hours=1))
     plan = plan_for([manifest], observed(pending))
     assert [a.kind for a in plan.actions] == [ActionKind.RESTORE, ActionKind.SCHEDULE_DELETE]
-    assert plan.actions[1].details["deadline"] == "2026-12-02T12:00:00Z"
+    change = plan.actions[1].change
+    assert isinstance(change, ScheduleDelete) and change.deadline == "2026-12-02T12:00:00Z"
 
 
 def test_forced_tombstone_of_a_tenant_that_is_gone_is_a_no_op():
@@ -530,15 +553,63 @@ def test_plan_json_round_trip_keeps_everything():
         "[]",
         "null",
         "42",
-        '{"format": 2, "at": "2026-11-26T12:00:00Z"}',
-        '{"format": 1}',
-        '{"format": 1, "at": "x", "actions": [{"tenant": "a", "kind": "explode", "reason": ""}]}',
-        '{"format": 1, "at": "x", "actions": [{"tenant": "a"}]}',
-        '{"format": 1, "at": "x", "actions": [7]}',
-        '{"format": 1, "at": "x", "findings": [{"kind": "orphan", "surprise": 1, "reason": ""}]}',
-        '{"format": 1, "at": "x", "guards": [{"name": "g"}]}',
+        '{"format": "2", "at": "2026-11-26T12:00:00Z"}',
+        '{"format": 2}',
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a", "kind": "explode", "reason": ""}]}',
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a"}]}',
+        '{"format": 2, "at": "x", "actions": [7]}',
+        '{"format": 2, "at": "x", "findings": [{"kind": "orphan", "surprise": 1, "reason": ""}]}',
+        '{"format": 2, "at": "x", "guards": [{"name": "g"}]}',
+        # a change that does not fit its kind's fields: wrong type, missing, unknown, bad enum
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a", "kind": "delete", "reason": "",'
+        ' "change": {"mode": "now", "project_name": 7}}]}',
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a", "kind": "delete", "reason": "",'
+        ' "change": {"mode": "now"}}]}',
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a", "kind": "restore", "reason": "",'
+        ' "change": {"mode": "now"}}]}',
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a", "kind": "delete", "reason": "",'
+        ' "change": {"mode": "later", "project_name": "luthien-a"}}]}',
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a", "kind": "set-variables",'
+        ' "reason": "", "change": {"values": {"A": 1}, "unset": [],'
+        ' "gateway": {"service_id": "s"}}}]}',
+        '{"format": 2, "at": "x", "actions": [{"tenant": "a", "kind": "set-variables",'
+        ' "reason": "", "change": {"values": {}, "unset": "A", "gateway": {"service_id": "s"}}}]}',
     ],
 )
 def test_garbage_is_a_plan_error(text):
     with pytest.raises(PlanError):
         Plan.from_json(text)
+
+
+def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
+    changes = [
+        Create("luthien-a", "[saas-infra tenant=a]", Source(image=IMAGE), {"A": "1"}, ("keys",)),
+        UpdateSource(Source(repo=REPO, branch="dev"), GatewayRef(None, "svc")),
+        SetVariables({"A": "1"}, ("B",), GatewayRef("env", "svc")),
+        Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc")),
+        ScheduleDelete("[saas-infra tenant=a]", "2026-12-03T12:00:00Z"),
+        CancelDelete("[saas-infra tenant=a]"),
+        Restore(),
+        Delete(DeleteMode.NOW, "luthien-a"),
+    ]
+    assert sorted(c.kind for c in changes) == sorted(ActionKind)
+    assert set(CHANGES) == set(ActionKind)
+    plan = Plan(at="x", actions=tuple(Action("a", "why", c, "prj") for c in changes))
+    again = Plan.from_json(plan.to_json())
+    assert again == plan and not again.edited
+
+
+def test_a_plan_saved_by_an_older_version_is_refused_with_what_to_do():
+    old = json.dumps({"format": 1, "at": "2026-11-26T12:00:00Z", "actions": [
+        {"tenant": "a", "kind": "delete", "reason": "", "project_id": "prj-a",
+         "details": {"mode": "now", "project_name": "luthien-a"}}]})
+    with pytest.raises(PlanError) as caught:
+        Plan.from_json(old)
+    assert str(caught.value) == (
+        "the saved plan was made by an older saas-infra (plan format 1; this version reads "
+        "only format 2)")
+
+
+def test_a_plan_saved_by_a_newer_version_is_refused():
+    with pytest.raises(PlanError, match="made by a newer saas-infra .plan format 3"):
+        Plan.from_json('{"format": 3, "at": "2026-11-26T12:00:00Z"}')

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from saas_infra import lock
-from saas_infra.doctor.scrub import SCRUBBED, Exchange, ScrubError, Scrubber
+from saas_infra.doctor.scrub import SCRUBBED, Exchange, Scrubber, ScrubError
 from saas_infra.emulator import Emulator
 from saas_infra.manifest import write_new_manifest
 from saas_infra.railway import operations as ops

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from saas_infra.doctor import CHECK_IDS
 from tests.test_sandbox import clone, invoke  # noqa: F401 - `clone` is a fixture
 
 
-def test_doctor_sandbox_passes_on_a_fresh_clone(clone):
+@pytest.mark.usefixtures("clone")
+def test_doctor_sandbox_passes_on_a_fresh_clone():
     result = invoke("doctor", "--sandbox", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
@@ -20,7 +23,7 @@ def test_doctor_sandbox_passes_on_a_fresh_clone(clone):
         "account token from the sandbox emulator (user Emulated User)")
 
 
-def test_doctor_live_sandbox_passes_on_a_fresh_clone_and_leaves_nothing(clone):
+def test_doctor_live_sandbox_passes_on_a_fresh_clone_and_leaves_nothing(clone):  # noqa: F811
     result = invoke("doctor", "--live", "--sandbox", "--yes")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1].endswith("Doctor: all good.")

@@ -52,9 +52,10 @@ class Pass:
                 self.waiting.set()
 
     def finish(self) -> tuple[int, str]:
+        """The exit code, and stderr followed by stdout (where the verdict is)."""
         self.process.wait(timeout=60)
         self._reader.join(timeout=10)
-        return self.process.returncode, "".join(self.lines)
+        return self.process.returncode, "".join(self.lines) + self.process.stdout.read()
 
 
 def holder(run_id: str) -> str:
@@ -114,7 +115,7 @@ def test_a_second_apply_waits_its_turn_and_finds_nothing_left_to_do(world, gate)
     second_code, second_err = second.finish()
     assert (first_code, second_code) == (0, 0), first_err + second_err
     assert f"Waiting for the fleet lock (holder {holder('1')}, expires " in second_err
-    assert "No changes: Railway matches the manifests." in second_err
+    assert "Nothing to do: Railway matches the manifests." in second_err
     assert "project created" not in second_err
     assert tenant_projects(world) == ["luthien-acme", "luthien-globex"]
     # Two tenants and the lock's control project, made once: the passes made no project each.

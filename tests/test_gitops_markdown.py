@@ -7,7 +7,26 @@ import re
 
 from saas_infra import render
 from saas_infra.apply import Step, TenantOutcome
-from saas_infra.plan import Action, ActionKind, Finding, FindingKind, Guard, Plan
+from saas_infra.plan import (
+    Action,
+    ActionKind,
+    CancelDelete,
+    Change,
+    Create,
+    Delete,
+    DeleteMode,
+    Finding,
+    FindingKind,
+    GatewayRef,
+    Guard,
+    Plan,
+    Redeploy,
+    Restore,
+    ScheduleDelete,
+    SetVariables,
+    Source,
+    UpdateSource,
+)
 from saas_infra.reconcile import ApplyReport, apply_pass
 
 AT = "2026-11-26T12:00:00Z"
@@ -15,8 +34,27 @@ TABLE_HEADER = ("| creates | updates | redeploys | scheduled deletions | cancell
                 "| deletions | blocked | orphans |")
 
 
-def act(tenant: str, kind: ActionKind, reason: str = "because", **details) -> Action:
-    return Action(tenant, kind, reason, project_id=f"p-{tenant}", details=details)
+def act(tenant: str, kind: ActionKind, reason: str = "because", mode: str = "scheduled") -> Action:
+    return Action(tenant, reason, sample_change(tenant, kind, mode), project_id=f"p-{tenant}")
+
+
+def sample_change(tenant: str, kind: ActionKind, mode: str) -> Change:
+    gateway, marker = GatewayRef("env", "svc"), f"[saas-infra tenant={tenant}]"
+    return {
+        ActionKind.CREATE: Create(f"luthien-{tenant}", marker, Source(image="img:1"), {}),
+        ActionKind.UPDATE_SOURCE: UpdateSource(Source(image="img:2"), gateway),
+        ActionKind.SET_VARIABLES: SetVariables({"A": "1"}, (), gateway),
+        ActionKind.REDEPLOY: Redeploy(marker, gateway),
+        ActionKind.SCHEDULE_DELETE: ScheduleDelete(marker, AT),
+        ActionKind.CANCEL_DELETE: CancelDelete(marker),
+        ActionKind.RESTORE: Restore(),
+        ActionKind.DELETE: Delete(DeleteMode(mode), f"luthien-{tenant}"),
+    }[kind]
+
+
+def test_every_action_kind_has_a_symbol_and_a_summary_column():
+    assert set(render.SYMBOLS) == set(ActionKind)
+    assert sorted(k for *_, kinds in render.SUMMARY_COLUMNS for k in kinds) == sorted(ActionKind)
 
 
 def table_row(text: str) -> list[int]:
@@ -28,10 +66,8 @@ def table_row(text: str) -> list[int]:
 def test_a_destructive_plan_says_so_before_anything_else():
     plan = Plan(at=AT, actions=(
         act("acme", ActionKind.CREATE, "new tenant"),
-        act("initech", ActionKind.DELETE, "deadline passed", mode="scheduled",
-            project_name="luthien-initech"),
-        act("umbrella", ActionKind.DELETE, "tombstone with force", mode="now",
-            project_name="luthien-umbrella"),
+        act("initech", ActionKind.DELETE, "deadline passed", mode="scheduled"),
+        act("umbrella", ActionKind.DELETE, "tombstone with force", mode="now"),
     ))
     lines = render.plan_markdown(plan).splitlines()
     assert lines[:4] == [

@@ -140,9 +140,11 @@ def _outputs(path: Path) -> dict[str, str]:
 
 
 def write_saas_infra_shim(directory: Path) -> None:
-    """`saas-infra` on PATH: this checkout's, run by the test's Python (no install, no network)."""
+    """`saas-infra` on PATH: this checkout's, run by the test's Python (no install, no network),
+    on the emulator's time when SAAS_INFRA_TIME_SCALE says so (tests/scaled_cli.py)."""
     shim = directory / "saas-infra"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m saas_infra.cli "$@"\n')
+    scaled = Path(__file__).with_name("scaled_cli.py")
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{scaled}" "$@"\n')
     shim.chmod(0o755)
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from saas_infra import lock, operator
+from saas_infra import lock, verbs
 from saas_infra import manifest as mf
 from saas_infra.clock import FakeClock, format_time
 from saas_infra.errors import ApiError, LockHeldError, LockLostError, NetworkError, RailwayError
@@ -799,7 +799,7 @@ def test_credentials_rotate_takes_the_lock(run_cli, fleet, client, emu, clock, w
 
     held.release()
     claims = emu.counts["LockClaim"]
-    rotated = operator.credentials(fleet, "acme", rotate=True)
+    rotated = verbs.credentials(fleet, "acme", rotate=True)
     assert rotated.rotated and rotated.keys != keys
     assert emu.counts["LockClaim"] == claims + 1 and lease_on_railway(emu) is None
 
@@ -832,7 +832,7 @@ def test_unlock_force_removes_the_lock_projects_an_earlier_version_left(run_cli,
     shown = run_cli("unlock")
     assert shown.exit_code == 0
     assert shown.stderr == (
-        "The fleet lock is free.\nFound 1 fleet-lock project(s) named saas-infra-lock that an "
+        "The fleet lock is free.\nFound 1 fleet-lock project named saas-infra-lock that an "
         "earlier saas-infra left; `saas-infra unlock --force` removes them.\n")
     forced = run_cli("unlock", "--force")
     assert forced.exit_code == 0

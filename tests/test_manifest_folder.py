@@ -45,7 +45,7 @@ def test_validate_warns_about_each_skipped_entry(run_cli, odd_entries):
     result = run_cli("validate")
 
     assert result.exit_code == 0
-    assert result.stderr.splitlines() == [*WARNINGS, "1 manifests valid in tenants/"]
+    assert result.stderr.splitlines() == [*WARNINGS, "1 manifest valid in tenants/"]
 
 
 def test_a_pass_warns_once_per_entry_and_keeps_its_exit_code(run_cli, odd_entries):
@@ -134,7 +134,7 @@ def test_list_still_works_and_names_the_broken_file(run_cli, one_broken):
     data = json.loads(run_cli("list", "--json").stdout)
     assert data["manifest_problems"] == [BROKEN_PROBLEM]
     assert [(r["name"], r["status"]) for r in data["instances"]] == [
-        ("acme", "running"), ("bad", "invalid manifest")]
+        ("acme", "running"), ("bad", "invalid_manifest")]
 
 
 def test_status_still_works_and_names_the_broken_file(run_cli, one_broken):
@@ -146,7 +146,7 @@ def test_status_still_works_and_names_the_broken_file(run_cli, one_broken):
     broken = run_cli("status", "bad", "--json")
     assert broken.exit_code == 0
     data = json.loads(broken.stdout)
-    assert (data["status"], data["manifest_problems"]) == ("invalid manifest", [BROKEN_PROBLEM])
+    assert (data["status"], data["manifest_problems"]) == ("invalid_manifest", [BROKEN_PROBLEM])
 
 
 def test_validate_plan_and_apply_still_refuse(run_cli, one_broken):

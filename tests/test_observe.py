@@ -418,14 +418,13 @@ def test_without_api_token_a_workspace_token_is_asked_for_its_workspace_id(emu, 
 
 
 def test_whoami_without_api_token_shows_the_configured_workspace(emu, scoped, tenants_dir, clock):
-    from saas_infra.operator import whoami
+    from saas_infra.verbs import WorkspaceRow, whoami
 
     calls = Calls(scoped, {"ApiToken": API_TOKEN_GONE})
     fleet = Fleet(client=calls, clock=clock, tenants_dir=tenants_dir, workspace_id=emu.workspace_id)
-    data = whoami(fleet)
-    assert (data["kind"], data["workspace_problem"]) == ("workspace", None)
-    assert data["workspaces"] == [{"id": emu.workspace_id, "name": emu.workspace_name,
-                                   "plan": "PRO", "projects": 0}]
+    identity = whoami(fleet)
+    assert (identity.kind, identity.workspace_problem) == ("workspace", None)
+    assert identity.workspaces == [WorkspaceRow(emu.workspace_id, emu.workspace_name, "PRO", 0)]
 
 
 def test_a_configured_workspace_is_confirmed_with_one_documented_query(emu, client):

@@ -51,7 +51,10 @@ def test_apply_sandbox_provisions_the_sample_tenants(clone):
     result = invoke("apply", "--sandbox")
     assert result.exit_code == 0, result.stderr
     expected = [f"  ok     {name}: {CREATED}" for name in sample_tenants()]
-    assert result.stdout.splitlines() == expected
+    out = result.stdout.splitlines()  # the plan it ran first, then each outcome, then a verdict
+    assert out[len(expected) + 1:] == [*expected, f"Applied {len(expected)} changes to "
+                                                  f"{len(expected)} tenants; converged."]
+    assert out[len(expected)] == f"Plan: {len(expected)} creates."
     state = clone / ".saas-infra" / "emulator.json"
     assert state.is_file()
     assert (clone / ".saas-infra" / ".gitignore").read_text() == "*\n"
@@ -66,8 +69,8 @@ def test_next_run_sees_the_persisted_state(clone):
     result = invoke("plan", "--sandbox", "--detailed-exitcode", at=later)
     assert (result.exit_code, result.stdout) == (0, "Plan: no changes.\n")
     again = invoke("apply", "--sandbox", at=later)
-    assert (again.exit_code, again.stdout) == (0, "")
-    assert again.stderr == "No changes: Railway matches the manifests.\n"
+    assert (again.exit_code, again.stdout) == (0, "Nothing to do: Railway matches the manifests.\n")
+    assert again.stderr == ""
 
 
 def test_sandbox_state_follows_manifest_edits_across_runs(clone):
@@ -78,7 +81,7 @@ def test_sandbox_state_follows_manifest_edits_across_runs(clone):
     planned = invoke("plan", "--sandbox", at=later)
     assert planned.stdout.splitlines() == [
         "  + initech  create           new tenant: no project on Railway",
-        "Plan: 1 creates.",
+        "Plan: 1 create.",
     ]
     assert invoke("apply", "--sandbox", at=later).exit_code == 0
     final = invoke("plan", "--sandbox", "--detailed-exitcode", at=later + timedelta(hours=1))

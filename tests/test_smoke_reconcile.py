@@ -34,7 +34,7 @@ def test_secret_variables_set_on_railway_by_operators_are_left_alone(fleet, writ
                          service_id=project.gateway.id,
                          variables={"OPENAI_API_KEY": "sk-operator", "STRAY": "x"})
     plan = fleet.plan()
-    assert [a.details.get("unset") for a in plan.actions] == [["STRAY"]]
+    assert [a.change.unset for a in plan.actions] == [("STRAY",)]
     apply_pass(fleet)
     values = ops.variables(client, project_id=project.id, environment_id=project.environment_id,
                            service_id=project.gateway.id)

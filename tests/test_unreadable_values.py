@@ -12,7 +12,8 @@ from dataclasses import replace
 import httpx
 
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import KEY_NAMES, parse_project
+from saas_infra.railway.observed import parse_project
+from saas_infra.tenancy import KEY_NAMES
 from tests.test_cli_verbs import created, railway
 from tests.test_diff import REPO, gateway, observed, only_action, plan_for, project, tenant
 
@@ -126,7 +127,7 @@ def test_an_unknown_value_is_never_drift():
 
     plan = plan_for([manifest], observed(project("acme", gw=unknown)))
 
-    assert only_action(plan).details["set"] == {"AUTH_MODE": "both"}  # a known value still is
+    assert only_action(plan).change.values == {"AUTH_MODE": "both"}  # a known value still is
     assert plan.warnings == (
         "Railway did not return 3 variable values (acme: DATABASE_URL, acme: LOG_LEVEL, "
         "acme: REDIS_URL) that the manifests set (it never returns a sealed value), so they were "
@@ -156,7 +157,8 @@ def test_a_pass_over_a_masked_fleet_changes_nothing_and_warns_once(run_cli, emu,
                "restricted.")
     assert (plan.exit_code, plan.stdout, plan.stderr) == (0, "Plan: no changes.\n", warning + "\n")
     assert applied.exit_code == 0
-    assert applied.stderr == warning + "\n" + "No changes: Railway matches the manifests.\n"
+    assert applied.stderr == warning + "\n"
+    assert applied.stdout == "Nothing to do: Railway matches the manifests.\n"
     assert as_json["actions"] == [] and as_json["warnings"] == [warning.removeprefix("Warning: ")]
     assert "> [!NOTE]\n> Railway masked the variable values of 2 tenants" in markdown
     assert status[-1] == "  warning: " + warning.removeprefix("Warning: ").replace(
@@ -182,8 +184,7 @@ def test_a_pass_over_a_sealed_fleet_changes_nothing_and_warns_once(run_cli, emu,
         "Warning: Railway did not return 7 variable values (acme: AUTH_MODE, acme: DATABASE_URL, "
         "acme: LOG_LEVEL, acme: REDIS_URL, globex: AUTH_MODE, and 2 more) that the manifests set "
         "(it never returns a sealed value), so they were not checked for drift and are left as "
-        "they are.\n"
-        "No changes: Railway matches the manifests.\n")
+        "they are.\n")
     assert mutations(emu) == before
     assert {name: railway(emu, name).keys for name in keys} == keys
 

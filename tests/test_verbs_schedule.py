@@ -75,13 +75,17 @@ def test_still_running_on_day_six(doomed, run_cli, emu, clock, recorder):
     health = json.loads(run_cli("status", "acme", "--json").stdout)["health"]
 
     assert applied.exit_code == 0, applied.stderr
-    assert applied.stderr == "No changes: Railway matches the manifests.\n"
+    assert applied.stderr == ""
+    assert applied.stdout == "Nothing to do: Railway matches the manifests.\n"
     assert recorder.touching(doomed["project_id"]) == [
         name for name, variables in before if doomed["project_id"] in variables]
     assert project(emu, doomed["project_id"])["deletedAt"] is None
     assert [r["name"] for r in listed] == ["acme"]
-    assert re.fullmatch(r"deletion scheduled \(23h 5\dm left\)", listed[0]["status"])
+    assert listed[0]["status"] == "deletion_scheduled"  # the time left is a field of its own
+    assert 23 * 3600 + 50 * 60 <= listed[0]["time_left_seconds"] <= 24 * 3600
     assert listed[0]["deletion_deadline"] == format_time(doomed["deadline"])
+    table = run_cli("list").stdout.splitlines()[1]
+    assert re.search(r"deletion scheduled \(23h 5\dm left\)", table)
     assert health == {"ok": True, "detail": "HTTP 200"}
 
 
@@ -97,7 +101,7 @@ def test_plan_at_shows_what_a_pass_at_that_time_would_do(doomed, run_cli, emu):
     assert after.exit_code == 2
     assert after.stdout == (
         f"  - acme  delete           deletion deadline {format_time(deadline)} passed (3h ago)\n"
-        "Plan: 1 deletions.\n")
+        "Plan: 1 deletion.\n")
     assert sum(emu.counts[name] for name in PROJECT_MUTATIONS) == mutations  # plans change nothing
 
 
@@ -109,12 +113,15 @@ def test_the_first_pass_after_the_deadline_hands_it_to_railways_scheduled_delete
     applied = run_cli("apply", "--yes")
 
     assert applied.exit_code == 0, applied.stderr
-    assert applied.stdout == "  ok     acme: project scheduled on Railway\n"
+    assert applied.stdout.splitlines()[-2:] == [  # after the plan it ran, and a verdict last
+        "  ok     acme: project scheduled on Railway", "Applied 1 change to 1 tenant; converged."]
     assert recorder.touching(doomed["project_id"])[touched:] == ["ProjectScheduleDelete"]
     deleted_at = project(emu, doomed["project_id"])["deletedAt"]  # Railway can still undo it
     until = format_time(parse_time(deleted_at) + timedelta(hours=48))
     listed = json.loads(run_cli("list", "--json").stdout)["instances"]
-    assert [r["status"] for r in listed] == [f"deleted (Railway can restore it until {until})"]
+    assert [(r["status"], r["restorable_until"]) for r in listed] == [("deleted", until)]
+    table = run_cli("list").stdout.splitlines()[1]
+    assert f"deleted (Railway can restore it until {until})" in table
 
 
 def test_no_later_pass_touches_it_again(doomed, run_cli, emu, clock, recorder):
@@ -129,7 +136,8 @@ def test_no_later_pass_touches_it_again(doomed, run_cli, emu, clock, recorder):
         clock.advance(hours=hours)
         again = run_cli("apply", "--yes")
         assert again.exit_code == 0, again.stderr
-        assert again.stderr == "No changes: Railway matches the manifests.\n"
+        assert (again.stdout, again.stderr) == (
+            "Nothing to do: Railway matches the manifests.\n", "")
 
     assert recorder.touching(doomed["project_id"]) == touched
     assert {name: emu.counts[name] for name in counts} == counts

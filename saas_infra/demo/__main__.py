@@ -1,7 +1,8 @@
 """`python -m saas_infra.demo`: serve the demo web UI on 127.0.0.1 behind a fresh access token.
 
-Builds the fleet exactly as the command line does (saas_infra.cli.Runtime, --sandbox included)
-and prints the one URL that carries the token. Request logging stays off: URLs can hold it.
+Builds the fleet from the same composition root as the command line (saas_infra.runtime,
+--sandbox included) and prints the one URL that carries the token. Request logging stays off:
+URLs can hold it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 import click
 import uvicorn
 
-from saas_infra.cli import Runtime, is_loopback, url_host
-from saas_infra.console import Console
 from saas_infra.errors import SaasInfraError
+from saas_infra.render import text
+from saas_infra.runtime import Runtime, is_loopback, url_host
 
 from .app import RAILWAY_REFRESH_MS, SANDBOX_REFRESH_MS, create_app
 
@@ -34,35 +35,32 @@ DEFAULT_PORT = 8899
 @click.pass_context
 def main(ctx: click.Context, port: int, host: str, sandbox: bool, tenants_dir: Path | None) -> None:
     """Serve the saas-infra demo web UI: list, create, redeploy and delete tenants in a browser."""
-    console = Console()
     runtime = Runtime(sandbox_holder="the demo")  # what a command waiting for it is told
+    console = runtime.console()
     try:
         settings = runtime.settings(sandbox=sandbox, tenants_dir=tenants_dir)
         fleet = runtime.fleet(settings)
         workspace = fleet.workspace()  # a wrong token fails here, not on the first page view
     except SaasInfraError as exc:
-        console.error(f"Error: {exc}")
-        if exc.hint:
-            console.message(f"Hint: {exc.hint}")
+        for line in text.error_lines(exc):
+            console.message(line.text, line.style)
         ctx.exit(exc.exit_code)
     sock = listen(host, port)
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(32)
     app = create_app(
         fleet, token=token, port=port, host=host,
-        mode=(f"Sandbox: the embedded Railway emulator ({settings.sandbox_dir}/)" if sandbox
-              else f"Railway workspace {workspace}") + f"; manifests in {settings.tenants_dir}/",
+        mode=text.demo_mode(settings.sandbox_dir if sandbox else None, workspace,
+                            settings.tenants_dir),
         health_client=runtime.health_client(settings),
         show_keys=not settings.ci,
         refresh_ms=SANDBOX_REFRESH_MS if sandbox else RAILWAY_REFRESH_MS,
         sandbox=sandbox,
     )
-    if not is_loopback(host):
-        console.warn(f"Listening on {host}: other machines can reach the demo (the token still "
-                     "guards it). Use 127.0.0.1 unless you mean it.")
-    console.message("saas-infra demo (a demo tool, not a production service). Open:")
-    console.message(f"    http://{url_host(host)}:{port}/?token={token}")
-    console.message("Stop it with Ctrl-C.")
+    lines = [] if is_loopback(host) else [
+        text.exposed(host, "the demo", " (the token still guards it)")]
+    for line in lines + text.demo_ready(f"http://{url_host(host)}:{port}/?token={token}"):
+        console.message(line.text, line.style)
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
 

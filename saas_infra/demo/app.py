@@ -1,5 +1,6 @@
-"""The demo's Starlette app: pages and fragments that read the fleet through saas_infra.operator,
-and verbs that run the operator's own create/redeploy/delete/cancel-delete as background jobs.
+"""The demo's Starlette app: pages and fragments that read the fleet through saas_infra.verbs,
+rendered by its Jinja2 templates, and verbs that run the same create/redeploy/delete/cancel-delete
+as the command line, as background jobs.
 
 Blocking work never runs on the event loop: reads go through run_in_threadpool, verbs through
 the job registry. Every request passes security.Guard first. Nothing here logs a key or a token.
@@ -10,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -20,15 +22,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
 
-from saas_infra import operator
+from saas_infra import verbs as core
 from saas_infra.errors import SaasInfraError
 from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.reconcile import Fleet
 
 from . import verbs, views
 from .jobs import Jobs, TenantBusyError
-from .markup import Markup
 from .security import Guard, allowed_hosts
 
 STATIC = Path(__file__).parent / "static"
@@ -57,32 +59,38 @@ class Demo:
     refresh_ms: tuple[int, int] = SANDBOX_REFRESH_MS
     sandbox: bool = False  # Railway links would lead nowhere: the projects are the emulator's
 
+    templates: Jinja2Templates = field(default_factory=views.templates)
+
     # --- reads (on a worker thread) -------------------------------------------------------------
 
     def fleet_html(self) -> Markup:
         try:
             observed = self.fleet.observe()
-            rows = operator.list_instances(self.fleet, include_unmanaged=True, observed=observed)
+            rows = core.list_instances(self.fleet, include_unmanaged=True, observed=observed)
             plan = self.fleet.plan_from(self.fleet.load(), observed)
         except SaasInfraError as exc:
-            return views.problem(exc)
-        return views.fleet(rows, plan, now=self.fleet.clock.now(), busy=self.jobs.busy(),
-                           sandbox=self.sandbox)
+            return self._render("problem.html", views.problem_context(exc, "Cannot read the fleet"))
+        return self._render("fleet.html", views.fleet_context(
+            rows, plan, now=self.fleet.clock.now(), busy=self.jobs.busy(), sandbox=self.sandbox))
 
     def detail_html(self, name: str) -> Markup:
         try:
-            data = operator.status(self.fleet, name, health_client=self.health_client)
+            detail = core.status(self.fleet, name, health_client=self.health_client)
             loaded = next((m for m in self.fleet.load() if m.manifest.name == name), None)
         except SaasInfraError as exc:
-            return views.problem(exc, f"Cannot show {name}")
-        return views.detail(data, loaded)
+            return self._render("problem.html", views.problem_context(exc, f"Cannot show {name}"))
+        return self._render("tenant.html", views.detail_context(detail, loaded))
+
+    def _render(self, name: str, context: dict) -> Markup:
+        return Markup(self.templates.get_template(name).render(context))
 
     # --- endpoints ----------------------------------------------------------------------------
 
     async def index(self, request: Request) -> HTMLResponse:
         fleet_html = await run_in_threadpool(self.fleet_html)
-        return HTMLResponse(views.page(csrf=self.csrf, mode=self.mode, fleet_html=fleet_html,
-                                       refresh_ms=self.refresh_ms))
+        return self.templates.TemplateResponse(request, "page.html", {
+            "csrf": self.csrf, "mode": self.mode, "fleet_html": fleet_html,
+            "refresh_ms": self.refresh_ms})
 
     async def fleet_fragment(self, request: Request) -> HTMLResponse:
         return HTMLResponse(await run_in_threadpool(self.fleet_html))
@@ -99,8 +107,8 @@ class Demo:
         name = tenant_name(data.get("name"), field="name")
         source = gateway_source(data)
         try:  # the command line's own checks, answered at once beside the form's field
-            operator.check_source(**source)
-        except operator.InputError as exc:
+            core.check_source(**source)
+        except core.InputError as exc:
             raise Refused(400, str(exc).removeprefix(f"--{exc.field}: "), exc.field) from exc
         return self._start("create", name, lambda job: verbs.create(
             self.fleet, job, name, source, show_keys=self.show_keys))
@@ -116,7 +124,7 @@ class Demo:
         force = data.get("force") is True
         if force and data.get("confirm") != name:
             raise Refused(400, f"deleting now needs confirmation: type {name} to confirm")
-        grace = grace_days(data.get("grace_days", operator.DEFAULT_GRACE_DAYS))
+        grace = grace_days(data.get("grace_days", core.DEFAULT_GRACE_DAYS))
         kind = "delete now" if force else "schedule deletion"
         return self._start(kind, name, lambda job: verbs.delete(
             self.fleet, job, name, force=force, grace_days=grace))

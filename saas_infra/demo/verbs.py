@@ -1,50 +1,45 @@
-"""The demo's verbs as job work: each calls saas_infra.operator, the command line's own path
-(edit the manifest, run a reconcile pass for that tenant), and turns its result into a message.
+"""The demo's verbs as job work: each calls saas_infra.verbs, the command line's own path
+(edit the manifest, run a reconcile pass for that tenant), and words its result with the render
+layer's summaries.
 
 Nothing here edits a manifest or talks to Railway by itself. Keys go only into Job.keys.
 """
 
 from __future__ import annotations
 
-from saas_infra import operator
-from saas_infra.apply import FAILED
+from saas_infra import verbs as core
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass
+from saas_infra.render import text
 
 from .jobs import Job, JobFailed
 
 
 def create(fleet: Fleet, job: Job, name: str, source: dict[str, str], *, show_keys: bool) -> str:
-    result = operator.create(fleet, name, progress=job.progress, on_status=job.deployment,
-                             **source)
+    result = core.create(fleet, name, repo=source.get("repo"), branch=source.get("branch"),
+                         image=source.get("image"), progress=job.progress,
+                         on_status=job.deployment)
     _check(result)
     if result.credentials and show_keys:
         job.keys = dict(result.credentials)
-    deployment = result.deployment["status"] if result.deployment else "not deployed yet"
-    message = f"Created {name}: gateway {deployment}, {result.url or 'no domain yet'}."
-    if result.credentials and not show_keys:
-        message += f" Keys not shown (CI is set); `saas-infra credentials {name}` reads them."
-    return message
+    return text.created_summary(result, keys_hidden=bool(result.credentials) and not show_keys)
 
 
 def redeploy(fleet: Fleet, job: Job, name: str) -> str:
-    result = operator.redeploy(fleet, name, progress=job.progress, on_status=job.deployment)
+    result = core.redeploy(fleet, name, progress=job.progress, on_status=job.deployment)
     _check(result)
-    if result.deployment:
-        return f"Redeployed {name}: {result.deployment['status']}."
-    return f"Redeploy of {name} requested."
+    return text.redeployed_summary(result)
 
 
 def delete(fleet: Fleet, job: Job, name: str, *, force: bool, grace_days: int) -> str:
-    result = operator.delete(fleet, name, force=force, grace_days=grace_days,
-                             progress=job.progress)
+    result = core.delete(fleet, name, force=force, grace_days=grace_days, progress=job.progress)
     _check(result)
-    return result.message
+    return text.delete_message(result)
 
 
 def cancel_delete(fleet: Fleet, job: Job, name: str) -> str:
-    result = operator.cancel_delete(fleet, name, progress=job.progress)
+    result = core.cancel_delete(fleet, name, progress=job.progress)
     _check(result)
-    return result.message
+    return text.cancel_message(result)
 
 
 def apply(fleet: Fleet, job: Job, name: str) -> str:
@@ -55,29 +50,19 @@ def apply(fleet: Fleet, job: Job, name: str) -> str:
         raise JobFailed(f"the plan deletes {name}; only the scheduled pass or Delete now does that")
     report = apply_pass(fleet, plan=plan, progress=job.progress)
     _check_report(report)
-    steps = [f"{s.name} {s.result}" for o in report.outcomes for s in o.steps]
-    message = f"Applied {name}: {', '.join(steps) or 'nothing to do'}."
-    if any(o.credentials for o in report.outcomes):
-        message += f" `saas-infra credentials {name}` reads its new keys from Railway."
-    return message
+    return text.applied_summary(report, name)
 
 
-def _check(result: operator.VerbResult) -> None:
+def _check(result: core.VerbResult) -> None:
     """Raise JobFailed with the reason when the verb's pass or deployment did not succeed."""
     if result.report is not None:
         _check_report(result.report)
-    status = (result.deployment or {}).get("status")
-    if status in FAILED:
-        raise JobFailed(f"the gateway deployment {status}; the Railway console has its logs: "
-                        f"{result.console_url}")
+    if result.deploy_failed:
+        raise JobFailed(text.deploy_failed(result))
     if result.deploy_stopped:
-        raise JobFailed(result.deploy_stopped)
+        raise JobFailed(text.deploy_stopped(result) or "")
 
 
 def _check_report(report: ApplyReport) -> None:
-    if report.failed:
-        raise JobFailed("; ".join(f"{o.tenant}: {o.error}" for o in report.failed))
-    if not report.converged:
-        left = [f"{a.kind.value} ({a.reason})" for a in report.after.actions]
-        left += [g.message for g in report.after.guards]
-        raise JobFailed("not converged; still to do: " + "; ".join(left))
+    if report.failed or not report.converged:
+        raise JobFailed(text.pass_failed_summary(report))

@@ -28,6 +28,7 @@ from saas_infra.doctor.record import Recorder
 from saas_infra.doctor.report import Cleanup, Report, report_lines
 from saas_infra.doctor.scrub import Scrubber, ScrubError
 from saas_infra.doctor.wire import Tap, Wire
+from saas_infra.railway.client import RailwayClient
 
 __all__ = ["CHECK_IDS", "Options", "Report", "Setup", "report_lines", "run"]
 
@@ -44,7 +45,7 @@ class Options:
     deploy_timeout: float = 900.0
 
 
-def run(make_client: Callable[[Wrap], object], setup: Setup, clock: Clock, options: Options, *,
+def run(make_client: Callable[[Wrap], RailwayClient], setup: Setup, clock: Clock, options: Options, *,
         confirm: Callable[[str], bool], say: Callable[[str], None] | None = None,
         key_factory: Callable[[], str] = generate_key) -> Report:
     """The read-only checks, then (if asked and confirmed) the live run or the clean-up.

@@ -30,15 +30,7 @@ from saas_infra.errors import (
     RailwayError,
 )
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import (
-    KEY_NAMES,
-    POSTGRES,
-    RAILWAY_RESTORE_WINDOW,
-    REDIS,
-    Observed,
-    observe,
-    parse_project,
-)
+from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, Observed, observe, parse_project
 from saas_infra.railway.workspaces import (
     PERSONAL,
     WORKSPACE_TOKEN,
@@ -46,10 +38,11 @@ from saas_infra.railway.workspaces import (
     resolve_workspace,
     token_identity,
 )
+from saas_infra.tenancy import KEY_NAMES, POSTGRES, REDIS
 
 CHECK_IDS = ("token", "workspace", "rate-limits", "templates", "listing", "variable-values",
              "tenant-keys", "fleet", "lock")
-# What the gateway's references need from each database template (diff.DATABASE_URL/REDIS_URL).
+# What the gateway's references need from each database template (tenancy.DATABASE_URL, REDIS_URL).
 TEMPLATE_NEEDS = (("postgres", POSTGRES, "DATABASE_URL"), ("redis", REDIS, "REDIS_URL"))
 TEMPLATE_SOURCE = ("railwayapp/cli 991d8f0b (PR #837): Railway's template lookups reject "
                    "authenticated requests")

@@ -28,12 +28,10 @@ from graphql import (
 from saas_infra.clock import parse_time
 from saas_infra.doctor.report import Difference
 from saas_infra.railway.operations import Operation
+from saas_infra.tenancy import DEPLOYMENT_STATUSES
 
-# Railway's published enums (shared/railway/schema.graphql: DeploymentStatus, WorkflowStatus, Plan).
-DEPLOYMENT_STATUSES = frozenset({
-    "BUILDING", "CRASHED", "DEPLOYING", "FAILED", "INITIALIZING", "NEEDS_APPROVAL", "QUEUED",
-    "REMOVED", "REMOVING", "SKIPPED", "SLEEPING", "SUCCESS", "WAITING",
-})
+# Railway's published enums (shared/railway/schema.graphql: WorkflowStatus, Plan; DeploymentStatus
+# is tenancy.DEPLOYMENT_STATUSES).
 WORKFLOW_STATUSES = frozenset({"Complete", "Error", "NotFound", "Running"})
 PLANS = frozenset({"FREE", "HOBBY", "PRO"})
 _ENUM_LIKE = re.compile(r"[A-Z][A-Za-z_]{0,39}")

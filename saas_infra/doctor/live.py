@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from saas_infra import manifest as mf
-from saas_infra.apply import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, Applier, generate_key
+from saas_infra.apply import Applier, generate_key
 from saas_infra.clock import Clock, format_time, parse_time
 from saas_infra.diff import desired_source, desired_variables
 from saas_infra.doctor import expect
@@ -30,9 +30,10 @@ from saas_infra.doctor.checks import DOCTOR_PREFIX, is_doctor_project
 from saas_infra.doctor.report import Cleanup, Difference, Status, StepResult
 from saas_infra.doctor.wire import Call, Tap
 from saas_infra.errors import AuthError, NotFoundError, RailwayError, SaasInfraError
-from saas_infra.plan import Action, ActionKind
+from saas_infra.plan import Action, Create, GatewayRef, Redeploy, SetVariables
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import GATEWAY, POSTGRES, REDIS, parse_project
+from saas_infra.railway.observed import parse_project
+from saas_infra.tenancy import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, SERVICES
 
 LEASE = timedelta(hours=1)  # a run outliving it stops; a leftover past it is anyone's to remove
 CONSOLE = "https://railway.com/project/{id}"
@@ -263,11 +264,10 @@ class LiveRun:
     def create(self, result: StepResult) -> None:
         gateway = mf.GatewaySpec(repo=mf.DEFAULT_REPO, branch="main", variables={PROBE: "1"})
         variables = desired_variables(gateway)
-        action = Action(self.name, ActionKind.CREATE, "doctor --live", details={
-            "missing": ["project", POSTGRES, REDIS, GATEWAY, "domain"],
-            "project_name": self.name, "description": self.description,
-            "source": desired_source(gateway), "variables": variables,
-        })
+        action = Action(self.name, "doctor --live", Create(
+            project_name=self.name, description=self.description,
+            source=desired_source(gateway), variables=variables,
+            missing=("project", *SERVICES, "domain")))
         done: list[str] = []
         outcome = self._applier(lambda step, state: done.append(f"{step} {state}")).apply_tenant(
             self.name, [action])
@@ -277,7 +277,7 @@ class LiveRun:
         if not outcome.ok:
             raise _StepFailed(f"{result.summary}; then {outcome.error}")
         project = parse_project(ops.project(self.tap, self.project_id))
-        missing = [s for s in (POSTGRES, REDIS, GATEWAY) if s not in project.services]
+        missing = [s for s in SERVICES if s not in project.services]
         if missing or project.gateway is None or not project.gateway.domain:
             raise _StepFailed(f"the project lacks {', '.join(missing) or 'a gateway domain'}")
         self.environment_id, self.gateway_id = project.environment_id, project.gateway.id
@@ -312,16 +312,20 @@ class LiveRun:
             result.summary = (f"{len(self.written) - len(sealed)} variables read back as written "
                               "(listing and `variables`)")
 
+    def _gateway(self) -> GatewayRef:
+        if self.gateway_id is None:
+            raise _StepFailed("the gateway was never created")
+        return GatewayRef(self.environment_id, self.gateway_id)
+
     def first_deploy(self, result: StepResult) -> None:
         self._wait(result, "first deploy (serviceCreate with a source)", previous=None)
 
     def change_variables(self, result: StepResult) -> None:
         before = self.deployment
         value = f"changed-{self.run}"
-        action = Action(self.name, ActionKind.SET_VARIABLES, "doctor --live",
-                        project_id=self.project_id, details={
-                            "set": {PROBE: value}, "unset": [],
-                            "environment_id": self.environment_id, "gateway_id": self.gateway_id})
+        action = Action(self.name, "doctor --live",
+                        SetVariables({PROBE: value}, (), self._gateway()),
+                        project_id=self.project_id)
         self._act(action)
         self.written[PROBE] = value
         seen = _config_specs(ops.project(self.tap, self.project_id), self.gateway_id)
@@ -339,10 +343,8 @@ class LiveRun:
 
     def redeploy(self, result: StepResult) -> None:
         before = self.deployment
-        action = Action(self.name, ActionKind.REDEPLOY, "doctor --live",
-                        project_id=self.project_id, details={
-                            "description": self.description,
-                            "environment_id": self.environment_id, "gateway_id": self.gateway_id})
+        action = Action(self.name, "doctor --live",
+                        Redeploy(self.description, self._gateway()), project_id=self.project_id)
         self._act(action)
         self._wait(result, "redeployed", previous=before)
         _commit_note(result, before, self.deployment, "the redeploy")

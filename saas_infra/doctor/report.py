@@ -106,7 +106,7 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        bad = [c for c in self.checks if c.status is Status.FAIL]
+        bad: list[Check | StepResult] = [c for c in self.checks if c.status is Status.FAIL]
         bad += [s for s in self.steps if s.status is Status.FAIL]
         clean = self.cleanup is None or self.cleanup.ok
         return not bad and not self.interrupted and clean and not self.recording_error

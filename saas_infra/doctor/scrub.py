@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from saas_infra.errors import SaasInfraError
-from saas_infra.secretnames import looks_secret
+from saas_infra.tenancy import PROJECT_PREFIX, SERVICES, looks_secret
 
 SCRUBBED = "[scrubbed]"
 REQUEST_HEADERS = ("content-type", "user-agent", "x-source", "accept")
@@ -35,7 +35,6 @@ _KEEP = frozenset({
     "repo", "branch", "image", "commitHash", "builder", "region", "restartPolicyType", "suffix",
     "syncStatus", "operationName", "query", "__typename", "defaultEnvironmentName",
 })
-_OUR_SERVICES = frozenset({"Postgres", "Redis", "gateway"})
 _KEEP_PROJECTS = re.compile(
     r"^(saas-infra-lock|saas-infra-control|saas-infra-doctor-[0-9a-f]{1,16})$")
 _KIND_OF = {  # the field an object sits under -> what its `id` and `name` are
@@ -223,11 +222,11 @@ class Scrubber:
         if kind == "project":
             if _KEEP_PROJECTS.match(value):
                 return value
-            if value.startswith("luthien-"):
-                return "luthien-" + self._tenant(value.removeprefix("luthien-"))
+            if value.startswith(PROJECT_PREFIX):
+                return PROJECT_PREFIX + self._tenant(value.removeprefix(PROJECT_PREFIX))
             return self._alias(value, "project-name")
         if kind == "service":
-            return value if value in _OUR_SERVICES else self._alias(value, "service-name")
+            return value if value in SERVICES else self._alias(value, "service-name")
         if kind == "environment":
             return value if value == "production" else self._alias(value, "environment-name")
         if kind in ("template", "variable"):

@@ -79,13 +79,21 @@ def answer(emulator: Emulator, method: str, path: str, headers: dict[str, str], 
 
 
 def _commit(emulator: Emulator, given: dict[str, Any]) -> Answer:
-    emulator.set_commit_outcome(given.get("repo"), given.get("commit"), given.get("outcome"))
+    emulator.set_commit_outcome(_text(given, "repo"), _text(given, "commit"),
+                                _text(given, "outcome"))
     return _json(200, {key: given.get(key) for key in ("repo", "commit", "outcome")})
 
 
 def _image(emulator: Emulator, given: dict[str, Any]) -> Answer:
-    emulator.set_image_outcome(given.get("image"), given.get("outcome"))
+    emulator.set_image_outcome(_text(given, "image"), _text(given, "outcome"))
     return _json(200, {key: given.get(key) for key in ("image", "outcome")})
+
+
+def _text(given: dict[str, Any], key: str) -> str:
+    value = given.get(key)
+    if not isinstance(value, str):
+        raise BadControl(f"`{key}` must be a string")
+    return value
 
 
 def _body(body: bytes) -> dict[str, Any]:
@@ -107,8 +115,10 @@ def _push(emulator: Emulator, headers: dict[str, str], event: dict[str, Any]) ->
     ref, after = event.get("ref"), event.get("after")
     if not isinstance(full_name, str) or not isinstance(ref, str):
         raise BadControl("a push event needs `ref` and `repository.full_name`")
-    head = event.get("head_commit") if isinstance(event.get("head_commit"), dict) else {}
-    author = head.get("author") if isinstance(head.get("author"), dict) else {}
+    head_commit = event.get("head_commit")
+    head: dict[str, Any] = head_commit if isinstance(head_commit, dict) else {}
+    author_given = head.get("author")
+    author: dict[str, Any] = author_given if isinstance(author_given, dict) else {}
     done = emulator.github_push(
         full_name, ref, after, message=head.get("message"), author=author.get("name"))
     return _json(200, done)

@@ -34,7 +34,7 @@ from graphql import (
 
 from saas_infra.clock import Clock, SystemClock
 
-from . import commits, controls, fastexec, gateway, github, lifecycle, ops, triggers
+from . import commits, controls, fastexec, gateway, github, lifecycle, names, ops, triggers
 from .context import ApiFailure, RequestContext
 from .faults import Answer, FaultDice, Faults, GatewayTimeout
 from .ratelimit import RateLimiter, RateLimits, Verdict
@@ -135,13 +135,13 @@ class Emulator:
 
     def _fresh_state(self, extra_workspaces: int) -> State:
         now = self._now()
-        user = User(ops.new_id(self.rng), "Emulated User", "user@example.com", "emulated", now)
-        names = ["Emulated Workspace"] + [
+        user = User(names.new_id(self.rng), "Emulated User", "user@example.com", "emulated", now)
+        titles = ["Emulated Workspace"] + [
             f"Extra Workspace {n}" for n in range(1, extra_workspaces + 1)
         ]
         workspaces = {}
-        for name in names:
-            workspace = Workspace(ops.new_id(self.rng), name, self.plan, now)
+        for name in titles:
+            workspace = Workspace(names.new_id(self.rng), name, self.plan, now)
             workspaces[workspace.id] = workspace
         return State(user=user, workspaces=workspaces, tokens={}, triggers_modelled=True)
 
@@ -261,7 +261,7 @@ class Emulator:
         if plan is not None:
             result = fastexec.run(plan, self._schema, ctx, variables)
         else:  # mutations and unusual documents: graphql-core's executor
-            result = execute(
+            executed = execute(
                 self._schema,
                 prepared.document,
                 context_value=ctx,
@@ -269,6 +269,8 @@ class Emulator:
                 operation_name=operation,
                 is_awaitable=_never_awaitable,
             )
+            assert isinstance(executed, ExecutionResult)  # nothing here is awaitable
+            result = executed
         return (*self._shape(result), ctx)
 
     def _shape(self, result: ExecutionResult) -> tuple[int, dict[str, Any]]:

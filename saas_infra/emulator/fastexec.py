@@ -227,6 +227,8 @@ class _Runner:
                 out[plan.key] = plan.typename
                 continue
             field_path = (path, plan.key)
+            shape = plan.shape
+            assert shape is not None  # planned with the field (Planner.fields)
             try:
                 args = plan.static_args if plan.static_args is not None else self.arguments(plan)
                 if plan.resolve is not None:
@@ -235,14 +237,14 @@ class _Runner:
                     value = source.get(plan.name)
                 else:
                     value = getattr(source, plan.name, None)
-                out[plan.key] = self.complete(plan.shape, value, plan, field_path)
+                out[plan.key] = self.complete(shape, value, plan, field_path)
             except _Bubble:
-                if plan.shape.non_null:
+                if shape.non_null:
                     raise
                 out[plan.key] = None
             except Exception as exc:  # noqa: BLE001 (any resolver failure is a field error)
                 self.fail(exc, plan, field_path)
-                if plan.shape.non_null:
+                if shape.non_null:
                     raise _Bubble from None
                 out[plan.key] = None
         return out
@@ -260,6 +262,7 @@ class _Runner:
             return serialized
         if kind == OBJECT:
             return self.fields(shape.fields, value, path)
+        assert shape.item is not None  # every LIST shape is planned with its item
         return self.complete_list(shape.item, value, plan, path)
 
     def complete_list(self, item: Shape, values: Any, plan: FieldPlan, path: Any) -> list[Any]:

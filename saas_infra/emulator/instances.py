@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import regions, volumes
+from . import regions
 from .context import ApiFailure, RequestContext
 from .state import Deployment, Instance, Service
 
@@ -191,12 +191,6 @@ def manifest(instance: Instance) -> dict[str, Any]:
     set and the resolved placement: nothing shows which defaults Railway writes there, and every
     fleet listing carries one per service."""
     return {"deploy": {**instance.deploy, "multiRegionConfig": placement(instance)}}
-
-
-def on_deploy(ctx: RequestContext, instance: Instance, deployment: Deployment) -> None:
-    """A deployment was queued: it takes the current settings, and a volume follows it."""
-    deployment.manifest = manifest(instance)
-    volumes.follow(ctx, instance, deployment)
 
 
 def from_template(instances: list[Instance], service_config: dict[str, Any]) -> None:

@@ -118,8 +118,8 @@ def workflow_status(created: float, now: float) -> str:
 
 def reap(state: State, now: float) -> bool:
     """Remove projects whose scheduled deletion is older than the grace period."""
-    due = [p.id for p in state.projects.values() if p.deleted is not None]
-    due = [pid for pid in due if state.projects[pid].deleted + DELETE_GRACE_SECONDS <= now]
+    due = [p.id for p in state.projects.values()
+           if p.deleted is not None and p.deleted + DELETE_GRACE_SECONDS <= now]
     for project_id in due:
         remove_project(state, project_id, now)
     return bool(due)

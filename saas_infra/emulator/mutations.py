@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import instances, lifecycle, ops, templates, triggers, volumes
+from . import instances, lifecycle, names, ops, templates, triggers, volumes
 from .context import ApiFailure, RequestContext
 from .resolvers import instances_of
 from .state import Domain, Instance, Project, Service, Workflow
@@ -134,7 +134,7 @@ def _default_service_name(ctx: RequestContext, source: dict[str, Any]) -> str:
         return str(source["repo"]).rsplit("/", 1)[-1]
     if source.get("image"):
         return str(source["image"]).rsplit("/", 1)[-1].split(":", 1)[0]
-    return ops.two_words(ctx.emulator.rng)
+    return names.two_words(ctx.emulator.rng)
 
 
 def m_service_create(_root: Any, info: Info, input: dict[str, Any]) -> Service:
@@ -347,7 +347,7 @@ def m_template_deploy_v2(_root: Any, info: Info, input: dict[str, Any]) -> dict[
     for template_service_id, service_config in config["services"].items():
         _deploy_template_service(ctx, project, template, template_service_id, service_config, input)
     workflow = Workflow(
-        id=ops.new_id(ctx.emulator.rng),
+        id=names.new_id(ctx.emulator.rng),
         project_id=project.id,
         created=ctx.now,
         environment_id=environment_id,

@@ -10,67 +10,12 @@ from __future__ import annotations
 import random
 import re
 import string
-import uuid
 from typing import Any
 
-from . import commits, instances, triggers
+from . import commits, instances, triggers, volumes
 from .context import ApiFailure, RequestContext
+from .names import new_id, random_chars, two_words
 from .state import Deployment, Domain, Environment, Instance, Project, Service, State, instance_key
-
-_ADJECTIVES = (
-    "humble",
-    "brave",
-    "calm",
-    "eager",
-    "fancy",
-    "gentle",
-    "jolly",
-    "kind",
-    "lively",
-    "merry",
-    "nimble",
-    "proud",
-    "quiet",
-    "sunny",
-    "tidy",
-    "vivid",
-    "witty",
-    "zesty",
-    "bold",
-    "cosmic",
-)
-_NOUNS = (
-    "expression",
-    "meadow",
-    "river",
-    "harbor",
-    "lantern",
-    "orchard",
-    "canyon",
-    "comet",
-    "forest",
-    "island",
-    "journey",
-    "kettle",
-    "lagoon",
-    "mountain",
-    "nebula",
-    "pebble",
-    "quartz",
-    "summit",
-)
-
-
-def new_id(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def random_chars(rng: random.Random, count: int, alphabet: str = string.ascii_lowercase) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(count))
-
-
-def two_words(rng: random.Random) -> str:
-    return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}"
 
 
 def create_project(
@@ -212,7 +157,8 @@ def deploy(
         commits.shape(deployment, commits.outcome_of(state, meta), instance)
     state.deployments[deployment.id] = deployment
     instance.deployment_ids.append(deployment.id)
-    instances.on_deploy(ctx, instance, deployment)  # its settings snapshot; a volume follows
+    deployment.manifest = instances.manifest(instance)  # the settings it is queued with
+    volumes.follow(ctx, instance, deployment)  # a volume elsewhere migrates first
     if manifest is not None:
         deployment.manifest = manifest
     return deployment

@@ -7,8 +7,8 @@ TYPES. Kept lean on purpose: the fleet listing resolves tens of thousands of fie
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -220,7 +220,7 @@ def q_variables(
     environmentId: str,
     serviceId: str | None = None,
     unrendered: bool | None = None,
-) -> dict[str, str]:
+) -> dict[str, str | None]:
     ctx: RequestContext = info.context
     environment, instance = _variables_scope(ctx, projectId, environmentId, serviceId)
     if unrendered:
@@ -250,7 +250,8 @@ def _readable(
         values.pop(name, None)
     if ctx.grant is not None and not ctx.grant.decrypt:
         return dict.fromkeys(values)
-    return values
+    readable: dict[str, str | None] = dict(values)
+    return readable
 
 
 def q_deployments(_root: Any, info: Info, input: dict[str, Any], **page: Any) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def find(code: str | None = None, template_id: str | None = None) -> dict[str, A
     """A fresh copy of the template (callers may mutate it), or None."""
     for template in _CATALOGUE.values():
         if template["code"] == code or template["id"] == template_id:
-            found = copy.deepcopy(template)
+            found: dict[str, Any] = copy.deepcopy(template)
             found.update(status="PUBLISHED", isVerified=True, workspaceId=None)
             return found
     return None

@@ -40,8 +40,9 @@ from typing import Any
 
 from saas_infra.clock import format_time
 
-from . import instances, ops
+from . import instances
 from .context import ApiFailure, RequestContext
+from .names import new_id, two_words
 from .paging import BadCursor, connection
 from .state import Deployment, Environment, Instance, Project, State, Volume, VolumeInstance
 
@@ -82,8 +83,8 @@ def from_template(
         if not isinstance(path, str) or not path:
             raise ApiFailure("Problem processing request")
         name = (declared.get(volume_key) or {}).get("name")
-        name = name or f"{ops.two_words(ctx.emulator.rng)}-volume"
-        volume = Volume(ops.new_id(ctx.emulator.rng), name, project.id, ctx.now)
+        name = name or f"{two_words(ctx.emulator.rng)}-volume"
+        volume = Volume(new_id(ctx.emulator.rng), name, project.id, ctx.now)
         ctx.state.volumes[volume.id] = volume
         for instance in targets:
             attach(ctx, volume, instance, path)
@@ -93,7 +94,7 @@ def attach(ctx: RequestContext, volume: Volume, instance: Instance, path: str) -
     workspace = ctx.state.workspaces[ctx.state.projects[volume.project_id].workspace_id]
     size = SIZE_MB.get(workspace.plan, SIZE_MB["PRO"])
     record = VolumeInstance(
-        id=ops.new_id(ctx.emulator.rng),
+        id=new_id(ctx.emulator.rng),
         volume_id=volume.id,
         project_id=volume.project_id,
         environment_id=instance.environment_id,
@@ -250,7 +251,7 @@ def set_schedules(ctx: RequestContext, record: VolumeInstance, kinds: list[str])
     present = {s["kind"] for s in kept}
     for kind in wanted:
         if kind not in present:
-            kept.append({"id": ops.new_id(ctx.emulator.rng), "kind": kind, "created": ctx.now})
+            kept.append({"id": new_id(ctx.emulator.rng), "kind": kind, "created": ctx.now})
     record.schedules = kept
     record.backups = [b for b in record.backups if b["expires"] > ctx.now]
 

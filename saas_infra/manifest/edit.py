@@ -233,6 +233,7 @@ def _open(path: Path) -> _Doc:
         raise ManifestError(problems)  # never edit a file we cannot fully understand
     text = data.decode("utf-8-sig")
     root = yaml.compose(text, Loader=yaml.SafeLoader)  # pure-Python marks index characters
+    assert isinstance(root, yaml.MappingNode)  # parse_manifest accepted it: a mapping
     line_starts = [0] + [m.end() for m in _BREAK.finditer(text)]
     newline = "\r\n" if "\r\n" in text else "\n"
     doc = _Doc(

@@ -19,12 +19,18 @@ from pydantic import (
     Field,
     model_validator,
 )
+from pydantic.json_schema import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
 
-from saas_infra.secretnames import SECRET_WORDS, looks_secret
+from saas_infra import tenancy
+from saas_infra.tenancy import (
+    RAILWAY_PREFIX,
+    RESERVED_VARIABLES,
+    SECRET_WORDS,
+    looks_secret,
+)
 
 MANIFEST_VERSION = 1
-PROJECT_PREFIX = "luthien-"
 DEFAULT_REPO = "LuthienResearch/luthien-proxy"
 DEFAULT_BRANCH = "main"
 DEFAULT_GRACE_DAYS = 7
@@ -44,20 +50,6 @@ _REPO_NAME = r"[A-Za-z0-9._-]{1,100}"
 REPO_PATTERN = rf"^{_OWNER}/{_REPO_NAME}$"
 VARIABLE_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 
-# Variables saas-infra sets itself; a manifest that sets them would fight the reconciler.
-RESERVED_VARIABLES: dict[str, str] = {
-    "DATABASE_URL": "saas-infra sets it to ${{Postgres.DATABASE_URL}}",
-    "REDIS_URL": "saas-infra sets it to ${{Redis.REDIS_URL}}",
-    "CLIENT_API_KEY": "saas-infra generates it",
-    "ADMIN_API_KEY": "saas-infra generates it",
-    "AUTH_MODE": "set gateway.auth_mode instead",
-    "PORT": "Railway provides it and the gateway bridges it itself",
-    "GATEWAY_PORT": (
-        "the gateway bridges Railway's PORT itself; GATEWAY_PORT=${{PORT}} once broke "
-        "every deploy of luthien-proxy"
-    ),
-}
-RESERVED_PREFIX = "RAILWAY_"
 
 _OWNER_RE = re.compile(_OWNER)
 _REPO_NAME_RE = re.compile(_REPO_NAME)
@@ -169,9 +161,9 @@ def _check_variable_name(value: str) -> str:
         )
     if value in RESERVED_VARIABLES:
         raise ValueError(f"{value} is reserved: {RESERVED_VARIABLES[value]}")
-    if value.startswith(RESERVED_PREFIX):
+    if value.startswith(RAILWAY_PREFIX):
         raise ValueError(
-            f"{value} is reserved: names starting with {RESERVED_PREFIX} are Railway's"
+            f"{value} is reserved: names starting with {RAILWAY_PREFIX} are Railway's"
         )
     word = next((w for w in SECRET_WORDS if w in value), None)
     if word is not None:
@@ -230,18 +222,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-_VARIABLE_NAMES_SCHEMA = {
+_RESERVED_NAMES: list[JsonValue] = [*sorted(RESERVED_VARIABLES)]
+_VARIABLE_NAMES_SCHEMA: JsonDict = {
     "pattern": VARIABLE_NAME_PATTERN,
     "not": {
         "anyOf": [
-            {"enum": sorted(RESERVED_VARIABLES)},
-            {"pattern": f"^{RESERVED_PREFIX}"},
+            {"enum": _RESERVED_NAMES},
+            {"pattern": f"^{RAILWAY_PREFIX}"},
             {"pattern": "|".join(SECRET_WORDS)},
         ]
     },
 }
 
-_SOURCE_SCHEMA = {
+_SOURCE_SCHEMA: JsonDict = {
     "oneOf": [
         {"required": ["repo"], "not": {"required": ["image"]}},
         {
@@ -360,7 +353,7 @@ class TenantManifest(_Model):
 
     @property
     def project_name(self) -> str:
-        return f"{PROJECT_PREFIX}{self.name}"
+        return tenancy.project_name(self.name)
 
 
 # Which model describes the mapping at a given path; used to list the fields allowed there.

@@ -35,6 +35,8 @@ from saas_infra.railway.pacing import Pacer
 from saas_infra.railway.retry import RetryEvent, RetryPolicy
 from saas_infra.railway.translate import HTTPX_ERRORS, data_or_raise, error_for_exception
 
+_NO_AUTH = httpx.Auth()  # sends the request as it is: for Railway's anonymous lookups
+
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://backboard.railway.com/graphql/v2"
@@ -200,7 +202,7 @@ class RailwayClient:
                 self._url,
                 json=payload,
                 headers=_HEADERS,
-                auth=None if operation.anonymous else self._auth,
+                auth=_NO_AUTH if operation.anonymous else self._auth,
                 timeout=self._timeout,
             )
         except HTTPX_ERRORS as exc:
@@ -245,7 +247,7 @@ class RailwayClient:
                     f"cannot reach {url}: nothing accepts connections there", operation)
         return None
 
-    def _endpoint_error(self, message: str, operation: Operation, **where) -> EndpointError:
+    def _endpoint_error(self, message: str, operation: Operation, **where: Any) -> EndpointError:
         error = EndpointError(message, operation=operation.name, **where)
         if self.api_url == DEFAULT_API_URL:
             error.hint = ("something other than Railway answers for it here (a proxy or a "

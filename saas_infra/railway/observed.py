@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from saas_infra.clock import parse_time
 from saas_infra.errors import (
@@ -24,16 +25,9 @@ from saas_infra.errors import (
 )
 from saas_infra.marker import Marker, parse_marker
 from saas_infra.railway import operations as ops
-from saas_infra.secretnames import looks_secret
+from saas_infra.tenancy import GATEWAY, KEY_NAMES, PROJECT_PREFIX, RAILWAY_PREFIX, looks_secret
 
-GATEWAY = "gateway"
-POSTGRES = "Postgres"
-REDIS = "Redis"
-KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
-PROJECT_PREFIX = "luthien-"
 RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
-# Railway's own variables: never compared, never reported as drift.
-_UNMANAGED_VARIABLE_PREFIXES = ("RAILWAY_",)
 
 
 @dataclass(frozen=True)
@@ -117,6 +111,12 @@ class Observed:
                 result.setdefault(project.marker.tenant, []).append(project)
         return result
 
+    def tenant_project(self, tenant: str) -> ObservedProject | None:
+        """The tenant's live project: the one way to find it. None when Railway holds none, or
+        several (a duplicate, which only a person may resolve)."""
+        live = self.managed().get(tenant, [])
+        return live[0] if len(live) == 1 else None
+
     def unmanaged(self) -> list[ObservedProject]:
         return [
             p
@@ -147,9 +147,10 @@ def observe(
     check = bool(check_count and workspace_id)
     problem = None
     for _ in range(2):
-        expected, problem = _expected(client, workspace_id) if check else (None, None)
+        expected, problem = (_expected(client, workspace_id) if check and workspace_id
+                             else (None, None))
         projects, failure = _list(client, workspace_id, page_size, max_pages)
-        if not (failure or problem) and _ambiguous(expected, projects):
+        if workspace_id and not (failure or problem) and _ambiguous(expected, projects):
             expected, problem = _workspace_listing(client, workspace_id)
         if failure or problem:
             return Observed(projects, complete=False, problem=failure or problem)
@@ -200,7 +201,8 @@ def _ambiguous(expected: Expected, projects: tuple[ObservedProject, ...]) -> boo
     return live < expected <= len(projects)
 
 
-def _list(client: ops.Executor, workspace_id: str | None, page_size: int, max_pages: int):
+def _list(client: ops.Executor, workspace_id: str | None, page_size: int,
+          max_pages: int) -> tuple[tuple[ObservedProject, ...], str | None]:
     """(projects listed, why the listing is incomplete or None). A first page that fails raises."""
     projects: list[ObservedProject] = []
     try:
@@ -286,7 +288,7 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
         repo=source.get("repo") or config_source.get("repo"),
         branch=config_source.get("branch"),
         image=source.get("image") or config_source.get("image"),
-        variables={name: values[name] for name in managed if values[name] is not None},
+        variables={name: value for name in managed if (value := values[name]) is not None},
         # A key is there by name unless Railway shows it empty: an unreadable one (None) is
         # unknown and counts, a readable "" is known to be no key and is made again.
         key_names=frozenset(name for name in KEY_NAMES if name in values and values[name] != ""),
@@ -300,7 +302,7 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
 
 def _manageable(name: str) -> bool:
     """A gateway variable the manifest may hold: not a key, not Railway's, not secret-looking."""
-    return (name not in KEY_NAMES and not name.startswith(_UNMANAGED_VARIABLE_PREFIXES)
+    return (name not in KEY_NAMES and not name.startswith(RAILWAY_PREFIX)
             and not looks_secret(name))
 
 
@@ -317,7 +319,7 @@ def _deployment(node: dict | None) -> ObservedDeployment | None:
     )
 
 
-def _json(value) -> dict | None:
+def _json(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         try:
             return json.loads(value)

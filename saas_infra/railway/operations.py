@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -428,13 +429,16 @@ def workspace_project_count(client: Executor, workspace_id: str) -> Any:
 MAX_PAGES = 1000
 
 
-def _pages(client: Executor, operation: Operation, variables: dict, page_size: int, *,
-           path: tuple[str, ...] = ("projects",), max_pages: int = MAX_PAGES):
+def _pages(client: Executor, operation: Operation, variables: dict[str, Any], page_size: int, *,
+           path: tuple[str, ...] = ("projects",),
+           max_pages: int = MAX_PAGES) -> Iterator[list[dict[str, Any]]]:
     """Yield each page's nodes, never one node twice. No hand-written Railway client pages with
     `after`, so the server is not trusted to end the listing: a cursor that comes back, a page of
     nothing but projects already listed, a next page without a cursor, or more than max_pages
     pages raise IncompleteListingError instead of looping."""
-    after, cursors, seen = None, set(), set()
+    after: str | None = None
+    cursors: set[str] = set()
+    seen: set[str] = set()
     for number in range(1, max_pages + 1):
         data = client.execute(operation, {**variables, "first": page_size, "after": after})
         for key in path:
@@ -458,7 +462,7 @@ def _pages(client: Executor, operation: Operation, variables: dict, page_size: i
 
 
 def fleet_pages(client: Executor, workspace_id: str | None, page_size: int = 50,
-                max_pages: int = MAX_PAGES):
+                max_pages: int = MAX_PAGES) -> Iterator[list[dict[str, Any]]]:
     """Yield raw project nodes, page by page: one request per page, never one per project."""
     return _pages(client, FLEET, {"workspaceId": workspace_id}, page_size, max_pages=max_pages)
 

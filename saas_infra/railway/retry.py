@@ -91,18 +91,22 @@ class RetryPolicy:
             return attempt()
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            if on_wait is not None:
-                error = state.outcome.exception()
+            error = _error_of(state)
+            if on_wait is not None and isinstance(error, RailwayError):  # only those are retried
                 wait = state.upcoming_sleep
                 on_wait(RetryEvent(operation.name, state.attempt_number, error, wait))
 
         def retry(state: tenacity.RetryCallState) -> bool:
-            error = state.outcome.exception()
+            error = _error_of(state)
             return error is not None and self.should_retry(operation, error, state.attempt_number)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = _error_of(state)
+            return self.wait_for(error, state.attempt_number) if error is not None else 0.0
 
         retrying = tenacity.Retrying(
             retry=retry,
-            wait=lambda state: self.wait_for(state.outcome.exception(), state.attempt_number),
+            wait=wait,
             stop=tenacity.stop_after_attempt(self.max_attempts),
             sleep=self.sleep or sleep,
             before_sleep=before_sleep,
@@ -124,3 +128,8 @@ def took_no_effect(error: BaseException) -> bool:
     if isinstance(error, (RateLimitedError, CooldownError)):
         return True
     return isinstance(error, NetworkError) and error.unsent
+
+
+def _error_of(state: tenacity.RetryCallState) -> BaseException | None:
+    """What the last attempt raised (tenacity records the outcome before it asks)."""
+    return state.outcome.exception() if state.outcome is not None else None

@@ -11,7 +11,9 @@ src/workspace.rs), which a workspace token may not read. Only then, as a fallbac
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from saas_infra.errors import (
     ApiError,
@@ -106,7 +108,7 @@ def _check_configured(client: ops.Executor, configured: str) -> WorkspaceChoice:
     return WorkspaceChoice(found["id"], found.get("name"), WORKSPACE_VARIABLE)
 
 
-def not_reached(configured: str, reachable) -> ConfigError:
+def not_reached(configured: str, reachable: Sequence[dict[str, Any]] | None) -> ConfigError:
     """The error for a RAILWAY_WORKSPACE_ID the token does not reach, naming those it does."""
     if reachable is None:
         reaches = "Railway would not list the workspaces it reaches"
@@ -119,5 +121,5 @@ def not_reached(configured: str, reachable) -> ConfigError:
     )
 
 
-def describe(workspaces) -> str:
+def describe(workspaces: Iterable[dict[str, Any]]) -> str:
     return ", ".join(f"{w.get('name') or '?'} ({w['id']})" for w in workspaces)

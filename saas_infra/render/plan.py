@@ -1,15 +1,20 @@
-"""Plans, outcomes and fleet views as text, JSON and Markdown. Decides nothing, calls nothing.
+"""Plans and pass reports as text, JSON and Markdown. Decides nothing, calls nothing.
 
-Symbols and colours of the plan's actions live here, not in the plan.
+Symbols and colours of the plan's actions live here, not in the plan. The verbs' own output is
+text.py's (terminal) and data.py's (JSON).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from saas_infra.errors import CooldownError, RateLimitedError
-from saas_infra.plan import ActionKind, FindingKind, Plan
+from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan
+
+if TYPE_CHECKING:
+    from saas_infra.apply import TenantOutcome
+    from saas_infra.reconcile import ApplyReport
+
 
 SYMBOLS = {
     ActionKind.CREATE: ("+", "green"),
@@ -21,29 +26,39 @@ SYMBOLS = {
     ActionKind.RESTORE: ("=", "green"),
     ActionKind.DELETE: ("-", "red"),
 }
-SUMMARY_COLUMNS = (
-    ("creates", (ActionKind.CREATE,)),
-    ("updates", (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES)),
-    ("redeploys", (ActionKind.REDEPLOY,)),
-    ("scheduled deletions", (ActionKind.SCHEDULE_DELETE,)),
-    ("cancelled deletions", (ActionKind.CANCEL_DELETE, ActionKind.RESTORE)),
-    ("deletions", (ActionKind.DELETE,)),
+SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
+    ("creates", "create", "creates", (ActionKind.CREATE,)),
+    ("updates", "update", "updates", (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES)),
+    ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY,)),
+    ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
+     (ActionKind.SCHEDULE_DELETE,)),
+    ("cancelled_deletions", "cancelled deletion", "cancelled deletions",
+     (ActionKind.CANCEL_DELETE, ActionKind.RESTORE)),
+    ("deletions", "deletion", "deletions", (ActionKind.DELETE,)),
 )
+FINDING_COLUMNS = (("blocked", "blocked", "blocked", FindingKind.BLOCKED),
+                   ("orphans", "orphan", "orphans", FindingKind.ORPHAN))
+SUMMARY_WORDS = {key: (one, many) for key, one, many, _ in SUMMARY_COLUMNS + FINDING_COLUMNS}
 
 
 def summary_counts(plan: Plan) -> dict[str, int]:
     counts = {
-        label: sum(1 for a in plan.actions if a.kind in kinds) for label, kinds in SUMMARY_COLUMNS
+        key: sum(1 for a in plan.actions if a.kind in kinds) for key, _, _, kinds in SUMMARY_COLUMNS
     }
-    counts["blocked"] = sum(1 for f in plan.findings if f.kind is FindingKind.BLOCKED)
-    counts["orphans"] = sum(1 for f in plan.findings if f.kind is FindingKind.ORPHAN)
+    for key, _, _, kind in FINDING_COLUMNS:
+        counts[key] = sum(1 for f in plan.findings if f.kind is kind)
     return counts
 
 
 def summary_line(plan: Plan) -> str:
     counts = summary_counts(plan)
-    shown = ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+    shown = ", ".join(_counted(n, key) for key, n in counts.items() if n)
     return f"Plan: {shown or 'no changes'}."
+
+
+def _counted(count: int, key: str) -> str:
+    one, many = SUMMARY_WORDS[key]
+    return f"{count} {one if count == 1 else many}"
 
 
 def plan_text(plan: Plan, *, show_unmanaged: bool = False) -> list[tuple[str, str | None]]:
@@ -117,7 +132,8 @@ def _plan_head(plan: Plan) -> list[str]:
     for warning in plan.warnings:
         out += ["> [!NOTE]", f"> {_md(warning)}", ""]
     counts = summary_counts(plan)
-    out += ["| " + " | ".join(counts) + " |", "|" + "---|" * len(counts)]
+    out += ["| " + " | ".join(SUMMARY_WORDS[k][1] for k in counts) + " |",
+            "|" + "---|" * len(counts)]
     out += ["| " + " | ".join(str(n) for n in counts.values()) + " |", ""]
     if plan.empty:
         out += ["No changes: Railway matches the manifests.", ""]
@@ -141,14 +157,15 @@ def _tenant_details(plan: Plan) -> list[str]:
     return out
 
 
-def _action_facts(action) -> list[str]:
+def _action_facts(action: Action) -> list[str]:
     """What a reviewer must not miss beyond the reason: how final a deletion is."""
-    if action.kind is not ActionKind.DELETE:
-        return []
-    project = _md(str(action.details.get("project_name") or action.project_id))
-    if action.details.get("mode") == "now":
-        return [f"`{project}` is deleted at once (`projectDelete`): it cannot be undone"]
-    return [f"`{project}` goes to Railway's scheduled delete: restorable for 48 hours"]
+    match action.change:
+        case Delete(mode=DeleteMode.NOW, project_name=name):
+            return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone"]
+        case Delete(project_name=name):
+            return [f"`{_md(name)}` goes to Railway's scheduled delete: restorable for 48 hours"]
+        case _:
+            return []
 
 
 def _findings_details(plan: Plan) -> list[str]:
@@ -202,7 +219,7 @@ def _cut(text: str, max_chars: int) -> str:
     return kept[: kept.rfind("\n") + 1].rstrip("\n") + tail
 
 
-def apply_markdown(report) -> str:
+def apply_markdown(report: ApplyReport) -> str:
     """A pass for a CI job summary: the verdict, each tenant's outcome, what is left, the plan."""
     out = [_apply_title(report), ""]
     if report.lost:
@@ -222,7 +239,7 @@ def apply_markdown(report) -> str:
     return _lines(out)
 
 
-def _apply_title(report) -> str:
+def _apply_title(report: ApplyReport) -> str:
     if report.failed:
         return f"## saas-infra apply: {_plural(len(report.failed), 'tenant')} failed"
     if not report.converged:
@@ -232,7 +249,7 @@ def _apply_title(report) -> str:
     return "## saas-infra apply: converged"
 
 
-def _outcome_row(outcome) -> str:
+def _outcome_row(outcome: TenantOutcome) -> str:
     steps = ", ".join(f"{s.name} {s.result}" for s in outcome.steps) or "nothing to do"
     if outcome.ok:
         return f"| `{outcome.tenant}` | ok | {_md(steps)} |"
@@ -258,18 +275,7 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def outcome_lines(outcomes) -> list[tuple[str, str | None]]:
-    lines = []
-    for outcome in outcomes:
-        steps = ", ".join(f"{s.name} {s.result}" for s in outcome.steps) or "nothing to do"
-        if outcome.ok:
-            lines.append((f"  ok     {outcome.tenant}: {steps}", "green"))
-        else:
-            lines.append((f"  FAILED {outcome.tenant}: {outcome.error}", "red"))
-    return lines
-
-
-def report_json(report) -> dict[str, Any]:
+def report_json(report: ApplyReport) -> dict[str, Any]:
     return {
         "plan": json.loads(plan_json(report.plan)),
         "outcomes": [o.to_dict() for o in report.outcomes],
@@ -282,94 +288,5 @@ def report_json(report) -> dict[str, Any]:
     }
 
 
-def instances_lines(rows) -> list[tuple[str, str | None]]:
-    """An aligned table that is never cut short, whatever the terminal width."""
-    header = ("NAME", "STATUS", "URL", "CREATED")
-    cells = [
-        (row["name"], row["status"], row["url"] or "-", (row["created_at"] or "-")[:10])
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(3)]
-
-    def line(values) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(values, widths)) + "  " + values[3]
-
-    return [(line(header), "bold")] + [(line(c), _status_style(c[1])) for c in cells]
-
-
-def _status_style(status: str) -> str | None:
-    if status.startswith("deletion"):
-        return "magenta"
-    if status.startswith("running"):  # "running (asleep)" too
-        return "green"
-    return {"deploying": "yellow", "awaiting approval": "yellow", "failed": "red",
-            "orphan": "magenta", "duplicate": "red", "unmanaged": "dim"}.get(status)
-
-
-def status_lines(data) -> list[tuple[str, str | None]]:
-    lines = [(f"{data['name']}: {data['status']}", "bold")]
-    project = f"  Project:  {data['project_id'] or '-'}  {data['console_url'] or ''}"
-    lines.append((project.rstrip(), None))
-    lines.append((f"  URL:      {data['url'] or '-'}", None))
-    health = data.get("health")
-    if health:
-        lines.append((f"  Health:   {'ok' if health['ok'] else 'failing'} ({health['detail']})",
-                      "green" if health["ok"] else "red"))
-    if data.get("deletion_deadline"):
-        lines.append((f"  Deletion: {data['deletion_deadline']} (requested "
-                      f"{data.get('deletion_scheduled_at') or '-'})", "magenta"))
-    for service in data.get("services", []):
-        status = service["deployment_status"] or "no deployment"
-        source = f"  {service['source']}" if service.get("source") else ""
-        lines.append((f"  - {service['name']:<9} {status}{source}", None))
-    drift_kinds = {d["kind"] for d in data.get("drift", [])}
-    for drift in data.get("drift", []):
-        lines.append((f"  drift: {drift['kind']}: {drift['reason']}", "yellow"))
-    for pending in data.get("pending", []):
-        if pending["kind"] not in drift_kinds:
-            lines.append((f"  pending: {pending['kind']}: {pending['reason']}", "cyan"))
-    lines += [(f"  warning: {warning}", "yellow") for warning in data.get("warnings", [])]
-    return lines
-
-
-def whoami_lines(data) -> list[tuple[str, str | None]]:
-    if data["user"]:
-        user = data["user"]
-        who = user.get("name") or user.get("username") or user.get("id")
-        lines = [(f"Personal account token: {who} <{user.get('email') or '-'}>", None)]
-    else:
-        text = ("Workspace token: Railway does not answer `me` for it, so it has no user; it "
-                "reaches these workspaces:")
-        lines = [(text, None)]
-    for ws in data["workspaces"]:
-        count = ws.get("projects")
-        projects = "? projects" if count is None else _plural(count, "project")
-        text = f"  Workspace: {ws['name']} ({ws['id']}), {ws.get('plan') or '?'} plan, {projects}"
-        lines.append((text, None))
-    chosen = data.get("workspace")
-    if chosen:
-        how = "from RAILWAY_WORKSPACE_ID" if chosen["source"] == "RAILWAY_WORKSPACE_ID" else (
-            chosen["source"])
-        lines.append((f"Manages: {chosen['name'] or '?'} ({chosen['id']}), {how}", None))
-    source = data.get("token_source")
-    if source == "sandbox":
-        lines.append(("Token: the sandbox's own (--sandbox)", None))
-    elif source:
-        lines.append((f"Token from: {source}", None))
-    return lines
-
-
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def retry_line(event) -> str:
-    """What a retry waits for, from a RetryEvent: 429s and cooldowns name Railway's limit."""
-    wait = f"{event.wait:.0f} s" if event.wait >= 1 else f"{event.wait:.1f} s"
-    if isinstance(event.error, RateLimitedError):
-        return f"Railway rate limit: waiting {wait} ({event.operation})"
-    if isinstance(event.error, CooldownError):
-        return f'Railway says "Endpoint too recently updated": waiting {wait} ({event.operation})'
-    message = getattr(event.error, "message", None) or str(event.error)
-    return (f"Railway {event.operation} failed ({message}); retrying in {wait} "
-            f"(attempt {event.attempt + 1})")

@@ -1,53 +1,64 @@
 """The operator's verbs (create, list, status, redeploy, delete, cancel-delete, whoami,
 credentials, adopt) as manifest edits followed by a reconcile pass for that one tenant.
 
-Shared by the command line and the demo UI, so both take the same path. Returns plain results;
-never prints. Keys travel only in VerbResult/Credentials objects, whose repr hides them.
+Shared by the command line and the demo UI, so both take the same path. Returns typed results
+(dataclasses, a closed TenantStatus, times as datetimes); never prints and holds no wording: the
+render layer (saas_infra/render/) and the demo's templates say it. Keys travel only in
+VerbResult/Credentials objects, whose repr hides them.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
 from saas_infra import lock as fleet_lock
 from saas_infra import manifest as mf
-from saas_infra.apply import (
-    AWAITING_APPROVAL,
-    FAILED,
-    IN_PROGRESS,
-    KEY_NAMES,
-    REMOVED,
-    RUNNING,
-    generate_key,
-)
-from saas_infra.clock import format_time
-from saas_infra.diff import VALUES_ACCESS, desired_source
+from saas_infra.apply import TenantOutcome, generate_key
+from saas_infra.clock import format_time, parse_time
+from saas_infra.diff import desired_source
 from saas_infra.errors import ConfigError, LockLostError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import (
-    PROJECT_PREFIX,
     RAILWAY_RESTORE_WINDOW,
     Observed,
     ObservedProject,
+    ObservedService,
     reported_project_count,
 )
 from saas_infra.railway.workspaces import WORKSPACE_TOKEN, TokenIdentity, token_identity
 from saas_infra.reconcile import ApplyReport, Fleet, apply_pass, wait_for_gateway
+from saas_infra.tenancy import (
+    AWAITING_APPROVAL,
+    FAILED,
+    IN_PROGRESS,
+    KEY_NAMES,
+    REMOVED,
+    RUNNING,
+    SKIPPED,
+    project_name,
+    tenant_of_project_name,
+)
+
+Progress = Callable[[str, str, str], None]  # a pass's steps: (tenant, step, state)
+OnStatus = Callable[[str], None]  # each status of the deployment waited for
 
 CONSOLE_URL = "https://railway.com/project/{id}"
 DEFAULT_GRACE_DAYS = mf.DEFAULT_GRACE_DAYS
 # Gateway variables saas-infra writes itself: adopt leaves them out of the manifest it writes.
 _SET_BY_SAAS_INFRA = ("DATABASE_URL", "REDIS_URL", "AUTH_MODE")
-INVALID_MANIFEST = "invalid manifest"  # the status of a tenant whose file cannot be read
 NAME_RULES = ("lowercase letters, digits and hyphens; starts with a letter, does not end with a "
               "hyphen; at most 63 characters")
 
@@ -73,27 +84,88 @@ class NoDeletionScheduledError(SaasInfraError):
         self.hint = "`saas-infra list` shows which tenants are scheduled for deletion"
 
 
+class TenantStatus(StrEnum):
+    """A tenant's state, closed: the original tool's identifiers where it had one. Details that
+    used to ride in the status text (asleep, time left, until when Railway can restore it) are
+    fields of their own; the render layer words them."""
+
+    RUNNING = "running"
+    DEPLOYING = "deploying"
+    PROVISIONING = "provisioning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    FAILED = "failed"
+    REMOVED = "removed"
+    DELETION_SCHEDULED = "deletion_scheduled"
+    DELETED = "deleted"
+    NOT_CREATED = "not_created"
+    ORPHAN = "orphan"
+    DUPLICATE = "duplicate"
+    UNMANAGED = "unmanaged"
+    INVALID_MANIFEST = "invalid_manifest"
+    UNKNOWN = "unknown"  # a deployment status saas-infra does not know (deployment_status has it)
+
+
+class UnreadableKey(StrEnum):
+    """Why Railway did not give a key's value."""
+
+    SEALED = "sealed"
+    MASKED = "masked"
+    NOT_RETURNED = "not_returned"
+    NOT_SET = "not_set"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A gateway deployment as Railway reported it: `status` is Railway's own word."""
+
+    id: str
+    status: str
+    created_at: datetime | None = None
+    commit: str | None = None
+
+    @classmethod
+    def from_railway(cls, data: dict[str, Any]) -> Deployment:
+        meta = data.get("meta") or {}
+        meta = json.loads(meta) if isinstance(meta, str) else meta
+        created = data.get("createdAt")
+        return cls(data["id"], data["status"], parse_time(created) if created else None,
+                   meta.get("commitHash"))
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    kind: ActionKind
+    reason: str
+
+
 @dataclass
 class VerbResult:
     tenant: str
+    at: datetime | None = None  # when the verb ran: what deadlines are measured from
     report: ApplyReport | None = None
     project_id: str | None = None
     url: str | None = None
-    deployment: dict | None = None
+    deployment: Deployment | None = None
     waited: float | None = None  # seconds spent waiting for the deployment to settle
     deadline: datetime | None = None
     deletion: mf.Tombstone | None = None
     unchanged: bool = False  # the manifest already said this (a second `delete`)
     restored: bool = False  # cancel-delete undid Railway's own scheduled delete
     manifest_path: str | None = None
-    pending: list[dict] = field(default_factory=list)  # what a pass would still do (adopt)
+    pending: list[PendingChange] = field(default_factory=list)  # what a pass would still do
+    left_out: list[str] = field(default_factory=list)  # adopt: variables a manifest may not hold
+    not_returned: list[str] = field(default_factory=list)  # adopt: values Railway withheld
     wait_error: str | None = None  # waiting for the deployment failed (create keeps its keys)
     credentials: dict[str, str] | None = field(default=None, repr=False)
-    message: str = ""
 
     @property
     def applied(self) -> bool:
         return self.report is not None
+
+    @property
+    def finished(self) -> bool:
+        """The pass ran and converged (nothing failed, nothing left to do)."""
+        return self.report is not None and not self.report.failed and self.report.converged
 
     @property
     def console_url(self) -> str | None:
@@ -101,21 +173,21 @@ class VerbResult:
 
     @property
     def deploy_failed(self) -> bool:
-        return bool(self.deployment) and self.deployment.get("status") in FAILED
+        return self.deployment is not None and self.deployment.status in FAILED
 
     @property
-    def deploy_stopped(self) -> str | None:
-        """Why the deployment waited for will not run by itself, other than a failure: it
-        awaits approval in Railway, or someone removed it."""
-        status = (self.deployment or {}).get("status")
-        if status == AWAITING_APPROVAL:
-            return (f"the gateway deployment {self.deployment['id']} awaits approval in Railway: "
-                    f"approve it in the Railway console ({self.console_url}); "
-                    f"`saas-infra status {self.tenant}` follows it")
-        if status in REMOVED:
-            return (f"the gateway deployment {self.deployment['id']} was removed on Railway "
-                    f"({status}); `saas-infra redeploy {self.tenant}` deploys it again")
-        return None
+    def awaiting_approval(self) -> bool:
+        return self.deployment is not None and self.deployment.status == AWAITING_APPROVAL
+
+    @property
+    def deploy_removed(self) -> bool:
+        return self.deployment is not None and self.deployment.status in REMOVED
+
+    @property
+    def deploy_stopped(self) -> bool:
+        """The deployment waited for will not run by itself, other than a failure: it awaits
+        approval in Railway, or someone removed it."""
+        return self.awaiting_approval or self.deploy_removed
 
     @property
     def ok(self) -> bool:
@@ -133,11 +205,12 @@ def check_tenant_name(name: str) -> str:
         return mf.check_name(name)
     except ValueError as exc:
         detail = str(exc) if name and f"'{name}'" in str(exc) else f"'{name}' {exc}"
-        raise InputError("name", f"invalid instance name: {detail}",
+        raise InputError("name", f"invalid tenant name: {detail}",
                          hint=f"names are {NAME_RULES}") from None
 
 
-def check_source(repo=None, branch=None, image=None) -> None:
+def check_source(repo: str | None = None, branch: str | None = None,
+                 image: str | None = None) -> None:
     """A new tenant's gateway source, checked by the manifest's own rules before anything is
     written; the error names the option (--repo, --branch, --image) rather than a file."""
     if image and (repo or branch):
@@ -188,8 +261,8 @@ def _editable(fleet: Fleet, name: str) -> Path:
     return path
 
 
-def _pass(fleet: Fleet, name: str, path: Path, progress=None, note: str = "",
-          observed=None) -> ApplyReport:
+def _pass(fleet: Fleet, name: str, path: Path, progress: Progress | None = None, note: str = "",
+          observed: Observed | None = None) -> ApplyReport:
     """A pass for this tenant alone. If it cannot run, the edit stays and the error says so."""
     try:
         return apply_pass(fleet, targets=[name], progress=progress, observed=observed)
@@ -203,21 +276,20 @@ def _add_hint(exc: SaasInfraError, note: str) -> None:
     exc.hint = f"{exc.hint}; {note}" if exc.hint else note
 
 
-def _outcome(report: ApplyReport, name: str):
+def _outcome(report: ApplyReport, name: str) -> TenantOutcome | None:
     return next((o for o in report.outcomes if o.tenant == name), None)
 
 
 def _project_of(report: ApplyReport, name: str) -> ObservedProject | None:
-    live = report.observed.managed().get(name, []) if report.observed else []
-    return live[0] if len(live) == 1 else None
+    return report.observed.tenant_project(name) if report.observed else None
 
 
-def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
+def _wait(fleet: Fleet, result: VerbResult, on_status: OnStatus | None) -> None:
     started = fleet.clock.monotonic()
     try:
-        result.deployment = wait_for_gateway(
+        result.deployment = Deployment.from_railway(wait_for_gateway(
             fleet, result.tenant, on_status=on_status,
-            project=_project_of(result.report, result.tenant) if result.report else None)
+            project=_project_of(result.report, result.tenant) if result.report else None))
     except SaasInfraError as exc:
         _add_hint(exc, f"`saas-infra status {result.tenant}` shows the deployment")
         raise
@@ -227,8 +299,9 @@ def _wait(fleet: Fleet, result: VerbResult, on_status) -> None:
 # --- create -----------------------------------------------------------------------------------
 
 
-def create(fleet: Fleet, name: str, *, repo=None, branch=None, image=None, apply=True,
-           wait=True, progress=None, on_status=None) -> VerbResult:
+def create(fleet: Fleet, name: str, *, repo: str | None = None, branch: str | None = None,
+           image: str | None = None, apply: bool = True, wait: bool = True,
+           progress: Progress | None = None, on_status: OnStatus | None = None) -> VerbResult:
     check_tenant_name(name)
     check_source(repo, branch, image)
     if existing_manifest(fleet, name):
@@ -239,10 +312,8 @@ def create(fleet: Fleet, name: str, *, repo=None, branch=None, image=None, apply
         observed = fleet.observe()
         _refuse_taken(observed, name)
     path = mf.write_new_manifest(fleet.tenants_dir, name, repo=repo, branch=branch, image=image)
-    result = VerbResult(name, manifest_path=display_path(path))
+    result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
     if not apply:
-        result.message = (f"Wrote {result.manifest_path}; nothing was sent to Railway. "
-                          f"The next pass (`saas-infra apply`) creates {name}.")
         return result
     report = result.report = _pass(fleet, name, path, progress, observed=observed, note=(
         f"; `saas-infra credentials {name}` reads any keys it already made"))
@@ -268,32 +339,34 @@ def _refuse_taken(observed: Observed, name: str) -> None:
                                   "writes one)")
     pending = observed.pending().get(name)
     if pending:
-        until = _restorable_until(pending[0])
+        until = restorable_until(pending[0])
+        shown = f" until {format_time(until)}" if until else ""
         raise InstanceExistsError(name, f" (Railway holds project {pending[0].id} in its "
-                                  f"scheduled delete{' until ' + until if until else ''})")
+                                  f"scheduled delete{shown})")
     for project in observed.unmanaged():
-        if project.name == PROJECT_PREFIX + name:
+        if project.name == project_name(name):
             raise InstanceExistsError(name, f" (project {project.id} named {project.name} "
                                       "exists on Railway and saas-infra does not manage it)")
 
 
-def _restorable_until(project: ObservedProject) -> str | None:
+def restorable_until(project: ObservedProject) -> datetime | None:
+    """Until when Railway can restore a project in its scheduled delete."""
     if project.deleted_at is None:
         return None
-    return format_time(project.deleted_at + RAILWAY_RESTORE_WINDOW)
+    return project.deleted_at + RAILWAY_RESTORE_WINDOW
 
 
 # --- delete / cancel ----------------------------------------------------------------------------
 
 
-def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAYS, apply=True,
-           progress=None) -> VerbResult:
+def delete(fleet: Fleet, name: str, *, force: bool = False, grace_days: int = DEFAULT_GRACE_DAYS,
+           apply: bool = True, progress: Progress | None = None) -> VerbResult:
     path = _editable(fleet, name)
     before = mf.load_tenant_file(path).manifest.deletion
     tombstone = mf.set_tombstone(path, fleet.clock.now(), grace_days=grace_days, force=force)
-    result = VerbResult(name, manifest_path=display_path(path), deletion=tombstone,
-                        deadline=None if tombstone.force else tombstone.deadline,
-                        unchanged=before == tombstone)
+    deadline = None if tombstone.force else tombstone.deadline
+    result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path),
+                        deletion=tombstone, deadline=deadline, unchanged=before == tombstone)
     if apply:
         result.report = _pass(fleet, name, path, progress)
         outcome = _outcome(result.report, name)
@@ -303,53 +376,28 @@ def delete(fleet: Fleet, name: str, *, force=False, grace_days=DEFAULT_GRACE_DAY
         result.url = project.url if project else None
         if tombstone.force and result.ok:
             path.unlink()  # the tenant is gone; git history keeps the manifest
-    result.message = _delete_message(result, fleet.clock.now())
+    result.at = fleet.clock.now()  # after the pass: the time left is told from now
     return result
 
 
-def _delete_message(result: VerbResult, now: datetime) -> str:
-    name, shown = result.tenant, result.manifest_path
-    if result.deletion.force:
-        if not result.applied:
-            return f"Wrote a forced tombstone to {shown}; the next pass deletes {name} at once."
-        if not result.ok:
-            return (f"Deleting {name} did not finish; the tombstone stays in {shown} and the "
-                    "next pass tries again.")
-        gone = f"project {result.project_id}" if result.project_id else "nothing on Railway"
-        return f"Deleted {name} now ({gone}); removed {shown}."
-    deadline = format_time(result.deadline)
-    when = f"at {deadline} ({time_left(result.deadline, now)})"
-    undo = f"`saas-infra cancel-delete {name}` undoes it."
-    if result.unchanged:
-        return f"{name} was already scheduled for deletion {when}; the deadline stays. {undo}"
-    if not result.applied:
-        return (f"Wrote the tombstone to {shown}: deletion {when}; the next pass marks it on "
-                f"Railway. {undo}")
-    return f"{name} is scheduled for deletion {when}; it keeps running until then. {undo}"
-
-
-def cancel_delete(fleet: Fleet, name: str, *, apply=True, progress=None) -> VerbResult:
+def cancel_delete(fleet: Fleet, name: str, *, apply: bool = True,
+                  progress: Progress | None = None) -> VerbResult:
     path = _editable(fleet, name)
     deletion = mf.load_tenant_file(path).manifest.deletion
     if deletion is None:
         raise NoDeletionScheduledError(name)
     observed = _refuse_gone(fleet, name, deletion) if apply else None
     mf.clear_tombstone(path)
-    result = VerbResult(name, manifest_path=display_path(path))
+    result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
     if not apply:
-        result.message = (f"Removed the tombstone from {result.manifest_path}; the next pass "
-                          f"takes the mark off Railway.")
         return result
     report = result.report = _pass(fleet, name, path, progress, observed=observed)
     outcome = _outcome(report, name)
-    result.restored = bool(outcome) and any(
+    result.restored = outcome is not None and any(
         s.name == "project" and s.result == "restored" for s in outcome.steps)
     project = _project_of(report, name)
     if project:
         result.project_id, result.url = project.id, project.url
-    result.message = (f"Restored {name} from Railway's scheduled delete; it keeps running."
-                      if result.restored else
-                      f"Cancelled the scheduled deletion of {name}; it keeps running.")
     return result
 
 
@@ -371,14 +419,12 @@ def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> Observed:
 # --- redeploy -----------------------------------------------------------------------------------
 
 
-def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
-             on_status=None) -> VerbResult:
+def redeploy(fleet: Fleet, name: str, *, wait: bool = True, apply: bool = True,
+             progress: Progress | None = None, on_status: OnStatus | None = None) -> VerbResult:
     path = _editable(fleet, name)
     requested = mf.set_redeploy(path, _redeploy_stamp(fleet, path)).requested_at
-    result = VerbResult(name, manifest_path=display_path(path))
+    result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
     if not apply:
-        result.message = (f"Wrote a redeploy request to {result.manifest_path}; the next pass "
-                          "deploys the newest commit.")
         return result
     report = result.report = _pass(fleet, name, path, progress)
     project = _project_of(report, name)
@@ -391,16 +437,14 @@ def redeploy(fleet: Fleet, name: str, *, wait=True, apply=True, progress=None,
     return result
 
 
-def _started(project: ObservedProject, since: datetime) -> dict | None:
+def _started(project: ObservedProject, since: datetime) -> Deployment | None:
     """The gateway deployment the pass started, from the listing it made afterwards; None when
     Railway does not list one that new yet (never an older deployment mistaken for it)."""
     gateway = project.gateway
     deployment = gateway.deployment if gateway else None
     if deployment is None or deployment.created_at is None or deployment.created_at < since:
         return None
-    return {"id": deployment.id, "status": deployment.status,
-            "createdAt": format_time(deployment.created_at),
-            "meta": {"commitHash": deployment.commit}}
+    return Deployment(deployment.id, deployment.status, deployment.created_at, deployment.commit)
 
 
 def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:
@@ -415,73 +459,90 @@ def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:
 # --- list / status ------------------------------------------------------------------------------
 
 
-def _status_of(project: ObservedProject | None) -> str:
+@dataclass
+class InstanceRow:
+    """One tenant (or one of its projects) as `list` shows it: state and times as data."""
+
+    name: str
+    status: TenantStatus
+    project_id: str | None = None
+    url: str | None = None
+    created_at: datetime | None = None
+    deletion_scheduled_at: datetime | None = None
+    deletion_deadline: datetime | None = None
+    time_left: timedelta | None = None  # until the deadline, from the moment of the listing
+    restorable_until: datetime | None = None  # deleted, and Railway can still restore it
+    deployment_status: str | None = None  # Railway's word for the gateway's newest deployment
+    asleep: bool = False  # running, and Railway put the gateway to sleep (SLEEPING)
+    managed: bool = True
+    source: dict[str, str] | None = None  # the manifest's gateway source (repo/branch or image)
+
+    @property
+    def console_url(self) -> str | None:
+        return CONSOLE_URL.format(id=self.project_id) if self.project_id else None
+
+
+def _status_of(project: ObservedProject | None) -> TenantStatus:
     if project is None:
-        return "not created"
+        return TenantStatus.NOT_CREATED
     gateway = project.gateway
     if gateway is None or gateway.deployment is None:
-        return "provisioning"
+        return TenantStatus.PROVISIONING
     status = gateway.deployment.status
-    if status == "SLEEPING":
-        return "running (asleep)"
-    if status in RUNNING or status == "SKIPPED":  # a skipped deploy leaves the last one running
-        return "running"
+    if status in RUNNING or status == SKIPPED:  # a skipped deploy leaves the last one running
+        return TenantStatus.RUNNING
     if status in IN_PROGRESS:
-        return "deploying"
+        return TenantStatus.DEPLOYING
     if status == AWAITING_APPROVAL:
-        return "awaiting approval"
+        return TenantStatus.AWAITING_APPROVAL
     if status in FAILED:
-        return "failed"
+        return TenantStatus.FAILED
     if status in REMOVED:
-        return "removed"
-    return status.lower()
+        return TenantStatus.REMOVED
+    return TenantStatus.UNKNOWN
 
 
-def time_left(deadline: datetime, now: datetime) -> str:
-    seconds = (deadline - now).total_seconds()
-    if seconds <= 0:
-        return "due now"
-    days, rest = divmod(int(seconds), 86400)
-    hours = rest // 3600
-    return f"{days}d {hours}h left" if days else f"{hours}h {rest % 3600 // 60}m left"
-
-
-def instance_row(name: str, loaded, project: ObservedProject | None, now: datetime,
-                 status: str | None = None, pending: ObservedProject | None = None) -> dict:
+def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedProject | None,
+                 now: datetime, status: TenantStatus | None = None,
+                 pending: ObservedProject | None = None) -> InstanceRow:
     spec = loaded.manifest if loaded else None
     deletion = spec.deletion if spec else None
     deadline = (deletion.deadline if deletion and not deletion.force else None) or (
         project.marker.delete_after if project and project.marker else None)
     state = status or _status_of(project)
     if project is None and pending is not None:
-        until = _restorable_until(pending)
-        state = f"deleted (Railway can restore it until {until})" if until else "deleted"
+        state = TenantStatus.DELETED
     elif deletion and project is None:
-        state = "deleted" if deletion.is_due(now) else "not created"
+        state = TenantStatus.DELETED if deletion.is_due(now) else TenantStatus.NOT_CREATED
     elif deadline and project is not None and status is None:
-        state = f"deletion scheduled ({time_left(deadline, now)})"
+        state = TenantStatus.DELETION_SCHEDULED
     shown = project or pending
-    return {
-        "name": name,
-        "project_id": shown.id if shown else None,
-        "status": state,
-        "url": project.url if project else None,
-        "created_at": format_time(shown.created_at) if shown and shown.created_at else None,
-        "deletion_scheduled_at": format_time(deletion.requested_at) if deletion else None,
-        "deletion_deadline": format_time(deadline) if deadline else None,
-        "console_url": CONSOLE_URL.format(id=shown.id) if shown else None,
-        "managed": loaded is not None or bool(shown and shown.marker),
-        "source": desired_source(spec.gateway) if spec else None,
-    }
+    gateway = project.gateway if project else None
+    deployment = gateway.deployment if gateway else None
+    return InstanceRow(
+        name=name,
+        status=state,
+        project_id=shown.id if shown else None,
+        url=project.url if project else None,
+        created_at=shown.created_at if shown else None,
+        deletion_scheduled_at=deletion.requested_at if deletion else None,
+        deletion_deadline=deadline,
+        time_left=max(deadline - now, timedelta(0)) if deadline else None,
+        restorable_until=restorable_until(pending) if project is None and pending else None,
+        deployment_status=deployment.status if deployment else None,
+        asleep=deployment is not None and deployment.status == "SLEEPING",
+        managed=loaded is not None or bool(shown and shown.marker),
+        source=desired_source(spec.gateway).to_dict() if spec else None,
+    )
 
 
-def list_instances(fleet: Fleet, *, include_unmanaged=False,
-                   observed: Observed | None = None) -> list[dict[str, Any]]:
+def list_instances(fleet: Fleet, *, include_unmanaged: bool = False,
+                   observed: Observed | None = None) -> list[InstanceRow]:
     return list_view(fleet, include_unmanaged=include_unmanaged, observed=observed)[0]
 
 
-def list_view(fleet: Fleet, *, include_unmanaged=False, observed: Observed | None = None
-              ) -> tuple[list[dict[str, Any]], list[ManifestProblem]]:
+def list_view(fleet: Fleet, *, include_unmanaged: bool = False, observed: Observed | None = None
+              ) -> tuple[list[InstanceRow], list[ManifestProblem]]:
     """The rows of `list`, and the problems of manifests that could not be read: a broken file
     is shown as its tenant's status, and does not hide the rest of the fleet."""
     loaded, problems = fleet.read()
@@ -493,18 +554,19 @@ def list_view(fleet: Fleet, *, include_unmanaged=False, observed: Observed | Non
     rows = []
     for name in sorted(set(manifests) | set(managed) | broken):
         projects = managed.get(name, [])
-        status = "duplicate" if len(projects) > 1 else None
+        status = TenantStatus.DUPLICATE if len(projects) > 1 else None
         if name in broken:
-            status = INVALID_MANIFEST
+            status = TenantStatus.INVALID_MANIFEST
         elif name not in manifests:
-            status = "orphan"
-        gone = None if projects else (pending.get(name) or [None])[0]
-        for project in projects or [None]:
+            status = TenantStatus.ORPHAN
+        gone = None if projects else next(iter(pending.get(name) or []), None)
+        for project in projects or [None]:  # type: ignore[list-item]  # a row with no project
             rows.append(instance_row(name, manifests.get(name), project, now, status, gone))
     if include_unmanaged:
         for project in sorted(observed.unmanaged(), key=lambda p: p.name):
-            row = instance_row(project.name.removeprefix(PROJECT_PREFIX), None, project, now)
-            row.update(status="unmanaged", managed=False)
+            row = instance_row(tenant_of_project_name(project.name) or project.name, None,
+                               project, now, TenantStatus.UNMANAGED)
+            row.managed = False
             rows.append(row)
     return rows, problems
 
@@ -513,65 +575,118 @@ def _broken_tenants(problems: list[ManifestProblem]) -> set[str]:
     return {Path(p.file).stem for p in problems if Path(p.file).suffix in SUFFIXES}
 
 
-def status(fleet: Fleet, name: str, *, health_client=None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ServiceRow:
+    name: str
+    deployment_id: str | None
+    deployment_status: str | None  # Railway's own word
+    source: str | None  # an image, or repo@branch
+
+
+@dataclass(frozen=True)
+class Health:
+    """The gateway's /health answer: an HTTP status, or why there is none."""
+
+    ok: bool
+    http_status: int | None = None
+    error: str | None = None  # the exception's type when the gateway could not be reached
+    probed: bool = True
+
+
+@dataclass
+class TenantDetail:
+    """`status NAME`: the tenant's row, its services, health, drift and pending changes."""
+
+    row: InstanceRow
+    services: list[ServiceRow] = field(default_factory=list)
+    health: Health | None = None
+    drift: list[PendingChange] = field(default_factory=list)  # Railway differs from the manifest
+    pending: list[PendingChange] = field(default_factory=list)  # everything a pass would do
+    warnings: list[str] = field(default_factory=list)
+    manifest_problems: list[str] = field(default_factory=list)
+
+
+def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
+           ) -> TenantDetail:
     check_tenant_name(name)
     loaded, problems = fleet.read()
     manifests = {m.manifest.name: m for m in loaded}
     invalid = name not in manifests and name in _broken_tenants(problems)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
-    gone = (observed.pending().get(name) or [None])[0]
+    gone = next(iter(observed.pending().get(name) or []), None)
     if name not in manifests and not projects and not invalid:
         raise ConfigError(f"no tenant named {name}", hint="`saas-infra list` shows the tenants")
     project = projects[0] if projects else None
-    marks = "duplicate" if len(projects) > 1 else ("orphan" if name not in manifests else None)
+    marks = TenantStatus.DUPLICATE if len(projects) > 1 else (
+        TenantStatus.ORPHAN if name not in manifests else None)
     row = instance_row(name, manifests.get(name), project, fleet.clock.now(),
-                       INVALID_MANIFEST if invalid else marks, gone)
-    row["services"] = [_service_row(s) for s in (project.services.values() if project else [])]
-    row["health"] = probe_health(health_client, project.url) if project and project.url else None
-    row["manifest_problems"] = [str(p) for p in problems]
+                       TenantStatus.INVALID_MANIFEST if invalid else marks, gone)
+    detail = TenantDetail(
+        row, services=[_service_row(s) for s in (project.services.values() if project else [])],
+        health=probe_health(health_client, project.url) if project and project.url else None,
+        manifest_problems=[str(p) for p in problems])
     if invalid:  # what the manifest wants is unknown, so what would change is too
-        row["drift"] = row["pending"] = []
-        return row
+        return detail
     plan = fleet.plan_from(list(manifests.values()), observed, targets=[name])
-    row["drift"] = [
-        {"kind": a.kind.value, "reason": a.reason}
-        for a in plan.actions
-        if a.kind in (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE)  # Railway differs
-    ]
-    row["pending"] = [{"kind": a.kind.value, "reason": a.reason} for a in plan.actions]
-    row["warnings"] = list(plan.warnings)
-    return row
+    detail.pending = [PendingChange(a.kind, a.reason) for a in plan.actions]
+    detail.drift = [p for p in detail.pending if p.kind in DRIFT]
+    detail.warnings = list(plan.warnings)
+    return detail
 
 
-def _service_row(service) -> dict[str, Any]:
+DRIFT = (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE)  # kinds that mean Railway differs
+
+
+def _service_row(service: ObservedService) -> ServiceRow:
     deployment = service.deployment
-    return {
-        "name": service.name,
-        "deployment_id": deployment.id if deployment else None,
-        "deployment_status": deployment.status if deployment else None,
-        "source": service.image or (f"{service.repo}@{service.branch}" if service.repo else None),
-    }
+    return ServiceRow(
+        name=service.name,
+        deployment_id=deployment.id if deployment else None,
+        deployment_status=deployment.status if deployment else None,
+        source=service.image or (f"{service.repo}@{service.branch}" if service.repo else None),
+    )
 
 
-def probe_health(http, url: str) -> dict[str, Any]:
+def probe_health(http: httpx.Client | None, url: str) -> Health:
     if http is None:
-        return {"ok": False, "detail": "not probed"}
+        return Health(ok=False, probed=False)
     try:
         response = http.get(url + "/health", timeout=5.0)
     except Exception as exc:  # noqa: BLE001 - any network failure is an answer here, not an error
-        return {"ok": False, "detail": f"unreachable ({type(exc).__name__})"}
-    return {"ok": response.status_code == 200, "detail": f"HTTP {response.status_code}"}
+        return Health(ok=False, error=type(exc).__name__)
+    return Health(ok=response.status_code == 200, http_status=response.status_code)
 
 
 # --- whoami / credentials / adopt ---------------------------------------------------------------
 
 
-def whoami(fleet: Fleet) -> dict[str, Any]:
-    """The token's kind and user, the workspaces it reaches, and the one a pass would manage,
-    chosen as every pass chooses it (railway/workspaces.py). When none can be chosen,
-    `workspace_problem` (and `workspace_hint`) say why; `workspace_configured` whether
-    RAILWAY_WORKSPACE_ID was set (a wrong one is an error, a missing one only a warning)."""
+@dataclass(frozen=True)
+class WorkspaceRow:
+    id: str
+    name: str | None
+    plan: str | None
+    projects: int | None  # as Railway reports the count; None when it does not
+
+
+@dataclass
+class Identity:
+    """whoami: the token's kind and user, the workspaces it reaches, and the one a pass would
+    manage. When none can be chosen, `workspace_problem` (and `workspace_hint`) say why;
+    `workspace_configured` whether RAILWAY_WORKSPACE_ID was set (a wrong one is an error, a
+    missing one only a warning)."""
+
+    kind: str
+    user: dict[str, Any] | None
+    workspaces: list[WorkspaceRow]
+    workspace: dict[str, Any] | None  # id, name, source (how it was chosen)
+    workspace_problem: str | None
+    workspace_hint: str | None
+    workspace_configured: bool
+
+
+def whoami(fleet: Fleet) -> Identity:
+    """The token's identity, chosen as every pass chooses the workspace (railway/workspaces.py)."""
     client = fleet.client
     configured = bool(fleet.workspace_id)  # before workspace() fills it in
     try:
@@ -585,28 +700,28 @@ def whoami(fleet: Fleet) -> dict[str, Any]:
     chosen, problem = None, None
     try:
         fleet.workspace()
+        assert fleet.chosen is not None
         chosen = {"id": fleet.chosen.id, "name": fleet.chosen.name, "source": fleet.chosen.source}
     except ConfigError as exc:
         problem = exc
     listed = list(identity.workspaces)
     if chosen and all(item["id"] != chosen["id"] for item in listed):
         listed.append(chosen)  # reached, though not listed
-    workspaces = [_workspace_row(client, item) for item in listed]
-    return {
-        "kind": identity.kind,
-        "user": identity.user,
-        "workspaces": workspaces,
-        "workspace": chosen,
-        "workspace_problem": str(problem) if problem else None,
-        "workspace_hint": problem.hint if problem else None,
-        "workspace_configured": configured,
-    }
+    return Identity(
+        kind=identity.kind,
+        user=identity.user,
+        workspaces=[_workspace_row(client, item) for item in listed],
+        workspace=chosen,
+        workspace_problem=str(problem) if problem else None,
+        workspace_hint=problem.hint if problem else None,
+        workspace_configured=configured,
+    )
 
 
-def _workspace_row(client, item: dict) -> dict[str, Any]:
+def _workspace_row(client: ops.Executor, item: dict[str, Any]) -> WorkspaceRow:
     plan = item.get("plan") or ops.workspace(client, item["id"]).get("plan")
-    return {"id": item["id"], "name": item.get("name"), "plan": plan,
-            "projects": reported_project_count(client, item["id"])}
+    return WorkspaceRow(item["id"], item.get("name"), plan,
+                        reported_project_count(client, item["id"]))
 
 
 @dataclass
@@ -615,49 +730,47 @@ class Credentials:
     project_id: str
     keys: dict[str, str | None] = field(repr=False)
     rotated: bool = False
-    unreadable: dict[str, str] = field(default_factory=dict)  # key name -> why it is not shown
+    unreadable: dict[str, UnreadableKey] = field(default_factory=dict)  # key -> why not shown
     lost: str | None = None  # the fleet lock was lost while rotating (the new keys are set)
 
 
-def credentials(fleet: Fleet, name: str, *, rotate=False) -> Credentials:
+def credentials(fleet: Fleet, name: str, *, rotate: bool = False) -> Credentials:
     check_tenant_name(name)
     observed = fleet.observe()
-    projects = observed.managed().get(name, [])
-    if len(projects) != 1 or projects[0].gateway is None:
+    project = observed.tenant_project(name)
+    if project is None or project.gateway is None:
         raise ConfigError(f"tenant {name} has no gateway on Railway to read keys from",
                           hint="`saas-infra list` shows the tenants")
-    project = projects[0]
-    ids = {"project_id": project.id, "environment_id": project.environment_id,
-           "service_id": project.gateway.id}
+    gateway = project.gateway
+    ids: dict[str, Any] = {"project_id": project.id, "environment_id": project.environment_id,
+                           "service_id": gateway.id}
     if rotate:
-        keys = {key: generate_key() for key in KEY_NAMES}
+        new = {key: generate_key() for key in KEY_NAMES}
         # A writer like any pass: under the fleet lock, so no pass acts on this tenant meanwhile.
         try:
             with fleet_lock.hold(fleet, observed):
                 # One call that writes and deploys: a separate deploy could be lost to a crash,
                 # and nothing would ever deploy the new keys.
-                ops.variables_upsert(fleet.client, variables=keys, skip_deploys=False, **ids)
+                ops.variables_upsert(fleet.client, variables=new, skip_deploys=False, **ids)
         except LockLostError as exc:  # on release, the keys set: nobody else has them
-            return Credentials(name, project.id, keys, rotated=True, lost=str(exc))
-        return Credentials(name, project.id, keys, rotated=True)
+            return Credentials(name, project.id, dict(new), rotated=True, lost=str(exc))
+        return Credentials(name, project.id, dict(new), rotated=True)
     values = ops.variables(fleet.client, **ids)
-    keys = {key: values.get(key) or None for key in KEY_NAMES}
-    unreadable = {key: _unreadable_key(project.gateway, key, name)
+    keys: dict[str, str | None] = {key: values.get(key) or None for key in KEY_NAMES}
+    unreadable = {key: _unreadable_key(gateway, key)
                   for key, value in keys.items() if value is None}
     return Credentials(name, project.id, keys, unreadable=unreadable)
 
 
-def _unreadable_key(gateway, key: str, name: str) -> str:
+def _unreadable_key(gateway: ObservedService, key: str) -> UnreadableKey:
     """Why Railway did not give a key's value: sealed, masked, or simply not there."""
-    rotate = f"`saas-infra credentials {name} --rotate` sets new keys (clients of the old ones break)"
     if key in gateway.sealed:
-        return f"{key} is sealed on Railway, which never returns a sealed value; {rotate}"
+        return UnreadableKey.SEALED
     if gateway.masked:
-        return (f"Railway masked the value of {key}: this token may not read the tenant's "
-                f"variable values; reading them needs {VALUES_ACCESS}")
+        return UnreadableKey.MASKED
     if key in gateway.key_names:
-        return f"Railway did not return the value of {key} (sealed, or not readable by this token)"
-    return f"{key} is not set on Railway; the next `saas-infra apply` generates it"
+        return UnreadableKey.NOT_RETURNED
+    return UnreadableKey.NOT_SET
 
 
 def adopt(fleet: Fleet, name: str) -> VerbResult:
@@ -668,11 +781,11 @@ def adopt(fleet: Fleet, name: str) -> VerbResult:
                           hint=f"`saas-infra status {name}` shows it")
     check_manifests(fleet)
     observed = fleet.observe()
-    projects = observed.managed().get(name, [])
-    if len(projects) != 1 or projects[0].gateway is None:
+    project = observed.tenant_project(name)
+    if project is None or project.gateway is None:
         raise ConfigError(f"no single managed project with a gateway for {name} to adopt",
                           hint="`saas-infra list` shows orphans")
-    project, gateway = projects[0], projects[0].gateway
+    gateway = project.gateway
     auth_mode, variables, left_out = adoptable_variables(gateway.variables)
     tombstone = adopted_tombstone(project, fleet.clock.now())
     path = mf.write_new_manifest(
@@ -680,12 +793,11 @@ def adopt(fleet: Fleet, name: str) -> VerbResult:
         branch=None if gateway.image else gateway.branch, image=gateway.image,
         auth_mode=auth_mode, variables=variables, deletion=tombstone)
     plan = fleet.plan_from(fleet.load(), observed, targets=[name])
-    result = VerbResult(name, project_id=project.id, url=project.url,
-                        manifest_path=display_path(path), deletion=tombstone,
-                        deadline=tombstone.deadline if tombstone else None,
-                        pending=[{"kind": a.kind.value, "reason": a.reason} for a in plan.actions])
-    result.message = _adopt_message(result, left_out, sorted(gateway.unknown))
-    return result
+    return VerbResult(name, fleet.clock.now(), project_id=project.id, url=project.url,
+                      manifest_path=display_path(path), deletion=tombstone,
+                      deadline=tombstone.deadline if tombstone else None,
+                      pending=[PendingChange(a.kind, a.reason) for a in plan.actions],
+                      left_out=left_out, not_returned=sorted(gateway.unknown))
 
 
 def adopted_tombstone(project: ObservedProject, now: datetime) -> mf.Tombstone | None:
@@ -698,7 +810,8 @@ def adopted_tombstone(project: ObservedProject, now: datetime) -> mf.Tombstone |
     days_left = math.ceil((deadline - now).total_seconds() / 86400)
     grace = DEFAULT_GRACE_DAYS if days_left <= DEFAULT_GRACE_DAYS else days_left
     grace = max(0, min(grace, MAX_GRACE_DAYS))
-    return mf.Tombstone(requested_at=deadline - timedelta(days=grace), grace_days=grace)
+    return mf.Tombstone(requested_at=deadline - timedelta(days=grace), grace_days=grace,
+                        force=False)
 
 
 def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str, str], list[str]]:
@@ -717,20 +830,3 @@ def adoptable_variables(variables: dict[str, str]) -> tuple[str | None, dict[str
             continue
         extra[key] = value
     return auth_mode, extra, left_out
-
-
-def _adopt_message(result: VerbResult, left_out: list[str], unknown: list[str]) -> str:
-    text = f"Wrote {result.manifest_path} for the project {result.project_id}."
-    if result.deadline:
-        text += (f" It carries the deletion Railway announces for {format_time(result.deadline)}"
-                 f" (`saas-infra cancel-delete {result.tenant}` cancels it).")
-    if left_out:
-        text += (f" Not carried over (a manifest may not hold them): {', '.join(left_out)};"
-                 " the next pass would change them on Railway.")
-    if unknown:
-        text += (f" Not carried over (Railway did not return their values): "
-                 f"{', '.join(unknown)}; passes leave them as they are on Railway.")
-    if result.pending:
-        kinds = ", ".join(p["kind"] for p in result.pending)
-        return text + f" Review it: `saas-infra plan --target {result.tenant}` still shows {kinds}."
-    return text + " `saas-infra plan` shows no changes for it."

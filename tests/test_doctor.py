@@ -282,6 +282,19 @@ def test_sealed_variables_are_named_and_sealed_keys_warn(run_cli, emu, fleet, wr
     assert result.exit_code == 0
 
 
+def test_a_key_shown_empty_is_missing_as_a_pass_sees_it(run_cli, emu, fleet, write_tenant):
+    write_tenant("acme")
+    assert apply_pass(fleet).converged
+    acme = fleet.observe().tenant_project("acme")
+    ops.variables_upsert(fleet.client, project_id=acme.id, environment_id=acme.environment_id,
+                         service_id=acme.gateway.id, variables={"CLIENT_API_KEY": ""},
+                         skip_deploys=True)
+    _result, _data, checks = doctor(run_cli, emu)
+    keys = checks["tenant-keys"]
+    assert (keys["status"], keys["details"]["missing"]) == ("warn", ["acme (CLIENT_API_KEY)"])
+    assert keys["fix"] == "the next pass generates the missing keys"
+
+
 def test_values_null_without_being_sealed_are_named(runtime, run_cli, emu, fleet, write_tenant):
     write_tenant("acme")
     assert apply_pass(fleet).converged

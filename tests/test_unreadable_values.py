@@ -12,7 +12,7 @@ from dataclasses import replace
 import httpx
 
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import parse_project
+from saas_infra.railway.observed import VariableSpec, parse_project, service_variables
 from saas_infra.tenancy import KEY_NAMES
 from tests.test_cli_verbs import created, railway
 from tests.test_diff import REPO, gateway, observed, only_action, plan_for, project, tenant
@@ -118,6 +118,19 @@ def test_an_unreadable_value_is_unknown_and_its_name_still_counts():
     assert gateway.variables == {"AUTH_MODE": "both"} and not gateway.masked
     masked = parse_project(_node({"A": {"value": None}, "CLIENT_API_KEY": {"value": None}}))
     assert masked.gateway.masked
+
+
+def test_a_project_without_a_production_environment_is_read_in_its_first():
+    node = _node({"CLIENT_API_KEY": {"value": None}, "ADMIN_API_KEY": {"value": "k"},
+                  "LOG_LEVEL": "info"})
+    node["environments"]["edges"][0]["node"]["name"] = "staging"
+    node["environments"]["edges"].append({"node": {"id": "env-2", "name": "preview",
+                                                   "config": {"services": {}}}})
+    assert service_variables(node)["svc-gw"] == {
+        "CLIENT_API_KEY": VariableSpec(None), "ADMIN_API_KEY": VariableSpec("k"),
+        "LOG_LEVEL": VariableSpec("info")}
+    gateway = parse_project(node).gateway
+    assert (gateway.key_names, gateway.unreadable_keys) == (set(KEY_NAMES), {"CLIENT_API_KEY"})
 
 
 def test_an_unknown_value_is_never_drift():

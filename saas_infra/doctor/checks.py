@@ -30,7 +30,14 @@ from saas_infra.errors import (
     RailwayError,
 )
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, Observed, observe, parse_project
+from saas_infra.railway.observed import (
+    RAILWAY_RESTORE_WINDOW,
+    Observed,
+    VariableSpec,
+    observe,
+    parse_project,
+    service_variables,
+)
 from saas_infra.railway.workspaces import (
     PERSONAL,
     WORKSPACE_TOKEN,
@@ -400,33 +407,11 @@ def _counted(count, live: int, pending: int, against: str | None) -> str:
 # --- values and keys ------------------------------------------------------------------------
 
 
-def _variable_specs(node: dict) -> dict[str, dict[str, Any]]:
-    """{service name: {variable name: raw spec}} of a project's production config."""
-    environments = [e["node"] for e in (node.get("environments") or {}).get("edges", [])]
-    production = next((e for e in environments if e.get("name") == "production"),
-                      environments[0] if environments else None)
-    if production is None:
-        return {}
-    config = production.get("config")
-    if isinstance(config, str):
-        try:
-            config = json.loads(config)
-        except ValueError:
-            return {}
+def _variable_specs(node: dict) -> dict[str, dict[str, VariableSpec]]:
+    """{service name: {variable name: spec}} of a project's config, read as a pass reads it."""
     names = {e["node"]["id"]: e["node"]["name"] for e in (node.get("services") or {}).get(
         "edges", [])}
-    services = (config or {}).get("services") or {}
-    return {names.get(sid, sid): (entry or {}).get("variables") or {}
-            for sid, entry in services.items()}
-
-
-def _readable(spec: Any) -> bool:
-    value = spec.get("value") if isinstance(spec, dict) else spec
-    return isinstance(value, str)
-
-
-def _sealed(spec: Any) -> bool:
-    return isinstance(spec, dict) and bool(spec.get("isSealed"))
+    return {names.get(sid, sid): specs for sid, specs in service_variables(node).items()}
 
 
 def _live_nodes(facts: Facts) -> list[dict]:
@@ -440,9 +425,9 @@ def _values(facts: Facts, _now) -> Check:
     for node in _live_nodes(facts):
         for variables in _variable_specs(node).values():
             for name, spec in variables.items():
-                if _sealed(spec):
+                if spec.sealed:
                     sealed.add(name)
-                elif _readable(spec):
+                elif spec.value is not None:
                     readable += 1
                 else:
                     unreadable[name] = unreadable.get(name, 0) + 1
@@ -480,9 +465,9 @@ def _keys(facts: Facts, _now) -> Check:
         project = parse_project(node)
         if project.marker is None or project.gateway is None:
             continue
-        specs = _variable_specs(node).get("gateway", {})
-        absent = [k for k in KEY_NAMES if k not in specs]
-        hidden = [k for k in KEY_NAMES if k in specs and not _readable(specs[k])]
+        gateway = project.gateway  # a key shown empty is missing: the next pass makes it
+        absent = [k for k in KEY_NAMES if k not in gateway.key_names]
+        hidden = [k for k in KEY_NAMES if k in gateway.unreadable_keys]
         if hidden:
             unreadable.append(f"{project.tenant} ({', '.join(hidden)})")
         if absent:

@@ -4,7 +4,8 @@ Observation costs one request per page of projects, never one per tenant. Secret
 here: of the gateway's secret-looking variables (the generated keys, operators' own) nothing
 survives but whether the generated keys are present. A value Railway does not return (masked
 for a token that may not decrypt it, or sealed) is unknown, never missing: its name still counts;
-a key read back empty is missing.
+a key read back empty is missing. A project is read in its production environment, else its
+first (environment_of, service_variables): doctor reads the config through the same functions.
 Nothing here decides what to do about what it sees; that is diff.py's job.
 """
 
@@ -48,6 +49,7 @@ class ObservedService:
     image: str | None = None
     variables: dict[str, str] = field(default_factory=dict)  # non-secret, raw (unrendered)
     key_names: frozenset[str] = frozenset()  # which generated keys are present (by name)
+    unreadable_keys: frozenset[str] = frozenset()  # keys present whose values were not returned
     unknown: frozenset[str] = frozenset()  # non-secret names whose values Railway did not return
     sealed: frozenset[str] = frozenset()  # names Railway reports sealed (values never returned)
     masked: bool = False  # Railway returned every value that is not sealed as null
@@ -235,9 +237,10 @@ def _shortfall(expected: Expected, projects: tuple[ObservedProject, ...]) -> str
 
 
 def parse_project(node: dict) -> ObservedProject:
-    environment = _production(node)
-    config = _json(environment.get("config")) if environment else {}
-    service_configs = (config or {}).get("services") or {}
+    environment = environment_of(node)
+    config = _config(environment)
+    service_configs = config.get("services") or {}
+    variables = _variables_of(config)
     instances = {}
     if environment:
         for edge in (environment.get("serviceInstances") or {}).get("edges", []):
@@ -246,7 +249,8 @@ def parse_project(node: dict) -> ObservedProject:
     for edge in (node.get("services") or {}).get("edges", []):
         service = edge["node"]
         services[service["name"]] = _service(
-            service, instances.get(service["id"]), service_configs.get(service["id"]) or {}
+            service, instances.get(service["id"]), service_configs.get(service["id"]) or {},
+            variables.get(service["id"], {}),
         )
     return ObservedProject(
         id=node["id"],
@@ -260,7 +264,16 @@ def parse_project(node: dict) -> ObservedProject:
     )
 
 
-def _production(node: dict) -> dict | None:
+@dataclass(frozen=True)
+class VariableSpec:
+    """One variable of a service's environment config as Railway listed it."""
+
+    value: str | None  # None: not returned (masked for this token, or sealed)
+    sealed: bool = False
+
+
+def environment_of(node: dict) -> dict | None:
+    """The environment saas-infra reads a project in: production, else the first listed."""
     environments = [e["node"] for e in (node.get("environments") or {}).get("edges", [])]
     for environment in environments:
         if environment.get("name") == "production":
@@ -268,15 +281,37 @@ def _production(node: dict) -> dict | None:
     return environments[0] if environments else None
 
 
-def _service(service: dict, instance: dict | None, config: dict) -> ObservedService:
+def service_variables(node: dict) -> dict[str, dict[str, VariableSpec]]:
+    """{service id: {variable name: spec}} of the project's environment config (environment_of):
+    the one reading of that config, for a pass and for doctor alike."""
+    return _variables_of(_config(environment_of(node)))
+
+
+def _config(environment: dict | None) -> dict[str, Any]:
+    return (_json(environment.get("config")) if environment else None) or {}
+
+
+def _variables_of(config: dict[str, Any]) -> dict[str, dict[str, VariableSpec]]:
+    return {service_id: _specs((entry or {}).get("variables") or {})
+            for service_id, entry in (config.get("services") or {}).items()}
+
+
+def _specs(variables: dict[str, Any]) -> dict[str, VariableSpec]:
+    specs = {}
+    for name, raw in variables.items():
+        spec = raw if isinstance(raw, dict) else {"value": raw}
+        value = spec.get("value")
+        specs[name] = VariableSpec(None if value is None else str(value),
+                                   bool(spec.get("isSealed")))
+    return specs
+
+
+def _service(service: dict, instance: dict | None, config: dict,
+             specs: dict[str, VariableSpec]) -> ObservedService:
     source = (instance or {}).get("source") or {}
     config_source = config.get("source") or {}
-    specs = {
-        name: spec if isinstance(spec, dict) else {"value": spec}
-        for name, spec in (config.get("variables") or {}).items()
-    }
-    sealed = frozenset(name for name, spec in specs.items() if spec.get("isSealed"))
-    values = {name: spec.get("value") for name, spec in specs.items()}
+    sealed = frozenset(name for name, spec in specs.items() if spec.sealed)
+    values = {name: spec.value for name, spec in specs.items()}
     open_values = [value for name, value in values.items() if name not in sealed]
     is_gateway = service["name"] == GATEWAY
     # Secrets (the generated keys, operators' own) never leave this function.
@@ -292,6 +327,8 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
         # A key is there by name unless Railway shows it empty: an unreadable one (None) is
         # unknown and counts, a readable "" is known to be no key and is made again.
         key_names=frozenset(name for name in KEY_NAMES if name in values and values[name] != ""),
+        unreadable_keys=frozenset(name for name in KEY_NAMES
+                                  if name in values and values[name] is None),
         unknown=frozenset(name for name in managed if values[name] is None),
         sealed=sealed,
         masked=bool(open_values) and all(value is None for value in open_values),

@@ -41,11 +41,13 @@ from saas_infra.errors import (
     RateLimitedError,
     TransientError,
 )
+from saas_infra.marker import mark_fields
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed
 from saas_infra.railway.retry import took_no_effect
 
 CONTROL_PROJECT = "saas-infra-control"
+CONTROL_KIND = "-control"  # its mark: [saas-infra-control …]
 LEGACY_TICKET = "saas-infra-lock"  # earlier versions made one such project per acting pass
 DEFAULT_TTL = 600.0  # a lease nobody renewed for this long belongs to a pass that died
 DEFAULT_TIMEOUT = 900.0  # longer than a lease: by default a pass outwaits a dead holder
@@ -58,7 +60,6 @@ _COOLDOWN_WAIT = 30.0  # "Endpoint too recently updated" says not how long; tens
 HEARTBEAT = 1.0  # real seconds between the background thread's looks; it calls Railway when due
 _FIRST_POLL, _MAX_POLL = 1.0, 15.0  # waiting: short passes are noticed fast, long ones cheaply
 _FREE_TRIES = 4  # writes of `free` before giving up (the lease then expires by itself)
-_MARK = re.compile(r"\[saas-infra-control(?P<body>[^\]]*)\]")
 _LEGACY_MARK = "[saas-infra-lock "
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/@#+-]+")
 _ABOUT = (
@@ -103,10 +104,7 @@ def control_description(lease: Lease | None) -> str:
 
 def parse_lease(description: str | None) -> Lease | None:
     """The lease in a control project's description; None when free (or the text is mangled)."""
-    match = _MARK.search(description or "")
-    if not match:
-        return None
-    fields = dict(item.split("=", 1) for item in match.group("body").split() if "=" in item)
+    fields = mark_fields(description, CONTROL_KIND) or {}
     if not fields.get("holder") or not fields.get("nonce"):
         return None
     try:
@@ -126,7 +124,7 @@ def find_controls(nodes: Iterable[dict]) -> list[dict]:
     """Every live control project among listed projects."""
     return [node for node in nodes
             if node.get("name") == CONTROL_PROJECT and not node.get("deletedAt")
-            and _MARK.search(node.get("description") or "")]
+            and mark_fields(node.get("description"), CONTROL_KIND) is not None]
 
 
 def _creation_order(node: dict) -> tuple:

@@ -12,7 +12,6 @@ the next `doctor --live` removes it (`doctor --cleanup` at once). Never prints; 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import signal
 import threading
@@ -30,6 +29,7 @@ from saas_infra.doctor.checks import DOCTOR_PREFIX, is_doctor_project
 from saas_infra.doctor.report import Cleanup, Difference, Status, StepResult
 from saas_infra.doctor.wire import Call, Tap
 from saas_infra.errors import AuthError, NotFoundError, RailwayError, SaasInfraError
+from saas_infra.marker import mark_fields
 from saas_infra.plan import Action, Create, GatewayRef, Redeploy, SetVariables
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import VariableSpec, parse_project, service_variables
@@ -38,7 +38,6 @@ from saas_infra.tenancy import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, SERVICES
 LEASE = timedelta(hours=1)  # a run outliving it stops; a leftover past it is anyone's to remove
 CONSOLE = "https://railway.com/project/{id}"
 PROBE = "SAAS_INFRA_DOCTOR"  # the non-secret variable the run sets, then changes
-_MARK = re.compile(r"\[saas-infra-doctor (?P<body>[^\]]*)\]")
 _ABOUT = ("Throwaway project of `saas-infra doctor --live`, which deletes it when it ends; "
           "`saas-infra doctor --cleanup` removes one left behind.")
 DEPLOY_TIMEOUT = 900.0
@@ -74,8 +73,7 @@ class DoctorProject:
 def parse_doctor_project(node: dict) -> DoctorProject | None:
     if not is_doctor_project(node.get("name"), node.get("description")):
         return None
-    body = _MARK.search(node.get("description") or "").group("body")
-    fields = dict(item.split("=", 1) for item in body.split() if "=" in item)
+    fields = mark_fields(node.get("description"), "-doctor") or {}
     try:
         expires = parse_time(fields["expires"]) if "expires" in fields else None
     except ValueError:

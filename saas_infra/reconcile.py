@@ -42,6 +42,7 @@ class Fleet:
     client: ops.Executor
     clock: Clock
     tenants_dir: Path
+    fleet_file: Path | None = None  # None: fleet.yaml beside tenants_dir, if any
     workspace_id: str | None = None
     concurrency: int = 8
     max_deletions: int = 3
@@ -62,13 +63,13 @@ class Fleet:
     def load(self) -> list[LoadedManifest]:
         if not self.tenants_dir.is_dir():
             return []
-        return manifests_mod.load_tenants(self.tenants_dir, self.warn)
+        return manifests_mod.load_tenants(self.tenants_dir, self.warn, self.fleet_file)
 
     def read(self) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
         """(valid manifests, problems of the others): for views that work while one is broken."""
         if not self.tenants_dir.is_dir():
             return [], []
-        return manifests_mod.read_tenants(self.tenants_dir, self.warn)
+        return manifests_mod.read_tenants(self.tenants_dir, self.warn, self.fleet_file)
 
     def observe(self) -> Observed:
         return observe(self.client, self.workspace())

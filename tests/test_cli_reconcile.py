@@ -56,7 +56,8 @@ def test_validate_counts_the_valid_manifests(run_cli, write_tenant, emu):
     assert (result.exit_code, result.stdout, result.stderr) == (
         0, "", "2 manifests valid in tenants/\n")
     as_json = run_cli("validate", "--json")
-    assert json.loads(as_json.stdout) == {"valid": True, "tenants": ["acme", "globex"]}
+    assert json.loads(as_json.stdout) == {
+        "valid": True, "tenants": ["acme", "globex"], "fleet_file": None}
     assert emu.counts["total"] == 0
 
 

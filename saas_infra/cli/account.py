@@ -65,7 +65,7 @@ def doctor(s: Session, live: bool, cleanup: bool, record_dir: Path | None, yes: 
         workspace_id=s.settings.workspace_id, plan_name=s.settings.plan_name,
         workspace_variable="RAILWAY_TEAM_ID" if env.get("RAILWAY_TEAM_ID") and not env.get(
             "RAILWAY_WORKSPACE_ID") else "RAILWAY_WORKSPACE_ID",
-        tenants_dir=s.settings.tenants_dir)
+        tenants_dir=s.settings.tenants_dir, fleet_file=s.settings.fleet_file)
     options = dr.Options(live=live, cleanup=cleanup, record=record_dir, holder=default_holder(env))
     report = dr.run(lambda wrap: s.runtime.client(s.settings, s.retry_notice, wrap), setup,
                     s.runtime.clock, options, say=lambda line: s.console.message(line, "dim"),

@@ -68,6 +68,7 @@ class Setup:
     per_second: float | None = 10
     per_hour: int | None = 1_000
     tenants_dir: Path = Path("tenants")
+    fleet_file: Path | None = None  # None: fleet.yaml beside tenants_dir, when there is one
 
 
 @dataclass
@@ -513,7 +514,7 @@ def _fleet(setup: Setup, facts: Facts, now: datetime) -> Check:
         summary += f"; no {setup.tenants_dir}/ here, so no manifests to compare"
         return _fleet_leftovers(Check("fleet", Status.OK, summary, details=details), leftovers)
     try:
-        manifests = mf.load_tenants(setup.tenants_dir)
+        manifests = mf.load_tenants(setup.tenants_dir, fleet_file=setup.fleet_file)
     except ManifestError as exc:
         return Check("fleet", Status.FAIL, f"{summary}; {exc.args[0]} in {setup.tenants_dir}/",
                      details=details, fix="`saas-infra validate` names each one")

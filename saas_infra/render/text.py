@@ -133,8 +133,9 @@ def sandbox_wait(holder: tuple[str, int] | None, timeout: float) -> str:
 # --- validate / plan / apply ----------------------------------------------------------------
 
 
-def validated(count: int, directory: str) -> list[Line]:
-    return [say(f"{words.plural(count, 'manifest')} valid in {directory}/")]
+def validated(count: int, directory: str, fleet_file: str | None = None) -> list[Line]:
+    with_fleet = f", with the fleet file {fleet_file}" if fleet_file else ""
+    return [say(f"{words.plural(count, 'manifest')} valid in {directory}/{with_fleet}")]
 
 
 def saved_plan(path: str) -> Line:

@@ -39,7 +39,9 @@ from saas_infra.plan import (
     Restore,
     ScheduleDelete,
     SetVariables,
+    Settings,
     Source,
+    UpdateSettings,
     UpdateSource,
 )
 from saas_infra.railway import operations as ops
@@ -185,6 +187,8 @@ class _TenantRun:
                 self.set_variables(self.gateway_ids(project_id, change.gateway), change)
             case UpdateSource(source=source, gateway=gateway):
                 self.update_source(self.gateway_ids(project_id, gateway), source)
+            case UpdateSettings(settings=settings, gateway=gateway):
+                self.update_settings(self.gateway_ids(project_id, gateway), settings)
             case Redeploy(description=description, gateway=gateway):
                 self.gateway_ids(project_id, gateway)
                 self.redeploy(self.known(project_id), description)
@@ -258,6 +262,8 @@ class _TenantRun:
         self.ensure_templates(project)
         project = self.ensure_gateway(change)
         self.ensure_domain()
+        if GATEWAY in change.missing and not change.settings.empty:
+            self.update_settings(self.ids, change.settings)
         if (project.description or "") != change.description:
             ops.project_set_description(self.client, project.id, change.description)
             self.step("marker", "updated")
@@ -471,6 +477,22 @@ class _TenantRun:
         )
         self.step("source", "updated")  # serviceConnect deploys the new source
 
+    def update_settings(self, ids: tuple[str, str, str], settings: Settings) -> None:
+        """serviceInstanceUpdate, then serviceInstanceRedeploy of the running version (settings
+        apply from the next deployment), unless a later action of this pass deploys anyway. A
+        pass that dies in between is finished by the next: diff compares the settings with the
+        latest deployment's."""
+        _, environment_id, service_id = ids
+        if not settings.empty:
+            ops.service_instance_update(self.client, service_id=service_id,
+                                        environment_id=environment_id,
+                                        settings=settings.to_input())
+            self.step("settings", "updated")
+        if self.deploy_follows():
+            return
+        ops.redeploy(self.client, service_id=service_id, environment_id=environment_id)
+        self.step("redeploy", "requested")
+
     def redeploy(self, project_id: str, description: str) -> None:
         self.deploy()
         ops.project_set_description(self.client, project_id, description)
@@ -511,7 +533,7 @@ def _deploys(action: Action) -> bool:
     match action.change:
         case SetVariables(values=values):
             return bool(values)
-        case UpdateSource() | Redeploy():
+        case UpdateSource() | Redeploy() | UpdateSettings():
             return True
         case _:
             return False

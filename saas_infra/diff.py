@@ -10,6 +10,7 @@ run them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from saas_infra.clock import format_time
@@ -31,7 +32,9 @@ from saas_infra.plan import (
     Restore,
     ScheduleDelete,
     SetVariables,
+    Settings,
     Source,
+    UpdateSettings,
     UpdateSource,
 )
 from saas_infra.railway.observed import (
@@ -39,9 +42,11 @@ from saas_infra.railway.observed import (
     Observed,
     ObservedProject,
     ObservedService,
+    ObservedSettings,
 )
 from saas_infra.tenancy import (
     DATABASE_URL,
+    DEFAULT_REGION,
     KEY_NAMES,
     POSTGRES,
     RAILWAY_PREFIX,
@@ -67,6 +72,35 @@ def desired_source(gateway: GatewaySpec) -> Source:
     if gateway.image:
         return Source(image=gateway.image)
     return Source(repo=gateway.repo, branch=gateway.branch or "main")
+
+
+def desired_settings(gateway: GatewaySpec) -> Settings:
+    """The gateway's deploy settings as the manifest asks for them, in Railway's terms. The
+    retries count only under on_failure, so they are left out under always and never."""
+    on_failure = gateway.restart.policy == "on_failure"
+    return Settings(
+        healthcheck_path=gateway.healthcheck.path,
+        healthcheck_timeout=gateway.healthcheck.timeout,
+        restart_policy=gateway.restart.policy.upper(),
+        restart_max_retries=gateway.restart.max_retries if on_failure else None,
+        sleep=gateway.sleep,
+        replicas=gateway.replicas,
+    )
+
+
+def settings_to_write(want: Settings, have: ObservedSettings) -> Settings:
+    """The fields of `want` that Railway does not have yet (the rest None), with the region
+    the replicas go to: where the gateway runs now, else DEFAULT_REGION."""
+    changed = {name: value for name in _SETTING_FIELDS
+               if (value := getattr(want, name)) is not None and getattr(have, name) != value}
+    if not changed:
+        return Settings()
+    region = (have.region or DEFAULT_REGION) if "replicas" in changed else None
+    return Settings(**changed, region=region)
+
+
+_SETTING_FIELDS = ("healthcheck_path", "healthcheck_timeout", "restart_policy",
+                   "restart_max_retries", "sleep", "replicas")
 
 
 def desired_marker(manifest: TenantManifest) -> Marker:
@@ -215,6 +249,8 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
         source=desired_source(manifest.gateway),
         variables=desired_variables(manifest.gateway),
         missing=tuple(missing),
+        settings=(settings_to_write(desired_settings(manifest.gateway), ObservedSettings())
+                  if gateway is None else Settings()),
     )
     return Action(manifest.name, reason, change, project_id=project.id if project else None)
 
@@ -258,7 +294,7 @@ def _gateway_ref(project: ObservedProject) -> GatewayRef:
 
 def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
                      gateway: ObservedService) -> list[Action]:
-    actions = []
+    actions = _settings_changes(manifest, project, gateway)  # first: a later deploy carries them
     want = desired_variables(manifest.gateway)
     # A value Railway did not return is left alone: comparing it would rewrite every one.
     to_set = {k: v for k, v in want.items()
@@ -281,6 +317,38 @@ def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
                               UpdateSource(source, _gateway_ref(project)),
                               project_id=project.id))
     return actions
+
+
+def _settings_changes(manifest: TenantManifest, project: ObservedProject,
+                      gateway: ObservedService) -> list[Action]:
+    """Settings that differ from the manifest are written and redeployed. Settings already
+    written but not in the latest deployment (a pass died between the write and its redeploy)
+    are only redeployed."""
+    have = gateway.settings
+    if have is None:
+        return []
+    if have.region is None and gateway.deployed is not None:  # no placement set: where it runs
+        have = replace(have, region=gateway.deployed.region)
+    change = settings_to_write(desired_settings(manifest.gateway), have)
+    if not change.empty:
+        shown = ", ".join(f"{name} {_shown(getattr(have, name))} -> {_shown(getattr(change, name))}"
+                          for name in _SETTING_FIELDS if getattr(change, name) is not None)
+        reason = f"gateway settings differ from the manifest: {shown}"
+    elif gateway.deployed is not None and _undeployed(have, gateway.deployed):
+        reason = ("gateway settings are set on Railway but not deployed yet: redeploying the "
+                  "running version")
+    else:
+        return []
+    return [Action(manifest.name, reason, UpdateSettings(change, _gateway_ref(project)),
+                   project_id=project.id)]
+
+
+def _undeployed(have: ObservedSettings, deployed: ObservedSettings) -> bool:
+    return any(getattr(have, name) != getattr(deployed, name) for name in _SETTING_FIELDS)
+
+
+def _shown(value: object) -> str:
+    return "unset" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _same_source(source: Source, gateway: ObservedService) -> bool:

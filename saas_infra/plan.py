@@ -29,6 +29,7 @@ class ActionKind(StrEnum):
     CREATE = "create"  # a new tenant, or the rest of one whose create was interrupted
     UPDATE_SOURCE = "update-source"  # the gateway's repo/branch/image
     SET_VARIABLES = "set-variables"  # the gateway's variables (manifest edit or drift on Railway)
+    UPDATE_SETTINGS = "update-settings"  # the gateway's deploy settings, then a redeploy
     REDEPLOY = "redeploy"  # a redeploy requested in the manifest
     SCHEDULE_DELETE = "schedule-delete"  # write the deletion deadline on Railway
     CANCEL_DELETE = "cancel-delete"  # remove the deadline from Railway
@@ -74,6 +75,38 @@ class GatewayRef:
 
 
 @dataclass(frozen=True)
+class Settings:
+    """The gateway's deploy settings in Railway's terms; a field left None is not written.
+    `region` only says where `replicas` go (multiRegionConfig needs one)."""
+
+    healthcheck_path: str | None = None  # healthcheckPath
+    healthcheck_timeout: int | None = None  # healthcheckTimeout, seconds
+    restart_policy: str | None = None  # restartPolicyType: ON_FAILURE, ALWAYS, NEVER
+    restart_max_retries: int | None = None  # restartPolicyMaxRetries
+    sleep: bool | None = None  # sleepApplication
+    replicas: int | None = None  # multiRegionConfig {region: {numReplicas}}
+    region: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self) if f.name != "region")
+
+    def to_input(self) -> dict[str, Any]:
+        """serviceInstanceUpdate's input: only the fields to write."""
+        given = {
+            "healthcheckPath": self.healthcheck_path,
+            "healthcheckTimeout": self.healthcheck_timeout,
+            "restartPolicyType": self.restart_policy,
+            "restartPolicyMaxRetries": self.restart_max_retries,
+            "sleepApplication": self.sleep,
+        }
+        payload = {k: v for k, v in given.items() if v is not None}
+        if self.replicas is not None and self.region is not None:
+            payload["multiRegionConfig"] = {self.region: {"numReplicas": self.replicas}}
+        return payload
+
+
+@dataclass(frozen=True)
 class Create:
     """A new tenant, or the rest of one whose create was interrupted; each step adopts what
     it finds."""
@@ -84,6 +117,8 @@ class Create:
     source: Source
     variables: dict[str, str]  # the gateway's, generated keys excepted
     missing: tuple[str, ...] = ()  # what Railway lacks: project, services, keys, domain
+    # A new gateway's deploy settings, written (then redeployed) right after its create.
+    settings: Settings = field(default_factory=Settings)
 
 
 @dataclass(frozen=True)
@@ -98,6 +133,16 @@ class SetVariables:
     kind: ClassVar[ActionKind] = ActionKind.SET_VARIABLES
     values: dict[str, str]  # to write (one write, one deploy)
     unset: tuple[str, ...]  # to delete
+    gateway: GatewayRef
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """Write the settings that differ (none: they are written but not yet deployed), then
+    redeploy the running version: Railway applies settings from the next deployment."""
+
+    kind: ClassVar[ActionKind] = ActionKind.UPDATE_SETTINGS
+    settings: Settings
     gateway: GatewayRef
 
 
@@ -134,7 +179,8 @@ class Delete:
 
 
 Change: TypeAlias = (
-    Create | UpdateSource | SetVariables | Redeploy | ScheduleDelete | CancelDelete | Restore | Delete
+    Create | UpdateSource | SetVariables | UpdateSettings | Redeploy | ScheduleDelete | CancelDelete
+    | Restore | Delete
 )
 CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
 

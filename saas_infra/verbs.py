@@ -639,7 +639,7 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
     return detail
 
 
-DRIFT = (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE)  # kinds that mean Railway differs
+DRIFT = (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE, ActionKind.UPDATE_SETTINGS)  # kinds that mean Railway differs
 
 
 def _service_row(service: ObservedService) -> ServiceRow:

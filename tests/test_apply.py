@@ -124,11 +124,14 @@ def test_create_fills_every_template_variable_the_emulator_would_leave_empty(
     assert all(value for value in postgres.values()) and all(value for value in redis.values())
 
 
-def test_gateway_gets_its_variables_before_its_only_deploy(fleet, write_tenant, emu):
+def test_gateway_gets_its_variables_before_its_first_deploy(fleet, write_tenant, emu):
     write_tenant("acme")
     converge(fleet)
     gateway = gateway_of(emu, "acme")
-    assert len(gateway["deployments"]) == 1
+    # serviceCreate deploys at once; its deploy settings (health check, ...) can only be set
+    # afterwards, and one redeploy of the same version applies them.
+    assert len(gateway["deployments"]) == 2
+    assert emu.counts["ServiceInstanceRedeploy"] == 1
     assert emu.counts["VariableCollectionUpsert"] == 0  # all given on serviceCreate
     assert emu.counts["ServiceInstanceDeploy"] == 0
     variables = gateway["variables"]
@@ -247,6 +250,7 @@ def test_source_changed_by_hand_on_railway_is_reverted(fleet, client, acme, emu)
 
 
 def test_redeploy_request_deploys_the_newest_commit(fleet, acme, emu, clock):
+    before = len(gateway_of(emu, "acme")["deployments"])
     first = gateway_of(emu, "acme")["deployments"][-1]["commitHash"]
     newest = emu.push_commit(REPO, "main")
     assert newest != first
@@ -255,7 +259,7 @@ def test_redeploy_request_deploys_the_newest_commit(fleet, acme, emu, clock):
     report = converge(fleet)
     assert kinds(report.plan) == [("acme", "redeploy")]
     deployments = gateway_of(emu, "acme")["deployments"]
-    assert len(deployments) == 2
+    assert len(deployments) == before + 1
     assert deployments[-1]["commitHash"] == newest
     assert_fleet_shape(emu, ["acme"])
 

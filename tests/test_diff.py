@@ -33,7 +33,9 @@ from saas_infra.plan import (
     Restore,
     ScheduleDelete,
     SetVariables,
+    Settings,
     Source,
+    UpdateSettings,
     UpdateSource,
 )
 from saas_infra.railway.observed import (
@@ -586,6 +588,8 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
         Create("luthien-a", "[saas-infra tenant=a]", Source(image=IMAGE), {"A": "1"}, ("keys",)),
         UpdateSource(Source(repo=REPO, branch="dev"), GatewayRef(None, "svc")),
         SetVariables({"A": "1"}, ("B",), GatewayRef("env", "svc")),
+        UpdateSettings(Settings(healthcheck_path="/health", sleep=False, replicas=2,
+                                region="us-west2"), GatewayRef("env", "svc")),
         Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc")),
         ScheduleDelete("[saas-infra tenant=a]", "2026-12-03T12:00:00Z"),
         CancelDelete("[saas-infra tenant=a]"),

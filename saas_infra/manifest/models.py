@@ -51,6 +51,22 @@ REPO_PATTERN = rf"^{_OWNER}/{_REPO_NAME}$"
 VARIABLE_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 TIER_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 
+# The gateway's deploy settings on Railway (serviceInstanceUpdate; emulator/instances.py holds
+# the evidence). An absent field means Railway's default, set and kept on every pass, except the
+# health check, which saas-infra turns on: /health is luthien-proxy's liveness endpoint.
+DEFAULT_HEALTHCHECK_PATH = "/health"
+DEFAULT_HEALTHCHECK_TIMEOUT = 300  # seconds; Railway's healthcheckTimeout default
+MAX_HEALTHCHECK_TIMEOUT = 3600  # a longer wait is almost certainly a typo
+RestartPolicyName = Literal["on_failure", "always", "never"]  # Railway's ON_FAILURE, ALWAYS, NEVER
+DEFAULT_RESTART_POLICY: RestartPolicyName = "on_failure"
+DEFAULT_RESTART_RETRIES = 10  # Railway's restartPolicyMaxRetries default
+MAX_RESTART_RETRIES = 100
+DEFAULT_REPLICAS = 1
+# The most any Railway plan allows per service (Pro: 42; Hobby 6, Free 1): Railway itself
+# refuses more than the workspace's plan allows, and apply reports its answer for the tenant.
+MAX_REPLICAS = 42
+HEALTHCHECK_PATH_PATTERN = r"^/[^\s?#]{0,2047}$"
+
 
 _OWNER_RE = re.compile(_OWNER)
 _REPO_NAME_RE = re.compile(_REPO_NAME)
@@ -255,6 +271,74 @@ _SOURCE_SCHEMA: JsonDict = {
 }
 
 
+def _check_healthcheck_path(value: str) -> str:
+    if not re.fullmatch(HEALTHCHECK_PATH_PATTERN, value):
+        raise ValueError(
+            f"'{value}' is not a URL path: start it with / and leave out spaces, a query (?) "
+            f"and a fragment (#), e.g. {DEFAULT_HEALTHCHECK_PATH}"
+        )
+    return value
+
+
+HealthcheckPath = Annotated[str, AfterValidator(_check_healthcheck_path)]
+_PATH_FIELD: dict[str, Any] = {
+    "description": "Path Railway probes until it answers 200 before a deploy goes live "
+    f"(healthcheckPath). Default {DEFAULT_HEALTHCHECK_PATH}, luthien-proxy's liveness endpoint.",
+    "json_schema_extra": {"pattern": HEALTHCHECK_PATH_PATTERN},
+}
+_TIMEOUT_FIELD: dict[str, Any] = {
+    "ge": 1, "le": MAX_HEALTHCHECK_TIMEOUT,
+    "description": "Seconds Railway waits for the health check before the deploy fails "
+    f"(healthcheckTimeout). Default {DEFAULT_HEALTHCHECK_TIMEOUT}.",
+}
+_POLICY_FIELD: dict[str, Any] = {
+    "description": "When Railway restarts the gateway's process (restartPolicyType): "
+    "on_failure (default), always, never.",
+}
+_RETRIES_FIELD: dict[str, Any] = {
+    "ge": 0, "le": MAX_RESTART_RETRIES,
+    "description": "Restarts after failures before Railway gives up (restartPolicyMaxRetries); "
+    f"only with on_failure. Default {DEFAULT_RESTART_RETRIES}.",
+}
+_SLEEP_FIELD: dict[str, Any] = {
+    "description": "Railway's app sleeping (sleepApplication): the gateway sleeps when idle and "
+    "wakes on a request. Default false.",
+}
+_REPLICAS_FIELD: dict[str, Any] = {
+    "ge": 1, "le": MAX_REPLICAS,
+    "description": "Gateway replicas in its region (multiRegionConfig numReplicas). Default "
+    f"{DEFAULT_REPLICAS}; at most what the workspace's plan allows (Railway refuses more).",
+}
+
+
+class HealthCheck(_Model):
+    """The gateway's health check: Railway gates each deploy on it."""
+
+    path: HealthcheckPath = Field(DEFAULT_HEALTHCHECK_PATH, **_PATH_FIELD)
+    timeout: int = Field(DEFAULT_HEALTHCHECK_TIMEOUT, **_TIMEOUT_FIELD)
+
+
+class RestartPolicy(_Model):
+    """When Railway restarts the gateway."""
+
+    policy: RestartPolicyName = Field(DEFAULT_RESTART_POLICY, **_POLICY_FIELD)
+    max_retries: int = Field(DEFAULT_RESTART_RETRIES, **_RETRIES_FIELD)
+
+
+class HealthCheckDefaults(_Model):
+    """HealthCheck's fields, each optional: what the fleet file gives every manifest."""
+
+    path: HealthcheckPath | None = Field(None, **_PATH_FIELD)
+    timeout: int | None = Field(None, **_TIMEOUT_FIELD)
+
+
+class RestartDefaults(_Model):
+    """RestartPolicy's fields, each optional."""
+
+    policy: RestartPolicyName | None = Field(None, **_POLICY_FIELD)
+    max_retries: int | None = Field(None, **_RETRIES_FIELD)
+
+
 class GatewaySpec(_Model):
     """Where the gateway's code comes from and how it is configured."""
 
@@ -290,6 +374,18 @@ class GatewaySpec(_Model):
             "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
         },
     )
+    healthcheck: HealthCheck = Field(
+        default_factory=lambda: HealthCheck(),
+        description="Railway's health check for each deploy; on by default at "
+        f"{DEFAULT_HEALTHCHECK_PATH}.",
+    )
+    restart: RestartPolicy = Field(
+        default_factory=lambda: RestartPolicy(),
+        description="Railway's restart policy. Default on_failure with "
+        f"{DEFAULT_RESTART_RETRIES} retries.",
+    )
+    sleep: bool = Field(False, **_SLEEP_FIELD)
+    replicas: int = Field(DEFAULT_REPLICAS, **_REPLICAS_FIELD)
 
     @model_validator(mode="before")
     @classmethod
@@ -351,6 +447,10 @@ class GatewayDefaults(_Model):
             "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
         },
     )
+    healthcheck: HealthCheckDefaults | None = Field(None, description="Health check defaults.")
+    restart: RestartDefaults | None = Field(None, description="Restart policy defaults.")
+    sleep: bool | None = Field(None, **_SLEEP_FIELD)
+    replicas: int | None = Field(None, **_REPLICAS_FIELD)
 
     @model_validator(mode="after")
     def _one_source(self) -> GatewayDefaults:
@@ -451,6 +551,8 @@ class TenantManifest(_Model):
 MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     (): TenantManifest,
     ("gateway",): GatewaySpec,
+    ("gateway", "healthcheck"): HealthCheck,
+    ("gateway", "restart"): RestartPolicy,
     ("redeploy",): RedeployRequest,
     ("deletion",): Tombstone,
 }
@@ -460,4 +562,6 @@ FLEET_MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     (): FleetFile,
     ("defaults",): TenantDefaults,
     ("defaults", "gateway"): GatewayDefaults,
+    ("defaults", "gateway", "healthcheck"): HealthCheckDefaults,
+    ("defaults", "gateway", "restart"): RestartDefaults,
 }

@@ -41,6 +41,22 @@ class ObservedDeployment:
 
 
 @dataclass(frozen=True)
+class ObservedSettings:
+    """A service's deploy settings in Railway's terms, Railway's defaults filled in: as set now
+    (the instance's fields and the config's placement), or as a deployment was queued with
+    (its meta.serviceManifest.deploy). Settings apply from the next deployment, so the two
+    differ between a settings update and the redeploy that follows it."""
+
+    healthcheck_path: str | None = None
+    healthcheck_timeout: int | None = None
+    restart_policy: str = "ON_FAILURE"
+    restart_max_retries: int = 10
+    sleep: bool = False
+    replicas: int = 1
+    region: str | None = None  # where the replicas run (the region holding most of them)
+
+
+@dataclass(frozen=True)
 class ObservedService:
     id: str
     name: str
@@ -55,6 +71,8 @@ class ObservedService:
     masked: bool = False  # Railway returned every value that is not sealed as null
     deployment: ObservedDeployment | None = None
     domain: str | None = None
+    settings: ObservedSettings | None = None  # None: the listing did not carry them
+    deployed: ObservedSettings | None = None  # what the latest deployment runs with, if known
 
 
 @dataclass(frozen=True)
@@ -334,6 +352,48 @@ def _service(service: dict, instance: dict | None, config: dict,
         masked=bool(open_values) and all(value is None for value in open_values),
         deployment=_deployment((instance or {}).get("latestDeployment")),
         domain=domains[0]["domain"] if domains else None,
+        settings=_settings(instance, config.get("deploy") or {}),
+        deployed=_deployed((instance or {}).get("latestDeployment")),
+    )
+
+
+def _settings(instance: dict | None, deploy: dict[str, Any]) -> ObservedSettings | None:
+    """The settings as set now: the instance's fields (operations.INSTANCE_SETTINGS) and the
+    config's placement (ServiceInstance.numReplicas and region are legacy: operations.py)."""
+    if instance is None or "restartPolicyType" not in instance:
+        return None
+    return _settings_of({**deploy, **{k: v for k, v in instance.items() if k in _SETTINGS}})
+
+
+def _deployed(node: dict | None) -> ObservedSettings | None:
+    meta = _json((node or {}).get("meta")) or {}
+    manifest = meta.get("serviceManifest")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("deploy"), dict):
+        return None  # unknown: never a reason to redeploy
+    return _settings_of(manifest["deploy"])
+
+
+_SETTINGS = ("healthcheckPath", "healthcheckTimeout", "restartPolicyType",
+             "restartPolicyMaxRetries", "sleepApplication")
+
+
+def _settings_of(deploy: dict[str, Any]) -> ObservedSettings:
+    """Railway's defaults (docs integrations/api/manage-services.md) fill what is unset."""
+    placement = deploy.get("multiRegionConfig") or {}
+    counts = {name: int((spec or {}).get("numReplicas") or 0) for name, spec in placement.items()
+              if spec is not None}
+    replicas = sum(counts.values()) if counts else int(deploy.get("numReplicas") or 1)
+    region = min(counts, key=lambda name: (-counts[name], name)) if counts else None
+    timeout = deploy.get("healthcheckTimeout")
+    retries = deploy.get("restartPolicyMaxRetries")
+    return ObservedSettings(
+        healthcheck_path=deploy.get("healthcheckPath") or None,
+        healthcheck_timeout=int(timeout) if timeout is not None else None,
+        restart_policy=deploy.get("restartPolicyType") or "ON_FAILURE",
+        restart_max_retries=int(retries) if retries is not None else 10,
+        sleep=bool(deploy.get("sleepApplication")),
+        replicas=replicas,
+        region=region,
     )
 
 

@@ -44,21 +44,28 @@ def _mutation(name: str, body: str, *, idempotent: bool = True) -> Operation:
     return Operation(name, body.strip(), mutation=True, idempotent=idempotent)
 
 
-PROJECT_FIELDS = """
-fragment ProjectFields on Project {
+# ServiceInstance fields that read back what serviceInstanceUpdate set, for the fleet listing.
+INSTANCE_SETTINGS = (
+    "healthcheckPath healthcheckTimeout restartPolicyType restartPolicyMaxRetries sleepApplication"
+)
+
+# The fleet listing carries the gateway's settings (INSTANCE_SETTINGS) at no extra request.
+PROJECT_FIELDS = f"""
+fragment ProjectFields on Project {{
   id name description createdAt updatedAt deletedAt workspaceId
-  services(first: 25) { edges { node { id name templateId createdAt } } }
-  environments(first: 5) { edges { node {
+  services(first: 25) {{ edges {{ node {{ id name templateId createdAt }} }} }}
+  environments(first: 5) {{ edges {{ node {{
     id name
     config(decryptVariables: true)
-    serviceInstances(first: 25) { edges { node {
+    serviceInstances(first: 25) {{ edges {{ node {{
       id serviceId serviceName environmentId
-      source { image repo }
-      latestDeployment { id status createdAt url staticUrl meta }
-      domains { serviceDomains { id domain } }
-    } } }
-  } } }
-}
+      {INSTANCE_SETTINGS}
+      source {{ image repo }}
+      latestDeployment {{ id status createdAt url staticUrl meta }}
+      domains {{ serviceDomains {{ id domain }} }}
+    }} }} }}
+  }} }} }}
+}}
 """
 
 # How Railway's docs and CLI find a personal token's workspaces (workspaces.py).
@@ -252,10 +259,6 @@ SERVICE_DOMAIN_CREATE = _mutation(
 # next deployment; placement reads back from the environment config's deploy.multiRegionConfig
 # and each deployment's meta.serviceManifest, never from ServiceInstance.region / numReplicas.
 
-# ServiceInstance fields that read back what serviceInstanceUpdate set, for the fleet listing.
-INSTANCE_SETTINGS = (
-    "healthcheckPath healthcheckTimeout restartPolicyType restartPolicyMaxRetries sleepApplication"
-)
 # An environment's volume instances, for the fleet listing (one volume per service).
 VOLUME_INSTANCE_FIELDS = "id serviceId mountPath region state sizeMB currentSizeMB"
 

@@ -131,3 +131,25 @@ def test_a_tier_bundles_the_settings(fleet, tenants_dir: Path, emu):
     assert acme["healthcheckTimeout"] == trial["healthcheckTimeout"] == 120
     assert acme["multiRegionConfig"] == {"us-west2": {"numReplicas": 2}}
     assert acme["restartPolicyMaxRetries"] == 20 and trial["sleepApplication"] is True
+
+
+def test_both_json_schemas_check_the_settings_as_the_models_do() -> None:
+    import json
+
+    import jsonschema
+
+    root = Path(__file__).resolve().parent.parent / "schema"
+    tenant = jsonschema.Draft202012Validator(json.loads((root / "tenant.schema.json").read_text()))
+    fleet = jsonschema.Draft202012Validator(json.loads((root / "fleet.schema.json").read_text()))
+    good = {"healthcheck": {"path": "/health", "timeout": 60},
+            "restart": {"policy": "on_failure", "max_retries": 5}, "sleep": False, "replicas": 2}
+    bad = [{"healthcheck": {"path": "health"}}, {"healthcheck": {"timeout": 0}},
+           {"restart": {"policy": "sometimes"}}, {"sleep": "no"}, {"replicas": 0},
+           {"replicas": 43}, {"healthcheck": {"port": 1}}]
+    base = {"version": 1, "name": "acme"}
+    assert tenant.is_valid({**base, "gateway": {"repo": "a/b", **good}})
+    assert fleet.is_valid({"version": 1, "defaults": {"gateway": good},
+                           "tiers": {"big": {"gateway": {"restart": {"max_retries": 1}}}}})
+    for case in bad:
+        assert not tenant.is_valid({**base, "gateway": {"repo": "a/b", **case}}), case
+        assert not fleet.is_valid({"version": 1, "defaults": {"gateway": case}}), case

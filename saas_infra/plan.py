@@ -100,7 +100,7 @@ class Settings:
             "restartPolicyMaxRetries": self.restart_max_retries,
             "sleepApplication": self.sleep,
         }
-        payload = {k: v for k, v in given.items() if v is not None}
+        payload: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if self.replicas is not None and self.region is not None:
             payload["multiRegionConfig"] = {self.region: {"numReplicas": self.replicas}}
         return payload

@@ -311,32 +311,37 @@ _REPLICAS_FIELD: dict[str, Any] = {
 }
 
 
+def _field(default: Any, spec: dict[str, Any]) -> Any:
+    """A Field with one of the specs above: the same rules for a manifest and a fleet default."""
+    return Field(default, **spec)
+
+
 class HealthCheck(_Model):
     """The gateway's health check: Railway gates each deploy on it."""
 
-    path: HealthcheckPath = Field(DEFAULT_HEALTHCHECK_PATH, **_PATH_FIELD)
-    timeout: int = Field(DEFAULT_HEALTHCHECK_TIMEOUT, **_TIMEOUT_FIELD)
+    path: HealthcheckPath = _field(DEFAULT_HEALTHCHECK_PATH, _PATH_FIELD)
+    timeout: int = _field(DEFAULT_HEALTHCHECK_TIMEOUT, _TIMEOUT_FIELD)
 
 
 class RestartPolicy(_Model):
     """When Railway restarts the gateway."""
 
-    policy: RestartPolicyName = Field(DEFAULT_RESTART_POLICY, **_POLICY_FIELD)
-    max_retries: int = Field(DEFAULT_RESTART_RETRIES, **_RETRIES_FIELD)
+    policy: RestartPolicyName = _field(DEFAULT_RESTART_POLICY, _POLICY_FIELD)
+    max_retries: int = _field(DEFAULT_RESTART_RETRIES, _RETRIES_FIELD)
 
 
 class HealthCheckDefaults(_Model):
     """HealthCheck's fields, each optional: what the fleet file gives every manifest."""
 
-    path: HealthcheckPath | None = Field(None, **_PATH_FIELD)
-    timeout: int | None = Field(None, **_TIMEOUT_FIELD)
+    path: HealthcheckPath | None = _field(None, _PATH_FIELD)
+    timeout: int | None = _field(None, _TIMEOUT_FIELD)
 
 
 class RestartDefaults(_Model):
     """RestartPolicy's fields, each optional."""
 
-    policy: RestartPolicyName | None = Field(None, **_POLICY_FIELD)
-    max_retries: int | None = Field(None, **_RETRIES_FIELD)
+    policy: RestartPolicyName | None = _field(None, _POLICY_FIELD)
+    max_retries: int | None = _field(None, _RETRIES_FIELD)
 
 
 class GatewaySpec(_Model):
@@ -384,8 +389,8 @@ class GatewaySpec(_Model):
         description="Railway's restart policy. Default on_failure with "
         f"{DEFAULT_RESTART_RETRIES} retries.",
     )
-    sleep: bool = Field(False, **_SLEEP_FIELD)
-    replicas: int = Field(DEFAULT_REPLICAS, **_REPLICAS_FIELD)
+    sleep: bool = _field(False, _SLEEP_FIELD)
+    replicas: int = _field(DEFAULT_REPLICAS, _REPLICAS_FIELD)
 
     @model_validator(mode="before")
     @classmethod
@@ -449,8 +454,8 @@ class GatewayDefaults(_Model):
     )
     healthcheck: HealthCheckDefaults | None = Field(None, description="Health check defaults.")
     restart: RestartDefaults | None = Field(None, description="Restart policy defaults.")
-    sleep: bool | None = Field(None, **_SLEEP_FIELD)
-    replicas: int | None = Field(None, **_REPLICAS_FIELD)
+    sleep: bool | None = _field(None, _SLEEP_FIELD)
+    replicas: int | None = _field(None, _REPLICAS_FIELD)
 
     @model_validator(mode="after")
     def _one_source(self) -> GatewayDefaults:

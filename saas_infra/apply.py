@@ -261,9 +261,9 @@ class _TenantRun:
         project = self.ensure_project(project_id, change)
         self.ensure_templates(project)
         project = self.ensure_gateway(change)
+        if GATEWAY in change.missing:
+            self.connect_new_gateway(change)
         self.ensure_domain()
-        if GATEWAY in change.missing and not change.settings.empty:
-            self.update_settings(self.ids, change.settings)
         if (project.description or "") != change.description:
             ops.project_set_description(self.client, project.id, change.description)
             self.step("marker", "updated")
@@ -374,15 +374,11 @@ class _TenantRun:
         gateway = project.gateway
         if gateway is None:
             keys = {name: self.a.key_factory() for name in KEY_NAMES}
-            source = change.source
-            try:
+            try:  # no source: an empty service does not deploy (connect_new_gateway does)
                 created = ops.service_create(
                     self.client,
                     project_id=project.id,
                     name=GATEWAY,
-                    repo=source.repo,
-                    branch=source.branch,
-                    image=source.image,
                     variables={**change.variables, **keys},
                 )
             except TransientError:
@@ -390,7 +386,7 @@ class _TenantRun:
                     raise
                 self.step(GATEWAY, "adopted")
                 return self.current()
-            self.outcome.credentials = keys  # serviceCreate with a source deploys them at once
+            self.outcome.credentials = keys  # the first deployment (serviceConnect) uses them
             self.step(GATEWAY, "created")
             self._ids = (project.id, self.environment(project), created["id"])
             self._gateway_domain = None
@@ -476,6 +472,23 @@ class _TenantRun:
             image=source.image,
         )
         self.step("source", "updated")  # serviceConnect deploys the new source
+
+    def connect_new_gateway(self, change: Create) -> None:
+        """A gateway created (or adopted) empty by this pass: its settings are written, then
+        its source is connected, and that connect is its one deployment, settings included.
+        A pass that dies in between leaves an empty gateway, which the next pass plans as
+        settings drift (written, its redeploy skipped: a connect follows) and a source change."""
+        ids = self.ids
+        if not change.settings.empty:
+            _, environment_id, service_id = ids
+            ops.service_instance_update(self.client, service_id=service_id,
+                                        environment_id=environment_id,
+                                        settings=change.settings.to_input())
+            self.step("settings", "updated")
+        gateway = self.current().gateway
+        if gateway is not None and (gateway.repo or gateway.image):  # adopted, connected already
+            return
+        self.update_source(ids, change.source)
 
     def update_settings(self, ids: tuple[str, str, str], settings: Settings) -> None:
         """serviceInstanceUpdate, then serviceInstanceRedeploy of the running version (settings

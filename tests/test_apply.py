@@ -124,14 +124,17 @@ def test_create_fills_every_template_variable_the_emulator_would_leave_empty(
     assert all(value for value in postgres.values()) and all(value for value in redis.values())
 
 
-def test_gateway_gets_its_variables_before_its_first_deploy(fleet, write_tenant, emu):
+def test_gateway_gets_its_variables_and_settings_before_its_only_deploy(fleet, write_tenant, emu):
     write_tenant("acme")
     converge(fleet)
     gateway = gateway_of(emu, "acme")
-    # serviceCreate deploys at once; its deploy settings (health check, ...) can only be set
-    # afterwards, and one redeploy of the same version applies them.
-    assert len(gateway["deployments"]) == 2
-    assert emu.counts["ServiceInstanceRedeploy"] == 1
+    # Created empty (an empty service does not deploy), its settings written, then its source
+    # connected: that connect is its one deployment, and it runs with the settings.
+    assert len(gateway["deployments"]) == 1
+    assert emu.counts["ServiceInstanceRedeploy"] == 0
+    assert emu.counts["ServiceConnect"] == 1
+    deployed = fleet.observe().tenant_project("acme").gateway.deployed
+    assert deployed is not None and deployed.healthcheck_path == "/health"
     assert emu.counts["VariableCollectionUpsert"] == 0  # all given on serviceCreate
     assert emu.counts["ServiceInstanceDeploy"] == 0
     variables = gateway["variables"]

@@ -80,9 +80,9 @@ def test_create_prints_url_console_and_keys_once(run_cli, emu, tenants_dir):
         "acme: Postgres created",
         "acme: Redis created",
         "acme: gateway created",
-        "acme: domain created",
         "acme: settings updated",
-        "acme: redeploy requested",
+        "acme: source updated",
+        "acme: domain created",
         # without a terminal, each change of the deployment's state is a line (CI logs)
         "Creating acme: gateway deployment INITIALIZING (N s)",
         "Creating acme: gateway deployment BUILDING (N s)",
@@ -127,9 +127,8 @@ def test_create_json_carries_the_keys_and_the_pass(run_cli, emu):
     assert [o["steps"] for o in apply["outcomes"]] == [[
         {"step": "project", "result": "created"}, {"step": "Postgres", "result": "created"},
         {"step": "Redis", "result": "created"}, {"step": "gateway", "result": "created"},
+        {"step": "settings", "result": "updated"}, {"step": "source", "result": "updated"},
         {"step": "domain", "result": "created"},
-        {"step": "settings", "result": "updated"},
-        {"step": "redeploy", "result": "requested"},
     ]]
     assert apply["converged"] is True and apply["remaining"] == []
 

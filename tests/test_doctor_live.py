@@ -42,11 +42,12 @@ def test_a_live_run_exercises_every_step_and_leaves_nothing(world):
     assert live["project"].startswith("saas-infra-doctor-")
     create = live["steps"][0]["summary"]
     assert create == (f"{live['project']}: project created, Postgres created, Redis created, "
-                      "gateway created, domain created")
+                      "gateway created, source updated, domain created")
     assert live["steps"][2]["summary"].endswith("→ SUCCESS in 6 s")
     assert data["cleanup"] == {"removed": [], "scheduled": [], "left": [], "skipped": []}
     assert world.doctor_projects() == []
-    mutations = {"ProjectCreate", "TemplateDeploy", "ServiceCreate", "ServiceDomainCreate",
+    mutations = {"ProjectCreate", "TemplateDeploy", "ServiceCreate", "ServiceConnect",
+                 "ServiceDomainCreate",
                  "VariableCollectionUpsert", "ServiceInstanceDeploy", "ProjectUpdate",
                  "ProjectScheduleDelete", "ProjectScheduleDeleteCancel", "ProjectDelete"}
     assert mutations <= set(world.emu.counts)

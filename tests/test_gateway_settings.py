@@ -10,6 +10,7 @@ import pytest
 
 from saas_infra.manifest import parse_manifest
 from saas_infra.railway import operations as ops
+from saas_infra.reconcile import apply_pass
 from tests.test_apply import converge, gateway_of, kinds, write_manifest
 
 GATEWAY = "  repo: LuthienResearch/luthien-proxy\n"
@@ -117,6 +118,33 @@ def test_a_pass_that_died_after_the_update_redeploys_on_the_next(fleet, tenants_
     assert "not deployed yet" in action.reason
     converge(fleet)
     assert len(gateway_of(emu, "acme")["deployments"]) == count + 1
+
+
+class Died(BaseException):
+    """The process died (a BaseException: nothing in saas-infra catches it)."""
+
+
+@pytest.mark.parametrize("dies_at", ["service_instance_update", "service_connect"])
+def test_a_create_that_died_before_the_connect_deploys_once_with_the_settings(
+        fleet, tenants_dir, emu, monkeypatch, dies_at):
+    # A create that dies before serviceConnect leaves an empty gateway, never deployed, with its
+    # settings written or not; the next pass writes them and connects: one deployment, with them.
+    write_manifest(tenants_dir, "acme", GATEWAY + "  sleep: true\n")
+
+    def die(*_args, **_kwargs):
+        raise Died(dies_at)
+
+    monkeypatch.setattr(ops, dies_at, die)
+    with pytest.raises(Died):
+        apply_pass(fleet)
+    monkeypatch.undo()
+    assert gateway_of(emu, "acme")["deployments"] == []
+    settings = ["update-settings"] if dies_at == "service_instance_update" else []
+    assert [a.kind.value for a in fleet.plan().actions] == ["create", *settings, "update-source"]
+    converge(fleet)
+    assert len(gateway_of(emu, "acme")["deployments"]) == 1
+    deployed = fleet.observe().tenant_project("acme").gateway.deployed
+    assert deployed is not None and deployed.sleep is True
 
 
 def test_a_tier_bundles_the_settings(fleet, tenants_dir: Path, emu):

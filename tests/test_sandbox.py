@@ -21,7 +21,8 @@ from saas_infra.clock import FakeClock
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-CREATED = "project created, Postgres created, Redis created, gateway created, domain created, settings updated, redeploy requested"
+CREATED = ("project created, Postgres created, Redis created, gateway created, settings updated, "
+           "source updated, domain created")
 
 
 @pytest.fixture

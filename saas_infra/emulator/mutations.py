@@ -17,6 +17,11 @@ railwayapp/cli checks a variable exists on its side before deleting it (src/comm
 fleet lock (saas_infra/lock.py) is built to survive. Not modelled: a write that reads see only
 later (replica lag), or a write that loses a concurrent write to another name of the same
 collection (the lock uses one name only).
+
+An empty service (`serviceCreate` without a source) deploys nothing until `serviceConnect` gives
+it one: railwayapp/docs content/docs/integrations/api/manage-services.md "Empty service (no
+source)" ("Create an empty service that you can configure later") and content/docs/services.md
+"Service source" (an empty service's source is set later in Service settings), both @ c2a634f1.
 """
 
 from __future__ import annotations
@@ -162,8 +167,9 @@ def m_service_create(_root: Any, info: Info, input: dict[str, Any]) -> Service:
         template_id=input.get("templateId"),
         template_service_id=input.get("templateServiceId"),
     )
-    for instance in instances:
-        ops.queue_deployment(ctx, instance, latest=True)
+    if given.get("repo") or given.get("image"):  # an empty service waits for serviceConnect
+        for instance in instances:
+            ops.queue_deployment(ctx, instance, latest=True)
     ctx.touched(project.id, service.id)
     return service
 

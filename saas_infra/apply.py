@@ -4,7 +4,9 @@ Apply reads only the plan. Every step looks before it creates and adopts what it
 pass that died at any point is finished by the next one without duplicates. A failing tenant
 never stops the others (a lost fleet lock stops them all, through `guard`); each tenant's outcome
 says what it got. Generated keys live only in the outcome's `credentials` (kept out of repr and
-of every serialisation).
+of every serialisation). Secrets by reference are read from `env` (the pass's environment) only
+here, at apply time, and go nowhere but to Railway: a tenant whose variable is missing fails
+before anything is sent for it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from saas_infra.clock import Clock, SystemClock
 from saas_infra.errors import (
+    ConfigError,
     LockLostError,
     NotFoundError,
     PlanError,
@@ -38,6 +41,7 @@ from saas_infra.plan import (
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetSecrets,
     SetVariables,
     Source,
     UpdateSource,
@@ -96,6 +100,7 @@ class Applier:
     workflow_timeout: float = 600.0
     # Called between tenant steps; raises (LockLostError) once the pass may no longer act.
     guard: Callable[[], None] | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # where secrets are read
     _templates: dict[str, dict] = field(default_factory=dict, repr=False)
     _template_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -111,6 +116,7 @@ class Applier:
         outcome = TenantOutcome(tenant, project_id=actions[0].project_id if actions else None)
         run = _TenantRun(self, outcome)
         try:
+            run.secret_values = self.read_secrets(tenant, actions)
             for index, action in enumerate(actions):
                 self.check_guard()
                 self._report(tenant, action.kind.value, "start")
@@ -129,6 +135,20 @@ class Applier:
             outcome.error = f"unexpected {type(exc).__name__}: {exc}"
             self._report(tenant, "done", "failed")
         return outcome
+
+    def read_secrets(self, tenant: str, actions: list[Action]) -> dict[str, str]:
+        """{environment variable: value} of every secret the tenant's actions set, read before
+        its first step: a missing one fails the tenant with nothing sent for it."""
+        wanted = sorted({var for action in actions for var in _secret_refs(action).values()})
+        missing = [var for var in wanted if not self.env.get(var)]
+        if missing:
+            names = ", ".join(missing)
+            raise ConfigError(
+                f"tenant {tenant}: the environment variable{'s' if len(missing) > 1 else ''} "
+                f"{names} (named by gateway.secrets from_env) {'is' if len(missing) == 1 else 'are'}"
+                " not set or empty; nothing was sent for this tenant"
+            )
+        return {var: self.env[var] for var in wanted}
 
     def check_guard(self) -> None:
         if self.guard is not None:
@@ -171,6 +191,7 @@ class _TenantRun:
         self.stopped: LockLostError | None = None  # the fleet lock was lost after a step
         self.project: ObservedProject | None = None
         self.later: list[Action] = []  # this tenant's actions still to come
+        self.secret_values: dict[str, str] = {}  # env variable -> value, read by apply_tenant
         self._ids: tuple[str, str, str] | None = None
         self._gateway_domain: str | None | object = _UNKNOWN  # known without a read after create
 
@@ -183,6 +204,8 @@ class _TenantRun:
                 self.create(project_id, change)
             case SetVariables() as change:
                 self.set_variables(self.gateway_ids(project_id, change.gateway), change)
+            case SetSecrets() as change:
+                self.set_secrets(self.gateway_ids(project_id, change.gateway), change.secrets)
             case UpdateSource(source=source, gateway=gateway):
                 self.update_source(self.gateway_ids(project_id, gateway), source)
             case Redeploy(description=description, gateway=gateway):
@@ -377,7 +400,7 @@ class _TenantRun:
                     repo=source.repo,
                     branch=source.branch,
                     image=source.image,
-                    variables={**change.variables, **keys},
+                    variables={**change.variables, **self.values_of(change.secrets), **keys},
                 )
             except TransientError:
                 if self.load(project.id).gateway is None:
@@ -460,6 +483,22 @@ class _TenantRun:
             )
         self.step("variables", "updated")
 
+    def values_of(self, secrets: dict[str, str]) -> dict[str, str]:
+        """NAME -> value of secrets given as NAME -> environment variable."""
+        return {name: self.secret_values[var] for name, var in secrets.items()}
+
+    def set_secrets(self, ids: tuple[str, str, str], secrets: dict[str, str]) -> None:
+        project_id, environment_id, service_id = ids
+        ops.variables_upsert(
+            self.client,
+            project_id=project_id,
+            environment_id=environment_id,
+            service_id=service_id,
+            variables=self.values_of(secrets),
+            skip_deploys=self.deploy_follows(),
+        )
+        self.step("secrets", "updated")
+
     def update_source(self, ids: tuple[str, str, str], source: Source) -> None:
         _, _, service_id = ids
         ops.service_connect(
@@ -511,10 +550,20 @@ def _deploys(action: Action) -> bool:
     match action.change:
         case SetVariables(values=values):
             return bool(values)
+        case SetSecrets():
+            return True
         case UpdateSource() | Redeploy():
             return True
         case _:
             return False
+
+
+def _secret_refs(action: Action) -> dict[str, str]:
+    match action.change:
+        case Create(secrets=secrets) | SetSecrets(secrets=secrets):
+            return secrets
+        case _:
+            return {}
 
 
 def _json_value(value: Any) -> Any:

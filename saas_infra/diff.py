@@ -3,6 +3,8 @@
 Railway-owned detail (ids, timestamps, generated keys, RAILWAY_* variables) is left out of every
 comparison, so the plan made right after an apply is empty. A value Railway did not return
 (masked or sealed) is unknown: never drift, never rewritten; the plan warns once instead.
+Secrets by reference are compared by name only: one absent from Railway is set, one present is
+left alone unless `resync_secrets` asks to rewrite it (its value is nothing a plan may hold).
 Output order is deterministic (tenants by name, each tenant's actions in the order apply must
 run them).
 """
@@ -30,6 +32,7 @@ from saas_infra.plan import (
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetSecrets,
     SetVariables,
     Source,
     UpdateSource,
@@ -63,6 +66,11 @@ def desired_variables(gateway: GatewaySpec) -> dict[str, str]:
     return dict(sorted(variables.items()))
 
 
+def desired_secrets(gateway: GatewaySpec) -> dict[str, str]:
+    """The gateway's secrets as the manifest names them: NAME -> the environment variable."""
+    return {name: ref.from_env for name, ref in sorted((gateway.secrets or {}).items())}
+
+
 def desired_source(gateway: GatewaySpec) -> Source:
     if gateway.image:
         return Source(image=gateway.image)
@@ -84,6 +92,7 @@ def compute_plan(
     targets: Iterable[str] = (),
     max_deletions: int = 3,
     workspace_id: str | None = None,
+    resync_secrets: bool = False,
 ) -> Plan:
     targets = tuple(sorted(set(targets)))
     wanted = {m.manifest.name: m for m in manifests}
@@ -103,7 +112,7 @@ def compute_plan(
         ]
         tenant_actions, tenant_findings = _tenant_plan(
             wanted[name].manifest, managed.get(name, []), restorable, now,
-            unmarked.get(name),
+            unmarked.get(name), resync_secrets,
         )
         actions.extend(tenant_actions)
         findings.extend(tenant_findings)
@@ -130,7 +139,8 @@ def compute_plan(
 
 def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                  pending: list[ObservedProject], now: datetime,
-                 unmarked: ObservedProject | None = None) -> tuple[list[Action], list[Finding]]:
+                 unmarked: ObservedProject | None = None,
+                 resync_secrets: bool = False) -> tuple[list[Action], list[Finding]]:
     name = manifest.name
     if len(live) > 1:
         ids = ", ".join(p.id for p in live)
@@ -160,7 +170,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                              f"delete but {why}; cancelling that delete", Restore(),
                              project_id=restorable.id)
             # Once restored it is a live project: its marker still carries the old deadline.
-            return [restore, *_update(manifest, restorable, marker)], []
+            return [restore, *_update(manifest, restorable, marker, resync_secrets)], []
         if deletion:  # never created (or removed by hand), and going anyway: nothing to create
             return [], []
         if unmarked is not None:  # creating would make a second luthien-<name> beside it
@@ -170,7 +180,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                 f"`[saas-infra tenant={name}]` in its description, or remove or rename it",
                 tenant=name, project_id=unmarked.id, project_name=unmarked.name)]
         return [_create(manifest, None, marker)], []
-    return _update(manifest, project, marker), []
+    return _update(manifest, project, marker, resync_secrets), []
 
 
 def _marker_of(project: ObservedProject) -> Marker:
@@ -209,17 +219,23 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
         missing.append("domain")
     reason = ("new tenant: no project on Railway" if project is None
               else "finishing an interrupted create: missing " + ", ".join(missing))
+    secrets = desired_secrets(manifest.gateway) if gateway is None else {}
+    if secrets:
+        reason += f"; gateway secrets {_from_env(secrets, secrets)}"
     change = Create(
         project_name=project_name(manifest.name),
         description=marker.render(),
         source=desired_source(manifest.gateway),
         variables=desired_variables(manifest.gateway),
         missing=tuple(missing),
+        # Only a gateway created by this action gets them here; an existing one by set-secrets.
+        secrets=secrets,
     )
     return Action(manifest.name, reason, change, project_id=project.id if project else None)
 
 
-def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker) -> list[Action]:
+def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
+            resync_secrets: bool = False) -> list[Action]:
     name = manifest.name
     actions: list[Action] = []
     gateway = project.gateway
@@ -232,7 +248,7 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker) 
     ):
         actions.append(_create(manifest, project, marker))
     if gateway is not None:
-        actions += _gateway_changes(manifest, project, gateway)
+        actions += _gateway_changes(manifest, project, gateway, resync_secrets)
     observed_marker = _marker_of(project)
     if manifest.redeploy and observed_marker.redeploy != marker.redeploy and not any(
         a.kind is ActionKind.CREATE for a in actions
@@ -257,8 +273,8 @@ def _gateway_ref(project: ObservedProject) -> GatewayRef:
 
 
 def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
-                     gateway: ObservedService) -> list[Action]:
-    actions = []
+                     gateway: ObservedService, resync_secrets: bool = False) -> list[Action]:
+    actions = _secret_changes(manifest, project, gateway, resync_secrets)
     want = desired_variables(manifest.gateway)
     # A value Railway did not return is left alone: comparing it would rewrite every one.
     to_set = {k: v for k, v in want.items()
@@ -281,6 +297,28 @@ def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
                               UpdateSource(source, _gateway_ref(project)),
                               project_id=project.id))
     return actions
+
+
+def _secret_changes(manifest: TenantManifest, project: ObservedProject,
+                    gateway: ObservedService, resync: bool) -> list[Action]:
+    """Absent secrets set; present ones left alone (Railway may not even show their values, and
+    a plan holds none to compare with) unless `resync` rewrites them all."""
+    want = desired_secrets(manifest.gateway)
+    to_set = want if resync else {k: v for k, v in want.items() if k not in gateway.secret_names}
+    if not to_set:
+        return []
+    absent = [k for k in to_set if k not in gateway.secret_names]
+    present = [k for k in to_set if k in gateway.secret_names]
+    parts = [f"absent on Railway: {_from_env(absent, want)}"] if absent else []
+    parts += [f"rewritten (--resync-secrets): {_from_env(present, want)}"] if present else []
+    return [Action(manifest.name, "gateway secrets " + "; ".join(parts),
+                   SetSecrets(to_set, _gateway_ref(project), resync=bool(present)),
+                   project_id=project.id)]
+
+
+def _from_env(names: Iterable[str], secrets: Mapping[str, str]) -> str:
+    """`NAME from VAR, ...`: what a plan may say of secrets (never a value)."""
+    return ", ".join(f"{name} from {secrets[name]}" for name in names)
 
 
 def _same_source(source: Source, gateway: ObservedService) -> bool:

@@ -29,6 +29,7 @@ class ActionKind(StrEnum):
     CREATE = "create"  # a new tenant, or the rest of one whose create was interrupted
     UPDATE_SOURCE = "update-source"  # the gateway's repo/branch/image
     SET_VARIABLES = "set-variables"  # the gateway's variables (manifest edit or drift on Railway)
+    SET_SECRETS = "set-secrets"  # the gateway's secrets, read from the pass's environment
     REDEPLOY = "redeploy"  # a redeploy requested in the manifest
     SCHEDULE_DELETE = "schedule-delete"  # write the deletion deadline on Railway
     CANCEL_DELETE = "cancel-delete"  # remove the deadline from Railway
@@ -84,6 +85,8 @@ class Create:
     source: Source
     variables: dict[str, str]  # the gateway's, generated keys excepted
     missing: tuple[str, ...] = ()  # what Railway lacks: project, services, keys, domain
+    # The gateway's secrets: NAME -> the environment variable apply reads its value from.
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,18 @@ class SetVariables:
     values: dict[str, str]  # to write (one write, one deploy)
     unset: tuple[str, ...]  # to delete
     gateway: GatewayRef
+
+
+@dataclass(frozen=True)
+class SetSecrets:
+    """Secrets by reference: NAME -> the environment variable apply reads the value from when it
+    runs. A plan never holds a secret's value, so a saved plan, its JSON and its Markdown
+    cannot leak one."""
+
+    kind: ClassVar[ActionKind] = ActionKind.SET_SECRETS
+    secrets: dict[str, str]
+    gateway: GatewayRef
+    resync: bool = False  # rewriting names present on Railway (`--resync-secrets`)
 
 
 @dataclass(frozen=True)
@@ -134,7 +149,8 @@ class Delete:
 
 
 Change: TypeAlias = (
-    Create | UpdateSource | SetVariables | Redeploy | ScheduleDelete | CancelDelete | Restore | Delete
+    Create | UpdateSource | SetVariables | SetSecrets | Redeploy | ScheduleDelete | CancelDelete
+    | Restore | Delete
 )
 CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
 

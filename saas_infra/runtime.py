@@ -146,6 +146,7 @@ class Runtime:
             concurrency=settings.concurrency,
             max_deletions=settings.max_deletions,
             lock_timeout=settings.lock_timeout,
+            env=self.environ(),
         )
 
     def manifests_only(self, settings: Settings, warn: Callable[[str], None] | None = None

@@ -50,15 +50,33 @@ def applied(run_cli, *args: str):
 
 
 def test_validate_counts_the_valid_manifests(run_cli, write_tenant, emu):
-    write_tenant("acme")
-    write_tenant("globex")
+    write_tenant("acme", auth_mode="passthrough")  # needs no provider key: no warning
+    write_tenant("globex", auth_mode="passthrough")
     result = run_cli("validate")
     assert (result.exit_code, result.stdout, result.stderr) == (
         0, "", "2 manifests valid in tenants/\n")
     as_json = run_cli("validate", "--json")
     assert json.loads(as_json.stdout) == {
-        "valid": True, "tenants": ["acme", "globex"], "fleet_file": None}
+        "valid": True, "tenants": ["acme", "globex"], "fleet_file": None, "warnings": []}
     assert emu.counts["total"] == 0
+
+
+def test_validate_warns_of_client_key_tenants_without_a_provider_key(run_cli, write_tenant,
+                                                                      tenants_dir):
+    write_tenant("acme")  # auth_mode both, the default
+    write_tenant("globex", auth_mode="client_key")
+    write_tenant("initech", auth_mode="passthrough")
+    path = write_tenant("umbrella", auth_mode="client_key")
+    path.write_text(path.read_text() + "  secrets:\n"
+                    "    ANTHROPIC_API_KEY: {from_env: LUTHIEN_ANTHROPIC_API_KEY}\n")
+    result = run_cli("validate")
+    assert result.exit_code == 0, result.stderr
+    [count, warning] = lines(result.stderr)
+    assert count == "4 manifests valid in tenants/"
+    assert warning.startswith("Warning: 2 tenants (acme, globex) accept client keys")
+    assert "declare no ANTHROPIC_API_KEY in gateway.secrets" in warning
+    as_json = json.loads(run_cli("validate", "--json").stdout)
+    assert [w[:32] for w in as_json["warnings"]] == ["2 tenants (acme, globex) accept "]
 
 
 def test_validate_without_a_tenants_folder_is_an_error(run_cli, tenants_dir):

@@ -32,6 +32,7 @@ from saas_infra.plan import (
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetSecrets,
     SetVariables,
     Source,
     UpdateSource,
@@ -583,9 +584,11 @@ def test_garbage_is_a_plan_error(text):
 
 def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
     changes = [
-        Create("luthien-a", "[saas-infra tenant=a]", Source(image=IMAGE), {"A": "1"}, ("keys",)),
+        Create("luthien-a", "[saas-infra tenant=a]", Source(image=IMAGE), {"A": "1"}, ("keys",),
+               {"ANTHROPIC_API_KEY": "LUTHIEN_ANTHROPIC_API_KEY"}),
         UpdateSource(Source(repo=REPO, branch="dev"), GatewayRef(None, "svc")),
         SetVariables({"A": "1"}, ("B",), GatewayRef("env", "svc")),
+        SetSecrets({"API_TOKEN": "CI_TOKEN"}, GatewayRef("env", "svc"), resync=True),
         Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc")),
         ScheduleDelete("[saas-infra tenant=a]", "2026-12-03T12:00:00Z"),
         CancelDelete("[saas-infra tenant=a]"),

@@ -35,6 +35,7 @@ from saas_infra.manifest.models import (
     DEFAULT_GRACE_DAYS,
     DEFAULT_REPO,
     MANIFEST_VERSION,
+    PROVIDER_KEY,
     AuthMode,
     FleetFile,
     GatewaySpec,
@@ -42,6 +43,7 @@ from saas_infra.manifest.models import (
     TenantManifest,
     Tombstone,
     check_name,
+    lacks_provider_key,
     set_on_railway,
 )
 from saas_infra.manifest.schema import (
@@ -60,6 +62,7 @@ __all__ = [
     "DEFAULT_REPO",
     "MANIFEST_VERSION",
     "MAX_MANIFEST_BYTES",
+    "PROVIDER_KEY",
     "AuthMode",
     "FleetFile",
     "GatewaySpec",
@@ -70,6 +73,7 @@ __all__ = [
     "TenantManifest",
     "Tombstone",
     "check_name",
+    "lacks_provider_key",
     "set_on_railway",
     "clear_tombstone",
     "fingerprint_file",

@@ -459,7 +459,10 @@ def _unknown_field(
     path: tuple[str | int, ...], models: dict[tuple[str, ...], type[BaseModel]]
 ) -> str:
     key = str(path[-1])
-    model = models.get(tuple(str(p) for p in path[:-1]))
+    where = tuple(str(p) for p in path[:-1])
+    if where[-2:-1] == ("secrets",):  # a secret's own mapping, whatever its name
+        where = (*where[:-1], "*")
+    model = models.get(where)
     if model is None:
         return f"unknown field '{key}'"
     allowed = list(model.model_fields)

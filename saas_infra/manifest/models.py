@@ -50,11 +50,16 @@ _REPO_NAME = r"[A-Za-z0-9._-]{1,100}"
 REPO_PATTERN = rf"^{_OWNER}/{_REPO_NAME}$"
 VARIABLE_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 TIER_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+# An environment variable the pass reads a secret from (POSIX names: no lower-case rule).
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The provider key luthien-proxy needs to answer client-key traffic (HTTP 500 without it).
+PROVIDER_KEY = "ANTHROPIC_API_KEY"
 
 
 _OWNER_RE = re.compile(_OWNER)
 _REPO_NAME_RE = re.compile(_REPO_NAME)
 _VARIABLE_RE = re.compile(VARIABLE_NAME_PATTERN)
+_ENV_NAME_RE = re.compile(ENV_NAME_PATTERN)
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|localhost)(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+"
 _IMAGE_RE = re.compile(
@@ -179,7 +184,40 @@ def _check_variable_name(value: str) -> str:
     if word is not None:
         raise ValueError(
             f"{value} looks like a secret (it contains {word}); secrets never go in manifests, "
-            "which live in git. Set it on Railway instead"
+            f"which live in git. Name it under gateway.secrets instead ({value}: {{from_env: VAR}}: "
+            "the pass reads it from its environment variable VAR), or set it on Railway"
+        )
+    return value
+
+
+def _check_secret_name(value: str) -> str:
+    """A gateway secret's name. It must look like a secret: saas-infra's reading of Railway
+    keeps no value of such a name, and leaves it alone when the manifest stops naming it."""
+    if not _VARIABLE_RE.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not a variable name (upper-case letters, digits and underscores, "
+            "not starting with a digit)"
+        )
+    if value in RESERVED_VARIABLES:
+        raise ValueError(f"{value} is reserved: {RESERVED_VARIABLES[value]}")
+    if value.startswith(RAILWAY_PREFIX):
+        raise ValueError(
+            f"{value} is reserved: names starting with {RAILWAY_PREFIX} are Railway's"
+        )
+    if not looks_secret(value):
+        raise ValueError(
+            f"{value} does not look like a secret (its name contains none of "
+            f"{', '.join(SECRET_WORDS)}); saas-infra reads such values back from Railway and "
+            "would show them. Put a non-secret value under variables, or name the secret so"
+        )
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME_RE.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not an environment variable name (letters, digits and underscores, "
+            "not starting with a digit)"
         )
     return value
 
@@ -224,6 +262,8 @@ BranchName = Annotated[str, AfterValidator(_check_branch)]
 ImageRef = Annotated[str, AfterValidator(_check_image)]
 VariableName = Annotated[str, AfterValidator(_check_variable_name)]
 VariableValue = Annotated[str, AfterValidator(_check_variable_value)]
+SecretName = Annotated[str, AfterValidator(_check_secret_name)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
 UtcDatetime = Annotated[datetime, BeforeValidator(_to_utc)]
 
 
@@ -244,6 +284,14 @@ _VARIABLE_NAMES_SCHEMA: JsonDict = {
     },
 }
 
+_SECRET_NAMES_SCHEMA: JsonDict = {
+    "pattern": VARIABLE_NAME_PATTERN,
+    "allOf": [
+        {"pattern": "|".join(SECRET_WORDS)},
+        {"not": {"anyOf": [{"enum": _RESERVED_NAMES}, {"pattern": f"^{RAILWAY_PREFIX}"}]}},
+    ],
+}
+
 _SOURCE_SCHEMA: JsonDict = {
     "oneOf": [
         {"required": ["repo"], "not": {"required": ["image"]}},
@@ -253,6 +301,18 @@ _SOURCE_SCHEMA: JsonDict = {
         },
     ]
 }
+
+
+class SecretRef(_Model):
+    """Where the pass finds a secret's value: never the value itself, which stays out of git."""
+
+    from_env: EnvName = Field(
+        description="The environment variable of the pass (a CI secret) holding the value.",
+        json_schema_extra={"pattern": ENV_NAME_PATTERN},
+    )
+
+
+_SECRETS_SCHEMA: JsonDict = {"propertyNames": _SECRET_NAMES_SCHEMA}
 
 
 class GatewaySpec(_Model):
@@ -289,6 +349,14 @@ class GatewaySpec(_Model):
             "propertyNames": _VARIABLE_NAMES_SCHEMA,
             "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
         },
+    )
+    secrets: dict[SecretName, SecretRef] = Field(
+        description=(
+            "Secret gateway variables by reference: NAME: {from_env: VAR} sets NAME on Railway "
+            "from the pass's environment variable VAR. Names only: a value never goes in git."
+        ),
+        default_factory=dict,
+        json_schema_extra=_SECRETS_SCHEMA,
     )
 
     @model_validator(mode="before")
@@ -350,6 +418,11 @@ class GatewayDefaults(_Model):
             "propertyNames": _VARIABLE_NAMES_SCHEMA,
             "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
         },
+    )
+    secrets: dict[SecretName, SecretRef] = Field(
+        description="Secret gateway variables by reference; a manifest's own win, name by name.",
+        default_factory=dict,
+        json_schema_extra=_SECRETS_SCHEMA,
     )
 
     @model_validator(mode="after")
@@ -447,10 +520,18 @@ class TenantManifest(_Model):
         return tenancy.project_name(self.name)
 
 
+def lacks_provider_key(manifest: TenantManifest) -> bool:
+    """A gateway that serves client-key traffic without declaring the provider key: luthien-proxy
+    answers that traffic with HTTP 500 unless someone set the key on Railway by hand."""
+    gateway = manifest.gateway
+    return gateway.auth_mode in ("client_key", "both") and PROVIDER_KEY not in gateway.secrets
+
+
 # Which model describes the mapping at a given path; used to list the fields allowed there.
 MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     (): TenantManifest,
     ("gateway",): GatewaySpec,
+    ("gateway", "secrets", "*"): SecretRef,  # "*": any secret's name
     ("redeploy",): RedeployRequest,
     ("deletion",): Tombstone,
 }
@@ -460,4 +541,5 @@ FLEET_MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     (): FleetFile,
     ("defaults",): TenantDefaults,
     ("defaults", "gateway"): GatewayDefaults,
+    ("defaults", "gateway", "secrets", "*"): SecretRef,
 }

@@ -51,6 +51,8 @@ class ObservedService:
     key_names: frozenset[str] = frozenset()  # which generated keys are present (by name)
     unreadable_keys: frozenset[str] = frozenset()  # keys present whose values were not returned
     unknown: frozenset[str] = frozenset()  # non-secret names whose values Railway did not return
+    # The operators' and the manifests' secrets present (by name; their values are never kept).
+    secret_names: frozenset[str] = frozenset()
     sealed: frozenset[str] = frozenset()  # names Railway reports sealed (values never returned)
     masked: bool = False  # Railway returned every value that is not sealed as null
     deployment: ObservedDeployment | None = None
@@ -330,6 +332,9 @@ def _service(service: dict, instance: dict | None, config: dict,
         unreadable_keys=frozenset(name for name in KEY_NAMES
                                   if name in values and values[name] is None),
         unknown=frozenset(name for name in managed if values[name] is None),
+        # Present by name like a key: unreadable (None) counts, a value shown empty does not.
+        secret_names=frozenset(name for name in values if is_gateway and _secret(name)
+                               and values[name] != ""),
         sealed=sealed,
         masked=bool(open_values) and all(value is None for value in open_values),
         deployment=_deployment((instance or {}).get("latestDeployment")),
@@ -341,6 +346,12 @@ def _manageable(name: str) -> bool:
     """A gateway variable the manifest may hold: not a key, not Railway's, not secret-looking."""
     return (name not in KEY_NAMES and not name.startswith(RAILWAY_PREFIX)
             and not looks_secret(name))
+
+
+def _secret(name: str) -> bool:
+    """A secret-looking gateway variable other than the generated keys and Railway's own."""
+    return (name not in KEY_NAMES and not name.startswith(RAILWAY_PREFIX)
+            and looks_secret(name))
 
 
 def _deployment(node: dict | None) -> ObservedDeployment | None:

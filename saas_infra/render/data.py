@@ -167,8 +167,10 @@ def credentials(creds: Credentials, name: str) -> dict[str, Any]:
     return data
 
 
-def validation(tenants: Sequence[str], fleet_file: str | None = None) -> dict[str, Any]:
-    return {"valid": True, "tenants": list(tenants), "fleet_file": fleet_file}
+def validation(tenants: Sequence[str], fleet_file: str | None = None,
+               warnings: Sequence[str] = ()) -> dict[str, Any]:
+    return {"valid": True, "tenants": list(tenants), "fleet_file": fleet_file,
+            "warnings": list(warnings)}
 
 
 def invalid(problems: Sequence[ManifestProblem]) -> dict[str, Any]:

@@ -138,6 +138,22 @@ def validated(count: int, directory: str, fleet_file: str | None = None) -> list
     return [say(f"{words.plural(count, 'manifest')} valid in {directory}/{with_fleet}")]
 
 
+def provider_key_warning(tenants: Sequence[str]) -> list[str]:
+    """validate's warning for gateways serving client-key traffic without the provider key."""
+    if not tenants:
+        return []
+    from saas_infra.manifest import PROVIDER_KEY
+
+    shown = ", ".join(tenants[:5]) + (f", and {len(tenants) - 5} more" if len(tenants) > 5 else "")
+    verb = "accepts" if len(tenants) == 1 else "accept"
+    return [f"{words.plural(len(tenants), 'tenant')} ({shown}) {verb} client keys (auth_mode "
+            f"client_key or both) but {'declares' if len(tenants) == 1 else 'declare'} no "
+            f"{PROVIDER_KEY} in gateway.secrets: luthien-proxy "
+            "answers that traffic with HTTP 500 unless the key was set on Railway by hand. "
+            f"Declare it, e.g. in fleet.yaml defaults: gateway.secrets: {{{PROVIDER_KEY}: "
+            "{from_env: VAR}}"]
+
+
 def saved_plan(path: str) -> Line:
     return say(f"Saved the plan to {path}")
 

@@ -25,7 +25,7 @@ from saas_infra import lock as fleet_lock
 from saas_infra import manifest as mf
 from saas_infra.apply import TenantOutcome, generate_key
 from saas_infra.clock import format_time, parse_time
-from saas_infra.diff import desired_source
+from saas_infra.diff import desired_secrets, desired_source
 from saas_infra.errors import ConfigError, LockLostError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
@@ -460,6 +460,12 @@ def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:
 # --- list / status ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SecretState:
+    from_env: str  # the environment variable a pass reads the value from
+    on_railway: bool | None  # whether Railway has the name; None: no gateway to look at
+
+
 @dataclass
 class InstanceRow:
     """One tenant (or one of its projects) as `list` shows it: state and times as data."""
@@ -477,6 +483,9 @@ class InstanceRow:
     asleep: bool = False  # running, and Railway put the gateway to sleep (SLEEPING)
     managed: bool = True
     source: dict[str, str] | None = None  # the manifest's gateway source (repo/branch or image)
+    # The manifest's gateway secrets by name: NAME -> (the variable it is read from, whether
+    # Railway has NAME). Never a value.
+    secrets: dict[str, SecretState] = field(default_factory=dict)
 
     @property
     def console_url(self) -> str | None:
@@ -534,6 +543,8 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         asleep=deployment is not None and deployment.status == "SLEEPING",
         managed=loaded is not None or bool(shown and shown.marker),
         source=desired_source(spec.gateway).to_dict() if spec else None,
+        secrets={name: SecretState(var, name in gateway.secret_names if gateway else None)
+                 for name, var in desired_secrets(spec.gateway).items()} if spec else {},
     )
 
 
@@ -639,7 +650,7 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
     return detail
 
 
-DRIFT = (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE)  # kinds that mean Railway differs
+DRIFT = (ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS, ActionKind.UPDATE_SOURCE)  # kinds that mean Railway differs
 
 
 def _service_row(service: ObservedService) -> ServiceRow:

@@ -329,6 +329,7 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         "restorable_until": None,
         "deployment_status": "SUCCESS",
         "asleep": False,
+        "secrets": {},
     }
 
 

@@ -221,3 +221,20 @@ def test_apply_without_the_env_variable_exits_1_naming_it(run_cli, tenants_dir, 
     result = run_cli("apply", "--yes")
     assert result.exit_code == 1
     assert "LUTHIEN_ANTHROPIC_API_KEY" in result.stdout + result.stderr
+
+
+def test_list_and_status_show_secrets_by_name_only(run_cli, tenants_dir, emu):
+    write_manifest(tenants_dir, "acme", GATEWAY)
+    listed = json.loads(run_cli("list", "--json").stdout)["instances"][0]
+    assert listed["secrets"] == {"ANTHROPIC_API_KEY": {
+        "from_env": "LUTHIEN_ANTHROPIC_API_KEY", "on_railway": None}}
+    assert run_cli("apply", "--yes", env=ENV).exit_code == 0
+    listed = json.loads(run_cli("list", "--json").stdout)["instances"][0]
+    assert listed["secrets"]["ANTHROPIC_API_KEY"]["on_railway"] is True
+    status = run_cli("status", "acme")
+    assert ("  Secret:   ANTHROPIC_API_KEY from LUTHIEN_ANTHROPIC_API_KEY (set on Railway)"
+            in status.stdout.splitlines())
+    as_json = json.loads(run_cli("status", "acme", "--json").stdout)
+    assert as_json["secrets"]["ANTHROPIC_API_KEY"]["from_env"] == "LUTHIEN_ANTHROPIC_API_KEY"
+    for text in (status.stdout, json.dumps(as_json), json.dumps(listed)):
+        assert VALUE not in text

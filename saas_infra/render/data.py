@@ -38,6 +38,8 @@ def instance(row: InstanceRow) -> dict[str, Any]:
         "console_url": row.console_url,
         "managed": row.managed,
         "source": row.source,
+        "secrets": {name: {"from_env": s.from_env, "on_railway": s.on_railway}
+                    for name, s in row.secrets.items()},
         "time_left_seconds": int(left.total_seconds()) if left is not None else None,
         "restorable_until": words.time(row.restorable_until),
         "deployment_status": row.deployment_status,

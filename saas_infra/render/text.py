@@ -273,6 +273,10 @@ def status_lines(detail: TenantDetail) -> list[Line]:
     if row.deletion_deadline:
         lines.append(out(f"  Deletion: {words.time(row.deletion_deadline)} (requested "
                          f"{words.time(row.deletion_scheduled_at) or '-'})", "magenta"))
+    for name, secret in row.secrets.items():
+        there = {True: "set on Railway", False: "not on Railway yet", None: "no gateway yet"}
+        lines.append(out(f"  Secret:   {name} from {secret.from_env} "
+                         f"({there[secret.on_railway]})"))
     for service in detail.services:
         status = service.deployment_status or "no deployment"
         source = f"  {service.source}" if service.source else ""

@@ -8,6 +8,7 @@ generates the JSON schema. Nothing in this package talks to Railway or the netwo
 from saas_infra.manifest.edit import (
     clear_tombstone,
     render_manifest,
+    set_gateway_commit,
     set_gateway_source,
     set_redeploy,
     set_tombstone,
@@ -66,6 +67,7 @@ __all__ = [
     "parse_manifest",
     "read_tenants",
     "render_manifest",
+    "set_gateway_commit",
     "set_gateway_source",
     "set_redeploy",
     "set_tombstone",

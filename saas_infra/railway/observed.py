@@ -36,6 +36,7 @@ class ObservedDeployment:
     created_at: datetime | None
     url: str | None = None
     commit: str | None = None
+    image: str | None = None  # what an image deployment runs, as its source named it
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ class ObservedService:
     masked: bool = False  # Railway returned every value that is not sealed as null
     deployment: ObservedDeployment | None = None
     domain: str | None = None
+    # Its GitHub deployment triggers' ids in the environment: with one, every push to the
+    # branch deploys it (a pinned gateway must have none). None: not listed (unknown).
+    triggers: tuple[str, ...] | None = None
+
+    @property
+    def running_commit(self) -> str | None:
+        """The commit of its latest deployment (Railway's meta.commitHash), if it names one."""
+        return self.deployment.commit if self.deployment else None
 
 
 @dataclass(frozen=True)
@@ -214,14 +223,22 @@ def parse_project(node: dict) -> ObservedProject:
     config = _json(environment.get("config")) if environment else {}
     service_configs = (config or {}).get("services") or {}
     instances = {}
+    triggers: dict[str, list[str]] | None = None
     if environment:
         for edge in (environment.get("serviceInstances") or {}).get("edges", []):
             instances[edge["node"]["serviceId"]] = edge["node"]
+        listed = environment.get("deploymentTriggers")
+        if listed is not None:
+            triggers = {}
+            for edge in listed.get("edges", []):
+                trigger = edge["node"]
+                triggers.setdefault(trigger.get("serviceId") or "", []).append(trigger["id"])
     services = {}
     for edge in (node.get("services") or {}).get("edges", []):
         service = edge["node"]
         services[service["name"]] = _service(
-            service, instances.get(service["id"]), service_configs.get(service["id"]) or {}
+            service, instances.get(service["id"]), service_configs.get(service["id"]) or {},
+            None if triggers is None else tuple(triggers.get(service["id"], ())),
         )
     return ObservedProject(
         id=node["id"],
@@ -243,7 +260,8 @@ def _production(node: dict) -> dict | None:
     return environments[0] if environments else None
 
 
-def _service(service: dict, instance: dict | None, config: dict) -> ObservedService:
+def _service(service: dict, instance: dict | None, config: dict,
+             triggers: tuple[str, ...] | None = None) -> ObservedService:
     source = (instance or {}).get("source") or {}
     config_source = config.get("source") or {}
     specs = {
@@ -270,6 +288,7 @@ def _service(service: dict, instance: dict | None, config: dict) -> ObservedServ
         masked=bool(open_values) and all(value is None for value in open_values),
         deployment=_deployment((instance or {}).get("latestDeployment")),
         domain=domains[0]["domain"] if domains else None,
+        triggers=triggers,
     )
 
 
@@ -289,6 +308,7 @@ def _deployment(node: dict | None) -> ObservedDeployment | None:
         created_at=_time(node.get("createdAt")),
         url=node.get("staticUrl") or node.get("url"),
         commit=meta.get("commitHash"),
+        image=meta.get("image"),
     )
 
 

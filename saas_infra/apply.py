@@ -20,6 +20,7 @@ from typing import Any, assert_never
 
 from saas_infra.clock import Clock, SystemClock
 from saas_infra.errors import (
+    LockLostError,
     NotFoundError,
     PlanError,
     RailwayError,
@@ -148,13 +149,27 @@ class Applier:
             return self._templates[code]
 
 
+class _Stoppable:
+    """A tenant run's client: once a pass has lost the fleet lock after a step, the tenant's
+    next call to Railway raises the loss instead of being sent."""
+
+    def __init__(self, client: ops.Executor, run: _TenantRun) -> None:
+        self.client, self.run = client, run
+
+    def execute(self, operation: ops.Operation, variables: dict[str, Any] | None = None) -> dict:
+        if self.run.stopped is not None:
+            raise self.run.stopped
+        return self.client.execute(operation, variables)
+
+
 class _TenantRun:
     """The steps of one tenant in one pass, with the ids it learns on the way."""
 
     def __init__(self, applier: Applier, outcome: TenantOutcome) -> None:
         self.a = applier
-        self.client = applier.client
+        self.client = _Stoppable(applier.client, self)
         self.outcome = outcome
+        self.stopped: LockLostError | None = None  # the fleet lock was lost after a step
         self.project: ObservedProject | None = None
         self.later: list[Action] = []  # this tenant's actions still to come
         self._ids: tuple[str, str, str] | None = None
@@ -195,7 +210,10 @@ class _TenantRun:
     def step(self, name: str, result: str) -> None:
         self.outcome.steps.append(Step(name, result))
         self.a._report(self.outcome.tenant, name, result)
-        self.a.check_guard()  # before the next step: a pass that lost the fleet lock stops here
+        try:
+            self.a.check_guard()
+        except LockLostError as exc:  # raised by this tenant's next call to Railway, if any:
+            self.stopped = exc  # a tenant whose last step this was has finished
 
     def deploy_follows(self) -> bool:
         """Whether a later action of this pass certainly deploys the gateway, and is planned

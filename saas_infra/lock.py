@@ -3,7 +3,9 @@ sandbox's file lock). Railway has no locks and no compare-and-set (two writes to
 succeed; the last stays), so the lock is a lease in the description of one long-lived project per
 workspace, `saas-infra-control`, taken by timed mutual exclusion (Fischer's algorithm): read it,
 write a claim, wait a settle time, read it back; a claim slower than the settle time is not
-trusted. It costs 4 calls on a free lock and leaves nothing behind.
+trusted. It costs 4 calls on a free lock and leaves nothing behind. No lock write is retried
+blindly: after a lost answer the lock is read again, and written again only while the lease is
+still the one the write was meant for (free_lease).
 
 Why there: a project per pass (as before) leaves a deleted project in Railway's listings for
 every pass and fails at the plan's project limit; tickets as services leave deleted services
@@ -39,11 +41,13 @@ from saas_infra.errors import (
     RateLimitedError,
     TransientError,
 )
+from saas_infra.marker import mark_fields
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed
 from saas_infra.railway.retry import took_no_effect
 
 CONTROL_PROJECT = "saas-infra-control"
+CONTROL_KIND = "-control"  # its mark: [saas-infra-control …]
 LEGACY_TICKET = "saas-infra-lock"  # earlier versions made one such project per acting pass
 DEFAULT_TTL = 600.0  # a lease nobody renewed for this long belongs to a pass that died
 DEFAULT_TIMEOUT = 900.0  # longer than a lease: by default a pass outwaits a dead holder
@@ -55,7 +59,7 @@ CHECK_EVERY = 30.0  # a holder reads its lease back at least this often (between
 _COOLDOWN_WAIT = 30.0  # "Endpoint too recently updated" says not how long; tens of seconds
 HEARTBEAT = 1.0  # real seconds between the background thread's looks; it calls Railway when due
 _FIRST_POLL, _MAX_POLL = 1.0, 15.0  # waiting: short passes are noticed fast, long ones cheaply
-_MARK = re.compile(r"\[saas-infra-control(?P<body>[^\]]*)\]")
+_FREE_TRIES = 4  # writes of `free` before giving up (the lease then expires by itself)
 _LEGACY_MARK = "[saas-infra-lock "
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:/@#+-]+")
 _ABOUT = (
@@ -100,10 +104,7 @@ def control_description(lease: Lease | None) -> str:
 
 def parse_lease(description: str | None) -> Lease | None:
     """The lease in a control project's description; None when free (or the text is mangled)."""
-    match = _MARK.search(description or "")
-    if not match:
-        return None
-    fields = dict(item.split("=", 1) for item in match.group("body").split() if "=" in item)
+    fields = mark_fields(description, CONTROL_KIND) or {}
     if not fields.get("holder") or not fields.get("nonce"):
         return None
     try:
@@ -116,10 +117,14 @@ def parse_lease(description: str | None) -> Lease | None:
 def find_control(nodes: Iterable[dict]) -> dict | None:
     """The control project among listed projects (id, name, description, createdAt, deletedAt).
     Should two exist (two first passes raced to make it), the oldest counts, the same for all."""
-    found = [node for node in nodes
-             if node.get("name") == CONTROL_PROJECT and not node.get("deletedAt")
-             and _MARK.search(node.get("description") or "")]
-    return min(found, key=_creation_order, default=None)
+    return min(find_controls(nodes), key=_creation_order, default=None)
+
+
+def find_controls(nodes: Iterable[dict]) -> list[dict]:
+    """Every live control project among listed projects."""
+    return [node for node in nodes
+            if node.get("name") == CONTROL_PROJECT and not node.get("deletedAt")
+            and mark_fields(node.get("description"), CONTROL_KIND) is not None]
 
 
 def _creation_order(node: dict) -> tuple:
@@ -199,6 +204,7 @@ class FleetLock:
         self.lost: str | None = None
         self._claimed = False  # a claim of ours may stand on Railway, not yet confirmed
         self._looked = 0.0  # clock.monotonic() of the last read that showed the lease ours
+        self._renew_at = 0.0  # after a renewal Railway refused or left unanswered, not before
         self._told: set[str] = set()
         self._mutex = threading.Lock()  # the heartbeat, the appliers' checks and release()
         self._stop = threading.Event()
@@ -240,7 +246,7 @@ class FleetLock:
                     )
                 self.clock.sleep(min(pause or poll, remaining))
                 poll = poll if pause else min(poll * 2, _MAX_POLL)
-        except Exception:
+        except BaseException:  # Ctrl-C too: a claim left standing would block all for a lease
             self._withdraw()
             raise
 
@@ -296,28 +302,16 @@ class FleetLock:
         if back is not None and back.nonce == self.nonce:  # as Railway holds it
             self.lease, self._claimed, self._looked = back, False, self.clock.monotonic()
             return None, None
-        if back is None:
-            raise RailwayError(
-                f"the fleet lock's claim did not stay in the description of {CONTROL_PROJECT} "
-                f"({self.control_id}): it was released or overwritten at once",
-                operation="LockRead",
-            )
         self._claimed = False
+        if back is None:  # a free landed over it (a holder's late release, `unlock --force`)
+            self._say("The fleet lock was freed over this pass's claim: claiming again")
+            return claim, _FIRST_POLL
         self._say(f"Another pass took the fleet lock first ({back.holder})")
         return back, None
 
     def _refused(self, error: TransientError) -> float:
         """How long to wait after Railway refused a claim, said as the client says its retries."""
-        cooldown = isinstance(error, CooldownError)
-        pause = error.retry_after or (_COOLDOWN_WAIT if cooldown else _FIRST_POLL)
-        if cooldown:
-            what = 'Railway says "Endpoint too recently updated"'
-        elif isinstance(error, RateLimitedError):
-            what = "Railway rate limit"
-        else:
-            what = f"Railway did not take the claim ({type(error).__name__})"
-        self._say(f"{what}: waiting {pause:.0f} s ({ops.LOCK_CLAIM.name})")
-        return pause
+        return _refusal_pause(error, ops.LOCK_CLAIM, self._say)
 
     def _too_slow(self, claim: Lease, why: str) -> tuple[Lease, float]:
         """A claim that may have landed long after its read: another pass may have read the lock
@@ -348,7 +342,7 @@ class FleetLock:
         read-back. Two first passes each make one; both then list both and keep the oldest."""
         now = self.clock.now()
         claim = Lease(self.holder, self.nonce, now, now + timedelta(seconds=self.ttl))
-        created = None
+        created, lost = None, None
         self._claimed = True
         try:
             created = ops.project_create(
@@ -356,35 +350,41 @@ class FleetLock:
                 workspace_id=self.workspace_id,
             )
             self.control_id = created["id"]  # until the listing says which one counts
-        except TransientError:
-            pass  # Railway may have made it before the answer was lost: the listing tells
+        except TransientError as exc:
+            lost = exc  # Railway may have made it before the answer was lost: the listing tells
         except RailwayError as exc:  # e.g. a workspace at its plan's project limit
             exc.message = (f"could not create {CONTROL_PROJECT}, the project that holds the fleet "
                            f"lock: {exc.message}")
             raise
         took = self.clock.monotonic() - started
         self.clock.sleep(self.settle)
-        found = find_control(ops.project_list(self.client, self.workspace_id))
+        nodes = ops.project_list(self.client, self.workspace_id)
+        found = find_control(nodes)
         if found is None:
-            raise RailwayError(f"created the fleet lock's control project {CONTROL_PROJECT}, "
-                               "but Railway does not list it", operation="ProjectList")
-        if created and created["id"] != found["id"]:
-            _delete_quietly(self.client, created["id"])  # the other pass's is older: ours goes
+            what = (f"created the fleet lock's control project {CONTROL_PROJECT}" if created else
+                    f"the answer to creating the fleet lock's control project {CONTROL_PROJECT} "
+                    f"was lost ({lost})")
+            raise RailwayError(f"{what}, but Railway does not list it", operation="ProjectList")
+        for node in find_controls(nodes):  # ours, when another pass's is older: whether or not
+            lease = parse_lease(node.get("description"))  # we heard back from Railway
+            if node["id"] != found["id"] and lease is not None and lease.nonce == self.nonce:
+                _delete_quietly(self.client, node["id"])
         back = parse_lease(found.get("description"))
         if created and back is not None and back.nonce == self.nonce and took < self.settle:
             self.lease, self._claimed, self._looked = back, False, self.clock.monotonic()
         return found["id"]
 
     def _withdraw(self) -> None:
-        """Giving up with a claim of ours standing (too slow to trust, or an error after it):
-        free the lock again if the claim is still there, so nobody waits for it to expire."""
-        if not self._claimed or self.control_id is None:
+        """Giving up with a claim of ours standing (too slow to trust, or an error or Ctrl-C
+        after it): free the lock again if the claim is still there, so nobody waits for it to
+        expire."""
+        if not (self._claimed or self.lease) or self.control_id is None:
             return
-        self._claimed = False
+        self._claimed, self.lease = False, None
         try:
             current = self._read()
             if current is not None and current.nonce == self.nonce:
-                ops.lock_write(self.client, self._control, control_description(None))
+                self._free()
         except RailwayError:
             pass  # it expires by itself
 
@@ -411,7 +411,9 @@ class FleetLock:
 
     def renew_if_due(self) -> bool:
         """Look at the lease when due, renew it when a third of it is left; True when renewed.
-        A Railway error leaves the lease as it was: the next look tries again, until expiry."""
+        A Railway error leaves the lease as it was: a later look tries again (reading first, so a
+        renewal whose answer was lost is never written over a lease that is not ours), until
+        expiry."""
         with self._mutex:
             lease = self.lease
             if lease is None or self.lost:
@@ -421,6 +423,8 @@ class FleetLock:
                 self.lost = f"its lease expired at {format_time(lease.expires)} before renewal"
                 return False
             renew = now >= lease.expires - timedelta(seconds=self.ttl / 3)
+            if renew and self.clock.monotonic() < self._renew_at:
+                renew = False
             if not renew and self.clock.monotonic() - self._looked < self.check_every:
                 return False
             try:
@@ -430,6 +434,10 @@ class FleetLock:
                     return False
                 renewed = replace(lease, expires=now + timedelta(seconds=self.ttl))
                 ops.lock_write(self.client, self._control, control_description(renewed))
+            except TransientError as exc:
+                cooldown = _COOLDOWN_WAIT if isinstance(exc, CooldownError) else _MAX_POLL
+                self._renew_at = self.clock.monotonic() + (exc.retry_after or cooldown)
+                return False
             except RailwayError:
                 return False
             self.lease = renewed
@@ -471,11 +479,15 @@ class FleetLock:
                 stale = self.clock.monotonic() - self._looked >= self.check_every
                 if stale and not self._still_ours():
                     return self.lost
-                ops.lock_write(self.client, self._control, control_description(None))
+                self._free()
             except RailwayError as exc:
                 self._say(f"Could not release the fleet lock ({exc}); it expires at "
                           f"{format_time(lease.expires)}")
             return self.lost
+
+    def _free(self) -> None:
+        free_lease(self.client, self._control, self.nonce, sleep=self.clock.sleep,
+                   say=self._say)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -487,6 +499,50 @@ class FleetLock:
         if key not in self._told:
             self._told.add(key)
             self._say(text)
+
+
+def free_lease(client: ops.Executor, control_id: str, nonce: str, *,
+               sleep: Callable[[float], None], say: Notify | None = None) -> None:
+    """Write `free` over the lease with `nonce`. Each write is sent once: after a failure the
+    lock is read again and freed again only while that lease is still there. Sent again blindly,
+    a free that landed with its answer lost could free the lease of a pass that took the lock in
+    between. Raises RailwayError when the lock could not be freed (the lease then expires)."""
+    for attempt in range(1, _FREE_TRIES + 1):
+        try:
+            ops.lock_write(client, control_id, control_description(None))
+            return
+        except TransientError as exc:
+            if attempt == _FREE_TRIES:
+                raise
+            if took_no_effect(exc):
+                sleep(_refusal_pause(exc, ops.LOCK_WRITE, say))
+            else:
+                _tell(say, f"Railway did not answer the fleet lock's free ({exc}): reading the "
+                      "lock again")
+        node = ops.lock_read(client, control_id)
+        current = None if node.get("deletedAt") else parse_lease(node.get("description"))
+        if current is None or current.nonce != nonce:
+            return  # freed (the write landed), or another pass holds it now: not ours to free
+
+
+def _refusal_pause(error: TransientError, operation: ops.Operation, say: Notify | None) -> float:
+    """How long to wait after Railway refused a lock write, said as the client says its
+    retries."""
+    cooldown = isinstance(error, CooldownError)
+    pause = error.retry_after or (_COOLDOWN_WAIT if cooldown else _FIRST_POLL)
+    if cooldown:
+        what = 'Railway says "Endpoint too recently updated"'
+    elif isinstance(error, RateLimitedError):
+        what = "Railway rate limit"
+    else:
+        what = f"Railway did not take the write ({type(error).__name__})"
+    _tell(say, f"{what}: waiting {pause:.0f} s ({operation.name})")
+    return pause
+
+
+def _tell(say: Notify | None, text: str) -> None:
+    if say is not None:
+        say(text)
 
 
 def _delete_quietly(client: ops.Executor, project_id: str) -> None:
@@ -561,12 +617,14 @@ def lock_state(nodes: list[dict]) -> LockState:
     return LockState(control["id"] if control else None, lease, legacy)
 
 
-def break_lock(client: ops.Executor, workspace_id: str | None) -> LockState:
+def break_lock(client: ops.Executor, workspace_id: str | None, *,
+               sleep: Callable[[float], None], say: Notify | None = None) -> LockState:
     """Free the lock whoever holds it, and remove earlier versions' tickets (for `saas-infra
-    unlock --force`); returns what it found and removed."""
+    unlock --force`); returns what it found and removed. Only the lease it found is freed: one
+    that a waiting pass takes meanwhile stays."""
     state = inspect(client, workspace_id)
     if state.lease is not None and state.control_id is not None:
-        ops.lock_write(client, state.control_id, control_description(None))
+        free_lease(client, state.control_id, state.lease.nonce, sleep=sleep, say=say)
     for project_id in state.legacy:
         try:
             ops.project_delete(client, project_id)

@@ -13,7 +13,10 @@ from datetime import datetime
 
 from saas_infra.clock import format_time, parse_time
 
-_MARK = re.compile(r"\[saas-infra (?P<body>[^\]]*)\]")
+# Every saas-infra mark in a description: `[saas-infra k=v …]` on a tenant's project, and
+# `[saas-infra-control …]` (the fleet lock), `[saas-infra-doctor …]` (doctor --live),
+# `[saas-infra-lock …]` (an earlier version's lock ticket).
+MARKS = re.compile(r"\[saas-infra(?P<kind>-lock|-control|-doctor)?(?P<body>(?: [^\]]*)?)\]")
 _PREFIX = "luthien-proxy tenant managed by saas-infra; edit its manifest, not this project."
 
 
@@ -32,14 +35,24 @@ class Marker:
         return f"{_PREFIX} [saas-infra {' '.join(parts)}]"
 
 
+def mark_items(body: str) -> list[tuple[str, str]]:
+    """The key=value fields of a mark's body, in order; a word without "=" (`free`) is none."""
+    return [(key, value) for key, _, value in
+            (word.partition("=") for word in body.split() if "=" in word)]
+
+
+def mark_fields(description: str | None, kind: str = "") -> dict[str, str] | None:
+    """The fields of the first `[saas-infra<kind> …]` mark in a description (kind "" for a
+    tenant's, "-control", "-doctor", "-lock"); None when there is none."""
+    for match in MARKS.finditer(description or ""):
+        if (match.group("kind") or "") == kind:
+            return dict(mark_items(match.group("body")))
+    return None
+
+
 def parse_marker(description: str | None) -> Marker | None:
     """The marker in a description, or None when the project is not ours (or the mark is mangled)."""
-    match = _MARK.search(description or "")
-    if not match:
-        return None
-    fields = dict(
-        item.split("=", 1) for item in match.group("body").split() if "=" in item
-    )
+    fields = mark_fields(description) or {}
     tenant = fields.get("tenant")
     if not tenant:
         return None

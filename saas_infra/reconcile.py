@@ -21,6 +21,7 @@ from saas_infra.diff import compute_plan
 from saas_infra.errors import (
     ConfigError,
     GuardError,
+    LockLostError,
     ManifestProblem,
     NotConvergedError,
     RailwayError,
@@ -41,6 +42,7 @@ class Fleet:
     client: ops.Executor
     clock: Clock
     tenants_dir: Path
+    fleet_file: Path | None = None  # None: fleet.yaml beside tenants_dir, if any
     workspace_id: str | None = None
     concurrency: int = 8
     max_deletions: int = 3
@@ -61,13 +63,13 @@ class Fleet:
     def load(self) -> list[LoadedManifest]:
         if not self.tenants_dir.is_dir():
             return []
-        return manifests_mod.load_tenants(self.tenants_dir, self.warn)
+        return manifests_mod.load_tenants(self.tenants_dir, self.warn, self.fleet_file)
 
     def read(self) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
         """(valid manifests, problems of the others): for views that work while one is broken."""
         if not self.tenants_dir.is_dir():
             return [], []
-        return manifests_mod.read_tenants(self.tenants_dir, self.warn)
+        return manifests_mod.read_tenants(self.tenants_dir, self.warn, self.fleet_file)
 
     def observe(self) -> Observed:
         return observe(self.client, self.workspace())
@@ -106,12 +108,13 @@ class ApplyReport:
     outcomes: list[TenantOutcome]
     after: Plan  # the plan made again once apply finished: empty means converged
     observed: Observed | None = field(default=None, repr=False)
+    lost: str | None = None  # why the fleet lock was lost during the pass (then never converged)
 
     @property
     def converged(self) -> bool:
         left = [a for a in self.after.actions if a.tenant not in self.due_next_pass]
         guards = [g for g in self.after.guards if g not in self.next_pass_guards]
-        return not left and not guards and not self.blocked
+        return not left and not guards and not self.blocked and not self.lost
 
     @property
     def next_pass_guards(self) -> list[Guard]:
@@ -229,26 +232,42 @@ def apply_pass(
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
         )
-    with fleet_lock.hold(fleet, observed) as held:
-        # Read the manifests again once the lock is ours: waiting for it may have taken minutes,
-        # in which a tombstone may have been removed or a tenant edited.
-        manifests = fleet.load()
-        fresh = fleet.plan_from(manifests, fleet.observe(), targets=plan.targets if plan else targets)
-        if plan is None:
-            plan = fresh
-        else:
-            check_fresh(plan, manifests)
-            targets = plan.targets
-            check_railway_unchanged(plan, fresh)
-        check_guards(plan)
-        if on_plan:
-            on_plan(plan)
-        # Between tenant steps the lease is checked: once lost, no tenant takes another step.
-        outcomes = fleet.applier(progress, guard=held.check).apply(plan)
+    report: ApplyReport | None = None
+    try:
+        with fleet_lock.hold(fleet, observed) as held:
+            # Read the manifests again once the lock is ours: waiting for it may have taken
+            # minutes, in which a tombstone may have been removed or a tenant edited.
+            manifests = fleet.load()
+            fresh = fleet.plan_from(manifests, fleet.observe(),
+                                    targets=plan.targets if plan else targets)
+            if plan is None:
+                plan = fresh
+            else:
+                check_fresh(plan, manifests)
+                targets = plan.targets
+                check_railway_unchanged(plan, fresh)
+            check_guards(plan)
+            if on_plan:
+                on_plan(plan)
+            # Between tenant steps the lease is checked: once lost, no tenant takes another step.
+            outcomes = fleet.applier(progress, guard=held.check).apply(plan)
+            lost = _lost(held)
+            observed = fleet.observe()  # reads only: what the pass did, even with the lock lost
+            after = fleet.plan_from(fleet.load(), observed, targets=targets)
+            report = ApplyReport(plan, outcomes, after, observed, lost=lost)
+    except LockLostError as exc:  # on release: what the pass did (new keys too) is still told
+        if report is None:
+            raise
+        report.lost = report.lost or str(exc)
+    return report
+
+
+def _lost(held: fleet_lock.FleetLock) -> str | None:
+    try:
         held.check()
-        observed = fleet.observe()
-        after = fleet.plan_from(fleet.load(), observed, targets=targets)
-        return ApplyReport(plan, outcomes, after, observed)
+    except LockLostError as exc:
+        return str(exc)
+    return None
 
 
 def wait_for_gateway(

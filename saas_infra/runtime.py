@@ -148,6 +148,7 @@ class Runtime:
             client=self.client(settings, on_retry),
             clock=self.clock,
             tenants_dir=settings.tenants_dir,
+            fleet_file=settings.fleet_file,
             workspace_id=settings.workspace_id,
             concurrency=settings.concurrency,
             max_deletions=settings.max_deletions,
@@ -160,7 +161,8 @@ class Runtime:
         from saas_infra.reconcile import Fleet
 
         return Fleet(client=None, clock=self.clock,  # type: ignore[arg-type]  # never called
-                     tenants_dir=settings.tenants_dir, warn=warn)
+                     tenants_dir=settings.tenants_dir, fleet_file=settings.fleet_file,
+                     warn=warn)
 
 
 def _is_emulator(api_url: str, transport: Any) -> bool:

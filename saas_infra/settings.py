@@ -35,6 +35,7 @@ class Settings(BaseModel):
     workspace_id: str | None = None
     api_url: str = DEFAULT_API_URL
     tenants_dir: Path = Path("tenants")
+    fleet_file: Path | None = None  # None: fleet.yaml beside tenants_dir, when there is one
     sandbox: bool = False
     sandbox_dir: Path = SANDBOX_DIR
     ci: bool = False

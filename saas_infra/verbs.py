@@ -26,7 +26,7 @@ from saas_infra import manifest as mf
 from saas_infra.apply import TenantOutcome, generate_key
 from saas_infra.clock import format_time, parse_time
 from saas_infra.diff import desired_source
-from saas_infra.errors import ConfigError, ManifestProblem, SaasInfraError
+from saas_infra.errors import ConfigError, LockLostError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.plan import ActionKind
@@ -368,8 +368,9 @@ def restorable_until(project: ObservedProject) -> datetime | None:
 def delete(fleet: Fleet, name: str, *, force: bool = False, grace_days: int = DEFAULT_GRACE_DAYS,
            apply: bool = True, progress: Progress | None = None) -> VerbResult:
     path = _editable(fleet, name)
-    before = mf.load_tenant_file(path).manifest.deletion
-    tombstone = mf.set_tombstone(path, fleet.clock.now(), grace_days=grace_days, force=force)
+    before = mf.load_tenant_file(path, fleet.fleet_file).manifest.deletion
+    tombstone = mf.set_tombstone(path, fleet.clock.now(), grace_days=grace_days, force=force,
+                                 fleet_file=fleet.fleet_file)
     deadline = None if tombstone.force else tombstone.deadline
     result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path),
                         deletion=tombstone, deadline=deadline, unchanged=before == tombstone)
@@ -389,11 +390,11 @@ def delete(fleet: Fleet, name: str, *, force: bool = False, grace_days: int = DE
 def cancel_delete(fleet: Fleet, name: str, *, apply: bool = True,
                   progress: Progress | None = None) -> VerbResult:
     path = _editable(fleet, name)
-    deletion = mf.load_tenant_file(path).manifest.deletion
+    deletion = mf.load_tenant_file(path, fleet.fleet_file).manifest.deletion
     if deletion is None:
         raise NoDeletionScheduledError(name)
     observed = _refuse_gone(fleet, name, deletion) if apply else None
-    mf.clear_tombstone(path)
+    mf.clear_tombstone(path, fleet_file=fleet.fleet_file)
     result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
     if not apply:
         return result
@@ -428,7 +429,7 @@ def _refuse_gone(fleet: Fleet, name: str, deletion: mf.Tombstone) -> Observed:
 def redeploy(fleet: Fleet, name: str, *, wait: bool = True, apply: bool = True,
              progress: Progress | None = None, on_status: OnStatus | None = None) -> VerbResult:
     path = _editable(fleet, name)
-    requested = mf.set_redeploy(path, _redeploy_stamp(fleet, path)).requested_at
+    requested = mf.set_redeploy(path, _redeploy_stamp(fleet, path), fleet_file=fleet.fleet_file).requested_at
     result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
     if not apply:
         return result
@@ -456,7 +457,7 @@ def _started(project: ObservedProject, since: datetime) -> Deployment | None:
 def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:
     # Manifests hold whole seconds; a request equal to the last one would look already done.
     now = fleet.clock.now().replace(microsecond=0)
-    previous = mf.load_tenant_file(path).manifest.redeploy
+    previous = mf.load_tenant_file(path, fleet.fleet_file).manifest.redeploy
     if previous is not None and now <= previous.requested_at:
         return previous.requested_at + timedelta(seconds=1)
     return now
@@ -559,7 +560,7 @@ def list_view(fleet: Fleet, *, include_unmanaged: bool = False, observed: Observ
     is shown as its tenant's status, and does not hide the rest of the fleet."""
     loaded, problems = fleet.read()
     manifests = {m.manifest.name: m for m in loaded}
-    broken = _broken_tenants(problems) - set(manifests)
+    broken = _broken_tenants(problems, fleet.tenants_dir) - set(manifests)
     observed = observed or fleet.observe()
     managed, pending = observed.managed(), observed.pending()
     now = fleet.clock.now()
@@ -583,8 +584,11 @@ def list_view(fleet: Fleet, *, include_unmanaged: bool = False, observed: Observ
     return rows, problems
 
 
-def _broken_tenants(problems: list[ManifestProblem]) -> set[str]:
-    return {Path(p.file).stem for p in problems if Path(p.file).suffix in SUFFIXES}
+def _broken_tenants(problems: list[ManifestProblem], tenants_dir: Path) -> set[str]:
+    # only the manifests' own files name tenants (fleet.yaml, beside them, names none)
+    folder = tenants_dir.resolve()
+    return {Path(p.file).stem for p in problems
+            if Path(p.file).suffix in SUFFIXES and Path(p.file).resolve().parent == folder}
 
 
 @dataclass(frozen=True)
@@ -623,7 +627,7 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
     check_tenant_name(name)
     loaded, problems = fleet.read()
     manifests = {m.manifest.name: m for m in loaded}
-    invalid = name not in manifests and name in _broken_tenants(problems)
+    invalid = name not in manifests and name in _broken_tenants(problems, fleet.tenants_dir)
     observed = fleet.observe()
     projects = observed.managed().get(name, [])
     gone = next(iter(observed.pending().get(name) or []), None)
@@ -744,6 +748,7 @@ class Credentials:
     keys: dict[str, str | None] = field(repr=False)
     rotated: bool = False
     unreadable: dict[str, UnreadableKey] = field(default_factory=dict)  # key -> why not shown
+    lost: str | None = None  # the fleet lock was lost while rotating (the new keys are set)
 
 
 def credentials(fleet: Fleet, name: str, *, rotate: bool = False) -> Credentials:
@@ -759,10 +764,13 @@ def credentials(fleet: Fleet, name: str, *, rotate: bool = False) -> Credentials
     if rotate:
         new = {key: generate_key() for key in KEY_NAMES}
         # A writer like any pass: under the fleet lock, so no pass acts on this tenant meanwhile.
-        with fleet_lock.hold(fleet, observed):
-            # One call that writes and deploys: a separate deploy could be lost to a crash, and
-            # nothing would ever deploy the new keys.
-            ops.variables_upsert(fleet.client, variables=new, skip_deploys=False, **ids)
+        try:
+            with fleet_lock.hold(fleet, observed):
+                # One call that writes and deploys: a separate deploy could be lost to a crash,
+                # and nothing would ever deploy the new keys.
+                ops.variables_upsert(fleet.client, variables=new, skip_deploys=False, **ids)
+        except LockLostError as exc:  # on release, the keys set: nobody else has them
+            return Credentials(name, project.id, dict(new), rotated=True, lost=str(exc))
         return Credentials(name, project.id, dict(new), rotated=True)
     values = ops.variables(fleet.client, **ids)
     keys: dict[str, str | None] = {key: values.get(key) or None for key in KEY_NAMES}

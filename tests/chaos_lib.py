@@ -270,7 +270,8 @@ class ChaosRun:
 
     def break_stale_lock(self) -> int:
         """What an operator does after a pass was killed: `saas-infra unlock --force`."""
-        return int(lock.break_lock(self.client, self.emu.workspace_id).lease is not None)
+        return int(lock.break_lock(self.client, self.emu.workspace_id,
+                                  sleep=self.clock.sleep).lease is not None)
 
     def clean_pass(self) -> list[str]:
         """One pass without faults, and a second one only for deletions the first had to

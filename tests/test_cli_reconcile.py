@@ -56,7 +56,8 @@ def test_validate_counts_the_valid_manifests(run_cli, write_tenant, emu):
     assert (result.exit_code, result.stdout, result.stderr) == (
         0, "", "2 manifests valid in tenants/\n")
     as_json = run_cli("validate", "--json")
-    assert json.loads(as_json.stdout) == {"valid": True, "tenants": ["acme", "globex"]}
+    assert json.loads(as_json.stdout) == {
+        "valid": True, "tenants": ["acme", "globex"], "fleet_file": None}
     assert emu.counts["total"] == 0
 
 
@@ -278,8 +279,8 @@ def test_apply_json_report_shape(run_cli, write_tenant, emu):
     result = run_cli("apply", "--yes", "--json")
     assert (result.exit_code, result.stderr) == (0, f"Warning: {follows_warning('acme')}\n")
     report = json.loads(result.stdout)
-    assert set(report) == {"plan", "outcomes", "converged", "remaining"}
-    assert report["converged"] is True and report["remaining"] == []
+    assert set(report) == {"plan", "outcomes", "converged", "lost_lock", "remaining"}
+    assert report["converged"] is True and report["remaining"] == [] and report["lost_lock"] is None
     assert [a["kind"] for a in report["plan"]["actions"]] == ["create"]
     [outcome] = report["outcomes"]
     assert set(outcome) == {"tenant", "ok", "error", "project_id", "deployment_id", "steps"}

@@ -776,6 +776,18 @@ def test_not_authorized_for_a_railway_token_hints_at_project_tokens(run_cli, wri
     assert "project tokens" not in from_new_name.stderr
 
 
+def test_the_project_token_hint_is_added_to_the_workspace_hint_not_put_in_its_place(run_cli):
+    result = run_cli("list", env={"RAILWAY_TOKEN": "not-a-real-token",
+                                  "RAILWAY_WORKSPACE_ID": "some-workspace"})
+
+    assert result.exit_code == 1
+    [hint] = [line for line in result.stderr.splitlines() if line.startswith("Hint:")]
+    assert hint.startswith("Hint: the token is invalid or revoked, or "
+                           "RAILWAY_WORKSPACE_ID=some-workspace is not a workspace it reaches; "
+                           "the token came from RAILWAY_TOKEN, the name Railway's own tools use "
+                           "for project tokens")
+
+
 def test_without_a_token_every_verb_says_it_is_required(run_cli, write_tenant):
     write_tenant("acme")
     expected = lines(

@@ -282,6 +282,19 @@ def test_sealed_variables_are_named_and_sealed_keys_warn(run_cli, emu, fleet, wr
     assert result.exit_code == 0
 
 
+def test_a_key_shown_empty_is_missing_as_a_pass_sees_it(run_cli, emu, fleet, write_tenant):
+    write_tenant("acme")
+    assert apply_pass(fleet).converged
+    acme = fleet.observe().tenant_project("acme")
+    ops.variables_upsert(fleet.client, project_id=acme.id, environment_id=acme.environment_id,
+                         service_id=acme.gateway.id, variables={"CLIENT_API_KEY": ""},
+                         skip_deploys=True)
+    _result, _data, checks = doctor(run_cli, emu)
+    keys = checks["tenant-keys"]
+    assert (keys["status"], keys["details"]["missing"]) == ("warn", ["acme (CLIENT_API_KEY)"])
+    assert keys["fix"] == "the next pass generates the missing keys"
+
+
 def test_values_null_without_being_sealed_are_named(runtime, run_cli, emu, fleet, write_tenant):
     write_tenant("acme")
     assert apply_pass(fleet).converged
@@ -339,6 +352,28 @@ def test_an_anonymous_template_lookup_refused_is_named(runtime, run_cli, emu, te
     assert checks["templates"]["summary"].startswith(
         "the postgres template lookup (without credentials) failed: Railway answered \"Not "
         "Authorized\"")
+
+
+def test_a_template_create_cannot_fill_fails_the_check(runtime, run_cli, emu, tenants_dir):
+    """A required template variable without a default: create cannot deploy the template
+    (ops.template_config_with_values), so doctor must not pass it."""
+    def require(operation, headers, body):
+        if operation == "Template" and body["data"]["template"]["code"] == "postgres":
+            template = body["data"]["template"]
+            raw = template["serializedConfig"]
+            config = json.loads(raw) if isinstance(raw, str) else raw
+            service = next(s for s in config["services"].values() if s["name"] == "Postgres")
+            service["variables"]["PG_REQUIRED"] = {"defaultValue": "", "isOptional": False}
+            template["serializedConfig"] = json.dumps(config) if isinstance(raw, str) else config
+        return body
+
+    runtime.transport = Rewrite(emu.transport(), require)
+    result, _data, checks = doctor(run_cli, emu)
+    assert result.exit_code == 1
+    assert checks["templates"]["status"] == "fail"
+    assert checks["templates"]["summary"] == (
+        "the postgres template needs a value for Postgres.PG_REQUIRED and gives no default: "
+        "every `create` would fail deploying it")
 
 
 def _with_pending(fleet, write_tenant, client, tenants_dir) -> None:

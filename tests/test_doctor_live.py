@@ -97,6 +97,22 @@ def test_an_answer_that_differs_is_named_by_operation_field_expected_and_seen(wo
     assert world.doctor_projects() == []
 
 
+def test_a_project_whose_only_environment_is_not_production_reads_back_as_written(world):
+    """As a pass reads a project (railway/observed.py), doctor reads the first environment when
+    none is named production: not every written variable reported missing."""
+    def staging(operation, headers, body):
+        if operation == "Project" and (body.get("data") or {}).get("project"):
+            for edge in body["data"]["project"]["environments"]["edges"]:
+                edge["node"]["name"] = "staging"
+        return body
+
+    result, data = world.live(transport=Rewrite(world.emu.transport(), staging))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    read_back = data["live"]["steps"][1]
+    assert (read_back["status"], read_back["differences"]) == ("ok", [])
+    assert read_back["summary"].endswith("variables read back as written (listing and `variables`)")
+
+
 # --- asking first -------------------------------------------------------------------------------
 
 

@@ -431,6 +431,16 @@ def test_schedule_delete_keeps_the_project_listed_with_deleted_at_until_cancelle
     assert listing(api)["listed"] == {project["id"]: None}
 
 
+def test_project_count_counts_pending_deletions_unless_switched_off(api: Api) -> None:
+    # Unsourced either way (no Railway client reads projectCount): both readings are switchable.
+    kept, pending = api.create_project("kept"), api.create_project("pending")
+    api.data(ops.PROJECT_SCHEDULE_DELETE, {"id": pending["id"]})
+    assert listing(api)["count"] == 2
+    api.emu.project_count_pending = False
+    seen = listing(api)
+    assert seen["count"] == 1 and set(seen["listed"]) == {kept["id"], pending["id"]}
+
+
 def test_scheduled_project_is_removed_48_hours_later(api: Api, clock: FakeClock) -> None:
     project = api.create_project()
     api.data(ops.PROJECT_SCHEDULE_DELETE, {"id": project["id"]})

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from saas_infra.settings import TOKEN_VARIABLES
 from tests.test_gitops_steps import WORKFLOWS, load_workflow
 
 PLAN, APPLY, SCHEDULED = "saas-infra-plan.yml", "saas-infra-apply.yml", "saas-infra-scheduled.yml"
@@ -104,7 +105,8 @@ def test_no_step_echoes_a_secret_or_traces_its_commands(name: str) -> None:
     for script in runs(name):
         assert "${{" not in script, "expressions go through env, never into a script"
         assert not re.search(r"set -[a-z]*x|set -o xtrace|bash -x", script)
-        assert "RAILWAY_API_TOKEN" not in script and "GH_TOKEN" not in script
+        for name in (*TOKEN_VARIABLES, "GH_TOKEN"):  # both names a Railway token goes by
+            assert name not in script, name
         assert not re.search(r"\benv\b\s*($|\|)|printenv", script, re.MULTILINE), "no env dumps"
 
 

@@ -16,7 +16,7 @@ import pytest
 from saas_infra import lock, verbs
 from saas_infra import manifest as mf
 from saas_infra.clock import FakeClock, format_time
-from saas_infra.errors import ApiError, LockHeldError, LockLostError
+from saas_infra.errors import ApiError, LockHeldError, LockLostError, NetworkError, RailwayError
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import apply_pass
@@ -366,6 +366,48 @@ def test_two_first_passes_making_the_control_project_end_up_sharing_one(emu, clo
     assert len(holders) == 1 and lease_on_railway(emu).holder == holders[0]
 
 
+class LosesCreateBehindAnOlder:
+    """Another first pass makes its control project just before ours; ours is made too, but its
+    answer is lost."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def execute(self, operation, variables=None):
+        if operation is not ops.PROJECT_CREATE:
+            return self.inner.execute(operation, variables)
+        now = START
+        other = lock.Lease("other-first-pass", "0123456789ab", now, now + timedelta(minutes=10))
+        ops.project_create(self.inner, name=lock.CONTROL_PROJECT,
+                           description=lock.control_description(other), workspace_id=None)
+        self.inner.execute(operation, variables)
+        raise NetworkError("the answer was lost", operation=operation.name)
+
+
+def test_our_control_project_made_behind_a_lost_answer_goes_when_another_is_older(
+        client, emu, clock):
+    with pytest.raises(LockHeldError, match="holder other-first-pass"):
+        make_lock(LosesCreateBehindAnOlder(client), emu, clock, "ci-run-1").acquire()
+    [kept] = controls(emu)  # ours was deleted, though Railway's answer never came
+    assert lock.parse_lease(kept["description"]).holder == "other-first-pass"
+
+
+def test_a_control_project_railway_neither_made_nor_lists_is_not_called_created(
+        client, emu, clock):
+    class NeverMade(LosesCreateBehindAnOlder):
+        def execute(self, operation, variables=None):
+            if operation is ops.PROJECT_CREATE:
+                raise NetworkError("the answer was lost", operation=operation.name)
+            return self.inner.execute(operation, variables)
+
+    with pytest.raises(RailwayError) as caught:
+        make_lock(NeverMade(client), emu, clock, "ci-run-1").acquire()
+    assert str(caught.value) == (
+        "the answer to creating the fleet lock's control project saas-infra-control was lost "
+        "(the answer was lost (operation ProjectCreate)), but Railway does not list it "
+        "(operation ProjectList)")
+
+
 class RefusesProjects:
     """A client whose projectCreate Railway refuses (a workspace at its plan's project limit)."""
 
@@ -404,6 +446,34 @@ def test_a_pass_that_fails_after_making_the_control_project_frees_its_claim(clie
     with pytest.raises(ApiError):
         make_lock(FailsSecondListing(client), emu, clock, "ci-run-1").acquire()
     assert lease_on_railway(emu) is None  # nobody waits ten minutes for a claim left behind
+
+
+class CtrlCClock(FakeClock):
+    """A FakeClock whose settle-time sleep is interrupted by Ctrl-C once armed."""
+
+    armed = False
+
+    def sleep(self, seconds: float) -> None:
+        if self.armed and seconds == lock.SETTLE:
+            raise KeyboardInterrupt
+        super().sleep(seconds)
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["claim", "first-pass-creating-control"])
+def test_ctrl_c_while_taking_the_lock_leaves_it_free(client, emu, first):
+    clock = CtrlCClock(START)
+    control_id = None
+    if not first:
+        setup = make_lock(client, emu, clock, "setup")
+        setup.acquire()
+        setup.release()
+        control_id = setup.control_id
+    clock.armed = True
+    with pytest.raises(KeyboardInterrupt):
+        make_lock(client, emu, clock, "interrupted", control_id=control_id).acquire()
+    clock.armed = False
+    assert lease_on_railway(emu) is None
+    assert make_lock(client, emu, clock, "next-run").acquire().holder == "next-run"
 
 
 def test_a_deleted_control_project_is_made_again(client, emu, clock):
@@ -455,7 +525,8 @@ def test_a_holder_looks_at_its_lease_every_period_and_not_more(client, emu, cloc
 def test_a_lock_broken_during_the_pass_fails_the_pass_at_its_end(client, emu, clock):
     lost = pytest.raises(LockHeldError, match="the fleet lock was lost during this pass")
     with lost, make_lock(client, emu, clock, "ci-run-1", ttl=600) as held:
-        assert lock.break_lock(client, emu.workspace_id).lease.holder == "ci-run-1"
+        broken = lock.break_lock(client, emu.workspace_id, sleep=clock.sleep)
+        assert broken.lease.holder == "ci-run-1"
         clock.advance(seconds=450)
         assert held.renew_if_due() is False
     assert held.lost.startswith("its lease was removed")
@@ -471,20 +542,104 @@ def test_a_lost_lease_stops_apply_between_tenant_steps(fleet, client, emu, clock
     def progress(tenant, step, state):
         if (tenant, step) == ("acme", "project") and not taken:
             # An operator breaks the lock of this (live) pass, and another pass takes it.
-            lock.break_lock(client, emu.workspace_id)
+            lock.break_lock(client, emu.workspace_id, sleep=clock.sleep)
             taken.append(make_lock(client, emu, clock, "ci-run-9").acquire())
             clock.advance(seconds=lock.CHECK_EVERY)
 
-    with pytest.raises(LockLostError) as caught:
-        apply_pass(fleet, progress=progress)
-    assert str(caught.value) == (
-        "the fleet lock was lost during this pass (ci-run-9 holds it now); it stopped before "
-        "its next step; another pass may be acting on the fleet now")
-    assert caught.value.hint == "`saas-infra unlock` shows who holds the lock"
+    report = apply_pass(fleet, progress=progress)  # what it did is reported, not thrown away
+    lost = ("the fleet lock was lost during this pass (ci-run-9 holds it now); it stopped before "
+            "its next step; another pass may be acting on the fleet now")
+    assert report.lost == lost and not report.converged
+    assert [(o.tenant, o.ok, o.error) for o in report.outcomes] == [
+        ("acme", False, lost), ("globex", False, lost)]
+    assert [(s.name, s.result) for s in report.outcomes[0].steps] == [("project", "created")]
     [acme] = [p for p in fleet_projects(emu) if p["name"] == "luthien-acme"]
     assert acme["services"] == []  # no template was deployed after the loss
     assert tenant_projects(emu) == ["luthien-acme"]  # globex never started
     assert lease_on_railway(emu) == taken[0]  # the stopped pass left the new holder's lease
+
+
+def take_over(client, emu, clock) -> lock.Lease:
+    """An operator breaks the lock of a live pass and another pass takes it; the live pass's
+    next look is due."""
+    lock.break_lock(client, emu.workspace_id, sleep=clock.sleep)
+    taken = make_lock(client, emu, clock, "ci-run-9").acquire()
+    clock.advance(seconds=lock.CHECK_EVERY)
+    return taken
+
+
+LOST = ("the fleet lock was lost during this pass (ci-run-9 holds it now); it stopped before "
+        "its next step; another pass may be acting on the fleet now")
+
+
+def test_a_tenant_whose_last_step_came_before_the_loss_has_finished(
+        fleet, client, emu, clock, write_tenant):
+    path = write_tenant("acme")
+    apply_pass(fleet)
+    _set_variables(path, {"PASS_NUMBER": "2"})
+    taken = []
+
+    def progress(tenant, step, state):
+        if step == "variables" and not taken:
+            taken.append(take_over(client, emu, clock))
+
+    report = apply_pass(fleet, progress=progress)
+    [acme] = report.outcomes
+    assert (acme.ok, acme.error, [s.name for s in acme.steps]) == (True, None, ["variables"])
+    assert report.lost == LOST and not report.converged and not report.failed
+    assert lease_on_railway(emu) == taken[0]
+
+
+class TakesOverAfter(httpx.BaseTransport):
+    """Once a request whose body holds `marker` has landed, the lock is taken over."""
+
+    def __init__(self, inner, marker: str, take) -> None:
+        self.inner, self.marker, self.take, self.taken = inner, marker, take, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not self.taken and self.marker in request.content.decode():
+            self.taken.append(self.take())
+        return response
+
+
+def test_create_that_lost_the_lock_still_shows_the_keys_it_made(run_cli, runtime, client, emu,
+                                                                  clock):
+    runtime.transport = TakesOverAfter(emu.transport(), '"CLIENT_API_KEY"',
+                                       lambda: take_over(client, emu, clock))
+    result = run_cli("create", "acme", "--no-wait")
+    assert result.exit_code == 1
+    assert f"Error: {LOST}" in result.stderr
+    [project] = fleet_projects(emu)
+    shown = dict(line.split(":", 1) for line in result.stdout.splitlines()
+                 if line.strip().startswith(("CLIENT_API_KEY", "ADMIN_API_KEY")))
+    on_railway = _gateway_keys(client, emu, project["name"])
+    assert {k.strip(): v.strip() for k, v in shown.items()} == on_railway and len(on_railway) == 2
+
+
+def test_a_rotation_that_lost_the_lock_still_shows_the_new_keys(run_cli, runtime, fleet, client,
+                                                                 emu, clock, write_tenant):
+    write_tenant("acme")
+    apply_pass(fleet)
+    before = _gateway_keys(client, emu, "luthien-acme")
+    runtime.transport = TakesOverAfter(emu.transport(), "VariableCollectionUpsert",
+                                       lambda: take_over(client, emu, clock))
+    result = run_cli("credentials", "acme", "--rotate")
+    assert result.exit_code == 1
+    assert ("Error: the fleet lock was lost during this pass (ci-run-9 holds it now); another "
+            "pass may have acted at the same time") in result.stderr
+    after = _gateway_keys(client, emu, "luthien-acme")
+    assert after != before
+    shown = dict(line.split(":", 1) for line in result.stdout.splitlines())
+    assert {k.strip(): v.strip() for k, v in shown.items()} == after
+
+
+def _gateway_keys(client, emu, project_name: str) -> dict[str, str]:
+    [project] = [p for p in fleet_projects(emu) if p["name"] == project_name]
+    [gateway] = [s for s in project["services"] if s["name"] == "gateway"]
+    ids = {"project_id": project["id"], "environment_id": project["environments"][0]["id"],
+           "service_id": gateway["id"]}
+    return {k: v for k, v in ops.variables(client, **ids).items() if k.endswith("_API_KEY")}
 
 
 class RefusesLockCalls:
@@ -536,6 +691,91 @@ def test_the_heartbeat_renews_the_lease_by_itself(client, emu, clock):
     finally:
         assert held.release() is None
     assert lease_on_railway(emu) is None
+
+
+# --- writes whose answers are lost ----------------------------------------------------------
+
+
+class LosesAnswer(httpx.BaseTransport):
+    """Loses the answer of the first LockWrite of `free`: it lands on Railway when `landed`, then
+    `meanwhile` runs (something happens before the writer hears back), then the answer times out."""
+
+    def __init__(self, inner, *, landed: bool = True, meanwhile=None) -> None:
+        self.inner, self.landed, self.meanwhile, self.fired = inner, landed, meanwhile, False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        freeing = (body.get("operationName") == "LockWrite"
+                   and body["variables"]["input"]["description"] == lock.control_description(None))
+        if self.fired or not freeing:
+            return self.inner.handle_request(request)
+        self.fired = True
+        if self.landed:
+            self.inner.handle_request(request)
+        if self.meanwhile:
+            self.meanwhile()
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+
+def losing_client(emu, clock, transport: LosesAnswer) -> RailwayClient:
+    return RailwayClient(emu.account_token, transport=transport,
+                         retry=RetryPolicy(sleep=clock.sleep), pacer=Pacer.unlimited(clock=clock),
+                         clock=clock)
+
+
+def test_a_free_whose_answer_was_lost_is_not_sent_again_over_the_next_holder(client, emu, clock):
+    setup = make_lock(client, emu, clock, "setup")
+    setup.acquire()
+    setup.release()
+    taken = []
+    next_pass = make_lock(client, emu, clock, "next-run", control_id=setup.control_id)
+    transport = LosesAnswer(emu.transport(), meanwhile=lambda: taken.append(next_pass.acquire()))
+    said = Said()
+    first = make_lock(losing_client(emu, clock, transport), emu, clock, "ci-run-1", notify=said,
+                      control_id=setup.control_id)
+    first.acquire()
+    assert first.release() is None
+    assert taken and lease_on_railway(emu) == taken[0]  # the next holder's lease stays
+    assert said == ["Railway did not answer the fleet lock's free (Railway did not answer in "
+                    "time: the answer was lost (operation LockWrite)): reading the lock again"]
+    clock.advance(seconds=lock.CHECK_EVERY + 1)
+    next_pass.check()  # still holds it: nothing freed it behind its back
+
+
+def test_a_free_that_did_not_land_is_sent_again_while_the_lease_is_ours(client, emu, clock):
+    transport = LosesAnswer(emu.transport(), landed=False)
+    held = make_lock(losing_client(emu, clock, transport), emu, clock, "ci-run-1")
+    held.acquire()
+    writes = emu.counts["LockWrite"]
+    assert held.release() is None
+    assert lease_on_railway(emu) is None
+    assert emu.counts["LockWrite"] - writes == 1  # the second: the first never reached Railway
+
+
+def test_unlock_force_frees_only_the_lease_it_found(client, emu, clock):
+    dead = make_lock(client, emu, clock, "runner-that-died")
+    dead.acquire()
+    taken = []
+    waiter = make_lock(client, emu, clock, "waiting-run", control_id=dead.control_id)
+    transport = LosesAnswer(emu.transport(), meanwhile=lambda: taken.append(waiter.acquire()))
+    state = lock.break_lock(losing_client(emu, clock, transport), emu.workspace_id,
+                            sleep=clock.sleep)
+    assert state.lease.holder == "runner-that-died"
+    assert taken and lease_on_railway(emu) == taken[0]  # the waiter that took it keeps it
+
+
+def test_a_claim_freed_at_once_is_made_again(client, emu, clock):
+    clock = HookClock(clock.now())
+    setup = make_lock(client, emu, clock, "setup")
+    setup.acquire()
+    setup.release()
+    # A late free (say, of an `unlock --force`) lands over the claim during its settle time.
+    clock.hook = lambda: ops.lock_write(client, setup.control_id, lock.control_description(None))
+    said = Said()
+    lease = make_lock(client, emu, clock, "ci-run-2", notify=said, timeout=60,
+                      control_id=setup.control_id).acquire()
+    assert lease.holder == "ci-run-2" and lease_on_railway(emu) == lease
+    assert said == ["The fleet lock was freed over this pass's claim: claiming again"]
 
 
 # --- every writer takes it ------------------------------------------------------------------------

@@ -283,3 +283,14 @@ def test_status_probes_the_served_emulators_gateways_and_shows_the_pin(
     listed = json.loads(run("list", "--json").stdout)["instances"]
     assert [(r["name"], r["commit"], r["pinned"]) for r in listed] == [
         ("acme", SHA_A, True), ("globex", SHA_C, True)]
+
+
+def test_a_manifest_pins_the_fleet_defaults_repo_and_a_new_source_drops_a_pin() -> None:
+    from saas_infra.manifest.fleet import inherit
+
+    defaults = {"gateway": {"repo": REPO, "branch": "main"}}
+    assert inherit([defaults], {"gateway": {"commit": SHA_A}})["gateway"] == {
+        "repo": REPO, "branch": "main", "commit": SHA_A}
+    pinned = {"gateway": {"repo": REPO, "commit": SHA_A}}
+    image = "ghcr.io/luthienresearch/luthien-proxy:2.0.0"
+    assert inherit([pinned], {"gateway": {"image": image}})["gateway"] == {"image": image}

@@ -1,7 +1,9 @@
 """Replay: every cassette under tests/cassettes/recorded/ (recorded on Railway by operators with
 `doctor --live --record`, see its README) goes through the client and the parser, and each
 answer must be one saas-infra understands: data that fits what expect.py says saas-infra relies
-on and that the observation parser reads, or an error our exception tree names. Until operators
+on and that the observation parser reads, a wait the client handles (a rate limit, a cooldown,
+a 5xx, a lost connection), or a refusal saas-infra expects (EXPECTED_REFUSALS, or an interaction
+marked `expected_refusal: <why>` in the cassette). Any other error is a finding. Until operators
 contribute cassettes, the suite records its own against the emulator, so recording, scrubbing
 and replay are tested end to end. Sockets are blocked: nothing here reaches a network.
 """
@@ -17,7 +19,17 @@ import yaml
 
 from saas_infra.clock import FakeClock
 from saas_infra.doctor import expect
-from saas_infra.errors import QueryValidationError, SaasInfraError
+from saas_infra.errors import (
+    ApiError,
+    AuthError,
+    CooldownError,
+    NetworkError,
+    NotFoundError,
+    QueryValidationError,
+    RateLimitedError,
+    SaasInfraError,
+    ServerError,
+)
 from saas_infra.manifest import write_new_manifest
 from saas_infra.railway import Pacer, RailwayClient, RetryPolicy
 from saas_infra.railway import operations as ops
@@ -28,6 +40,14 @@ from tests.test_cassettes import make_vcr
 
 RECORDED = Path(__file__).parent / "cassettes" / "recorded"
 BY_NAME = {operation.name: operation for operation in ops.ALL_OPERATIONS}
+# Refusals saas-infra meets by design and reads as an answer: operation -> error types.
+EXPECTED_REFUSALS = {
+    "Me": (AuthError,),  # a workspace token: workspaces.py asks apiToken instead
+    "ProjectDelete": (AuthError, ApiError),  # no delete at once: doctor --live schedules one
+    "Project": (NotFoundError,),  # read after a delete, to see it gone
+}
+# The client waits and sends these again: an answer it understands, whatever the operation.
+WAITS = (RateLimitedError, CooldownError, ServerError, NetworkError)
 
 
 def replay(path: Path) -> list[str]:
@@ -54,8 +74,11 @@ def _understand(client: RailwayClient, interaction: dict) -> list[str]:
         data = client.execute(operation, sent.get("variables") or {})
     except QueryValidationError as exc:
         return [f"{operation.name}: Railway refused the document: {exc}"]
-    except SaasInfraError:
-        return []  # an error our tree names is understood (the client decides what it means)
+    except SaasInfraError as exc:
+        if isinstance(exc, WAITS) or interaction.get("expected_refusal") or isinstance(
+                exc, EXPECTED_REFUSALS.get(operation.name, ())):
+            return []
+        return [f"{operation.name}: Railway refused it: {type(exc).__name__}: {exc}"]
     except Exception as exc:  # noqa: BLE001 - exactly what replay looks for
         return [f"{operation.name}: not understood: {type(exc).__name__}: {exc}"]
     problems = [str(d) for d in expect.check(operation, sent.get("variables") or {}, data)]
@@ -151,3 +174,28 @@ def test_replay_names_an_answer_saas_infra_would_misread(self_recorded, tmp_path
     deployed = replay(_tampered(deploy, tmp_path / "deploy.yaml", "Deployments", hibernating))
     assert any("Deployments: deployments.edges[].node.status: expected one of Railway's "
                "deployment statuses, seen HIBERNATING" in p for p in deployed), deployed
+
+
+def _refused(source: Path, target: Path, operation: str, *, why: str | None = None) -> Path:
+    """The cassette with every answer to `operation` replaced by Railway's "Not Authorized"
+    (marked as expected when `why` is given)."""
+    cassette = yaml.safe_load(source.read_text())
+    for interaction in cassette["interactions"]:
+        if json.loads(interaction["request"]["body"])["operationName"] == operation:
+            interaction["response"]["body"]["string"] = json.dumps({
+                "data": None, "errors": [{"message": "Not Authorized"}]})
+            if why:
+                interaction["expected_refusal"] = why
+    target.write_text(yaml.safe_dump(cassette))
+    return target
+
+
+@pytest.mark.parametrize("operation", ["Template", "WorkspaceProjectCount"])
+def test_replay_names_a_refusal_saas_infra_does_not_expect(self_recorded, tmp_path, operation):
+    checks = next(p for p in self_recorded if p.parent.name == "checks")
+    refused = replay(_refused(checks, tmp_path / "refused.yaml", operation))
+    said = f'{operation}: Railway refused it: AuthError: Railway answered "Not Authorized"'
+    assert refused and all(said in p for p in refused), refused
+    marked = _refused(checks, tmp_path / "marked.yaml", operation, why="probed on purpose")
+    assert replay(marked) == []
+

@@ -12,7 +12,7 @@ from dataclasses import replace
 import httpx
 
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import parse_project
+from saas_infra.railway.observed import VariableSpec, parse_project, service_variables
 from saas_infra.tenancy import KEY_NAMES
 from tests.conftest import follows_warning
 from tests.test_cli_verbs import created, railway
@@ -121,6 +121,19 @@ def test_an_unreadable_value_is_unknown_and_its_name_still_counts():
     assert masked.gateway.masked
 
 
+def test_a_project_without_a_production_environment_is_read_in_its_first():
+    node = _node({"CLIENT_API_KEY": {"value": None}, "ADMIN_API_KEY": {"value": "k"},
+                  "LOG_LEVEL": "info"})
+    node["environments"]["edges"][0]["node"]["name"] = "staging"
+    node["environments"]["edges"].append({"node": {"id": "env-2", "name": "preview",
+                                                   "config": {"services": {}}}})
+    assert service_variables(node)["svc-gw"] == {
+        "CLIENT_API_KEY": VariableSpec(None), "ADMIN_API_KEY": VariableSpec("k"),
+        "LOG_LEVEL": VariableSpec("info")}
+    gateway = parse_project(node).gateway
+    assert (gateway.key_names, gateway.unreadable_keys) == (set(KEY_NAMES), {"CLIENT_API_KEY"})
+
+
 def test_an_unknown_value_is_never_drift():
     live = gateway(variables={"AUTH_MODE": "passthrough"})
     unknown = replace(live, unknown=frozenset({"DATABASE_URL", "REDIS_URL", "LOG_LEVEL"}))
@@ -207,6 +220,22 @@ def test_a_key_is_generated_only_when_its_name_is_absent(run_cli, emu):
     assert result.exit_code == 0, result.stderr
     assert keys["ADMIN_API_KEY"] == rw.keys["ADMIN_API_KEY"]
     assert keys["CLIENT_API_KEY"] not in (None, rw.keys["CLIENT_API_KEY"])
+
+
+def test_a_key_read_back_empty_is_generated_again(run_cli, emu):
+    rw = created(run_cli, emu)
+    env_id, gateway_id, _ = gateway_config(emu, emu.account_token)
+    post(emu, emu.account_token, ops.VARIABLE_COLLECTION_UPSERT, {"input": {
+        "projectId": rw.id, "environmentId": env_id, "serviceId": gateway_id,
+        "variables": {"CLIENT_API_KEY": ""}, "skipDeploys": True}})
+    assert railway(emu, "acme").keys["CLIENT_API_KEY"] == ""
+
+    result = run_cli("apply", "--yes")
+
+    keys = railway(emu, "acme").keys
+    assert result.exit_code == 0, result.stderr
+    assert keys["ADMIN_API_KEY"] == rw.keys["ADMIN_API_KEY"]
+    assert keys["CLIENT_API_KEY"] not in ("", None, rw.keys["CLIENT_API_KEY"])
 
 
 # --- credentials ----------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def doctor(s: Session, live: bool, cleanup: bool, record_dir: Path | None, yes: 
         workspace_id=s.settings.workspace_id, plan_name=s.settings.plan_name,
         workspace_variable="RAILWAY_TEAM_ID" if env.get("RAILWAY_TEAM_ID") and not env.get(
             "RAILWAY_WORKSPACE_ID") else "RAILWAY_WORKSPACE_ID",
-        tenants_dir=s.settings.tenants_dir)
+        tenants_dir=s.settings.tenants_dir, fleet_file=s.settings.fleet_file)
     options = dr.Options(live=live, cleanup=cleanup, record=record_dir, holder=default_holder(env))
     report = dr.run(lambda wrap: s.runtime.client(s.settings, s.retry_notice, wrap), setup,
                     s.runtime.clock, options, say=lambda line: s.console.message(line, "dim"),
@@ -94,7 +94,11 @@ def unlock(s: Session, force: bool) -> int:
 
     fleet = s.fleet
     now = fleet.clock.now()
-    state = (lock.break_lock if force else lock.inspect)(fleet.client, fleet.workspace())
+    if force:
+        state = lock.break_lock(fleet.client, fleet.workspace(), sleep=fleet.clock.sleep,
+                                say=fleet.lock_notify)
+    else:
+        state = lock.inspect(fleet.client, fleet.workspace())
     lease = state.lease
     held = lease is not None and not lease.expired(now)
     s.show_or_emit(text.unlock_lines(state, force, held, now), {

@@ -91,7 +91,14 @@ class Session:
                 return []
             raise ConfigError(f"no tenants folder at {directory}/",
                               hint="create it, or point --tenants-dir at your manifests")
-        return manifest.load_tenants(directory, self.skipped)
+        return manifest.load_tenants(directory, self.skipped, self.settings.fleet_file)
+
+    def fleet_file_in_use(self) -> str | None:
+        """The fleet file manifests inherit from, as the user would write it; None without one."""
+        from saas_infra import manifest
+
+        path = manifest.fleet_path(self.settings.tenants_dir, self.settings.fleet_file)
+        return str(path) if path.exists() else None
 
     @property
     def interactive(self) -> bool:
@@ -133,7 +140,9 @@ class Session:
         self.show(text.warnings(plan.warnings))
 
 
-GLOBAL_OPTIONS = ("as_json", "sandbox", "tenants_dir", "debug", "lock_timeout")
+GLOBAL_OPTIONS = (
+    "as_json", "sandbox", "tenants_dir", "fleet_file", "debug", "lock_timeout"
+)
 
 
 def global_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,6 +155,9 @@ def global_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "Railway."),
         click.option("--tenants-dir", type=click.Path(path_type=Path), default=None,
                      help="Folder of tenant manifests [default: ./tenants]."),
+        click.option("--fleet-file", type=click.Path(path_type=Path), default=None,
+                     help="The fleet file manifests inherit from [default: fleet.yaml beside "
+                          "the tenants folder, when there is one]."),
         click.option("--debug", is_flag=True, default=None,
                      help="Show the traceback of an unexpected error."),
         click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
@@ -184,6 +196,7 @@ def common(command: Callable[..., int]) -> Callable[..., None]:
         try:
             session = Session(runtime, as_json=as_json, debug=debug, sandbox=options["sandbox"],
                               tenants_dir=options["tenants_dir"],
+                              fleet_file=options["fleet_file"],
                               lock_timeout=options["lock_timeout"], **_setting_overrides(kwargs))
             with _logged_errors(debug):
                 code = command(session, **kwargs)
@@ -237,7 +250,7 @@ def _report_error(session: Session, exc: SaasInfraError) -> int:
     settings = getattr(session, "settings", None)
     if isinstance(exc, AuthError) and settings and settings.token_source == "RAILWAY_TOKEN" \
             and not settings.sandbox:
-        exc.hint = text.PROJECT_TOKEN_HINT
+        exc.hint = text.with_project_token_hint(exc.hint)
     session.show(text.error_lines(exc))
     if session.as_json:
         session.emit(data.error(exc))

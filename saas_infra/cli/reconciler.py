@@ -38,8 +38,9 @@ def validate(s: Session) -> int:
         s.emit(data.invalid(exc.problems))
         return exc.exit_code
     names = [m.manifest.name for m in manifests]
-    s.show_or_emit(text.validated(len(manifests), str(s.settings.tenants_dir)),
-                   data.validation(names))
+    fleet = s.fleet_file_in_use()
+    s.show_or_emit(text.validated(len(manifests), str(s.settings.tenants_dir), fleet),
+                   data.validation(names, fleet))
     return EXIT_OK
 
 

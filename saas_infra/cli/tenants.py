@@ -55,7 +55,7 @@ def credentials(s: Session, name: str, rotate: bool) -> int:
                           hint=f"run `saas-infra credentials {name}` from a terminal")
     creds = verbs.credentials(s.fleet, name, rotate=rotate)
     s.show_or_emit(text.credentials_lines(creds, name), data.credentials(creds, name))
-    return EXIT_ERROR if creds.unreadable else EXIT_OK
+    return EXIT_ERROR if creds.unreadable or creds.lost else EXIT_OK
 
 
 COMMANDS = [list_, status, credentials]

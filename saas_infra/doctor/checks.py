@@ -21,9 +21,23 @@ from saas_infra.diff import VALUES_ACCESS, compute_plan
 from saas_infra.doctor import expect
 from saas_infra.doctor.report import Check, Status
 from saas_infra.doctor.wire import Tap, Wire
-from saas_infra.errors import AuthError, ConfigError, ManifestError, NotFoundError, RailwayError
+from saas_infra.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ManifestError,
+    NotFoundError,
+    RailwayError,
+)
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import RAILWAY_RESTORE_WINDOW, Observed, observe, parse_project
+from saas_infra.railway.observed import (
+    RAILWAY_RESTORE_WINDOW,
+    Observed,
+    VariableSpec,
+    observe,
+    parse_project,
+    service_variables,
+)
 from saas_infra.railway.workspaces import (
     PERSONAL,
     WORKSPACE_TOKEN,
@@ -54,6 +68,7 @@ class Setup:
     per_second: float | None = 10
     per_hour: int | None = 1_000
     tenants_dir: Path = Path("tenants")
+    fleet_file: Path | None = None  # None: fleet.yaml beside tenants_dir, when there is one
 
 
 @dataclass
@@ -248,8 +263,9 @@ def _int(value: str | None) -> int | None:
 
 def _templates(tap: Tap, wire: Wire) -> Check:
     """Look both templates up as `create` does (ops.template), and check what the gateway's
-    references need: a service named Postgres with DATABASE_URL, Redis with REDIS_URL."""
-    found, problems, differences = [], [], []
+    references need: a service named Postgres with DATABASE_URL, Redis with REDIS_URL; and that
+    `create` can fill every required variable (ops.template_config_with_values)."""
+    found, problems, differences, unfillable = [], [], [], False
     for code, service, variable in TEMPLATE_NEEDS:
         mark = tap.mark()
         try:
@@ -261,16 +277,29 @@ def _templates(tap: Tap, wire: Wire) -> Check:
         problem = _template_problem(template, service, variable)
         if problem:
             problems.append(f"{code}: {problem}")
+        elif (gap := _unfillable(template)) is not None:
+            problems.append(f"{gap}: every `create` would fail deploying it")
+            unfillable = True
         else:
             found.append(f"{code} → {service} ({variable})")
     how = ("with this token's credentials; Railway's CLI sends none" if
            wire.credentials.get("Template") else "without credentials, as Railway's CLI does")
     if problems or differences:
+        fix = ("report this to saas-infra: a template asks for a value `create` cannot give"
+               if unfillable else "the gateway's DATABASE_URL/REDIS_URL references need these "
+               "services and variables; report this difference to saas-infra")
         return Check("templates", Status.FAIL, "; ".join(problems) or "answers differ",
-                     differences=differences,
-                     fix="the gateway's DATABASE_URL/REDIS_URL references need these services "
-                     "and variables; report this difference to saas-infra")
+                     differences=differences, fix=fix)
     return Check("templates", Status.OK, f"{', '.join(found)}; looked up {how}")
+
+
+def _unfillable(template: dict) -> str | None:
+    """Why `create` could not fill the template for templateDeployV2, or None."""
+    try:
+        ops.template_config_with_values(template)
+    except ApiError as exc:
+        return exc.message
+    return None
 
 
 def _template_refused(code: str, exc: RailwayError, with_token: bool) -> Check:
@@ -379,33 +408,11 @@ def _counted(count, live: int, pending: int, against: str | None) -> str:
 # --- values and keys ------------------------------------------------------------------------
 
 
-def _variable_specs(node: dict) -> dict[str, dict[str, Any]]:
-    """{service name: {variable name: raw spec}} of a project's production config."""
-    environments = [e["node"] for e in (node.get("environments") or {}).get("edges", [])]
-    production = next((e for e in environments if e.get("name") == "production"),
-                      environments[0] if environments else None)
-    if production is None:
-        return {}
-    config = production.get("config")
-    if isinstance(config, str):
-        try:
-            config = json.loads(config)
-        except ValueError:
-            return {}
+def _variable_specs(node: dict) -> dict[str, dict[str, VariableSpec]]:
+    """{service name: {variable name: spec}} of a project's config, read as a pass reads it."""
     names = {e["node"]["id"]: e["node"]["name"] for e in (node.get("services") or {}).get(
         "edges", [])}
-    services = (config or {}).get("services") or {}
-    return {names.get(sid, sid): (entry or {}).get("variables") or {}
-            for sid, entry in services.items()}
-
-
-def _readable(spec: Any) -> bool:
-    value = spec.get("value") if isinstance(spec, dict) else spec
-    return isinstance(value, str)
-
-
-def _sealed(spec: Any) -> bool:
-    return isinstance(spec, dict) and bool(spec.get("isSealed"))
+    return {names.get(sid, sid): specs for sid, specs in service_variables(node).items()}
 
 
 def _live_nodes(facts: Facts) -> list[dict]:
@@ -419,9 +426,9 @@ def _values(facts: Facts, _now) -> Check:
     for node in _live_nodes(facts):
         for variables in _variable_specs(node).values():
             for name, spec in variables.items():
-                if _sealed(spec):
+                if spec.sealed:
                     sealed.add(name)
-                elif _readable(spec):
+                elif spec.value is not None:
                     readable += 1
                 else:
                     unreadable[name] = unreadable.get(name, 0) + 1
@@ -459,9 +466,9 @@ def _keys(facts: Facts, _now) -> Check:
         project = parse_project(node)
         if project.marker is None or project.gateway is None:
             continue
-        specs = _variable_specs(node).get("gateway", {})
-        absent = [k for k in KEY_NAMES if k not in specs]
-        hidden = [k for k in KEY_NAMES if k in specs and not _readable(specs[k])]
+        gateway = project.gateway  # a key shown empty is missing: the next pass makes it
+        absent = [k for k in KEY_NAMES if k not in gateway.key_names]
+        hidden = [k for k in KEY_NAMES if k in gateway.unreadable_keys]
         if hidden:
             unreadable.append(f"{project.tenant} ({', '.join(hidden)})")
         if absent:
@@ -507,7 +514,7 @@ def _fleet(setup: Setup, facts: Facts, now: datetime) -> Check:
         summary += f"; no {setup.tenants_dir}/ here, so no manifests to compare"
         return _fleet_leftovers(Check("fleet", Status.OK, summary, details=details), leftovers)
     try:
-        manifests = mf.load_tenants(setup.tenants_dir)
+        manifests = mf.load_tenants(setup.tenants_dir, fleet_file=setup.fleet_file)
     except ManifestError as exc:
         return Check("fleet", Status.FAIL, f"{summary}; {exc.args[0]} in {setup.tenants_dir}/",
                      details=details, fix="`saas-infra validate` names each one")

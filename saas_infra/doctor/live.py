@@ -12,7 +12,6 @@ the next `doctor --live` removes it (`doctor --cleanup` at once). Never prints; 
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import signal
 import threading
@@ -30,15 +29,15 @@ from saas_infra.doctor.checks import DOCTOR_PREFIX, is_doctor_project
 from saas_infra.doctor.report import Cleanup, Difference, Status, StepResult
 from saas_infra.doctor.wire import Call, Tap
 from saas_infra.errors import AuthError, NotFoundError, RailwayError, SaasInfraError
+from saas_infra.marker import mark_fields
 from saas_infra.plan import Action, Create, GatewayRef, Redeploy, SetVariables
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import parse_project
+from saas_infra.railway.observed import VariableSpec, parse_project, service_variables
 from saas_infra.tenancy import AWAITING_APPROVAL, IN_PROGRESS, RUNNING, SERVICES
 
 LEASE = timedelta(hours=1)  # a run outliving it stops; a leftover past it is anyone's to remove
 CONSOLE = "https://railway.com/project/{id}"
 PROBE = "SAAS_INFRA_DOCTOR"  # the non-secret variable the run sets, then changes
-_MARK = re.compile(r"\[saas-infra-doctor (?P<body>[^\]]*)\]")
 _ABOUT = ("Throwaway project of `saas-infra doctor --live`, which deletes it when it ends; "
           "`saas-infra doctor --cleanup` removes one left behind.")
 DEPLOY_TIMEOUT = 900.0
@@ -74,8 +73,7 @@ class DoctorProject:
 def parse_doctor_project(node: dict) -> DoctorProject | None:
     if not is_doctor_project(node.get("name"), node.get("description")):
         return None
-    body = _MARK.search(node.get("description") or "").group("body")
-    fields = dict(item.split("=", 1) for item in body.split() if "=" in item)
+    fields = mark_fields(node.get("description"), "-doctor") or {}
     try:
         expires = parse_time(fields["expires"]) if "expires" in fields else None
     except ValueError:
@@ -289,14 +287,14 @@ class LiveRun:
         specs = _config_specs(ops.project(self.tap, self.project_id), self.gateway_id)
         values = ops.variables(self.tap, project_id=self.project_id,
                                environment_id=self.environment_id, service_id=self.gateway_id)
-        sealed = sorted(n for n in self.written if (specs.get(n) or {}).get("isSealed"))
+        sealed = sorted(n for n in self.written if n in specs and specs[n].sealed)
         masked = sorted(n for n in self.written if n not in sealed and n in specs
-                        and specs[n].get("value") is None)
+                        and specs[n].value is None)
         for name, value in self.written.items():
             if name not in specs:
                 result.differences.append(Difference("Project", f"config.{name}",
                                                      "the variable just written", "missing"))
-            elif name not in sealed and name not in masked and specs[name].get("value") != value:
+            elif name not in sealed and name not in masked and specs[name].value != value:
                 result.differences.append(Difference("Project", f"config.{name}.value",
                                                      "the value written", "another value"))
             if name not in values and name not in sealed:
@@ -329,7 +327,8 @@ class LiveRun:
         self._act(action)
         self.written[PROBE] = value
         seen = _config_specs(ops.project(self.tap, self.project_id), self.gateway_id)
-        if (seen.get(PROBE) or {}).get("value") not in (value, None):
+        probe = seen.get(PROBE)
+        if probe is not None and probe.value not in (value, None):
             result.differences.append(Difference("VariableCollectionUpsert", PROBE,
                                                  "the new value on the next read", "the old one"))
         self._wait(result, f"{PROBE} changed, deployed", previous=before)
@@ -488,18 +487,10 @@ def _differences(calls: list[Call]) -> list[Difference]:
             for d in expect.check(c.operation, c.variables, c.data)]
 
 
-def _config_specs(node: dict, service_id: str | None) -> dict[str, dict]:
-    """{name: {"value": ..., "isSealed": ...}} of one service in the production config."""
-    for edge in (node.get("environments") or {}).get("edges", []):
-        environment = edge["node"]
-        if environment.get("name") != "production":
-            continue
-        config = environment.get("config")
-        config = json.loads(config) if isinstance(config, str) else config or {}
-        variables = ((config.get("services") or {}).get(service_id) or {}).get("variables") or {}
-        return {name: spec if isinstance(spec, dict) else {"value": spec}
-                for name, spec in variables.items()}
-    return {}
+def _config_specs(node: dict, service_id: str | None) -> dict[str, VariableSpec]:
+    """One service's variables in the project's config, read as a pass reads them (the
+    production environment, else the first)."""
+    return service_variables(node).get(service_id or "", {})
 
 
 _PHASES = {"QUEUED": 0, "WAITING": 0, "INITIALIZING": 1, "BUILDING": 2, "DEPLOYING": 3,

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from saas_infra.errors import SaasInfraError
+from saas_infra.marker import MARKS, mark_items
 from saas_infra.tenancy import PROJECT_PREFIX, SERVICES, looks_secret
 
 SCRUBBED = "[scrubbed]"
@@ -55,7 +56,6 @@ _OPERATION_KIND = {  # what a request's top-level `id` / `input.name` is, by ope
 }
 # saas-infra's own marks: a tenant's, the fleet lock's (a ticket, or the control project's
 # lease), a doctor project's. Their fields are kept but for names and holders.
-_MARKERS = re.compile(r"\[saas-infra(?P<kind>-lock|-control|-doctor)?(?P<body>(?: [^\]]*)?)\]")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL_WITH_USER = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/@\"']+@[^\s\"']+", re.IGNORECASE)
 _OPAQUE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_\-+/=.]{32,}")
@@ -242,14 +242,13 @@ class Scrubber:
         return self.tenants[name]
 
     def _description(self, value: str) -> str:
-        markers = [self._marker(m) for m in _MARKERS.finditer(value)]
-        rest = _MARKERS.sub("", value).strip()
+        markers = [self._marker(m) for m in MARKS.finditer(value)]
+        rest = MARKS.sub("", value).strip()
         return " ".join(([SCRUBBED] if rest else []) + markers)
 
     def _marker(self, match: re.Match) -> str:
-        fields = [item.split("=", 1) for item in match.group("body").split() if "=" in item]
         out = []
-        for key, value in fields:
+        for key, value in mark_items(match.group("body")):
             if key == "tenant":
                 value = self._tenant(value)
             elif key == "holder":

@@ -76,9 +76,11 @@ at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755
   them). `projects(includeDeleted: true)` also lists
   projects removed long ago (after the 48-hour grace, or by projectDelete), kept forever:
   railwayapp/cli src/commands/usage.rs (3ea92451, PR #1001), "Deleted on <date>".
-- `Workspace.projectCount`: no Railway client or document reads it. Modelled as what the listing
-  with the same `includeDeleted` holds, pending deletions included (the case that trips a client
-  comparing it with live projects only).
+- `Workspace.projectCount`: no Railway client or document reads it, so what it counts is
+  unsourced. By default, what the listing with the same `includeDeleted` holds, pending
+  deletions included (the case that trips a client comparing it with live projects only);
+  `Emulator.project_count_pending = False` leaves projects pending deletion out (the case that
+  hides a live project missing from a listing that shows a pending one). Tests cover both.
 - `me` refuses workspace tokens; `workspace(workspaceId:)` answers both token kinds for a
   workspace they reach, "Not Authorized" otherwise: railwayapp/docs
   content/docs/integrations/api.md. `me { workspaces }`: railwayapp/docs

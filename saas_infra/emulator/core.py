@@ -112,6 +112,9 @@ class Emulator:
         self.rate_limits = rate_limits or RateLimits.for_plan(self.plan)
         self.state_file = Path(state_file) if state_file is not None else None
         self.faults = Faults()
+        # What Workspace.projectCount counts is unsourced (resolvers.workspace_project_count):
+        # True counts projects pending deletion, False leaves them out.
+        self.project_count_pending = True
         self.counts: Counter[str] = Counter()
         self.rng = random.Random(f"ids:{seed}")  # ids, names, secrets: persisted with the state
         self._dice = FaultDice(seed)

@@ -1,8 +1,8 @@
 """Tenant manifests: one YAML file per tenant in tenants/, the desired state saas-infra reconciles.
 
-models.py defines what a valid manifest is; compose.py and loader.py read files into models with
-file/line/field errors; edit.py changes files line by line for the operator verbs; schema.py
-generates the JSON schema. Nothing in this package talks to Railway or the network.
+models.py defines what a valid manifest (and fleet.yaml) is; compose.py and loader.py read files
+into models with file/line/field errors; fleet.py merges what a manifest inherits from fleet.yaml;
+edit.py changes files line by line for the operator verbs; schema.py generates the JSON schemas. Nothing in this package talks to Railway or the network.
 """
 
 from saas_infra.manifest.edit import (
@@ -15,13 +15,18 @@ from saas_infra.manifest.edit import (
     write_new_manifest,
 )
 from saas_infra.manifest.loader import (
+    FLEET_FILE,
     MAX_MANIFEST_BYTES,
+    LoadedFleet,
     LoadedManifest,
     Tenant,
     fingerprint_file,
+    fleet_path,
     load_tenant_file,
     load_tenants,
+    parse_fleet,
     parse_manifest,
+    read_fleet,
     read_tenants,
 )
 from saas_infra.manifest.models import (
@@ -32,6 +37,7 @@ from saas_infra.manifest.models import (
     DEFAULT_REPO,
     MANIFEST_VERSION,
     AuthMode,
+    FleetFile,
     GatewaySpec,
     RedeployRequest,
     TenantManifest,
@@ -39,9 +45,15 @@ from saas_infra.manifest.models import (
     check_name,
     set_on_railway,
 )
-from saas_infra.manifest.schema import json_schema, json_schema_text
+from saas_infra.manifest.schema import (
+    fleet_json_schema,
+    fleet_json_schema_text,
+    json_schema,
+    json_schema_text,
+)
 
 __all__ = [
+    "FLEET_FILE",
     "AUTH_MODES",
     "DEFAULT_AUTH_MODE",
     "DEFAULT_BRANCH",
@@ -50,7 +62,9 @@ __all__ = [
     "MANIFEST_VERSION",
     "MAX_MANIFEST_BYTES",
     "AuthMode",
+    "FleetFile",
     "GatewaySpec",
+    "LoadedFleet",
     "LoadedManifest",
     "RedeployRequest",
     "Tenant",
@@ -60,11 +74,16 @@ __all__ = [
     "set_on_railway",
     "clear_tombstone",
     "fingerprint_file",
+    "fleet_json_schema",
+    "fleet_path",
+    "fleet_json_schema_text",
     "json_schema",
     "json_schema_text",
     "load_tenant_file",
     "load_tenants",
+    "parse_fleet",
     "parse_manifest",
+    "read_fleet",
     "read_tenants",
     "render_manifest",
     "set_gateway_commit",

@@ -1,5 +1,8 @@
-"""`python -m saas_infra.manifest` prints the manifest JSON schema (to refresh the copy)."""
+"""`python -m saas_infra.manifest [fleet]` prints the manifest's (or the fleet file's) JSON
+schema, to refresh the committed copy."""
 
-from saas_infra.manifest.schema import json_schema_text
+import sys
 
-print(json_schema_text(), end="")
+from saas_infra.manifest.schema import fleet_json_schema_text, json_schema_text
+
+print(fleet_json_schema_text() if sys.argv[1:] == ["fleet"] else json_schema_text(), end="")

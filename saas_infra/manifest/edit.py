@@ -22,7 +22,14 @@ from pydantic import BaseModel, ValidationError
 
 from saas_infra.clock import format_time
 from saas_infra.errors import ManifestError, ManifestProblem
-from saas_infra.manifest.loader import SUFFIXES, display_path, parse_manifest, validation_problems
+from saas_infra.manifest.loader import (
+    SUFFIXES,
+    LoadedFleet,
+    display_path,
+    parse_manifest,
+    read_fleet,
+    validation_problems,
+)
 from saas_infra.manifest.models import (
     DEFAULT_AUTH_MODE,
     DEFAULT_BRANCH,
@@ -35,7 +42,7 @@ from saas_infra.manifest.models import (
 )
 
 SCHEMA_RELPATH = Path("schema") / "tenant.schema.json"
-_TOP_ORDER = ("version", "name", "gateway", "redeploy", "deletion")
+_TOP_ORDER = ("version", "name", "tier", "gateway", "redeploy", "deletion")
 _GATEWAY_ORDER = ("repo", "branch", "commit", "image", "auth_mode", "variables")
 _DELETION_ORDER = ("requested_at", "grace_days", "force")
 _BOM = "\ufeff"
@@ -58,6 +65,7 @@ class _Doc:
     newline: str
     indent: int
     line_starts: list[int] = field(default_factory=list)
+    fleet: LoadedFleet | None = None  # what the manifest inherits; an edit keeps it valid
 
     @property
     def shown(self) -> str:
@@ -145,12 +153,13 @@ def render_manifest(manifest: TenantManifest, *, schema_ref: str | None = None) 
 
 
 def set_tombstone(
-    path: Path, requested_at: datetime, grace_days: int = DEFAULT_GRACE_DAYS, force: bool = False
+    path: Path, requested_at: datetime, grace_days: int = DEFAULT_GRACE_DAYS, force: bool = False,
+    *, fleet_file: Path | None = None,
 ) -> Tombstone:
     """Record a deletion request. An existing tombstone is kept as it is (running `delete` twice
     never moves the deadline); force=True only turns on its `force`. Returns the tombstone in
     the file afterwards."""
-    doc = _open(path)
+    doc = _open(path, fleet_file)
     current = doc.manifest.deletion
     if current is not None:
         if not force or current.force:
@@ -169,9 +178,9 @@ def set_tombstone(
     return new
 
 
-def clear_tombstone(path: Path) -> bool:
+def clear_tombstone(path: Path, *, fleet_file: Path | None = None) -> bool:
     """Remove the tombstone (cancel-delete). False when there was none."""
-    doc = _open(path)
+    doc = _open(path, fleet_file)
     if doc.manifest.deletion is None:
         return False
     entry = _entry(doc.root, "deletion")
@@ -180,9 +189,11 @@ def clear_tombstone(path: Path) -> bool:
     return True
 
 
-def set_redeploy(path: Path, requested_at: datetime) -> RedeployRequest:
+def set_redeploy(
+    path: Path, requested_at: datetime, *, fleet_file: Path | None = None
+) -> RedeployRequest:
     """Record a redeploy request, replacing the time of an earlier one."""
-    doc = _open(path)
+    doc = _open(path, fleet_file)
     new = _validated(
         RedeployRequest, {"requested_at": _whole_seconds(requested_at)}, doc.shown, "redeploy"
     )
@@ -214,16 +225,24 @@ def set_gateway_commit(path: Path, commit: str | None) -> GatewaySpec:
 
 
 def set_gateway_source(
-    path: Path, *, repo: str | None = None, branch: str | None = None, image: str | None = None
+    path: Path, *, repo: str | None = None, branch: str | None = None, image: str | None = None,
+    fleet_file: Path | None = None,
 ) -> GatewaySpec:
-    """Point the gateway at a repo (and branch, default main) or at a pinned image."""
-    doc = _open(path)
+    """Point the gateway at a repo (and branch, default main) or at a pinned image. A manifest
+    that left its gateway to fleet.yaml gets a `gateway:` block of its own."""
+    doc = _open(path, fleet_file)
     source = {"repo": repo, "branch": branch, "image": image}
     # An image pins itself: a commit pin goes with the repo it belonged to.
     dropped = {"repo", "branch", "image"} | ({"commit"} if image is not None else set())
     kept = doc.manifest.gateway.model_dump(exclude=dropped)
     data = {**kept, **{k: v for k, v in source.items() if v is not None}}
     new = _validated(GatewaySpec, data, doc.shown, "gateway")
+    if _entry(doc.root, "gateway") is None:
+        fields = {"repo": new.repo, "branch": new.branch} if new.repo else {"image": new.image}
+        block = [(k, _scalar(v)) for k, v in fields.items() if v is not None]
+        _commit(doc, _put_block(doc, "gateway", block), doc.manifest.model_copy(
+            update={"gateway": new}))
+        return new
     gateway = _mapping_at(doc, "gateway")
     if new.repo is not None:
         values = {"repo": new.repo}
@@ -239,8 +258,11 @@ def set_gateway_source(
 # ---- reading and writing ------------------------------------------------------------------
 
 
-def _open(path: Path) -> _Doc:
+def _open(path: Path, fleet_file: Path | None = None) -> _Doc:
     path = Path(path)
+    fleet, problems = read_fleet(path.parent, fleet_file)
+    if problems:
+        raise ManifestError(problems)
     shown = display_path(path)
     try:
         data = path.read_bytes()
@@ -248,7 +270,7 @@ def _open(path: Path) -> _Doc:
         raise ManifestError(
             [ManifestProblem(shown, None, "", f"cannot read the file: {exc.strerror or exc}")]
         ) from None
-    manifest, problems = parse_manifest(data, shown, stem=path.stem)
+    manifest, problems = parse_manifest(data, shown, stem=path.stem, fleet=fleet)
     if manifest is None:
         raise ManifestError(problems)  # never edit a file we cannot fully understand
     text = data.decode("utf-8-sig")
@@ -257,7 +279,8 @@ def _open(path: Path) -> _Doc:
     line_starts = [0] + [m.end() for m in _BREAK.finditer(text)]
     newline = "\r\n" if "\r\n" in text else "\n"
     doc = _Doc(
-        path, data, text, manifest, root, data.startswith(b"\xef\xbb\xbf"), newline, 2, line_starts
+        path, data, text, manifest, root, data.startswith(b"\xef\xbb\xbf"), newline, 2, line_starts,
+        fleet,
     )
     doc.indent = _indent_unit(doc)
     return doc
@@ -278,7 +301,7 @@ def _commit(doc: _Doc, edits: list[Edit], expected: TenantManifest) -> None:
     if text == doc.text:
         return
     data = ((_BOM if doc.bom else "") + text).encode("utf-8")
-    manifest, problems = parse_manifest(data, doc.shown, stem=doc.path.stem)
+    manifest, problems = parse_manifest(data, doc.shown, stem=doc.path.stem, fleet=doc.fleet)
     if problems:
         raise ManifestError(problems)
     if manifest != expected:

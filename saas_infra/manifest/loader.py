@@ -17,13 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from saas_infra.errors import ManifestError, ManifestProblem
 from saas_infra.manifest.compose import Composed, compose, describe, dotted
-from saas_infra.manifest.models import AUTH_MODES, MANIFEST_VERSION, MODEL_AT, TenantManifest
+from saas_infra.manifest.fleet import inherit
+from saas_infra.manifest.models import (
+    AUTH_MODES,
+    FLEET_MODEL_AT,
+    MANIFEST_VERSION,
+    MODEL_AT,
+    FleetFile,
+    TenantManifest,
+)
 
 MAX_MANIFEST_BYTES = 256 * 1024
+_INHERITS = "inherits from"
+FLEET_FILE = "fleet.yaml"  # beside the tenants folder, unless --fleet-file says otherwise
 SUFFIXES = (".yaml", ".yml")
 Skipped = Callable[[str], None]  # told about each directory entry that is not read, and why
 
@@ -50,6 +60,76 @@ class LoadedManifest:
 Tenant = LoadedManifest
 
 
+@dataclass(frozen=True)
+class LoadedFleet:
+    """A valid fleet file: its model, its fields as YAML gave them (what manifests inherit),
+    and the sha256 of its bytes (part of every manifest's fingerprint)."""
+
+    fleet: FleetFile
+    path: Path
+    defaults: dict[str, Any]
+    tiers: dict[str, dict[str, Any]]
+    digest: str
+
+    def layers(self, tier: str | None) -> list[dict[str, Any]]:
+        return [self.defaults] + ([self.tiers[tier]] if tier in self.tiers else [])
+
+
+def fleet_path(tenants_dir: Path, fleet_file: Path | None = None) -> Path:
+    """Where the fleet file is: the one given, else fleet.yaml beside the tenants folder."""
+    return Path(fleet_file) if fleet_file is not None else Path(tenants_dir).parent / FLEET_FILE
+
+
+def read_fleet(
+    tenants_dir: Path, fleet_file: Path | None = None
+) -> tuple[LoadedFleet | None, list[ManifestProblem]]:
+    """The fleet file, or None when there is none. A file given with --fleet-file must exist;
+    the default one is optional (without it manifests stand alone, as before)."""
+    path = fleet_path(tenants_dir, fleet_file)
+    shown = display_path(path)
+    if not path.exists() and fleet_file is None:
+        return None, []
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            return None, [_too_big(shown, size)]
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [
+            ManifestProblem(shown, None, "", f"cannot read the fleet file: {exc.strerror or exc}")
+        ]
+    return parse_fleet(data, shown, path)
+
+
+def parse_fleet(
+    data: bytes, shown: str, path: Path
+) -> tuple[LoadedFleet | None, list[ManifestProblem]]:
+    """Validate a fleet file's bytes, with the same file:line:field problems as a manifest's."""
+    text, problem = _decode(data, shown)
+    if problem is not None:
+        return None, [problem]
+    try:
+        composed = compose(text)
+    except yaml.YAMLError as exc:
+        return None, [_syntax_problem(exc, text, shown)]
+    problems = [ManifestProblem(shown, line, fld, msg) for line, fld, msg in composed.problems]
+    if problems:
+        return None, problems
+    if composed.empty or not isinstance(composed.value, dict):
+        got = "empty" if composed.empty else describe(composed.value)
+        message = f"a fleet file must be a mapping of fields (version, defaults, tiers), got {got}"
+        return None, [ManifestProblem(shown, composed.lines.get((), 1), "", message)]
+    try:
+        model = FleetFile.model_validate(composed.value)
+    except ValidationError as exc:
+        found = validation_problems(exc, shown, composed.lines, fleet=True)
+        return None, sorted(found, key=lambda p: p.line or 0)
+    value: dict[str, Any] = composed.value
+    digest = hashlib.sha256(data).hexdigest()
+    return LoadedFleet(model, path, value.get("defaults") or {}, value.get("tiers") or {},
+                       digest), []
+
+
 def display_path(path: Path) -> str:
     """The path as given, made relative to the working directory when it lies inside it."""
     if path.is_absolute():
@@ -60,16 +140,22 @@ def display_path(path: Path) -> str:
     return str(path)
 
 
-def load_tenant_file(path: Path) -> LoadedManifest:
-    """Load one manifest; raise ManifestError with all of its problems."""
+def load_tenant_file(path: Path, fleet_file: Path | None = None) -> LoadedManifest:
+    """Load one manifest (with what it inherits from the fleet file beside its folder, or
+    `fleet_file`); raise ManifestError with all of its problems."""
     path = Path(path)
-    loaded, problems = _load_file(path, display_path(path))
+    fleet, problems = read_fleet(path.parent, fleet_file)
+    if problems:
+        raise ManifestError(problems)
+    loaded, problems = _load_file(path, display_path(path), fleet)
     if problems or loaded is None:
         raise ManifestError(problems)
     return loaded
 
 
-def load_tenants(directory: Path, on_skip: Skipped | None = None) -> list[LoadedManifest]:
+def load_tenants(
+    directory: Path, on_skip: Skipped | None = None, fleet_file: Path | None = None
+) -> list[LoadedManifest]:
     """Every `*.yaml` / `*.yml` manifest in `directory`, sorted by name. Hidden files are skipped;
     so are entries that look like manifests but cannot be one (a directory, a dangling link, an
     upper-case suffix), each reported to `on_skip` so that none is ignored silently.
@@ -77,28 +163,39 @@ def load_tenants(directory: Path, on_skip: Skipped | None = None) -> list[Loaded
     An empty directory gives []; a missing one is an error. Any problem in any file raises
     ManifestError listing all of them.
     """
-    loaded, problems = read_tenants(directory, on_skip)
+    loaded, problems = read_tenants(directory, on_skip, fleet_file)
+    fleet_problems = [p for p in problems if p.message.startswith(_INHERITS)]
+    if fleet_problems:  # the fleet file's own problems say it all; one line per tenant is noise
+        problems = [p for p in problems if p not in fleet_problems]
     if problems:
         raise ManifestError(problems)
     return loaded
 
 
 def read_tenants(
-    directory: Path, on_skip: Skipped | None = None
+    directory: Path, on_skip: Skipped | None = None, fleet_file: Path | None = None
 ) -> tuple[list[LoadedManifest], list[ManifestProblem]]:
     """The valid manifests and the problems of the others, for views that must still work while
-    one file is broken (`list`, `status`). A tenant with any problem is left out of the first."""
+    one file is broken (`list`, `status`). A tenant with any problem is left out of the first.
+    A broken fleet file leaves every tenant out: each inherits from it."""
     directory = Path(directory)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
         return [], [
             ManifestProblem(display_path(directory), None, "", f"the tenants directory {what}")
         ]
+    fleet, problems = read_fleet(directory, fleet_file)
     files = _manifest_files(directory, on_skip or (lambda _message: None))
+    if problems:  # every manifest inherits from it: none can be read
+        shown = problems[0].file
+        return [], problems + [
+            ManifestProblem(display_path(path), None, "",
+                            f"{_INHERITS} {shown}, which has problems")
+            for path in files
+        ]
     loaded: list[LoadedManifest] = []
-    problems: list[ManifestProblem] = []
     for path in files:
-        one, found = _load_file(path, display_path(path))
+        one, found = _load_file(path, display_path(path), fleet)
         problems.extend(found)
         if one is not None:
             loaded.append(one)
@@ -147,7 +244,9 @@ def _same_tenant_twice(files: list[Path]) -> list[ManifestProblem]:
     return problems
 
 
-def _load_file(path: Path, shown: str) -> tuple[LoadedManifest | None, list[ManifestProblem]]:
+def _load_file(
+    path: Path, shown: str, fleet: LoadedFleet | None = None
+) -> tuple[LoadedManifest | None, list[ManifestProblem]]:
     try:
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:  # refuse before reading: a manifest is a few hundred bytes
@@ -157,10 +256,18 @@ def _load_file(path: Path, shown: str) -> tuple[LoadedManifest | None, list[Mani
         return None, [
             ManifestProblem(shown, None, "", f"cannot read the file: {exc.strerror or exc}")
         ]
-    manifest, problems = parse_manifest(data, shown, stem=path.stem)
+    manifest, problems = parse_manifest(data, shown, stem=path.stem, fleet=fleet)
     if manifest is None:
         return None, problems
-    return LoadedManifest(manifest, path, hashlib.sha256(data).hexdigest()), []
+    return LoadedManifest(manifest, path, _fingerprint(data, fleet)), []
+
+
+def _fingerprint(data: bytes, fleet: LoadedFleet | None) -> str:
+    # With a fleet file the tenant's desired state is both files: a saved plan must notice an
+    # edit of either. Without one it stays the file's own sha256.
+    if fleet is None:
+        return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(data + b"\0fleet:" + fleet.digest.encode()).hexdigest()
 
 
 def _too_big(shown: str, size: int) -> ManifestProblem:
@@ -170,9 +277,10 @@ def _too_big(shown: str, size: int) -> ManifestProblem:
 
 
 def parse_manifest(
-    data: bytes, shown: str, *, stem: str | None = None
+    data: bytes, shown: str, *, stem: str | None = None, fleet: LoadedFleet | None = None
 ) -> tuple[TenantManifest | None, list[ManifestProblem]]:
-    """Validate a manifest's bytes. `stem`, when given, is the name the manifest must carry."""
+    """Validate a manifest's bytes, with what it inherits from `fleet`. `stem`, when given, is
+    the name the manifest must carry."""
     if len(data) > MAX_MANIFEST_BYTES:
         return None, [_too_big(shown, len(data))]
     text, problem = _decode(data, shown)
@@ -195,7 +303,7 @@ def parse_manifest(
         line = composed.lines.get(())
         message = f"a manifest must be a mapping of fields, but this is {describe(composed.value)}"
         return None, [ManifestProblem(shown, line, "", message)]
-    return _validate(composed, shown, stem)
+    return _validate(composed, shown, stem, fleet)
 
 
 def _decode(data: bytes, shown: str) -> tuple[str, ManifestProblem | None]:
@@ -224,15 +332,18 @@ def _syntax_problem(exc: yaml.YAMLError, text: str, shown: str) -> ManifestProbl
 
 
 def _validate(
-    composed: Composed, shown: str, stem: str | None
+    composed: Composed, shown: str, stem: str | None, fleet: LoadedFleet | None
 ) -> tuple[TenantManifest | None, list[ManifestProblem]]:
     value: dict[str, Any] = composed.value
-    problems: list[ManifestProblem] = []
+    problems = _tier_problems(value.get("tier"), fleet, shown, composed.lines)
+    if fleet is not None:
+        tier = value.get("tier")
+        value = inherit(fleet.layers(tier if isinstance(tier, str) else None), value)
     manifest = None
     try:
         manifest = TenantManifest.model_validate(value)
     except ValidationError as exc:
-        problems = validation_problems(exc, shown, composed.lines)
+        problems += validation_problems(exc, shown, composed.lines)
     name = value.get("name")
     bad_name = any(p.field == "name" for p in problems)
     if stem is not None and isinstance(name, str) and name != stem and not bad_name:
@@ -242,10 +353,33 @@ def _validate(
     return (None if problems else manifest), problems
 
 
-def validation_problems(
-    exc: ValidationError, shown: str, lines: dict[tuple[str | int, ...], int] | None = None
+def _tier_problems(
+    tier: Any, fleet: LoadedFleet | None, shown: str, lines: dict[tuple[str | int, ...], int]
 ) -> list[ManifestProblem]:
-    """Pydantic errors as ManifestProblems; `lines` maps a field path to its line, when known."""
+    """A tier the fleet file does not define, at the manifest's `tier:` line. (A tier that is
+    not even text is the model's to report.)"""
+    if not isinstance(tier, str) or (fleet is not None and tier in fleet.tiers):
+        return []
+    if fleet is None:
+        message = f"tier '{tier}' needs a fleet file that defines it; there is none"
+    else:
+        known = ", ".join(sorted(fleet.tiers)) or "none"
+        close = difflib.get_close_matches(tier, list(fleet.tiers), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        message = (f"unknown tier '{tier}': {display_path(fleet.path)} defines {known}{hint}")
+    return [ManifestProblem(shown, lines.get(("tier",)), "tier", message)]
+
+
+def validation_problems(
+    exc: ValidationError,
+    shown: str,
+    lines: dict[tuple[str | int, ...], int] | None = None,
+    *,
+    fleet: bool = False,
+) -> list[ManifestProblem]:
+    """Pydantic errors as ManifestProblems; `lines` maps a field path to its line, when known.
+    `fleet`: the errors are a fleet file's, whose fields read like a manifest's below
+    `defaults` or a tier."""
     lines = lines or {}
     problems = []
     for err in exc.errors():
@@ -253,10 +387,22 @@ def validation_problems(
         at = (err.get("ctx") or {}).get("at")
         if at is not None:
             path += (at,)
-        problems.append(
-            ManifestProblem(shown, _line_for(path, lines), dotted(path), _message(err, path))
-        )
+        message = _fleet_message(err, path) if fleet else _message(err, path)
+        problems.append(ManifestProblem(shown, _line_for(path, lines), dotted(path), message))
     return problems
+
+
+def _fleet_message(err: Any, path: tuple[str | int, ...]) -> str:
+    if path == ("version",) and err["type"] != "missing":
+        got = describe(err.get("input"))
+        return f"unsupported fleet file version: {got}; this saas-infra reads version 1"
+    if path[:1] == ("tiers",) and len(path) >= 2:
+        inner: tuple[str | int, ...] = ("defaults", *path[2:])
+    else:
+        inner = path
+    if err["type"] == "extra_forbidden":
+        return _unknown_field(inner, FLEET_MODEL_AT)
+    return _message(err, inner[1:] if inner[:1] == ("defaults",) else inner)
 
 
 def _line_for(path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
@@ -275,7 +421,7 @@ def _message(err: Any, path: tuple[str | int, ...]) -> str:
     if kind == "missing":
         return "this required field is missing"
     if kind == "extra_forbidden":
-        return _unknown_field(path)
+        return _unknown_field(path, MODEL_AT)
     if path == ("version",):
         got = describe(value)
         return (
@@ -309,9 +455,11 @@ def _type_message(kind: str, value: Any) -> str | None:
     return None
 
 
-def _unknown_field(path: tuple[str | int, ...]) -> str:
+def _unknown_field(
+    path: tuple[str | int, ...], models: dict[tuple[str, ...], type[BaseModel]]
+) -> str:
     key = str(path[-1])
-    model = MODEL_AT.get(tuple(str(p) for p in path[:-1]))
+    model = models.get(tuple(str(p) for p in path[:-1]))
     if model is None:
         return f"unknown field '{key}'"
     allowed = list(model.model_fields)
@@ -327,14 +475,19 @@ def fingerprint_file(path: Path) -> str:
 
 
 __all__ = [
+    "FLEET_FILE",
     "MAX_MANIFEST_BYTES",
+    "LoadedFleet",
     "LoadedManifest",
     "Tenant",
     "display_path",
     "fingerprint_file",
     "load_tenant_file",
     "load_tenants",
+    "fleet_path",
+    "parse_fleet",
     "parse_manifest",
+    "read_fleet",
     "read_tenants",
     "validation_problems",
 ]

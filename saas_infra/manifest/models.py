@@ -52,6 +52,7 @@ VARIABLE_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 # A pinned commit: the full SHA, as serviceInstanceDeployV2(commitSha:) needs it (a short SHA
 # never matches on Railway: the emulator's commits.py has the evidence).
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
+TIER_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 
 
 _OWNER_RE = re.compile(_OWNER)
@@ -84,6 +85,15 @@ def check_name(value: str) -> str:
         raise ValueError(f"'{value}' must not end with a hyphen")
     if not re.fullmatch(NAME_PATTERN, value):
         raise ValueError(f"'{value}' may contain only lowercase letters, digits and hyphens")
+    return value
+
+
+def check_tier(value: str) -> str:
+    if not re.fullmatch(TIER_PATTERN, value):
+        raise ValueError(
+            f"'{value}' is not a tier name (a lowercase letter, then lowercase letters, digits, "
+            "- or _; at most 63 characters)"
+        )
     return value
 
 
@@ -345,6 +355,80 @@ class GatewaySpec(_Model):
         return self.commit is not None or self.image is not None
 
 
+# A gateway that may leave its source to another file (a manifest's, a fleet default's): the
+# schema only refuses both sources at once; the loader checks the merged manifest in full.
+SOURCE_AT_MOST_ONE: JsonDict = {
+    "not": {"anyOf": [{"required": ["repo", "image"]}, {"required": ["image", "branch"]}]}
+}
+
+
+class GatewayDefaults(_Model):
+    """Gateway fields the fleet file gives every manifest (or a tier's): GatewaySpec's fields,
+    each optional. A manifest that names repo or image replaces the whole source."""
+
+    model_config = ConfigDict(json_schema_extra=SOURCE_AT_MOST_ONE)
+
+    repo: RepoName | None = Field(
+        None, description="GitHub repository as owner/repo.",
+        json_schema_extra={"pattern": REPO_PATTERN},
+    )
+    branch: BranchName | None = Field(
+        None, description=f"Branch to deploy; only with repo. Default {DEFAULT_BRANCH}.",
+        json_schema_extra={"minLength": 1, "maxLength": 255},
+    )
+    image: ImageRef | None = Field(
+        None, description="Pinned container image: an @sha256: digest or a tag other than latest.",
+        json_schema_extra={"pattern": IMAGE_PATTERN},
+    )
+    auth_mode: AuthMode | None = Field(None, description="AUTH_MODE given to the gateway.")
+    variables: dict[VariableName, VariableValue] = Field(
+        default_factory=dict,
+        description="Non-secret gateway variables; a manifest's own win, name by name.",
+        json_schema_extra={
+            "propertyNames": _VARIABLE_NAMES_SCHEMA,
+            "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
+        },
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GatewayDefaults:
+        if self.repo is not None and self.image is not None:
+            raise PydanticCustomError(
+                "gateway_source", "give either repo or image, not both", {"at": "image"}
+            )
+        if self.image is not None and self.branch is not None:
+            raise PydanticCustomError(
+                "gateway_source", "branch only applies to repo; remove it", {"at": "branch"}
+            )
+        return self
+
+
+class TenantDefaults(_Model):
+    """What a manifest inherits: the fleet's `defaults`, or one of its `tiers`."""
+
+    gateway: GatewayDefaults | None = Field(None, description="Gateway defaults.")
+
+
+TierName = Annotated[str, AfterValidator(check_tier)]
+
+
+class FleetFile(_Model):
+    """fleet.yaml: what every tenant inherits, and named tiers a manifest picks with `tier:`.
+    A manifest's own fields win over its tier's, and its tier's over the defaults."""
+
+    version: Annotated[Literal[1], BeforeValidator(_not_bool)] = Field(
+        description="Fleet file format version."
+    )
+    defaults: TenantDefaults = Field(
+        default_factory=lambda: TenantDefaults(gateway=None), description="Fields every manifest inherits."
+    )
+    tiers: dict[TierName, TenantDefaults] = Field(
+        default_factory=dict,
+        description="Named bundles of fields; a manifest picks one with `tier: NAME`.",
+        json_schema_extra={"propertyNames": {"pattern": TIER_PATTERN}},
+    )
+
+
 class RedeployRequest(_Model):
     """A request for a fresh deploy of the gateway, written by `saas-infra redeploy`."""
 
@@ -381,7 +465,14 @@ class TenantManifest(_Model):
         description="Tenant name; equals the file name. The Railway project is luthien-<name>.",
         json_schema_extra={"pattern": NAME_PATTERN, "maxLength": NAME_MAX},
     )
-    gateway: GatewaySpec = Field(description="The luthien-proxy gateway service.")
+    tier: Annotated[str, AfterValidator(check_tier)] | None = Field(
+        None,
+        description="A tier of fleet.yaml whose fields this manifest inherits (its own win).",
+        json_schema_extra={"pattern": TIER_PATTERN},
+    )
+    gateway: GatewaySpec = Field(
+        description="The luthien-proxy gateway service; fleet.yaml may give its fields."
+    )
     redeploy: RedeployRequest | None = Field(
         None, description="A pending request for a fresh deploy (written by saas-infra redeploy)."
     )
@@ -400,4 +491,11 @@ MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     ("gateway",): GatewaySpec,
     ("redeploy",): RedeployRequest,
     ("deletion",): Tombstone,
+}
+
+# The same for fleet.yaml, where a tier's path ("tiers", NAME, ...) reads like ("defaults", ...).
+FLEET_MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
+    (): FleetFile,
+    ("defaults",): TenantDefaults,
+    ("defaults", "gateway"): GatewayDefaults,
 }

@@ -3,7 +3,9 @@
 Observation costs one request per page of projects, never one per tenant. Secrets are dropped
 here: of the gateway's secret-looking variables (the generated keys, operators' own) nothing
 survives but whether the generated keys are present. A value Railway does not return (masked
-for a token that may not decrypt it, or sealed) is unknown, never missing: its name still counts.
+for a token that may not decrypt it, or sealed) is unknown, never missing: its name still counts;
+a key read back empty is missing. A project is read in its production environment, else its
+first (environment_of, service_variables): doctor reads the config through the same functions.
 Nothing here decides what to do about what it sees; that is diff.py's job.
 """
 
@@ -48,6 +50,7 @@ class ObservedService:
     image: str | None = None
     variables: dict[str, str] = field(default_factory=dict)  # non-secret, raw (unrendered)
     key_names: frozenset[str] = frozenset()  # which generated keys are present (by name)
+    unreadable_keys: frozenset[str] = frozenset()  # keys present whose values were not returned
     unknown: frozenset[str] = frozenset()  # non-secret names whose values Railway did not return
     sealed: frozenset[str] = frozenset()  # names Railway reports sealed (values never returned)
     masked: bool = False  # Railway returned every value that is not sealed as null
@@ -149,13 +152,17 @@ def observe(
     or is null, the ids of the workspace's own project listing (the one Railway's CLI reads)
     stand in for it. Either is read before the fleet listing, so projects created meanwhile
     (another pass's) cannot make it look short; one deleted meanwhile can, so a short listing is
-    taken again once before it counts."""
+    taken again once before it counts. Whether projectCount counts projects pending deletion is
+    unknown: when the answer decides (the count lies between the live projects listed and all
+    of them), the workspace listing settles it."""
     check = bool(check_count and workspace_id)
     problem = None
     for _ in range(2):
         expected, problem = (_expected(client, workspace_id) if check and workspace_id
                              else (None, None))
         projects, failure = _list(client, workspace_id, page_size, max_pages)
+        if workspace_id and not (failure or problem) and _ambiguous(expected, projects):
+            expected, problem = _workspace_listing(client, workspace_id)
         if failure or problem:
             return Observed(projects, complete=False, problem=failure or problem)
         problem = _shortfall(expected, projects)
@@ -164,7 +171,7 @@ def observe(
     return Observed(projects, complete=False, problem=problem)
 
 
-_CHECKS = {int: "projectCount", frozenset: "workspace listing"}
+_CHECKS = {int: "projectCount", dict: "workspace listing"}
 
 
 def reported_project_count(client: ops.Executor, workspace_id: str) -> int | None:
@@ -177,15 +184,32 @@ def reported_project_count(client: ops.Executor, workspace_id: str) -> int | Non
     return count if type(count) is int else None
 
 
-def _expected(client: ops.Executor, workspace_id: str) -> tuple[int | frozenset | None, str | None]:
+Expected = int | dict[str, bool] | None  # projectCount, or {id: pending deletion}, or unchecked
+
+
+def _expected(client: ops.Executor, workspace_id: str) -> tuple[Expected, str | None]:
     """(what the listing must hold at least, or why that cannot be known)."""
     count = reported_project_count(client, workspace_id)
     if count is not None:
         return count, None
+    return _workspace_listing(client, workspace_id)
+
+
+def _workspace_listing(client: ops.Executor, workspace_id: str) -> tuple[Expected, str | None]:
     try:
-        return frozenset(ops.workspace_project_ids(client, workspace_id)), None
+        return ops.workspace_project_ids(client, workspace_id), None
     except IncompleteListingError as exc:
         return None, f"Railway's workspace listing is incomplete: {exc}"
+
+
+def _ambiguous(expected: Expected, projects: tuple[ObservedProject, ...]) -> bool:
+    """Whether projectCount leaves the listing's completeness open: more than the live projects
+    listed, no more than all of them. Counting pending deletions, Railway says it is whole;
+    counting live projects only, it says a live one is missing. No source says which."""
+    if not isinstance(expected, int):
+        return False
+    live = sum(1 for p in projects if not p.pending_deletion)
+    return live < expected <= len(projects)
 
 
 def _list(client: ops.Executor, workspace_id: str | None, page_size: int,
@@ -204,14 +228,17 @@ def _list(client: ops.Executor, workspace_id: str | None, page_size: int,
     return tuple(projects), None
 
 
-def _shortfall(expected: int | frozenset | None, projects: tuple[ObservedProject, ...]) -> str | None:
-    """Why the listing holds less than expected, or None. Everything listed counts, pending
-    deletions included: whether Railway counts those is unknown, and counting only live ones
-    would trip the guard for the 48 hours after every scheduled delete."""
+def _shortfall(expected: Expected, projects: tuple[ObservedProject, ...]) -> str | None:
+    """Why the listing holds less than expected, or None. A count is compared with everything
+    listed (an ambiguous one was replaced by the workspace listing first). Of the workspace
+    listing's ids only live ones must be in the fleet listing: whether that lists projects
+    pending deletion is not documented, and demanding them would trip the guard for the 48 hours
+    after every scheduled delete."""
     if isinstance(expected, int) and len(projects) < expected:
         return f"Railway reports {expected} projects but the listing returned {len(projects)}"
-    if isinstance(expected, frozenset):
-        missing = expected - {p.id for p in projects}
+    if isinstance(expected, dict):
+        listed = {p.id for p in projects}
+        missing = [pid for pid, pending in expected.items() if not pending and pid not in listed]
         if missing:
             return (f"Railway's workspace listing holds {len(missing)} projects the fleet "
                     "listing lacks")
@@ -219,9 +246,10 @@ def _shortfall(expected: int | frozenset | None, projects: tuple[ObservedProject
 
 
 def parse_project(node: dict) -> ObservedProject:
-    environment = _production(node)
-    config = _json(environment.get("config")) if environment else {}
-    service_configs = (config or {}).get("services") or {}
+    environment = environment_of(node)
+    config = _config(environment)
+    service_configs = config.get("services") or {}
+    variables = _variables_of(config)
     instances = {}
     triggers: dict[str, list[str]] | None = None
     if environment:
@@ -238,6 +266,7 @@ def parse_project(node: dict) -> ObservedProject:
         service = edge["node"]
         services[service["name"]] = _service(
             service, instances.get(service["id"]), service_configs.get(service["id"]) or {},
+            variables.get(service["id"], {}),
             None if triggers is None else tuple(triggers.get(service["id"], ())),
         )
     return ObservedProject(
@@ -252,7 +281,16 @@ def parse_project(node: dict) -> ObservedProject:
     )
 
 
-def _production(node: dict) -> dict | None:
+@dataclass(frozen=True)
+class VariableSpec:
+    """One variable of a service's environment config as Railway listed it."""
+
+    value: str | None  # None: not returned (masked for this token, or sealed)
+    sealed: bool = False
+
+
+def environment_of(node: dict) -> dict | None:
+    """The environment saas-infra reads a project in: production, else the first listed."""
     environments = [e["node"] for e in (node.get("environments") or {}).get("edges", [])]
     for environment in environments:
         if environment.get("name") == "production":
@@ -260,16 +298,38 @@ def _production(node: dict) -> dict | None:
     return environments[0] if environments else None
 
 
+def service_variables(node: dict) -> dict[str, dict[str, VariableSpec]]:
+    """{service id: {variable name: spec}} of the project's environment config (environment_of):
+    the one reading of that config, for a pass and for doctor alike."""
+    return _variables_of(_config(environment_of(node)))
+
+
+def _config(environment: dict | None) -> dict[str, Any]:
+    return (_json(environment.get("config")) if environment else None) or {}
+
+
+def _variables_of(config: dict[str, Any]) -> dict[str, dict[str, VariableSpec]]:
+    return {service_id: _specs((entry or {}).get("variables") or {})
+            for service_id, entry in (config.get("services") or {}).items()}
+
+
+def _specs(variables: dict[str, Any]) -> dict[str, VariableSpec]:
+    specs = {}
+    for name, raw in variables.items():
+        spec = raw if isinstance(raw, dict) else {"value": raw}
+        value = spec.get("value")
+        specs[name] = VariableSpec(None if value is None else str(value),
+                                   bool(spec.get("isSealed")))
+    return specs
+
+
 def _service(service: dict, instance: dict | None, config: dict,
+             specs: dict[str, VariableSpec],
              triggers: tuple[str, ...] | None = None) -> ObservedService:
     source = (instance or {}).get("source") or {}
     config_source = config.get("source") or {}
-    specs = {
-        name: spec if isinstance(spec, dict) else {"value": spec}
-        for name, spec in (config.get("variables") or {}).items()
-    }
-    sealed = frozenset(name for name, spec in specs.items() if spec.get("isSealed"))
-    values = {name: spec.get("value") for name, spec in specs.items()}
+    sealed = frozenset(name for name, spec in specs.items() if spec.sealed)
+    values = {name: spec.value for name, spec in specs.items()}
     open_values = [value for name, value in values.items() if name not in sealed]
     is_gateway = service["name"] == GATEWAY
     # Secrets (the generated keys, operators' own) never leave this function.
@@ -282,7 +342,11 @@ def _service(service: dict, instance: dict | None, config: dict,
         branch=config_source.get("branch"),
         image=source.get("image") or config_source.get("image"),
         variables={name: value for name in managed if (value := values[name]) is not None},
-        key_names=frozenset(name for name in KEY_NAMES if name in values),
+        # A key is there by name unless Railway shows it empty: an unreadable one (None) is
+        # unknown and counts, a readable "" is known to be no key and is made again.
+        key_names=frozenset(name for name in KEY_NAMES if name in values and values[name] != ""),
+        unreadable_keys=frozenset(name for name in KEY_NAMES
+                                  if name in values and values[name] is None),
         unknown=frozenset(name for name in managed if values[name] is None),
         sealed=sealed,
         masked=bool(open_values) and all(value is None for value in open_values),

@@ -79,8 +79,9 @@ WORKSPACE_PROJECT_COUNT = _query(
     " workspace(workspaceId: $workspaceId) { projectCount } }",
 )
 # The listing Railway's CLI reads projects from (railwayapp/cli
-# src/gql/queries/strings/UserProjects.graphql: workspaces { projects(first: 500) }), ids only:
-# what observe() checks the fleet listing against when projectCount is unavailable.
+# src/gql/queries/strings/UserProjects.graphql: workspaces { projects(first: 500) }), ids and
+# deletedAt only (it lists projects pending deletion: railwayapp/cli #632): what observe() checks
+# the fleet listing against when projectCount is unavailable or cannot settle it.
 WORKSPACE_PROJECTS = _query(
     "WorkspaceProjects",
     """
@@ -88,7 +89,7 @@ query WorkspaceProjects($workspaceId: String!, $first: Int!, $after: String) {
   workspace(workspaceId: $workspaceId) {
     projects(first: $first, after: $after) {
       pageInfo { hasNextPage endCursor }
-      edges { node { id } }
+      edges { node { id deletedAt } }
     }
   }
 }
@@ -122,7 +123,9 @@ query ProjectList($workspaceId: String, $first: Int!, $after: String) {
 """,
 )
 # The fleet lock's lease is the description of its control project (lock.py): read alone, in
-# one light request, and written under names of its own, so retries and counts tell it apart.
+# one light request, and written under names of its own, so counts tell them apart. Neither write
+# is retried by the client: a write sent again after its answer was lost may land over the lease
+# of a pass that took the lock in between, so lock.py reads the lock before writing again.
 LOCK_READ = _query(
     "LockRead",
     "query LockRead($id: String!) { project(id: $id) { id name description deletedAt } }",
@@ -134,10 +137,12 @@ LOCK_CLAIM = Operation(
     mutation=True,
     retried=False,
 )
-LOCK_WRITE = _mutation(
+LOCK_WRITE = Operation(
     "LockWrite",
     "mutation LockWrite($id: String!, $input: ProjectUpdateInput!) {"
     " projectUpdate(id: $id, input: $input) { id } }",
+    mutation=True,
+    retried=False,
 )
 PROJECT = _query(
     "Project",
@@ -469,11 +474,14 @@ def project_list(client: Executor, workspace_id: str | None, page_size: int = 10
     return [node for page in pages for node in page]
 
 
-def workspace_project_ids(client: Executor, workspace_id: str, page_size: int = 500) -> set[str]:
-    """The ids in the workspace's own project listing, 500 a page as Railway's CLI asks."""
+def workspace_project_ids(
+    client: Executor, workspace_id: str, page_size: int = 500
+) -> dict[str, bool]:
+    """{id: pending deletion} of the workspace's own project listing, 500 a page as Railway's
+    CLI asks."""
     pages = _pages(client, WORKSPACE_PROJECTS, {"workspaceId": workspace_id}, page_size,
                    path=("workspace", "projects"))
-    return {node["id"] for page in pages for node in page}
+    return {node["id"]: bool(node.get("deletedAt")) for page in pages for node in page}
 
 
 def project(client: Executor, project_id: str) -> dict:
@@ -486,7 +494,7 @@ def lock_read(client: Executor, project_id: str) -> dict:
 
 
 def lock_write(client: Executor, project_id: str, description: str, *, claim: bool = False) -> None:
-    """Set the control project's description; a claim is sent once, whatever the answer."""
+    """Set the control project's description, sent once whatever the answer (see LOCK_WRITE)."""
     operation = LOCK_CLAIM if claim else LOCK_WRITE
     client.execute(operation, {"id": project_id, "input": {"description": description}})
 

@@ -165,11 +165,13 @@ def credentials(creds: Credentials, name: str) -> dict[str, Any]:
         data["unreadable"] = {key: text.unreadable_reason(key, why, name)
                               for key, why in creds.unreadable.items()}
         data["unreadable_reasons"] = {key: why.value for key, why in creds.unreadable.items()}
+    if creds.lost:
+        data["lost_lock"] = creds.lost
     return data
 
 
-def validation(tenants: Sequence[str]) -> dict[str, Any]:
-    return {"valid": True, "tenants": list(tenants)}
+def validation(tenants: Sequence[str], fleet_file: str | None = None) -> dict[str, Any]:
+    return {"valid": True, "tenants": list(tenants), "fleet_file": fleet_file}
 
 
 def invalid(problems: Sequence[ManifestProblem]) -> dict[str, Any]:

@@ -224,6 +224,8 @@ def _cut(text: str, max_chars: int) -> str:
 def apply_markdown(report: ApplyReport) -> str:
     """A pass for a CI job summary: the verdict, each tenant's outcome, what is left, the plan."""
     out = [_apply_title(report), ""]
+    if report.lost:
+        out += [f"**{_md(report.lost)}**", ""]
     if report.outcomes:
         out += ["| tenant | result | steps |", "|---|---|---|"]
         out += [_outcome_row(o) for o in report.outcomes] + [""]
@@ -280,6 +282,7 @@ def report_json(report: ApplyReport) -> dict[str, Any]:
         "plan": json.loads(plan_json(report.plan)),
         "outcomes": [o.to_dict() for o in report.outcomes],
         "converged": report.converged,
+        "lost_lock": report.lost,
         "remaining": [
             {"tenant": a.tenant, "kind": a.kind.value, "reason": a.reason}
             for a in report.after.actions

@@ -81,6 +81,16 @@ PROJECT_TOKEN_HINT = (
     "the token came from RAILWAY_TOKEN, the name Railway's own tools use for project tokens; a "
     "project token reaches one environment of one project and cannot manage a fleet. Create an "
     "account or workspace token and export it as RAILWAY_API_TOKEN")
+
+
+def with_project_token_hint(hint: str | None) -> str:
+    """An auth failure's hint for a token from RAILWAY_TOKEN: the project-token hint after the
+    error's own (which may name another cause, such as a workspace the token does not reach)."""
+    if not hint:
+        return PROJECT_TOKEN_HINT
+    return hint if PROJECT_TOKEN_HINT in hint else f"{hint}; {PROJECT_TOKEN_HINT}"
+
+
 TOKEN_CONFLICT = ("RAILWAY_API_TOKEN and RAILWAY_TOKEN are both set and differ; using "
                   "RAILWAY_API_TOKEN")
 
@@ -123,8 +133,9 @@ def sandbox_wait(holder: tuple[str, int] | None, timeout: float) -> str:
 # --- validate / plan / apply ----------------------------------------------------------------
 
 
-def validated(count: int, directory: str) -> list[Line]:
-    return [say(f"{words.plural(count, 'manifest')} valid in {directory}/")]
+def validated(count: int, directory: str, fleet_file: str | None = None) -> list[Line]:
+    with_fleet = f", with the fleet file {fleet_file}" if fleet_file else ""
+    return [say(f"{words.plural(count, 'manifest')} valid in {directory}/{with_fleet}")]
 
 
 def saved_plan(path: str) -> Line:
@@ -145,11 +156,19 @@ def apply_lines(report: Any) -> list[Line]:
         lines.append(warn(f"The next pass will stop (exit code 3): {guard.message}."))
     for finding in report.blocked:
         lines.append(error(f"Blocked: {finding.tenant}: {finding.reason}"))
+    lines += lost_lock(report.lost)
     if not report.converged:
         lines.append(warn("Not converged: a new plan still has changes:"))
         lines += lines_of(plan_text(report.after))
     lines.append(Line(apply_verdict(report), "bold"))
     return lines
+
+
+def lost_lock(lost: str | None) -> list[Line]:
+    """A pass that lost the fleet lock says so after what it did (its keys included)."""
+    if not lost:
+        return []
+    return [error(f"Error: {lost}"), say("Hint: `saas-infra unlock` shows who holds the lock")]
 
 
 def outcome_lines(outcomes: Iterable[Any]) -> list[tuple[str, str | None]]:
@@ -370,7 +389,8 @@ def pass_trouble(result: VerbResult) -> list[Line]:
     """Why a verb's pass did not finish, on stderr, and that the manifest edit stays."""
     report = result.report
     assert report is not None
-    lines = [error(f"Error: {o.tenant}: {o.error}") for o in report.failed]
+    lines = lost_lock(report.lost)
+    lines += [error(f"Error: {o.tenant}: {o.error}") for o in report.failed]
     for action in [] if report.failed else report.after.actions:  # a failure explains these
         lines.append(warn(f"Not converged: {action.tenant}: {action.kind.value}: {action.reason}"))
     lines.append(say(f"{result.manifest_path} keeps the change; `saas-infra apply --target "
@@ -540,6 +560,8 @@ def credentials_lines(creds: Credentials, name: str) -> list[Line]:
     if creds.rotated:
         lines.append(warn("New keys set; the gateway is redeploying and the old keys stop "
                           "working."))
+    if creds.lost:
+        lines.append(error(f"Error: {creds.lost}"))
     return lines
 
 

@@ -33,6 +33,7 @@ from saas_infra.plan import (
     Restore,
     ScheduleDelete,
     SetVariables,
+    SetVersion,
     Source,
     UpdateSource,
 )
@@ -586,7 +587,9 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
         Create("luthien-a", "[saas-infra tenant=a]", Source(image=IMAGE), {"A": "1"}, ("keys",)),
         UpdateSource(Source(repo=REPO, branch="dev"), GatewayRef(None, "svc")),
         SetVariables({"A": "1"}, ("B",), GatewayRef("env", "svc")),
-        Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc")),
+        Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc"), commit="a" * 40),
+        SetVersion(Source(repo=REPO, branch="main", commit="b" * 40), True,
+                   GatewayRef("env", "svc")),
         ScheduleDelete("[saas-infra tenant=a]", "2026-12-03T12:00:00Z"),
         CancelDelete("[saas-infra tenant=a]"),
         Restore(),

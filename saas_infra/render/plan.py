@@ -21,6 +21,7 @@ SYMBOLS = {
     ActionKind.UPDATE_SOURCE: ("~", "yellow"),
     ActionKind.SET_VARIABLES: ("~", "yellow"),
     ActionKind.REDEPLOY: ("^", "cyan"),
+    ActionKind.SET_VERSION: ("^", "cyan"),
     ActionKind.SCHEDULE_DELETE: ("!", "magenta"),
     ActionKind.CANCEL_DELETE: ("=", "green"),
     ActionKind.RESTORE: ("=", "green"),
@@ -28,7 +29,8 @@ SYMBOLS = {
 }
 SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
     ("creates", "create", "creates", (ActionKind.CREATE,)),
-    ("updates", "update", "updates", (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES)),
+    ("updates", "update", "updates",
+     (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES, ActionKind.SET_VERSION)),
     ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY,)),
     ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
      (ActionKind.SCHEDULE_DELETE,)),

@@ -43,6 +43,7 @@ from saas_infra.plan import (
     ScheduleDelete,
     SetSecrets,
     SetVariables,
+    SetVersion,
     Source,
     UpdateSource,
 )
@@ -208,9 +209,12 @@ class _TenantRun:
                 self.set_secrets(self.gateway_ids(project_id, change.gateway), change.secrets)
             case UpdateSource(source=source, gateway=gateway):
                 self.update_source(self.gateway_ids(project_id, gateway), source)
-            case Redeploy(description=description, gateway=gateway):
+            case Redeploy(description=description, gateway=gateway, commit=commit):
                 self.gateway_ids(project_id, gateway)
-                self.redeploy(self.known(project_id), description)
+                self.redeploy(self.known(project_id), description, commit)
+            case SetVersion() as change:
+                self.gateway_ids(project_id, change.gateway)
+                self.set_version(change)
             case ScheduleDelete(description=description) | CancelDelete(description=description):
                 self.write_marker(self.known(project_id), description)
             case Restore():
@@ -281,6 +285,8 @@ class _TenantRun:
         self.ensure_templates(project)
         project = self.ensure_gateway(change)
         self.ensure_domain()
+        if change.source.commit:
+            self.ensure_pin(change.source.commit)
         if (project.description or "") != change.description:
             ops.project_set_description(self.client, project.id, change.description)
             self.step("marker", "updated")
@@ -510,16 +516,69 @@ class _TenantRun:
         )
         self.step("source", "updated")  # serviceConnect deploys the new source
 
-    def redeploy(self, project_id: str, description: str) -> None:
-        self.deploy()
+    def redeploy(self, project_id: str, description: str, commit: str | None = None) -> None:
+        self.deploy(commit)
         ops.project_set_description(self.client, project_id, description)
         self.step("marker", "updated")
 
-    def deploy(self) -> None:
-        """The newest commit of the branch: only an explicit redeploy request ships new code."""
+    def deploy(self, commit: str | None = None) -> None:
+        """Exactly `commit` (a pinned gateway), or the newest commit of the branch: only an
+        explicit redeploy request or a version change ships new code."""
         _, environment_id, service_id = self.ids
-        ops.deploy_latest_commit(self.client, service_id=service_id, environment_id=environment_id)
+        if commit:
+            deployment_id = ops.deploy_commit(self.client, service_id=service_id,
+                                              environment_id=environment_id, commit_sha=commit)
+            self.outcome.deployment_id = deployment_id
+        else:
+            ops.deploy_latest_commit(self.client, service_id=service_id,
+                                     environment_id=environment_id)
         self.step("deploy", "requested")
+
+    def set_version(self, change: SetVersion) -> None:
+        source = change.source
+        if source.commit:
+            self.drop_triggers()
+            if change.deploy:
+                self.deploy(source.commit)
+            return
+        if change.deploy:
+            self.deploy()  # latestCommit: the branch's head, or the source's image pulled again
+        if source.image or source.repo is None or source.branch is None:
+            return
+        project_id, environment_id, service_id = self.ids
+        if ops.deployment_triggers(self.client, project_id=project_id,
+                                   environment_id=environment_id, service_id=service_id):
+            self.step("trigger", "unchanged")
+            return
+        ops.deployment_trigger_create(self.client, project_id=project_id,
+                                      environment_id=environment_id, service_id=service_id,
+                                      repository=source.repo, branch=source.branch)
+        self.step("trigger", "created")
+
+    def ensure_pin(self, commit: str) -> None:
+        """A created (or resumed) gateway pinned to `commit`: Railway gave it a trigger and
+        deployed the branch when its repo was connected, so the trigger goes and the pin is
+        deployed, unless it already runs it."""
+        self.drop_triggers()
+        gateway = self.current().gateway
+        if gateway is not None and gateway.running_commit == commit:  # None: created just now
+            self.step("deploy", "unchanged")
+            return
+        self.deploy(commit)
+
+    def drop_triggers(self) -> None:
+        """Delete the gateway's GitHub deployment triggers (read here, not from the plan: a
+        serviceConnect earlier in the pass makes a new one)."""
+        project_id, environment_id, service_id = self.ids
+        found = ops.deployment_triggers(self.client, project_id=project_id,
+                                        environment_id=environment_id, service_id=service_id)
+        for trigger in found:
+            try:
+                ops.deployment_trigger_delete(self.client, trigger["id"])
+            except NotFoundError as exc:
+                if exc.status == 404:  # a wrong endpoint, not a trigger already gone
+                    raise
+        self.step("trigger", "removed" if found else "none")
 
     def write_marker(self, project_id: str, description: str) -> None:
         ops.project_set_description(self.client, project_id, description)
@@ -554,6 +613,8 @@ def _deploys(action: Action) -> bool:
             return True
         case UpdateSource() | Redeploy():
             return True
+        case SetVersion(deploy=deploy):
+            return deploy
         case _:
             return False
 

@@ -34,8 +34,10 @@ from saas_infra.plan import (
     ScheduleDelete,
     SetSecrets,
     SetVariables,
+    SetVersion,
     Source,
     UpdateSource,
+    short_sha,
 )
 from saas_infra.railway.observed import (
     RAILWAY_RESTORE_WINDOW,
@@ -74,7 +76,7 @@ def desired_secrets(gateway: GatewaySpec) -> dict[str, str]:
 def desired_source(gateway: GatewaySpec) -> Source:
     if gateway.image:
         return Source(image=gateway.image)
-    return Source(repo=gateway.repo, branch=gateway.branch or "main")
+    return Source(repo=gateway.repo, branch=gateway.branch or "main", commit=gateway.commit)
 
 
 def desired_marker(manifest: TenantManifest) -> Marker:
@@ -130,7 +132,7 @@ def compute_plan(
         actions=tuple(actions),
         findings=tuple(findings),
         guards=tuple(guards),
-        warnings=tuple(_unchecked_values(checked, managed)),
+        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)),
         fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
         targets=targets,
         workspace_id=workspace_id,
@@ -247,14 +249,19 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
         or not set(KEY_NAMES) <= gateway.key_names
     ):
         actions.append(_create(manifest, project, marker))
+    creating = bool(actions)
+    pin = manifest.gateway.commit
+    redeploying = bool(manifest.redeploy) and _marker_of(project).redeploy != marker.redeploy
     if gateway is not None:
-        actions += _gateway_changes(manifest, project, gateway, resync_secrets)
+        actions += _gateway_changes(manifest, project, gateway, resync_secrets,
+                                    pin_deployed_later=redeploying and not creating)
+    if creating and pin:  # the create sets the pin up itself, as it does for a new gateway
+        actions = [a for a in actions if a.kind is not ActionKind.SET_VERSION]
     observed_marker = _marker_of(project)
-    if manifest.redeploy and observed_marker.redeploy != marker.redeploy and not any(
-        a.kind is ActionKind.CREATE for a in actions
-    ):
-        actions.append(Action(name, f"redeploy requested at {marker.redeploy}",
-                              Redeploy(marker.render(), _gateway_ref(project)),
+    if redeploying and not creating:
+        actions.append(Action(name, f"redeploy requested at {marker.redeploy}"
+                              + (f" (of the pinned commit {short_sha(pin)})" if pin else ""),
+                              Redeploy(marker.render(), _gateway_ref(project), commit=pin),
                               project_id=project.id))
     if marker.delete_after and observed_marker.delete_after != marker.delete_after:
         deadline = format_time(marker.delete_after)
@@ -273,7 +280,8 @@ def _gateway_ref(project: ObservedProject) -> GatewayRef:
 
 
 def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
-                     gateway: ObservedService, resync_secrets: bool = False) -> list[Action]:
+                     gateway: ObservedService, resync_secrets: bool = False, *,
+                     pin_deployed_later: bool = False) -> list[Action]:
     actions = _secret_changes(manifest, project, gateway, resync_secrets)
     want = desired_variables(manifest.gateway)
     # A value Railway did not return is left alone: comparing it would rewrite every one.
@@ -296,7 +304,46 @@ def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
         actions.append(Action(manifest.name, f"gateway source {actual} -> {source.describe()}",
                               UpdateSource(source, _gateway_ref(project)),
                               project_id=project.id))
-    return actions
+    version = _version_change(manifest, project, gateway, source_changes=bool(
+        actions and actions[-1].kind is ActionKind.UPDATE_SOURCE),
+        pin_deployed_later=pin_deployed_later)
+    return actions + ([version] if version else [])
+
+
+def _version_change(manifest: TenantManifest, project: ObservedProject, gateway: ObservedService,
+                    *, source_changes: bool, pin_deployed_later: bool) -> Action | None:
+    """A pinned gateway runs its pin and nothing deploys it on a push; a branch-following one
+    has the trigger that deploys every push. A source change (serviceConnect) deploys the
+    source and brings a trigger back, so a pin is set up again after it."""
+    spec = manifest.gateway
+    source = desired_source(spec)
+    ref = _gateway_ref(project)
+    deployment = gateway.deployment
+    if spec.image:  # an image has no trigger; it runs another image only after a rollback
+        running = deployment.image if deployment else None
+        if source_changes or running is None or running == spec.image or pin_deployed_later:
+            return None
+        return Action(manifest.name, f"pinned: the gateway runs {running}, the manifest pins "
+                      f"{spec.image}", SetVersion(source, True, ref), project_id=project.id)
+    branch = source.branch or "main"
+    if spec.commit:
+        commit = gateway.running_commit
+        deploy = (source_changes or commit != spec.commit) and not pin_deployed_later
+        if not deploy and not gateway.triggers and not source_changes:
+            return None
+        why = []
+        if deploy:
+            why.append(f"the gateway runs {short_sha(commit) if commit else 'an unknown commit'}"
+                       f", the manifest pins {short_sha(spec.commit)}")
+        if gateway.triggers or source_changes:
+            why.append(f"a push to {branch} would deploy it (GitHub deployment trigger)")
+        return Action(manifest.name, "pinned: " + "; ".join(why),
+                      SetVersion(source, deploy, ref), project_id=project.id)
+    if gateway.triggers is None or gateway.triggers or source_changes:
+        return None  # not listed is unknown, never missing
+    return Action(manifest.name, f"follows {branch} but has no GitHub deployment trigger (pinned "
+                  "before, or removed on Railway): deploying the branch's newest commit, then "
+                  "the trigger", SetVersion(source, True, ref), project_id=project.id)
 
 
 def _secret_changes(manifest: TenantManifest, project: ObservedProject,
@@ -361,6 +408,20 @@ def _unchecked_values(wanted: Mapping[str, LoadedManifest],
                      "manifests set (it never returns a sealed value), so they were not checked "
                      "for drift and are left as they are.")
     return [" ".join(parts)] if parts else []
+
+
+def _following_branches(wanted: Mapping[str, LoadedManifest]) -> list[str]:
+    """One warning naming every tenant that follows a branch: every push to it deploys them,
+    untested and all at once."""
+    following = [f"{name} on {gateway.branch or 'main'}" for name in sorted(wanted)
+                 if not (gateway := wanted[name].manifest.gateway).pinned]
+    if not following:
+        return []
+    one = len(following) == 1
+    return [f"{_some(following, 'tenant', shown=len(following))} "
+            f"follow{'s' if one else ''} a branch: every push to it deploys "
+            f"{'it' if one else 'them'} at once, untested; pin a version (gateway.commit: a "
+            "full commit SHA) to release deliberately."]
 
 
 def _some(names: list[str], noun: str, shown: int = 5) -> str:

@@ -34,6 +34,7 @@ from saas_infra.plan import (
     ScheduleDelete,
     SetSecrets,
     SetVariables,
+    SetVersion,
     Source,
     UpdateSource,
 )
@@ -589,7 +590,9 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
         UpdateSource(Source(repo=REPO, branch="dev"), GatewayRef(None, "svc")),
         SetVariables({"A": "1"}, ("B",), GatewayRef("env", "svc")),
         SetSecrets({"API_TOKEN": "CI_TOKEN"}, GatewayRef("env", "svc"), resync=True),
-        Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc")),
+        Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc"), commit="a" * 40),
+        SetVersion(Source(repo=REPO, branch="main", commit="b" * 40), True,
+                   GatewayRef("env", "svc")),
         ScheduleDelete("[saas-infra tenant=a]", "2026-12-03T12:00:00Z"),
         CancelDelete("[saas-infra tenant=a]"),
         Restore(),

@@ -8,6 +8,7 @@ edit.py changes files line by line for the operator verbs; schema.py generates t
 from saas_infra.manifest.edit import (
     clear_tombstone,
     render_manifest,
+    set_gateway_commit,
     set_gateway_source,
     set_redeploy,
     set_tombstone,
@@ -89,6 +90,7 @@ __all__ = [
     "read_fleet",
     "read_tenants",
     "render_manifest",
+    "set_gateway_commit",
     "set_gateway_source",
     "set_redeploy",
     "set_tombstone",

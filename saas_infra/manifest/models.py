@@ -49,6 +49,9 @@ _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
 _REPO_NAME = r"[A-Za-z0-9._-]{1,100}"
 REPO_PATTERN = rf"^{_OWNER}/{_REPO_NAME}$"
 VARIABLE_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+# A pinned commit: the full SHA, as serviceInstanceDeployV2(commitSha:) needs it (a short SHA
+# never matches on Railway: the emulator's commits.py has the evidence).
+COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 TIER_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 # An environment variable the pass reads a secret from (POSIX names: no lower-case rule).
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -136,6 +139,19 @@ def _check_branch(value: str) -> str:
     if any(not p or p.startswith(".") or p.endswith(".lock") for p in parts) or value.endswith("."):
         raise ValueError(f"'{value}' is not a valid git branch name")
     return value
+
+
+def _check_commit(value: str) -> str:
+    if re.fullmatch(r"[0-9a-fA-F]{40}", value):
+        if value != value.lower():
+            raise ValueError(f"write the commit in lower case: {value.lower()}")
+        return value
+    if re.fullmatch(r"[0-9a-fA-F]{4,39}", value):
+        raise ValueError(
+            f"'{value}' is a short SHA ({len(value)} hex digits); give the full 40 "
+            "(`git rev-parse <sha>`): Railway deploys a commit only by its full SHA"
+        )
+    raise ValueError(f"'{value}' is not a commit SHA (40 hex digits, e.g. from `git rev-parse HEAD`)")
 
 
 def _check_image(value: str) -> str:
@@ -260,6 +276,7 @@ TenantName = Annotated[str, AfterValidator(check_name)]
 RepoName = Annotated[str, AfterValidator(_check_repo)]
 BranchName = Annotated[str, AfterValidator(_check_branch)]
 ImageRef = Annotated[str, AfterValidator(_check_image)]
+CommitSha = Annotated[str, AfterValidator(_check_commit)]
 VariableName = Annotated[str, AfterValidator(_check_variable_name)]
 VariableValue = Annotated[str, AfterValidator(_check_variable_value)]
 SecretName = Annotated[str, AfterValidator(_check_secret_name)]
@@ -297,7 +314,8 @@ _SOURCE_SCHEMA: JsonDict = {
         {"required": ["repo"], "not": {"required": ["image"]}},
         {
             "required": ["image"],
-            "not": {"anyOf": [{"required": ["repo"]}, {"required": ["branch"]}]},
+            "not": {"anyOf": [{"required": ["repo"]}, {"required": ["branch"]},
+                              {"required": ["commit"]}]},
         },
     ]
 }
@@ -329,6 +347,15 @@ class GatewaySpec(_Model):
         None,
         description=f"Branch to deploy; only with repo. Default {DEFAULT_BRANCH}.",
         json_schema_extra={"minLength": 1, "maxLength": 255},
+    )
+    commit: CommitSha | None = Field(
+        None,
+        description=(
+            "Pin: the full 40-hex commit SHA of repo the gateway runs. A pinned gateway has no "
+            "GitHub deployment trigger, so a push never deploys it; without commit it follows "
+            "branch and every push to it deploys. Only with repo."
+        ),
+        json_schema_extra={"pattern": COMMIT_PATTERN},
     )
     image: ImageRef | None = Field(
         None,
@@ -382,7 +409,18 @@ class GatewaySpec(_Model):
             raise PydanticCustomError(
                 "gateway_source", "branch only applies to repo; remove it", {"at": "branch"}
             )
+        if self.image is not None and self.commit is not None:
+            raise PydanticCustomError(
+                "gateway_source", "commit only applies to repo (an image pins itself by its "
+                "@sha256: digest); remove it", {"at": "commit"}
+            )
         return self
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the gateway runs one fixed version (a commit, or an image) rather than
+        following a branch, which every push to it deploys."""
+        return self.commit is not None or self.image is not None
 
 
 # A gateway that may leave its source to another file (a manifest's, a fleet default's): the

@@ -38,6 +38,7 @@ class ObservedDeployment:
     created_at: datetime | None
     url: str | None = None
     commit: str | None = None
+    image: str | None = None  # what an image deployment runs, as its source named it
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,14 @@ class ObservedService:
     masked: bool = False  # Railway returned every value that is not sealed as null
     deployment: ObservedDeployment | None = None
     domain: str | None = None
+    # Its GitHub deployment triggers' ids in the environment: with one, every push to the
+    # branch deploys it (a pinned gateway must have none). None: not listed (unknown).
+    triggers: tuple[str, ...] | None = None
+
+    @property
+    def running_commit(self) -> str | None:
+        """The commit of its latest deployment (Railway's meta.commitHash), if it names one."""
+        return self.deployment.commit if self.deployment else None
 
 
 @dataclass(frozen=True)
@@ -244,15 +253,23 @@ def parse_project(node: dict) -> ObservedProject:
     service_configs = config.get("services") or {}
     variables = _variables_of(config)
     instances = {}
+    triggers: dict[str, list[str]] | None = None
     if environment:
         for edge in (environment.get("serviceInstances") or {}).get("edges", []):
             instances[edge["node"]["serviceId"]] = edge["node"]
+        listed = environment.get("deploymentTriggers")
+        if listed is not None:
+            triggers = {}
+            for edge in listed.get("edges", []):
+                trigger = edge["node"]
+                triggers.setdefault(trigger.get("serviceId") or "", []).append(trigger["id"])
     services = {}
     for edge in (node.get("services") or {}).get("edges", []):
         service = edge["node"]
         services[service["name"]] = _service(
             service, instances.get(service["id"]), service_configs.get(service["id"]) or {},
             variables.get(service["id"], {}),
+            None if triggers is None else tuple(triggers.get(service["id"], ())),
         )
     return ObservedProject(
         id=node["id"],
@@ -309,7 +326,8 @@ def _specs(variables: dict[str, Any]) -> dict[str, VariableSpec]:
 
 
 def _service(service: dict, instance: dict | None, config: dict,
-             specs: dict[str, VariableSpec]) -> ObservedService:
+             specs: dict[str, VariableSpec],
+             triggers: tuple[str, ...] | None = None) -> ObservedService:
     source = (instance or {}).get("source") or {}
     config_source = config.get("source") or {}
     sealed = frozenset(name for name, spec in specs.items() if spec.sealed)
@@ -339,6 +357,7 @@ def _service(service: dict, instance: dict | None, config: dict,
         masked=bool(open_values) and all(value is None for value in open_values),
         deployment=_deployment((instance or {}).get("latestDeployment")),
         domain=domains[0]["domain"] if domains else None,
+        triggers=triggers,
     )
 
 
@@ -364,6 +383,7 @@ def _deployment(node: dict | None) -> ObservedDeployment | None:
         created_at=_time(node.get("createdAt")),
         url=node.get("staticUrl") or node.get("url"),
         commit=meta.get("commitHash"),
+        image=meta.get("image"),
     )
 
 

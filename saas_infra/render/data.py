@@ -44,6 +44,9 @@ def instance(row: InstanceRow) -> dict[str, Any]:
         "restorable_until": words.time(row.restorable_until),
         "deployment_status": row.deployment_status,
         "asleep": row.asleep,
+        "commit": row.commit,
+        "image": row.image,
+        "pinned": row.pinned,
     }
 
 

@@ -266,6 +266,8 @@ def status_lines(detail: TenantDetail) -> list[Line]:
     lines = [out(f"{row.name}: {words.status_text(row)}", "bold")]
     lines.append(out(f"  Project:  {row.project_id or '-'}  {row.console_url or ''}".rstrip()))
     lines.append(out(f"  URL:      {row.url or '-'}"))
+    if row.commit or row.image or row.pinned is not None:
+        lines.append(out(f"  Version:  {version_text(row)}"))
     health = detail.health
     if health:
         lines.append(out(f"  Health:   {'ok' if health.ok else 'failing'} "
@@ -289,6 +291,17 @@ def status_lines(detail: TenantDetail) -> list[Line]:
             lines.append(out(f"  pending: {pending.kind.value}: {pending.reason}", "cyan"))
     lines += [out(f"  warning: {warning}", "yellow") for warning in detail.warnings]
     return lines
+
+
+def version_text(row: InstanceRow) -> str:
+    """What the gateway runs, and whether a push can change that."""
+    running = row.image or (row.commit[:12] if row.commit else "no commit known")
+    source = row.source or {}
+    if row.pinned:
+        return f"{running} (pinned)"
+    if row.pinned is False:
+        return f"{running} (follows {source.get('branch', 'its branch')})"
+    return running
 
 
 def health_detail(health: Any) -> str:

@@ -4,7 +4,9 @@ Apply reads only the plan. Every step looks before it creates and adopts what it
 pass that died at any point is finished by the next one without duplicates. A failing tenant
 never stops the others (a lost fleet lock stops them all, through `guard`); each tenant's outcome
 says what it got. Generated keys live only in the outcome's `credentials` (kept out of repr and
-of every serialisation).
+of every serialisation). Secrets by reference are read from `env` (the pass's environment) only
+here, at apply time, and go nowhere but to Railway: a tenant whose variable is missing fails
+before anything is sent for it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from saas_infra.clock import Clock, SystemClock
 from saas_infra.errors import (
+    ConfigError,
     LockLostError,
     NotFoundError,
     PlanError,
@@ -38,14 +41,16 @@ from saas_infra.plan import (
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetSecrets,
     Settings,
     SetVariables,
+    SetVersion,
     Source,
     UpdateSettings,
     UpdateSource,
 )
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import ObservedProject, observe, parse_project
+from saas_infra.railway.observed import ObservedProject, ObservedService, observe, parse_project
 from saas_infra.tenancy import GATEWAY, KEY_NAMES, TEMPLATES
 
 _UNKNOWN = object()
@@ -98,6 +103,7 @@ class Applier:
     workflow_timeout: float = 600.0
     # Called between tenant steps; raises (LockLostError) once the pass may no longer act.
     guard: Callable[[], None] | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # where secrets are read
     _templates: dict[str, dict] = field(default_factory=dict, repr=False)
     _template_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -113,6 +119,7 @@ class Applier:
         outcome = TenantOutcome(tenant, project_id=actions[0].project_id if actions else None)
         run = _TenantRun(self, outcome)
         try:
+            run.secret_values = self.read_secrets(tenant, actions)
             for index, action in enumerate(actions):
                 self.check_guard()
                 self._report(tenant, action.kind.value, "start")
@@ -131,6 +138,20 @@ class Applier:
             outcome.error = f"unexpected {type(exc).__name__}: {exc}"
             self._report(tenant, "done", "failed")
         return outcome
+
+    def read_secrets(self, tenant: str, actions: list[Action]) -> dict[str, str]:
+        """{environment variable: value} of every secret the tenant's actions set, read before
+        its first step: a missing one fails the tenant with nothing sent for it."""
+        wanted = sorted({var for action in actions for var in _secret_refs(action).values()})
+        missing = [var for var in wanted if not self.env.get(var)]
+        if missing:
+            names = ", ".join(missing)
+            raise ConfigError(
+                f"tenant {tenant}: the environment variable{'s' if len(missing) > 1 else ''} "
+                f"{names} (named by gateway.secrets from_env) {'is' if len(missing) == 1 else 'are'}"
+                " not set or empty; nothing was sent for this tenant"
+            )
+        return {var: self.env[var] for var in wanted}
 
     def check_guard(self) -> None:
         if self.guard is not None:
@@ -173,6 +194,7 @@ class _TenantRun:
         self.stopped: LockLostError | None = None  # the fleet lock was lost after a step
         self.project: ObservedProject | None = None
         self.later: list[Action] = []  # this tenant's actions still to come
+        self.secret_values: dict[str, str] = {}  # env variable -> value, read by apply_tenant
         self._ids: tuple[str, str, str] | None = None
         self._gateway_domain: str | None | object = _UNKNOWN  # known without a read after create
 
@@ -185,13 +207,18 @@ class _TenantRun:
                 self.create(project_id, change)
             case SetVariables() as change:
                 self.set_variables(self.gateway_ids(project_id, change.gateway), change)
+            case SetSecrets() as change:
+                self.set_secrets(self.gateway_ids(project_id, change.gateway), change.secrets)
             case UpdateSource(source=source, gateway=gateway):
                 self.update_source(self.gateway_ids(project_id, gateway), source)
             case UpdateSettings(settings=settings, gateway=gateway):
                 self.update_settings(self.gateway_ids(project_id, gateway), settings)
-            case Redeploy(description=description, gateway=gateway):
+            case Redeploy(description=description, gateway=gateway, commit=commit):
                 self.gateway_ids(project_id, gateway)
-                self.redeploy(self.known(project_id), description)
+                self.redeploy(self.known(project_id), description, commit)
+            case SetVersion() as change:
+                self.gateway_ids(project_id, change.gateway)
+                self.set_version(change)
             case ScheduleDelete(description=description) | CancelDelete(description=description):
                 self.write_marker(self.known(project_id), description)
             case Restore():
@@ -261,9 +288,14 @@ class _TenantRun:
         project = self.ensure_project(project_id, change)
         self.ensure_templates(project)
         project = self.ensure_gateway(change)
-        if GATEWAY in change.missing:
+        connected = GATEWAY in change.missing
+        if connected:
             self.connect_new_gateway(change)
         self.ensure_domain()
+        if change.source.commit and (connected or _has_source(project.gateway)):
+            # An empty gateway left by a dead pass cannot deploy: its source change, planned
+            # after this create, connects it, and the pin follows (set-version).
+            self.ensure_pin(change.source.commit)
         if (project.description or "") != change.description:
             ops.project_set_description(self.client, project.id, change.description)
             self.step("marker", "updated")
@@ -379,7 +411,7 @@ class _TenantRun:
                     self.client,
                     project_id=project.id,
                     name=GATEWAY,
-                    variables={**change.variables, **keys},
+                    variables={**change.variables, **self.values_of(change.secrets), **keys},
                 )
             except TransientError:
                 if self.load(project.id).gateway is None:
@@ -462,6 +494,22 @@ class _TenantRun:
             )
         self.step("variables", "updated")
 
+    def values_of(self, secrets: dict[str, str]) -> dict[str, str]:
+        """NAME -> value of secrets given as NAME -> environment variable."""
+        return {name: self.secret_values[var] for name, var in secrets.items()}
+
+    def set_secrets(self, ids: tuple[str, str, str], secrets: dict[str, str]) -> None:
+        project_id, environment_id, service_id = ids
+        ops.variables_upsert(
+            self.client,
+            project_id=project_id,
+            environment_id=environment_id,
+            service_id=service_id,
+            variables=self.values_of(secrets),
+            skip_deploys=self.deploy_follows(),
+        )
+        self.step("secrets", "updated")
+
     def update_source(self, ids: tuple[str, str, str], source: Source) -> None:
         _, _, service_id = ids
         ops.service_connect(
@@ -485,8 +533,7 @@ class _TenantRun:
                                         environment_id=environment_id,
                                         settings=change.settings.to_input())
             self.step("settings", "updated")
-        gateway = self.current().gateway
-        if gateway is not None and (gateway.repo or gateway.image):  # adopted, connected already
+        if _has_source(self.current().gateway):  # adopted, connected already
             return
         self.update_source(ids, change.source)
 
@@ -506,16 +553,69 @@ class _TenantRun:
         ops.redeploy(self.client, service_id=service_id, environment_id=environment_id)
         self.step("redeploy", "requested")
 
-    def redeploy(self, project_id: str, description: str) -> None:
-        self.deploy()
+    def redeploy(self, project_id: str, description: str, commit: str | None = None) -> None:
+        self.deploy(commit)
         ops.project_set_description(self.client, project_id, description)
         self.step("marker", "updated")
 
-    def deploy(self) -> None:
-        """The newest commit of the branch: only an explicit redeploy request ships new code."""
+    def deploy(self, commit: str | None = None) -> None:
+        """Exactly `commit` (a pinned gateway), or the newest commit of the branch: only an
+        explicit redeploy request or a version change ships new code."""
         _, environment_id, service_id = self.ids
-        ops.deploy_latest_commit(self.client, service_id=service_id, environment_id=environment_id)
+        if commit:
+            deployment_id = ops.deploy_commit(self.client, service_id=service_id,
+                                              environment_id=environment_id, commit_sha=commit)
+            self.outcome.deployment_id = deployment_id
+        else:
+            ops.deploy_latest_commit(self.client, service_id=service_id,
+                                     environment_id=environment_id)
         self.step("deploy", "requested")
+
+    def set_version(self, change: SetVersion) -> None:
+        source = change.source
+        if source.commit:
+            self.drop_triggers()
+            if change.deploy:
+                self.deploy(source.commit)
+            return
+        if change.deploy:
+            self.deploy()  # latestCommit: the branch's head, or the source's image pulled again
+        if source.image or source.repo is None or source.branch is None:
+            return
+        project_id, environment_id, service_id = self.ids
+        if ops.deployment_triggers(self.client, project_id=project_id,
+                                   environment_id=environment_id, service_id=service_id):
+            self.step("trigger", "unchanged")
+            return
+        ops.deployment_trigger_create(self.client, project_id=project_id,
+                                      environment_id=environment_id, service_id=service_id,
+                                      repository=source.repo, branch=source.branch)
+        self.step("trigger", "created")
+
+    def ensure_pin(self, commit: str) -> None:
+        """A created (or resumed) gateway pinned to `commit`: Railway gave it a trigger and
+        deployed the branch when its repo was connected, so the trigger goes and the pin is
+        deployed, unless it already runs it."""
+        self.drop_triggers()
+        gateway = self.current().gateway
+        if gateway is not None and gateway.running_commit == commit:  # None: created just now
+            self.step("deploy", "unchanged")
+            return
+        self.deploy(commit)
+
+    def drop_triggers(self) -> None:
+        """Delete the gateway's GitHub deployment triggers (read here, not from the plan: a
+        serviceConnect earlier in the pass makes a new one)."""
+        project_id, environment_id, service_id = self.ids
+        found = ops.deployment_triggers(self.client, project_id=project_id,
+                                        environment_id=environment_id, service_id=service_id)
+        for trigger in found:
+            try:
+                ops.deployment_trigger_delete(self.client, trigger["id"])
+            except NotFoundError as exc:
+                if exc.status == 404:  # a wrong endpoint, not a trigger already gone
+                    raise
+        self.step("trigger", "removed" if found else "none")
 
     def write_marker(self, project_id: str, description: str) -> None:
         ops.project_set_description(self.client, project_id, description)
@@ -542,14 +642,30 @@ class _TenantRun:
         self.step("project", "deleted" if mode is DeleteMode.NOW else "scheduled on Railway")
 
 
+def _has_source(gateway: ObservedService | None) -> bool:
+    return gateway is not None and bool(gateway.repo or gateway.image)
+
+
 def _deploys(action: Action) -> bool:
     match action.change:
         case SetVariables(values=values):
             return bool(values)
+        case SetSecrets():
+            return True
         case UpdateSource() | Redeploy() | UpdateSettings():
             return True
+        case SetVersion(deploy=deploy):
+            return deploy
         case _:
             return False
+
+
+def _secret_refs(action: Action) -> dict[str, str]:
+    match action.change:
+        case Create(secrets=secrets) | SetSecrets(secrets=secrets):
+            return secrets
+        case _:
+            return {}
 
 
 def _json_value(value: Any) -> Any:

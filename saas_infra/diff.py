@@ -3,6 +3,8 @@
 Railway-owned detail (ids, timestamps, generated keys, RAILWAY_* variables) is left out of every
 comparison, so the plan made right after an apply is empty. A value Railway did not return
 (masked or sealed) is unknown: never drift, never rewritten; the plan warns once instead.
+Secrets by reference are compared by name only: one absent from Railway is set, one present is
+left alone unless `resync_secrets` asks to rewrite it (its value is nothing a plan may hold).
 Output order is deterministic (tenants by name, each tenant's actions in the order apply must
 run them).
 """
@@ -31,11 +33,14 @@ from saas_infra.plan import (
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetSecrets,
     Settings,
     SetVariables,
+    SetVersion,
     Source,
     UpdateSettings,
     UpdateSource,
+    short_sha,
 )
 from saas_infra.railway.observed import (
     RAILWAY_RESTORE_WINDOW,
@@ -68,10 +73,15 @@ def desired_variables(gateway: GatewaySpec) -> dict[str, str]:
     return dict(sorted(variables.items()))
 
 
+def desired_secrets(gateway: GatewaySpec) -> dict[str, str]:
+    """The gateway's secrets as the manifest names them: NAME -> the environment variable."""
+    return {name: ref.from_env for name, ref in sorted((gateway.secrets or {}).items())}
+
+
 def desired_source(gateway: GatewaySpec) -> Source:
     if gateway.image:
         return Source(image=gateway.image)
-    return Source(repo=gateway.repo, branch=gateway.branch or "main")
+    return Source(repo=gateway.repo, branch=gateway.branch or "main", commit=gateway.commit)
 
 
 def desired_settings(gateway: GatewaySpec) -> Settings:
@@ -118,6 +128,7 @@ def compute_plan(
     targets: Iterable[str] = (),
     max_deletions: int = 3,
     workspace_id: str | None = None,
+    resync_secrets: bool = False,
 ) -> Plan:
     targets = tuple(sorted(set(targets)))
     wanted = {m.manifest.name: m for m in manifests}
@@ -137,7 +148,7 @@ def compute_plan(
         ]
         tenant_actions, tenant_findings = _tenant_plan(
             wanted[name].manifest, managed.get(name, []), restorable, now,
-            unmarked.get(name),
+            unmarked.get(name), resync_secrets,
         )
         actions.extend(tenant_actions)
         findings.extend(tenant_findings)
@@ -155,7 +166,7 @@ def compute_plan(
         actions=tuple(actions),
         findings=tuple(findings),
         guards=tuple(guards),
-        warnings=tuple(_unchecked_values(checked, managed)),
+        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)),
         fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
         targets=targets,
         workspace_id=workspace_id,
@@ -164,7 +175,8 @@ def compute_plan(
 
 def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                  pending: list[ObservedProject], now: datetime,
-                 unmarked: ObservedProject | None = None) -> tuple[list[Action], list[Finding]]:
+                 unmarked: ObservedProject | None = None,
+                 resync_secrets: bool = False) -> tuple[list[Action], list[Finding]]:
     name = manifest.name
     if len(live) > 1:
         ids = ", ".join(p.id for p in live)
@@ -194,7 +206,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                              f"delete but {why}; cancelling that delete", Restore(),
                              project_id=restorable.id)
             # Once restored it is a live project: its marker still carries the old deadline.
-            return [restore, *_update(manifest, restorable, marker)], []
+            return [restore, *_update(manifest, restorable, marker, resync_secrets)], []
         if deletion:  # never created (or removed by hand), and going anyway: nothing to create
             return [], []
         if unmarked is not None:  # creating would make a second luthien-<name> beside it
@@ -204,7 +216,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                 f"`[saas-infra tenant={name}]` in its description, or remove or rename it",
                 tenant=name, project_id=unmarked.id, project_name=unmarked.name)]
         return [_create(manifest, None, marker)], []
-    return _update(manifest, project, marker), []
+    return _update(manifest, project, marker, resync_secrets), []
 
 
 def _marker_of(project: ObservedProject) -> Marker:
@@ -243,6 +255,9 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
         missing.append("domain")
     reason = ("new tenant: no project on Railway" if project is None
               else "finishing an interrupted create: missing " + ", ".join(missing))
+    secrets = desired_secrets(manifest.gateway) if gateway is None else {}
+    if secrets:
+        reason += f"; gateway secrets {_from_env(secrets, secrets)}"
     change = Create(
         project_name=project_name(manifest.name),
         description=marker.render(),
@@ -251,11 +266,14 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
         missing=tuple(missing),
         settings=(settings_to_write(desired_settings(manifest.gateway), ObservedSettings())
                   if gateway is None else Settings()),
+        # Only a gateway created by this action gets them here; an existing one by set-secrets.
+        secrets=secrets,
     )
     return Action(manifest.name, reason, change, project_id=project.id if project else None)
 
 
-def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker) -> list[Action]:
+def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
+            resync_secrets: bool = False) -> list[Action]:
     name = manifest.name
     actions: list[Action] = []
     gateway = project.gateway
@@ -267,14 +285,22 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker) 
         or not set(KEY_NAMES) <= gateway.key_names
     ):
         actions.append(_create(manifest, project, marker))
+    creating = bool(actions)
+    pin = manifest.gateway.commit
+    redeploying = bool(manifest.redeploy) and _marker_of(project).redeploy != marker.redeploy
     if gateway is not None:
-        actions += _gateway_changes(manifest, project, gateway)
+        actions += _gateway_changes(manifest, project, gateway, resync_secrets,
+                                    pin_deployed_later=redeploying and not creating)
+    # The create sets the pin up itself, as it does for a new gateway, unless the gateway is
+    # empty (a create died before its connect): set-version pins it after its source change.
+    empty = gateway is not None and not (gateway.repo or gateway.image)
+    if creating and pin and not empty:
+        actions = [a for a in actions if a.kind is not ActionKind.SET_VERSION]
     observed_marker = _marker_of(project)
-    if manifest.redeploy and observed_marker.redeploy != marker.redeploy and not any(
-        a.kind is ActionKind.CREATE for a in actions
-    ):
-        actions.append(Action(name, f"redeploy requested at {marker.redeploy}",
-                              Redeploy(marker.render(), _gateway_ref(project)),
+    if redeploying and not creating:
+        actions.append(Action(name, f"redeploy requested at {marker.redeploy}"
+                              + (f" (of the pinned commit {short_sha(pin)})" if pin else ""),
+                              Redeploy(marker.render(), _gateway_ref(project), commit=pin),
                               project_id=project.id))
     if marker.delete_after and observed_marker.delete_after != marker.delete_after:
         deadline = format_time(marker.delete_after)
@@ -293,8 +319,10 @@ def _gateway_ref(project: ObservedProject) -> GatewayRef:
 
 
 def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
-                     gateway: ObservedService) -> list[Action]:
+                     gateway: ObservedService, resync_secrets: bool = False, *,
+                     pin_deployed_later: bool = False) -> list[Action]:
     actions = _settings_changes(manifest, project, gateway)  # first: a later deploy carries them
+    actions += _secret_changes(manifest, project, gateway, resync_secrets)
     want = desired_variables(manifest.gateway)
     # A value Railway did not return is left alone: comparing it would rewrite every one.
     to_set = {k: v for k, v in want.items()
@@ -316,7 +344,68 @@ def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
         actions.append(Action(manifest.name, f"gateway source {actual} -> {source.describe()}",
                               UpdateSource(source, _gateway_ref(project)),
                               project_id=project.id))
-    return actions
+    version = _version_change(manifest, project, gateway, source_changes=bool(
+        actions and actions[-1].kind is ActionKind.UPDATE_SOURCE),
+        pin_deployed_later=pin_deployed_later)
+    return actions + ([version] if version else [])
+
+
+def _version_change(manifest: TenantManifest, project: ObservedProject, gateway: ObservedService,
+                    *, source_changes: bool, pin_deployed_later: bool) -> Action | None:
+    """A pinned gateway runs its pin and nothing deploys it on a push; a branch-following one
+    has the trigger that deploys every push. A source change (serviceConnect) deploys the
+    source and brings a trigger back, so a pin is set up again after it."""
+    spec = manifest.gateway
+    source = desired_source(spec)
+    ref = _gateway_ref(project)
+    deployment = gateway.deployment
+    if spec.image:  # an image has no trigger; it runs another image only after a rollback
+        running = deployment.image if deployment else None
+        if source_changes or running is None or running == spec.image or pin_deployed_later:
+            return None
+        return Action(manifest.name, f"pinned: the gateway runs {running}, the manifest pins "
+                      f"{spec.image}", SetVersion(source, True, ref), project_id=project.id)
+    branch = source.branch or "main"
+    if spec.commit:
+        commit = gateway.running_commit
+        deploy = (source_changes or commit != spec.commit) and not pin_deployed_later
+        if not deploy and not gateway.triggers and not source_changes:
+            return None
+        why = []
+        if deploy:
+            why.append(f"the gateway runs {short_sha(commit) if commit else 'an unknown commit'}"
+                       f", the manifest pins {short_sha(spec.commit)}")
+        if gateway.triggers or source_changes:
+            why.append(f"a push to {branch} would deploy it (GitHub deployment trigger)")
+        return Action(manifest.name, "pinned: " + "; ".join(why),
+                      SetVersion(source, deploy, ref), project_id=project.id)
+    if gateway.triggers is None or gateway.triggers or source_changes:
+        return None  # not listed is unknown, never missing
+    return Action(manifest.name, f"follows {branch} but has no GitHub deployment trigger (pinned "
+                  "before, or removed on Railway): deploying the branch's newest commit, then "
+                  "the trigger", SetVersion(source, True, ref), project_id=project.id)
+
+
+def _secret_changes(manifest: TenantManifest, project: ObservedProject,
+                    gateway: ObservedService, resync: bool) -> list[Action]:
+    """Absent secrets set; present ones left alone (Railway may not even show their values, and
+    a plan holds none to compare with) unless `resync` rewrites them all."""
+    want = desired_secrets(manifest.gateway)
+    to_set = want if resync else {k: v for k, v in want.items() if k not in gateway.secret_names}
+    if not to_set:
+        return []
+    absent = [k for k in to_set if k not in gateway.secret_names]
+    present = [k for k in to_set if k in gateway.secret_names]
+    parts = [f"absent on Railway: {_from_env(absent, want)}"] if absent else []
+    parts += [f"rewritten (--resync-secrets): {_from_env(present, want)}"] if present else []
+    return [Action(manifest.name, "gateway secrets " + "; ".join(parts),
+                   SetSecrets(to_set, _gateway_ref(project), resync=bool(present)),
+                   project_id=project.id)]
+
+
+def _from_env(names: Iterable[str], secrets: Mapping[str, str]) -> str:
+    """`NAME from VAR, ...`: what a plan may say of secrets (never a value)."""
+    return ", ".join(f"{name} from {secrets[name]}" for name in names)
 
 
 def _settings_changes(manifest: TenantManifest, project: ObservedProject,
@@ -391,6 +480,20 @@ def _unchecked_values(wanted: Mapping[str, LoadedManifest],
                      "manifests set (it never returns a sealed value), so they were not checked "
                      "for drift and are left as they are.")
     return [" ".join(parts)] if parts else []
+
+
+def _following_branches(wanted: Mapping[str, LoadedManifest]) -> list[str]:
+    """One warning naming every tenant that follows a branch: every push to it deploys them,
+    untested and all at once."""
+    following = [f"{name} on {gateway.branch or 'main'}" for name in sorted(wanted)
+                 if not (gateway := wanted[name].manifest.gateway).pinned]
+    if not following:
+        return []
+    one = len(following) == 1
+    return [f"{_some(following, 'tenant', shown=len(following))} "
+            f"follow{'s' if one else ''} a branch: every push to it deploys "
+            f"{'it' if one else 'them'} at once, untested; pin a version (gateway.commit: a "
+            "full commit SHA) to release deliberately."]
 
 
 def _some(names: list[str], noun: str, shown: int = 5) -> str:

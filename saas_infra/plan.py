@@ -30,7 +30,9 @@ class ActionKind(StrEnum):
     UPDATE_SOURCE = "update-source"  # the gateway's repo/branch/image
     SET_VARIABLES = "set-variables"  # the gateway's variables (manifest edit or drift on Railway)
     UPDATE_SETTINGS = "update-settings"  # the gateway's deploy settings, then a redeploy
+    SET_SECRETS = "set-secrets"  # the gateway's secrets, read from the pass's environment
     REDEPLOY = "redeploy"  # a redeploy requested in the manifest
+    SET_VERSION = "set-version"  # a pinned commit (no push trigger) or a followed branch
     SCHEDULE_DELETE = "schedule-delete"  # write the deletion deadline on Railway
     CANCEL_DELETE = "cancel-delete"  # remove the deadline from Railway
     RESTORE = "restore"  # undo Railway's own scheduled delete (tombstone removed in time)
@@ -51,18 +53,27 @@ class DeleteMode(StrEnum):
 
 @dataclass(frozen=True)
 class Source:
-    """Where the gateway's code comes from: an image, or a repository and its branch."""
+    """Where the gateway's code comes from: an image, or a repository and its branch (and the
+    commit it is pinned to, if it is)."""
 
     repo: str | None = None
     branch: str | None = None
     image: str | None = None
+    commit: str | None = None
 
     def describe(self) -> str:
+        if self.commit:
+            return f"{self.repo}@{short_sha(self.commit)}"
         return self.image or f"{self.repo}@{self.branch or '?'}"
 
     def to_dict(self) -> dict[str, str]:
         """The fields that are set: {"image"} or {"repo", "branch"}."""
         return {k: v for k, v in _encode(self).items() if v is not None}
+
+
+def short_sha(commit: str) -> str:
+    """A commit as people read it (the full SHA stays in the data)."""
+    return commit[:12]
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,8 @@ class Create:
     source: Source
     variables: dict[str, str]  # the gateway's, generated keys excepted
     missing: tuple[str, ...] = ()  # what Railway lacks: project, services, keys, domain
+    # The gateway's secrets: NAME -> the environment variable apply reads its value from.
+    secrets: dict[str, str] = field(default_factory=dict)
     # A new gateway's deploy settings, written (then redeployed) right after its create.
     settings: Settings = field(default_factory=Settings)
 
@@ -147,9 +160,38 @@ class UpdateSettings:
 
 
 @dataclass(frozen=True)
+class SetSecrets:
+    """Secrets by reference: NAME -> the environment variable apply reads the value from when it
+    runs. A plan never holds a secret's value, so a saved plan, its JSON and its Markdown
+    cannot leak one."""
+
+    kind: ClassVar[ActionKind] = ActionKind.SET_SECRETS
+    secrets: dict[str, str]
+    gateway: GatewayRef
+    resync: bool = False  # rewriting names present on Railway (`--resync-secrets`)
+
+
+@dataclass(frozen=True)
 class Redeploy:
     kind: ClassVar[ActionKind] = ActionKind.REDEPLOY
     description: str  # the marker that records the request as done
+    gateway: GatewayRef
+    commit: str | None = None  # a pinned gateway redeploys its pin, not the branch's head
+
+
+@dataclass(frozen=True)
+class SetVersion:
+    """What version the gateway runs, and whether a push deploys it. A pinned commit: its GitHub
+    deployment triggers are deleted and, when `deploy`, exactly that commit is deployed. A
+    pinned image: when `deploy`, the source's image is deployed again (`latestCommit`, which
+    pulls the configured image). Following a branch: when `deploy`, the branch's newest commit
+    is deployed, then its trigger is created if it has none (deploy first: a crash in between
+    leaves the trigger missing, which the next plan sees, never an undeployed variable change).
+    """
+
+    kind: ClassVar[ActionKind] = ActionKind.SET_VERSION
+    source: Source  # repo and branch (and the pinned commit, if any), or the image
+    deploy: bool  # whether this action deploys (the gateway runs another version)
     gateway: GatewayRef
 
 
@@ -179,8 +221,8 @@ class Delete:
 
 
 Change: TypeAlias = (
-    Create | UpdateSource | SetVariables | UpdateSettings | Redeploy | ScheduleDelete | CancelDelete
-    | Restore | Delete
+    Create | UpdateSource | SetVariables | SetSecrets | UpdateSettings | Redeploy | SetVersion
+    | ScheduleDelete | CancelDelete | Restore | Delete
 )
 CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
 

@@ -7,7 +7,7 @@ It decides nothing about presentation and never prints; progress goes to a callb
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,7 @@ from saas_infra.errors import (
     StalePlanError,
 )
 from saas_infra.manifest import LoadedManifest
-from saas_infra.plan import ActionKind, Change, Finding, FindingKind, Guard, Plan
+from saas_infra.plan import ActionKind, Change, Finding, FindingKind, Guard, Plan, SetSecrets
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed, ObservedProject, observe
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
@@ -51,6 +51,8 @@ class Fleet:
     lock_notify: Callable[[str], None] | None = None  # the lock's messages (waiting, taken over)
     warn: Callable[[str], None] | None = None  # tenants/ entries skipped, and why
     chosen: WorkspaceChoice | None = field(default=None, repr=False)  # set by workspace()
+    # The pass's environment: apply reads the manifests' secrets (from_env) from it, nothing else.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def workspace(self) -> str:
         """The workspace's id, resolved once (railway/workspaces.py): a configured one is first
@@ -74,11 +76,14 @@ class Fleet:
     def observe(self) -> Observed:
         return observe(self.client, self.workspace())
 
-    def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None) -> Plan:
-        return self.plan_from(self.load(), self.observe(), targets=targets, at=at)
+    def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None,
+             resync_secrets: bool = False) -> Plan:
+        return self.plan_from(self.load(), self.observe(), targets=targets, at=at,
+                              resync_secrets=resync_secrets)
 
     def plan_from(self, manifests: list[LoadedManifest], observed: Observed, *,
-                  targets: Iterable[str] = (), at: datetime | None = None) -> Plan:
+                  targets: Iterable[str] = (), at: datetime | None = None,
+                  resync_secrets: bool = False) -> Plan:
         check_targets(targets, manifests, observed)
         return compute_plan(
             manifests,
@@ -87,6 +92,7 @@ class Fleet:
             targets=targets,
             max_deletions=self.max_deletions,
             workspace_id=self.workspace(),
+            resync_secrets=resync_secrets,
         )
 
     def applier(self, progress: ProgressFn | None = None,
@@ -99,6 +105,7 @@ class Fleet:
             progress=progress,
             poll_interval=min(self.poll_interval, 1.0),
             guard=guard,
+            env=self.env,
         )
 
 
@@ -215,20 +222,27 @@ def apply_pass(
     progress: ProgressFn | None = None,
     observed: Observed | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    resync_secrets: bool = False,
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once. `on_plan` is shown the
-    plan it is about to apply, once the guards let it."""
+    plan it is about to apply, once the guards let it. `resync_secrets` rewrites the secrets
+    present on Railway too (a saved plan that does says so itself); the check after apply
+    compares secrets by name, as every pass does."""
     manifests = fleet.load()  # first: a bad manifest stops the pass before Railway is asked
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
         # take it, since on Railway taking it costs four calls and a settle time.
         observed = observed or fleet.observe()  # a caller's fresh look serves as the first
-        first = fleet.plan_from(manifests, observed, targets=targets)
+        first = fleet.plan_from(manifests, observed, targets=targets,
+                                resync_secrets=resync_secrets)
         check_guards(first)
         if first.empty:
             return ApplyReport(first, [], first, observed)
-    elif plan.workspace_id and plan.workspace_id != fleet.workspace():
+    else:
+        resync_secrets = resync_secrets or any(
+            isinstance(a.change, SetSecrets) and a.change.resync for a in plan.actions)
+    if plan is not None and plan.workspace_id and plan.workspace_id != fleet.workspace():
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
         )
@@ -239,7 +253,8 @@ def apply_pass(
             # minutes, in which a tombstone may have been removed or a tenant edited.
             manifests = fleet.load()
             fresh = fleet.plan_from(manifests, fleet.observe(),
-                                    targets=plan.targets if plan else targets)
+                                    targets=plan.targets if plan else targets,
+                                    resync_secrets=resync_secrets)
             if plan is None:
                 plan = fresh
             else:

@@ -21,7 +21,7 @@ import click
 
 from saas_infra.clock import Clock, SystemClock
 from saas_infra.console import Console
-from saas_infra.settings import Settings
+from saas_infra.settings import DEFAULT_API_URL, Settings
 
 if TYPE_CHECKING:
     import httpx
@@ -127,12 +127,19 @@ class Runtime:
         ctx.call_on_close(release)
 
     def health_client(self, settings: Settings) -> httpx.Client:
-        """An HTTP client for probing gateways' /health (the emulator's in the sandbox)."""
+        """An HTTP client for probing gateways' /health: the emulator's in the sandbox; when
+        RAILWAY_API_URL is a `saas-infra emulator`, one that sends its *.up.railway.app
+        gateways to it (they exist nowhere else, and must never be probed on the internet)."""
         import httpx
 
         if settings.sandbox:
             return httpx.Client(transport=self.sandbox_emulator(settings).transport())
-        return httpx.Client(transport=self.transport) if self.transport else httpx.Client()
+        inner = self.transport or httpx.HTTPTransport()
+        if settings.api_url != DEFAULT_API_URL and _is_emulator(settings.api_url, inner):
+            from saas_infra.emulator.probes import GatewayRouting
+
+            return httpx.Client(transport=GatewayRouting(settings.api_url, inner))
+        return httpx.Client(transport=inner)
 
     def fleet(self, settings: Settings, on_retry: Callable[..., None] | None = None) -> Fleet:
         from saas_infra.reconcile import Fleet
@@ -146,6 +153,7 @@ class Runtime:
             concurrency=settings.concurrency,
             max_deletions=settings.max_deletions,
             lock_timeout=settings.lock_timeout,
+            env=self.environ(),
         )
 
     def manifests_only(self, settings: Settings, warn: Callable[[str], None] | None = None
@@ -156,6 +164,23 @@ class Runtime:
         return Fleet(client=None, clock=self.clock,  # type: ignore[arg-type]  # never called
                      tenants_dir=settings.tenants_dir, fleet_file=settings.fleet_file,
                      warn=warn)
+
+
+def _is_emulator(api_url: str, transport: Any) -> bool:
+    """Whether the GraphQL endpoint `api_url` is served by `saas-infra emulator`: it answers
+    `GET /_emulator` with {"emulator": "saas-infra"} (Railway answers 404). Asked only of an
+    endpoint that is not Railway's own."""
+    import httpx
+
+    from saas_infra.emulator.probes import DESCRIBE_PATH, emulator_base
+
+    try:
+        base = emulator_base(api_url)
+        # Not closed: closing a client closes its transport, which the probes go on to use.
+        answer = httpx.Client(transport=transport).get(base + DESCRIBE_PATH, timeout=5.0)
+        return answer.status_code == 200 and answer.json().get("emulator") == "saas-infra"
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
 
 
 def sandbox_holder(directory: Path) -> tuple[str, int] | None:

@@ -25,7 +25,7 @@ from saas_infra import lock as fleet_lock
 from saas_infra import manifest as mf
 from saas_infra.apply import TenantOutcome, generate_key
 from saas_infra.clock import format_time, parse_time
-from saas_infra.diff import desired_source
+from saas_infra.diff import desired_secrets, desired_source
 from saas_infra.errors import ConfigError, LockLostError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
@@ -210,13 +210,17 @@ def check_tenant_name(name: str) -> str:
 
 
 def check_source(repo: str | None = None, branch: str | None = None,
-                 image: str | None = None) -> None:
+                 image: str | None = None, commit: str | None = None) -> None:
     """A new tenant's gateway source, checked by the manifest's own rules before anything is
-    written; the error names the option (--repo, --branch, --image) rather than a file."""
+    written; the error names the option (--repo, --branch, --commit, --image) rather than a
+    file."""
+    if image and commit:
+        raise InputError("commit", "--commit cannot be combined with --image",
+                         hint="an image pins itself by its @sha256: digest; a commit pins a repo")
     if image and (repo or branch):
         raise InputError("image", "--image cannot be combined with --repo or --branch",
                          hint="a gateway deploys either a GitHub repo (and branch) or an image")
-    given = {"repo": repo, "branch": branch, "image": image}
+    given = {"repo": repo, "branch": branch, "image": image, "commit": commit}
     if not repo and not image:
         given["repo"] = mf.DEFAULT_REPO
     try:
@@ -300,10 +304,11 @@ def _wait(fleet: Fleet, result: VerbResult, on_status: OnStatus | None) -> None:
 
 
 def create(fleet: Fleet, name: str, *, repo: str | None = None, branch: str | None = None,
-           image: str | None = None, apply: bool = True, wait: bool = True,
+           image: str | None = None, commit: str | None = None, apply: bool = True,
+           wait: bool = True,
            progress: Progress | None = None, on_status: OnStatus | None = None) -> VerbResult:
     check_tenant_name(name)
-    check_source(repo, branch, image)
+    check_source(repo, branch, image, commit)
     if existing_manifest(fleet, name):
         raise InstanceExistsError(name)
     check_manifests(fleet)
@@ -311,7 +316,8 @@ def create(fleet: Fleet, name: str, *, repo: str | None = None, branch: str | No
     if apply:
         observed = fleet.observe()
         _refuse_taken(observed, name)
-    path = mf.write_new_manifest(fleet.tenants_dir, name, repo=repo, branch=branch, image=image)
+    path = mf.write_new_manifest(fleet.tenants_dir, name, repo=repo, branch=branch,
+                                 commit=commit, image=image)
     result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
     if not apply:
         return result
@@ -460,6 +466,12 @@ def _redeploy_stamp(fleet: Fleet, path: Path) -> datetime:
 # --- list / status ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SecretState:
+    from_env: str  # the environment variable a pass reads the value from
+    on_railway: bool | None  # whether Railway has the name; None: no gateway to look at
+
+
 @dataclass
 class InstanceRow:
     """One tenant (or one of its projects) as `list` shows it: state and times as data."""
@@ -477,6 +489,12 @@ class InstanceRow:
     asleep: bool = False  # running, and Railway put the gateway to sleep (SLEEPING)
     managed: bool = True
     source: dict[str, str] | None = None  # the manifest's gateway source (repo/branch or image)
+    commit: str | None = None  # what the gateway's latest deployment runs (meta.commitHash)
+    image: str | None = None  # or, for an image source, the image it runs
+    pinned: bool | None = None  # the manifest pins a commit or image; None without a manifest
+    # The manifest's gateway secrets by name: NAME -> (the variable it is read from, whether
+    # Railway has NAME). Never a value.
+    secrets: dict[str, SecretState] = field(default_factory=dict)
 
     @property
     def console_url(self) -> str | None:
@@ -534,6 +552,11 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         asleep=deployment is not None and deployment.status == "SLEEPING",
         managed=loaded is not None or bool(shown and shown.marker),
         source=desired_source(spec.gateway).to_dict() if spec else None,
+        commit=deployment.commit if deployment else None,
+        image=deployment.image if deployment else None,
+        pinned=spec.gateway.pinned if spec else None,
+        secrets={name: SecretState(var, name in gateway.secret_names if gateway else None)
+                 for name, var in desired_secrets(spec.gateway).items()} if spec else {},
     )
 
 
@@ -639,7 +662,8 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
     return detail
 
 
-DRIFT = (ActionKind.SET_VARIABLES, ActionKind.UPDATE_SOURCE, ActionKind.UPDATE_SETTINGS)  # kinds that mean Railway differs
+DRIFT = (ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,  # kinds that mean Railway differs
+         ActionKind.UPDATE_SOURCE, ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION)
 
 
 def _service_row(service: ObservedService) -> ServiceRow:

@@ -20,6 +20,15 @@ from saas_infra.reconcile import Fleet
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
+def follows_warning(*tenants: str, branch: str = "main") -> str:
+    """The warning a plan gives about tenants that follow a branch (every push deploys them)."""
+    one = len(tenants) == 1
+    names = ", ".join(f"{t} on {branch}" for t in tenants)
+    return (f"{len(tenants)} tenant{'' if one else 's'} ({names}) follow{'s' if one else ''} a "
+            f"branch: every push to it deploys {'it' if one else 'them'} at once, untested; pin "
+            "a version (gateway.commit: a full commit SHA) to release deliberately.")
+
+
 def fleet_projects(emu: Emulator) -> list[dict]:
     """The emulator's projects but the fleet lock's control project, which the first pass that
     takes the lock makes once per workspace (saas_infra/lock.py)."""

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from saas_infra.cli import Runtime, cli
 from saas_infra.manifest import clear_tombstone, set_tombstone
 from saas_infra.railway import RetryPolicy
-from tests.conftest import fleet_projects
+from tests.conftest import fleet_projects, follows_warning
 
 CORPUS = Path(__file__).parent / "bad_manifests"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())
@@ -51,15 +51,33 @@ def applied(run_cli, *args: str):
 
 
 def test_validate_counts_the_valid_manifests(run_cli, write_tenant, emu):
-    write_tenant("acme")
-    write_tenant("globex")
+    write_tenant("acme", auth_mode="passthrough")  # needs no provider key: no warning
+    write_tenant("globex", auth_mode="passthrough")
     result = run_cli("validate")
     assert (result.exit_code, result.stdout, result.stderr) == (
         0, "", "2 manifests valid in tenants/\n")
     as_json = run_cli("validate", "--json")
     assert json.loads(as_json.stdout) == {
-        "valid": True, "tenants": ["acme", "globex"], "fleet_file": None}
+        "valid": True, "tenants": ["acme", "globex"], "fleet_file": None, "warnings": []}
     assert emu.counts["total"] == 0
+
+
+def test_validate_warns_of_client_key_tenants_without_a_provider_key(run_cli, write_tenant,
+                                                                      tenants_dir):
+    write_tenant("acme")  # auth_mode both, the default
+    write_tenant("globex", auth_mode="client_key")
+    write_tenant("initech", auth_mode="passthrough")
+    path = write_tenant("umbrella", auth_mode="client_key")
+    path.write_text(path.read_text() + "  secrets:\n"
+                    "    ANTHROPIC_API_KEY: {from_env: LUTHIEN_ANTHROPIC_API_KEY}\n")
+    result = run_cli("validate")
+    assert result.exit_code == 0, result.stderr
+    [count, warning] = lines(result.stderr)
+    assert count == "4 manifests valid in tenants/"
+    assert warning.startswith("Warning: 2 tenants (acme, globex) accept client keys")
+    assert "declare no ANTHROPIC_API_KEY in gateway.secrets" in warning
+    as_json = json.loads(run_cli("validate", "--json").stdout)
+    assert [w[:32] for w in as_json["warnings"]] == ["2 tenants (acme, globex) accept "]
 
 
 def test_validate_without_a_tenants_folder_is_an_error(run_cli, tenants_dir):
@@ -79,7 +97,7 @@ def test_plan_text_lists_each_action_and_a_summary(run_cli, write_tenant):
     write_tenant("acme")
     write_tenant("globex", image="ghcr.io/luthienresearch/luthien-proxy:1.2.3")
     result = run_cli("plan")
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, result.stderr) == (0, f"Warning: {follows_warning('acme')}\n")
     assert lines(result.stdout) == [
         "  + acme    create           new tenant: no project on Railway",
         "  + globex  create           new tenant: no project on Railway",
@@ -118,6 +136,9 @@ def test_plan_markdown_for_a_pull_request(run_cli, write_tenant):
     assert body == [
         "## saas-infra plan",
         "",
+        "> [!NOTE]",
+        f"> {follows_warning('acme')}",
+        "",
         "| creates | updates | redeploys | scheduled deletions | cancelled deletions "
         "| deletions | blocked | orphans |",
         "|---|---|---|---|---|---|---|---|",
@@ -137,7 +158,7 @@ def test_plan_out_then_apply_plan(run_cli, write_tenant, tenants_dir):
     write_tenant("acme")
     saved = run_cli("plan", "--out", "plan.json")
     assert saved.exit_code == 0
-    assert saved.stderr == "Saved the plan to plan.json\n"
+    assert saved.stderr == f"Saved the plan to plan.json\nWarning: {follows_warning('acme')}\n"
     assert json.loads((tenants_dir.parent / "plan.json").read_text())["actions"][0]["tenant"] == (
         "acme")
     result = run_cli("apply", "--plan", "plan.json")
@@ -217,7 +238,8 @@ def test_apply_yes_creates_and_reports_each_tenant(run_cli, write_tenant, emu):
     ]
     assert "acme: project created" in lines(result.stderr)
     again = applied(run_cli)
-    assert (again.stdout, again.stderr) == ("Nothing to do: Railway matches the manifests.\n", "")
+    assert (again.stdout, again.stderr) == ("Nothing to do: Railway matches the manifests.\n",
+                                            f"Warning: {follows_warning('acme', 'globex')}\n")
     assert len(fleet_projects(emu)) == 2
 
 
@@ -274,7 +296,7 @@ def test_apply_with_an_empty_tenants_folder_exits_3(run_cli, write_tenant, emu):
 def test_apply_json_report_shape(run_cli, write_tenant, emu):
     path = write_tenant("acme")
     result = run_cli("apply", "--yes", "--json")
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, result.stderr) == (0, f"Warning: {follows_warning('acme')}\n")
     report = json.loads(result.stdout)
     assert set(report) == {"plan", "outcomes", "converged", "lost_lock", "remaining"}
     assert report["converged"] is True and report["remaining"] == [] and report["lost_lock"] is None

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from saas_infra.cli import Runtime, cli
 from saas_infra.emulator import Emulator, RateLimits
-from tests.conftest import fleet_projects
+from tests.conftest import fleet_projects, follows_warning
 
 KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
 SAVE_KEYS = ("Save these keys now: they are shown only once (`saas-infra credentials {name}` "
@@ -332,6 +332,12 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         "restorable_until": None,
         "deployment_status": "SUCCESS",
         "asleep": False,
+        # added with pinned versions: what the gateway runs, and whether it follows a branch
+        "commit": next(s for s in fleet_projects(emu)[0]["services"]
+                       if s["name"] == "gateway")["deployments"][-1]["commitHash"],
+        "image": None,
+        "pinned": False,
+        "secrets": {},
     }
 
 
@@ -383,6 +389,7 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
         "acme: deletion scheduled (6d 23h left)",
         f"  Project:  {rw.id}  {rw.console}",
         f"  URL:      {rw.url}",
+        f"  Version:  {manifest['commit'][:12]} (follows main)",
         "  Health:   ok (HTTP 200)",
         f"  Deletion: {manifest['deletion_deadline']} (requested "
         f"{manifest['deletion_scheduled_at']})",
@@ -390,6 +397,7 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
         f"  - Redis     SUCCESS  {services['Redis']['source']['image']}",
         "  - gateway   SUCCESS  LuthienResearch/luthien-proxy@main",
         "  drift: set-variables: gateway variables differ from the manifest: -LOG_LEVEL",
+        f"  warning: {follows_warning('acme')}",
     )
 
 

@@ -27,6 +27,8 @@ from tests.chaos_checks import DeploySpy, deletion_violations, fleet_violations,
 from tests.conftest import START
 
 TENANT = "acme"
+REPO = "LuthienResearch/luthien-proxy"
+PIN_A, PIN_B = "a" * 40, "b" * 40  # commits of the repo on no branch: a pin need not be a head
 # The next pass is the next scheduled one (cron, CI): by then the dead pass's fleet-lock lease
 # has run out, as it would on Railway. Small next to any deletion grace period.
 NEXT_PASS_HOURS = 1
@@ -78,6 +80,8 @@ class World:
         self.spy = DeploySpy()
         self.tenants = root / "tenants"
         self.tenants.mkdir()
+        for sha in (PIN_A, PIN_B):
+            self.emu.set_commit_outcome(REPO, sha, "success")
 
     def fleet(self, die_after: int | None = None) -> tuple[Fleet, DyingTransport]:
         transport = DyingTransport(self.emu.transport(), self.spy, die_after)
@@ -108,6 +112,18 @@ def _created(world: World) -> None:
 def _created_with_variables(world: World) -> None:
     mf.write_new_manifest(world.tenants, TENANT, variables={"LOG_LEVEL": "info", "FEATURE": "on"})
     assert apply_pass(world.fleet()[0]).converged
+
+
+def _created_pinned(world: World) -> None:
+    fleet, _ = world.fleet()
+    assert verbs.create(fleet, TENANT, commit=PIN_A, wait=False).ok
+
+
+def _pin(commit: str | None):
+    def act(fleet: Fleet):
+        mf.set_gateway_commit(fleet.tenants_dir / f"{TENANT}.yaml", commit)
+        return apply_pass(fleet)
+    return act
 
 
 def _scheduled(world: World) -> None:
@@ -183,6 +199,11 @@ SCENARIOS = {
     "drop-variable": Scenario(_created_with_variables, _drop_variable),
     "edit-source": Scenario(_created_with_variables, _edit_source),
     "deadline-passed": Scenario(_created, _expire),
+    "create-pinned": Scenario(None, lambda f: verbs.create(f, TENANT, commit=PIN_A)),
+    "pin": Scenario(_created, _pin(PIN_A)),
+    "pin-bump": Scenario(_created_pinned, _pin(PIN_B)),
+    "unpin": Scenario(_created_pinned, _pin(None)),
+    "redeploy-pinned": Scenario(_created_pinned, lambda f: verbs.redeploy(f, TENANT)),
 }
 
 
@@ -252,8 +273,20 @@ def _assert_intent_honoured(name: str, world: World, snapshot: dict, deploys_bef
             "a passed deadline goes through Railway's scheduled delete")
     else:
         assert [p["deletedAt"] for p in projects] == [None]
-    if name == "redeploy" and spec.redeploy:
+    if name.startswith("redeploy") and spec.redeploy:
         assert _gateway_deploys(world) > deploys_before, "the redeploy never happened"
+    if spec is not None and projects and projects[0]["deletedAt"] is None:
+        _assert_version(spec, projects[0])
+
+
+def _assert_version(spec: mf.TenantManifest, project: dict) -> None:
+    """A pinned gateway runs its pin and has no trigger; a branch follower has its trigger."""
+    [gateway] = [s for s in project["services"] if s["name"] == "gateway"]
+    if spec.gateway.commit:
+        assert gateway["triggers"] == [], "a push would deploy a pinned gateway"
+        assert gateway["deployments"][-1].get("commitHash") == spec.gateway.commit
+    elif spec.gateway.repo:
+        assert [t["branch"] for t in gateway["triggers"]] == [spec.gateway.branch]
 
 
 def _gateway_deploys(world: World) -> int:

@@ -313,3 +313,14 @@ def test_a_long_operation_runs_off_the_event_loop(browser, app, write_tenant, mo
     assert second.status_code == 409
     release.set()
     assert finish(app)[0]["state"] == "done"
+
+
+def test_the_tenant_detail_shows_secrets_by_name_and_variable_only(browser, write_tenant, fleet):
+    path = write_tenant("acme")
+    path.write_text(path.read_text() + "  secrets:\n"
+                    "    ANTHROPIC_API_KEY: {from_env: LUTHIEN_ANTHROPIC_API_KEY}\n")
+    browser.get("/")
+    detail = browser.get("/fragment/tenant/acme")
+    assert detail.status_code == 200
+    assert "ANTHROPIC_API_KEY <small>secret</small>" in detail.text
+    assert "from <code>LUTHIEN_ANTHROPIC_API_KEY</code>" in detail.text

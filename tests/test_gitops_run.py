@@ -47,7 +47,8 @@ class World:
         context = {"token": "ghs_not_a_real_token", "repository": "acme/tenants",
                    "event": {"pull_request": {"number": 12}}, **github}
         secrets = {"RAILWAY_API_TOKEN": self.emu.workspace_token,
-                   "RAILWAY_WORKSPACE_ID": self.emu.workspace_id}
+                   "RAILWAY_WORKSPACE_ID": self.emu.workspace_id,
+                   "LUTHIEN_ANTHROPIC_API_KEY": "sk-ant-not-a-real-key"}
         return Runner(self.repo, self.env, secrets, context).run(load_workflow(workflow), job)
 
     def projects(self) -> dict[str, dict]:

@@ -25,7 +25,7 @@ def state(emu) -> list[tuple[str, str | None]]:
 
 @pytest.fixture
 def odd_entries(tenants_dir, write_tenant):
-    write_tenant("acme")
+    write_tenant("acme", auth_mode="passthrough")  # no provider-key warning among the skips
     (tenants_dir / "gone.yaml").symlink_to(tenants_dir / "nowhere.yaml")
     (tenants_dir / "d1.yaml").mkdir()
     (tenants_dir / "up.YAML").write_text("version: 1\nname: up\n")

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from saas_infra.cli import Runtime, cli
 from saas_infra.clock import FakeClock
+from tests.conftest import follows_warning
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -71,7 +72,7 @@ def test_next_run_sees_the_persisted_state(clone):
     assert (result.exit_code, result.stdout) == (0, "Plan: no changes.\n")
     again = invoke("apply", "--sandbox", at=later)
     assert (again.exit_code, again.stdout) == (0, "Nothing to do: Railway matches the manifests.\n")
-    assert again.stderr == ""
+    assert again.stderr == f"Warning: {follows_warning('acme')}\n"  # the sample globex is pinned
 
 
 def test_sandbox_state_follows_manifest_edits_across_runs(clone):

@@ -1,7 +1,9 @@
 """Secret-leak audit: every command, in every output mode and error path, with a recognisable
 token and the keys the tenants really got. Everything printed, logged, written to files or
 recorded in a cassette is searched: the token never appears anywhere; a tenant's keys only in the
-one reveal of its `create` (never under CI) and in `credentials`.
+one reveal of its `create` (never under CI) and in `credentials`. Every tenant also has a secret
+by reference (fleet.yaml defaults: gateway.secrets from_env): its value reaches Railway and
+appears nowhere else.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from tests.conftest import START
 
 TOKEN = "tok-AUDIT-0123456789abcdef"
 WORKSPACE_TOKEN = "wstok-AUDIT-fedcba9876543210"
+PROVIDER_SECRET = "sk-ant-AUDIT-from-env-5f4e3d2c1b0a"  # the CI secret gateway.secrets names
+FLEET = ("version: 1\ndefaults:\n  gateway:\n    secrets:\n"
+         "      ANTHROPIC_API_KEY: {from_env: LUTHIEN_ANTHROPIC_API_KEY}\n")
 REPO = Path(__file__).resolve().parent.parent
 KNOWN = {  # every command and the arguments the audit gives it; `emulator` is run apart
     "validate", "plan", "apply", "create", "list", "status", "redeploy", "delete",
@@ -62,12 +67,14 @@ class Audit:
         self.keys: set[str] = set()
         monkeypatch.chdir(root)
         (root / "tenants").mkdir()
+        (root / "fleet.yaml").write_text(FLEET)
 
     def run(self, *args: str, ci: bool = False, reveal: bool = False, token: str | None = TOKEN,
             transport: httpx.BaseTransport | None = None, interactive: bool = False,
             input: str | None = None, env: dict | None = None):
         env = {"NO_COLOR": "1", "COLUMNS": "200", **({"RAILWAY_TOKEN": token} if token else {}),
-               **({"CI": "true"} if ci else {}), **(env or {})}
+               **({"CI": "true"} if ci else {}), "LUTHIEN_ANTHROPIC_API_KEY": PROVIDER_SECRET,
+               **(env or {})}
         runtime = Runtime(env=env, clock=self.clock, transport=transport or self.emu.transport(),
                           retry=RetryPolicy(sleep=self.clock.sleep), stdin_interactive=interactive)
         result = CliRunner(env=env).invoke(cli, list(args), obj=runtime, input=input)
@@ -114,6 +121,11 @@ def _session(audit: Audit, monkeypatch) -> None:
         run("plan", "--json", "--detailed-exitcode", ci=ci)
         run("plan", "--out", f"saved-plan-{ci}.json", "--at", "2027-01-01T00:00:00Z", ci=ci)
     audit.every_mode("redeploy", "acme")
+    for ci in (False, True):
+        run("plan", "--resync-secrets", "--markdown", ci=ci)
+        run("plan", "--resync-secrets", "--out", f"resync-plan-{ci}.json", ci=ci)
+        run("apply", "--yes", "--resync-secrets", "--json", ci=ci)
+    run("apply", "--yes", "--plan", "resync-plan-False.json")
     run("delete", "globex", "--yes")
     run("delete", "globex", "--yes", "--json")  # a second delete: the deadline stays
     audit.every_mode("cancel-delete", "globex")
@@ -254,6 +266,18 @@ def test_the_session_ran_every_command_and_its_error_paths(audited: Audit) -> No
     assert "Not Authorized" in texts
     assert "Traceback (most recent call last)" in texts  # --debug showed one
     assert "RAILWAY_TOKEN" in texts  # the missing-token message
+
+
+def test_a_from_env_secret_reaches_railway_and_nothing_else(audited: Audit) -> None:
+    on_railway = [p["name"] for p in audited.emu.snapshot()["projects"]
+                  for service in p["services"]
+                  if service["variables"].get("ANTHROPIC_API_KEY") == PROVIDER_SECRET]
+    assert "luthien-acme" in on_railway  # the search below is not blind
+    leaks = [o.label for o in audited.outputs if PROVIDER_SECRET in o.text]
+    leaks += [str(p) for p, text in _files(audited.root) if PROVIDER_SECRET in text]
+    assert leaks == []
+    saved = (audited.root / "resync-plan-False.json").read_text()
+    assert '"ANTHROPIC_API_KEY": "LUTHIEN_ANTHROPIC_API_KEY"' in saved  # names, never the value
 
 
 def test_committed_cassettes_hold_neither_the_token_nor_keys(audited: Audit) -> None:

@@ -14,6 +14,7 @@ import httpx
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import VariableSpec, parse_project, service_variables
 from saas_infra.tenancy import KEY_NAMES
+from tests.conftest import follows_warning
 from tests.test_cli_verbs import created, railway
 from tests.test_diff import REPO, gateway, observed, only_action, plan_for, project, tenant
 
@@ -144,7 +145,7 @@ def test_an_unknown_value_is_never_drift():
     assert plan.warnings == (
         "Railway did not return 3 variable values (acme: DATABASE_URL, acme: LOG_LEVEL, "
         "acme: REDIS_URL) that the manifests set (it never returns a sealed value), so they were "
-        "not checked for drift and are left as they are.",)
+        "not checked for drift and are left as they are.", follows_warning("acme"))
 
 
 # --- a pass over a converged fleet --------------------------------------------------------------
@@ -168,13 +169,16 @@ def test_a_pass_over_a_masked_fleet_changes_nothing_and_warns_once(run_cli, emu,
                "alone); checking them needs a token whose owner may see the tenants' variables: "
                "not a project viewer, and a workspace admin where the production environment is "
                "restricted.")
-    assert (plan.exit_code, plan.stdout, plan.stderr) == (0, "Plan: no changes.\n", warning + "\n")
+    follows = f"Warning: {follows_warning('acme', 'globex')}\n"
+    assert (plan.exit_code, plan.stdout, plan.stderr) == (0, "Plan: no changes.\n",
+                                                          warning + "\n" + follows)
     assert applied.exit_code == 0
-    assert applied.stderr == warning + "\n"
+    assert applied.stderr == warning + "\n" + follows
     assert applied.stdout == "Nothing to do: Railway matches the manifests.\n"
-    assert as_json["actions"] == [] and as_json["warnings"] == [warning.removeprefix("Warning: ")]
+    assert as_json["actions"] == [] and as_json["warnings"] == [
+        warning.removeprefix("Warning: "), follows_warning("acme", "globex")]
     assert "> [!NOTE]\n> Railway masked the variable values of 2 tenants" in markdown
-    assert status[-1] == "  warning: " + warning.removeprefix("Warning: ").replace(
+    assert status[-2] == "  warning: " + warning.removeprefix("Warning: ").replace(
         "2 tenants (acme, globex)", "1 tenant (acme)")  # status looks at one tenant
     assert mutations(emu) == before
     assert {name: railway(emu, name).keys for name in keys} == keys
@@ -197,7 +201,7 @@ def test_a_pass_over_a_sealed_fleet_changes_nothing_and_warns_once(run_cli, emu,
         "Warning: Railway did not return 7 variable values (acme: AUTH_MODE, acme: DATABASE_URL, "
         "acme: LOG_LEVEL, acme: REDIS_URL, globex: AUTH_MODE, and 2 more) that the manifests set "
         "(it never returns a sealed value), so they were not checked for drift and are left as "
-        "they are.\n")
+        f"they are.\nWarning: {follows_warning('acme', 'globex')}\n")
     assert mutations(emu) == before
     assert {name: railway(emu, name).keys for name in keys} == keys
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from saas_infra.clock import format_time, parse_time
+from tests.conftest import follows_warning
 
 PROJECT_MUTATIONS = ("ProjectCreate", "ProjectUpdate", "ProjectDelete", "ProjectScheduleDelete",
                      "ProjectScheduleDeleteCancel")
@@ -75,7 +76,7 @@ def test_still_running_on_day_six(doomed, run_cli, emu, clock, recorder):
     health = json.loads(run_cli("status", "acme", "--json").stdout)["health"]
 
     assert applied.exit_code == 0, applied.stderr
-    assert applied.stderr == ""
+    assert applied.stderr == f"Warning: {follows_warning('acme')}\n"
     assert applied.stdout == "Nothing to do: Railway matches the manifests.\n"
     assert recorder.touching(doomed["project_id"]) == [
         name for name, variables in before if doomed["project_id"] in variables]
@@ -137,7 +138,8 @@ def test_no_later_pass_touches_it_again(doomed, run_cli, emu, clock, recorder):
         again = run_cli("apply", "--yes")
         assert again.exit_code == 0, again.stderr
         assert (again.stdout, again.stderr) == (
-            "Nothing to do: Railway matches the manifests.\n", "")
+            "Nothing to do: Railway matches the manifests.\n",
+            f"Warning: {follows_warning('acme')}\n")
 
     assert recorder.touching(doomed["project_id"]) == touched
     assert {name: emu.counts[name] for name in counts} == counts

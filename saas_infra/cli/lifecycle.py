@@ -28,22 +28,24 @@ def _exit(result: VerbResult) -> int:
 @common
 @click.option("--repo", help="GitHub repo owner/repo [LuthienResearch/luthien-proxy].")
 @click.option("--branch", help="Branch to deploy from [main].")
+@click.option("--commit", help="Pin the gateway to this full commit SHA of the repo: it runs "
+              "exactly that commit, and no push deploys it.")
 @click.option("--image", help="Deploy a pinned image instead of a repo (digest or tag).")
 @NO_APPLY
 @click.option("--no-wait", is_flag=True, help="Return once provisioned, before the deploy ends.")
-def create(s: Session, name: str, repo: str | None, branch: str | None, image: str | None,
-           no_apply: bool, no_wait: bool) -> int:
+def create(s: Session, name: str, repo: str | None, branch: str | None, commit: str | None,
+           image: str | None, no_apply: bool, no_wait: bool) -> int:
     """Create a tenant: write tenants/NAME.yaml, provision it, show its keys once.
 
     Waits until the gateway's first deployment succeeds. The keys are printed once, and never
     when CI is set; `saas-infra credentials NAME` reads them back from Railway.
     """
     verbs.check_tenant_name(name)
-    verbs.check_source(repo, branch, image)
+    verbs.check_source(repo, branch, image, commit)
     verbs.check_manifests(s.fleet_for(False))  # before "Creating": a broken file stops it
     with s.working("Creating", name, not no_apply) as on_status:
         result = verbs.create(
-            s.fleet_for(not no_apply), name, repo=repo, branch=branch, image=image,
+            s.fleet_for(not no_apply), name, repo=repo, branch=branch, commit=commit, image=image,
             apply=not no_apply, wait=not no_wait, progress=s.progress(), on_status=on_status)
     keys = result.credentials if result.credentials and not s.settings.ci else None
     s.show_or_emit(text.create_lines(result, keys), data.created(result, keys))
@@ -56,7 +58,10 @@ def create(s: Session, name: str, repo: str | None, branch: str | None, image: s
 @NO_APPLY
 @click.option("--no-wait", is_flag=True, help="Return once the deploy is requested.")
 def redeploy(s: Session, name: str, no_apply: bool, no_wait: bool) -> int:
-    """Deploy the gateway again from the newest commit of its branch, and wait for it."""
+    """Deploy the gateway again from the newest commit of its branch, and wait for it.
+
+    A pinned gateway (gateway.commit) deploys its pinned commit again, never the branch's head.
+    """
     verbs.require_manifest(s.fleet_for(False), name)  # a typo fails before "Redeploying"
     verbs.check_manifests(s.fleet_for(False))
     with s.working("Redeploying", name, not no_apply) as on_status:

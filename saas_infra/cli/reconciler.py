@@ -10,6 +10,7 @@ import click
 from saas_infra import render
 from saas_infra.clock import parse_time
 from saas_infra.errors import ConfigError, ManifestError
+from saas_infra.manifest import lacks_provider_key
 from saas_infra.render import data, text
 
 from .base import (
@@ -39,8 +40,12 @@ def validate(s: Session) -> int:
         return exc.exit_code
     names = [m.manifest.name for m in manifests]
     fleet = s.fleet_file_in_use()
+    warnings = text.provider_key_warning(
+        [m.manifest.name for m in manifests if lacks_provider_key(m.manifest)])
     s.show_or_emit(text.validated(len(manifests), str(s.settings.tenants_dir), fleet),
-                   data.validation(names, fleet))
+                   data.validation(names, fleet, warnings))
+    if not s.as_json:
+        s.show(text.warnings(warnings))
     return EXIT_OK
 
 
@@ -58,9 +63,12 @@ def validate(s: Session) -> int:
 @click.option("--all", "show_all", is_flag=True, help="Also list unmanaged luthien-* projects.")
 @click.option("--max-chars", type=click.IntRange(min=render.MARKDOWN_MIN_CHARS), metavar="N",
               help="Fold the Markdown to at most N characters (a GitHub comment takes 65536).")
+@click.option("--resync-secrets", is_flag=True,
+              help="Rewrite every gateway secret from its from_env variable, also those Railway "
+                   "already has (secrets are otherwise compared by name only).")
 def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | None,
          at_time: str | None, targets: tuple[str, ...], max_deletions: int | None,
-         show_all: bool, max_chars: int | None) -> int:
+         show_all: bool, max_chars: int | None, resync_secrets: bool) -> int:
     """Show what a reconcile pass would do. Changes nothing.
 
     \b
@@ -75,7 +83,8 @@ def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | N
         at = parse_time(at_time) if at_time else None
     except ValueError:
         raise ConfigError(f"--at {at_time!r} is not a time; e.g. 2026-12-31T00:00:00Z") from None
-    result = s.fleet.plan_from(manifests, s.fleet.observe(), targets=targets, at=at)
+    result = s.fleet.plan_from(manifests, s.fleet.observe(), targets=targets, at=at,
+                               resync_secrets=resync_secrets)
     if out_file:
         out_file.write_text(result.to_json() + "\n")
         s.show([text.saved_plan(str(out_file))])
@@ -102,8 +111,12 @@ def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | N
 @click.option("--concurrency", type=click.IntRange(min=1), help="Tenants applied in parallel [8].")
 @click.option("--markdown", is_flag=True,
               help="Print the plan and the outcome as Markdown (for a CI job summary).")
+@click.option("--resync-secrets", is_flag=True,
+              help="Rewrite every gateway secret from its from_env variable, also those Railway "
+                   "already has (secrets are otherwise compared by name only).")
 def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...],
-          max_deletions: int | None, concurrency: int | None, markdown: bool) -> int:
+          max_deletions: int | None, concurrency: int | None, markdown: bool,
+          resync_secrets: bool) -> int:
     """Run a reconcile pass: plan, show it, apply it, then check it converged.
 
     On a terminal it asks before applying unless --yes; without one it prints the plan it is
@@ -123,7 +136,7 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
     saved = _saved_plan(plan_file) if plan_file else None
     shown = False
     if saved is None and s.interactive and not yes:
-        preview = fleet.plan(targets=targets)
+        preview = fleet.plan(targets=targets, resync_secrets=resync_secrets)
         if s.as_json:  # stdout is for the JSON report: the question goes to stderr
             s.console.message(render.summary_line(preview))
         else:
@@ -141,7 +154,7 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
             saved, shown = preview, True
     on_plan = None if shown or s.as_json or markdown else _show_plan(s)
     report = apply_pass(fleet, plan=saved, targets=targets, progress=s.progress(),
-                        on_plan=on_plan)
+                        on_plan=on_plan, resync_secrets=resync_secrets)
     return _finish(s, report, markdown=markdown)
 
 

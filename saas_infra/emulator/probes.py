@@ -24,6 +24,7 @@ import httpx
 from .gateway import GATEWAY_SUFFIX
 
 GATEWAY_ROUTE = "/_emulator/gateway/"
+DESCRIBE_PATH = "/_emulator"  # answers {"emulator": "saas-infra", "gateway": ...}
 GRAPHQL_PATH = "/graphql/v2"
 
 

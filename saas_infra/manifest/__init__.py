@@ -8,6 +8,7 @@ edit.py changes files line by line for the operator verbs; schema.py generates t
 from saas_infra.manifest.edit import (
     clear_tombstone,
     render_manifest,
+    set_gateway_commit,
     set_gateway_source,
     set_redeploy,
     set_tombstone,
@@ -35,6 +36,7 @@ from saas_infra.manifest.models import (
     DEFAULT_GRACE_DAYS,
     DEFAULT_REPO,
     MANIFEST_VERSION,
+    PROVIDER_KEY,
     AuthMode,
     FleetFile,
     GatewaySpec,
@@ -42,6 +44,7 @@ from saas_infra.manifest.models import (
     TenantManifest,
     Tombstone,
     check_name,
+    lacks_provider_key,
     set_on_railway,
 )
 from saas_infra.manifest.schema import (
@@ -60,6 +63,7 @@ __all__ = [
     "DEFAULT_REPO",
     "MANIFEST_VERSION",
     "MAX_MANIFEST_BYTES",
+    "PROVIDER_KEY",
     "AuthMode",
     "FleetFile",
     "GatewaySpec",
@@ -70,6 +74,7 @@ __all__ = [
     "TenantManifest",
     "Tombstone",
     "check_name",
+    "lacks_provider_key",
     "set_on_railway",
     "clear_tombstone",
     "fingerprint_file",
@@ -85,6 +90,7 @@ __all__ = [
     "read_fleet",
     "read_tenants",
     "render_manifest",
+    "set_gateway_commit",
     "set_gateway_source",
     "set_redeploy",
     "set_tombstone",

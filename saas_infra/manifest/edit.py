@@ -43,7 +43,7 @@ from saas_infra.manifest.models import (
 
 SCHEMA_RELPATH = Path("schema") / "tenant.schema.json"
 _TOP_ORDER = ("version", "name", "tier", "gateway", "redeploy", "deletion")
-_GATEWAY_ORDER = ("repo", "branch", "image", "auth_mode", "variables")
+_GATEWAY_ORDER = ("repo", "branch", "commit", "image", "auth_mode", "variables")
 _DELETION_ORDER = ("requested_at", "grace_days", "force")
 _BOM = "\ufeff"
 _BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # what YAML counts as a line break
@@ -85,6 +85,7 @@ def write_new_manifest(
     *,
     repo: str | None = None,
     branch: str | None = None,
+    commit: str | None = None,
     image: str | None = None,
     auth_mode: str | None = None,
     variables: dict[str, str] | None = None,
@@ -102,6 +103,7 @@ def write_new_manifest(
     gateway = {
         "repo": repo,
         "branch": branch,
+        "commit": commit,
         "image": image,
         "auth_mode": auth_mode or DEFAULT_AUTH_MODE,
         "variables": dict(variables) if variables else None,
@@ -135,7 +137,7 @@ def render_manifest(manifest: TenantManifest, *, schema_ref: str | None = None) 
     lines = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
     lines += [f"version: {manifest.version}", f"name: {manifest.name}", "gateway:"]
     gw = manifest.gateway
-    for key in ("repo", "branch", "image", "auth_mode"):
+    for key in ("repo", "branch", "commit", "image", "auth_mode"):
         value = getattr(gw, key)
         if value is not None:
             lines.append(f"  {key}: {_scalar(value)}")
@@ -206,6 +208,22 @@ def set_redeploy(
     return new
 
 
+def set_gateway_commit(path: Path, commit: str | None) -> GatewaySpec:
+    """Pin the gateway to `commit` (a full SHA of its repo), or with None let it follow its
+    branch again."""
+    doc = _open(path)
+    data = {**doc.manifest.gateway.model_dump(exclude={"commit"}), "commit": commit}
+    new = _validated(GatewaySpec, {k: v for k, v in data.items() if v is not None}, doc.shown,
+                     "gateway")
+    gateway = _mapping_at(doc, "gateway")
+    if commit is None:
+        edits = _source_edits(doc, gateway, {}, drop=("commit",))
+    else:
+        edits = _source_edits(doc, gateway, {"commit": commit}, drop=())
+    _commit(doc, edits, doc.manifest.model_copy(update={"gateway": new}))
+    return new
+
+
 def set_gateway_source(
     path: Path, *, repo: str | None = None, branch: str | None = None, image: str | None = None,
     fleet_file: Path | None = None,
@@ -214,7 +232,9 @@ def set_gateway_source(
     that left its gateway to fleet.yaml gets a `gateway:` block of its own."""
     doc = _open(path, fleet_file)
     source = {"repo": repo, "branch": branch, "image": image}
-    kept = doc.manifest.gateway.model_dump(exclude={"repo", "branch", "image"})
+    # An image pins itself: a commit pin goes with the repo it belonged to.
+    dropped = {"repo", "branch", "image"} | ({"commit"} if image is not None else set())
+    kept = doc.manifest.gateway.model_dump(exclude=dropped)
     data = {**kept, **{k: v for k, v in source.items() if v is not None}}
     new = _validated(GatewaySpec, data, doc.shown, "gateway")
     if _entry(doc.root, "gateway") is None:
@@ -230,7 +250,7 @@ def set_gateway_source(
             values["branch"] = new.branch  # an absent branch already means main
         edits = _source_edits(doc, gateway, values, drop=("image",))
     else:
-        edits = _source_edits(doc, gateway, {"image": new.image}, drop=("repo", "branch"))
+        edits = _source_edits(doc, gateway, {"image": new.image}, drop=("repo", "branch", "commit"))
     _commit(doc, edits, doc.manifest.model_copy(update={"gateway": new}))
     return new
 

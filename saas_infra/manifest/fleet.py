@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 # The gateway's source is one choice: a layer that names repo or image replaces the whole of
-# the layer below's (an image default and a manifest's repo must not end up as both).
-SOURCE_KEYS = ("repo", "branch", "image")
+# the layer below's (an image default and a manifest's repo must not end up as both; a pinned
+# commit goes with the repo it belongs to).
+SOURCE_KEYS = ("repo", "branch", "commit", "image")
 SOURCE_CHOICE = ("repo", "image")
 
 

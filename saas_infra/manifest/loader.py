@@ -101,10 +101,8 @@ def read_fleet(
     return parse_fleet(data, shown, path)
 
 
-def parse_fleet(
-    data: bytes, shown: str, path: Path
-) -> tuple[LoadedFleet | None, list[ManifestProblem]]:
-    """Validate a fleet file's bytes, with the same file:line:field problems as a manifest's."""
+def _compose_bytes(data: bytes, shown: str) -> tuple[Composed | None, list[ManifestProblem]]:
+    """A YAML file's bytes to values with their lines, or the problems of its text or syntax."""
     text, problem = _decode(data, shown)
     if problem is not None:
         return None, [problem]
@@ -113,7 +111,15 @@ def parse_fleet(
     except yaml.YAMLError as exc:
         return None, [_syntax_problem(exc, text, shown)]
     problems = [ManifestProblem(shown, line, fld, msg) for line, fld, msg in composed.problems]
-    if problems:
+    return (None, problems) if problems else (composed, [])
+
+
+def parse_fleet(
+    data: bytes, shown: str, path: Path
+) -> tuple[LoadedFleet | None, list[ManifestProblem]]:
+    """Validate a fleet file's bytes, with the same file:line:field problems as a manifest's."""
+    composed, problems = _compose_bytes(data, shown)
+    if composed is None:
         return None, problems
     if composed.empty or not isinstance(composed.value, dict):
         got = "empty" if composed.empty else describe(composed.value)
@@ -283,15 +289,8 @@ def parse_manifest(
     the name the manifest must carry."""
     if len(data) > MAX_MANIFEST_BYTES:
         return None, [_too_big(shown, len(data))]
-    text, problem = _decode(data, shown)
-    if problem is not None:
-        return None, [problem]
-    try:
-        composed = compose(text)
-    except yaml.YAMLError as exc:
-        return None, [_syntax_problem(exc, text, shown)]
-    problems = [ManifestProblem(shown, line, fld, msg) for line, fld, msg in composed.problems]
-    if problems:
+    composed, problems = _compose_bytes(data, shown)
+    if composed is None:
         return None, problems
     if composed.empty:
         return None, [
@@ -459,7 +458,10 @@ def _unknown_field(
     path: tuple[str | int, ...], models: dict[tuple[str, ...], type[BaseModel]]
 ) -> str:
     key = str(path[-1])
-    model = models.get(tuple(str(p) for p in path[:-1]))
+    where = tuple(str(p) for p in path[:-1])
+    if where[-2:-1] == ("secrets",):  # a secret's own mapping, whatever its name
+        where = (*where[:-1], "*")
+    model = models.get(where)
     if model is None:
         return f"unknown field '{key}'"
     allowed = list(model.model_fields)

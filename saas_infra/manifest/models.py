@@ -49,7 +49,14 @@ _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
 _REPO_NAME = r"[A-Za-z0-9._-]{1,100}"
 REPO_PATTERN = rf"^{_OWNER}/{_REPO_NAME}$"
 VARIABLE_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+# A pinned commit: the full SHA, as serviceInstanceDeployV2(commitSha:) needs it (a short SHA
+# never matches on Railway: the emulator's commits.py has the evidence).
+COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 TIER_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+# An environment variable the pass reads a secret from (POSIX names: no lower-case rule).
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The provider key luthien-proxy needs to answer client-key traffic (HTTP 500 without it).
+PROVIDER_KEY = "ANTHROPIC_API_KEY"
 
 # The gateway's deploy settings on Railway (serviceInstanceUpdate; emulator/instances.py holds
 # the evidence). An absent field means Railway's default, set and kept on every pass, except the
@@ -71,6 +78,7 @@ HEALTHCHECK_PATH_PATTERN = r"^/[^\s?#]{0,2047}$"
 _OWNER_RE = re.compile(_OWNER)
 _REPO_NAME_RE = re.compile(_REPO_NAME)
 _VARIABLE_RE = re.compile(VARIABLE_NAME_PATTERN)
+_ENV_NAME_RE = re.compile(ENV_NAME_PATTERN)
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|localhost)(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+"
 _IMAGE_RE = re.compile(
@@ -149,6 +157,19 @@ def _check_branch(value: str) -> str:
     return value
 
 
+def _check_commit(value: str) -> str:
+    if re.fullmatch(r"[0-9a-fA-F]{40}", value):
+        if value != value.lower():
+            raise ValueError(f"write the commit in lower case: {value.lower()}")
+        return value
+    if re.fullmatch(r"[0-9a-fA-F]{4,39}", value):
+        raise ValueError(
+            f"'{value}' is a short SHA ({len(value)} hex digits); give the full 40 "
+            "(`git rev-parse <sha>`): Railway deploys a commit only by its full SHA"
+        )
+    raise ValueError(f"'{value}' is not a commit SHA (40 hex digits, e.g. from `git rev-parse HEAD`)")
+
+
 def _check_image(value: str) -> str:
     if "://" in value:
         raise ValueError("give an image reference without a URL scheme (registry/path:tag)")
@@ -195,7 +216,40 @@ def _check_variable_name(value: str) -> str:
     if word is not None:
         raise ValueError(
             f"{value} looks like a secret (it contains {word}); secrets never go in manifests, "
-            "which live in git. Set it on Railway instead"
+            f"which live in git. Name it under gateway.secrets instead ({value}: {{from_env: VAR}}: "
+            "the pass reads it from its environment variable VAR), or set it on Railway"
+        )
+    return value
+
+
+def _check_secret_name(value: str) -> str:
+    """A gateway secret's name. It must look like a secret: saas-infra's reading of Railway
+    keeps no value of such a name, and leaves it alone when the manifest stops naming it."""
+    if not _VARIABLE_RE.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not a variable name (upper-case letters, digits and underscores, "
+            "not starting with a digit)"
+        )
+    if value in RESERVED_VARIABLES:
+        raise ValueError(f"{value} is reserved: {RESERVED_VARIABLES[value]}")
+    if value.startswith(RAILWAY_PREFIX):
+        raise ValueError(
+            f"{value} is reserved: names starting with {RAILWAY_PREFIX} are Railway's"
+        )
+    if not looks_secret(value):
+        raise ValueError(
+            f"{value} does not look like a secret (its name contains none of "
+            f"{', '.join(SECRET_WORDS)}); saas-infra reads such values back from Railway and "
+            "would show them. Put a non-secret value under variables, or name the secret so"
+        )
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME_RE.fullmatch(value):
+        raise ValueError(
+            f"'{value}' is not an environment variable name (letters, digits and underscores, "
+            "not starting with a digit)"
         )
     return value
 
@@ -238,8 +292,11 @@ TenantName = Annotated[str, AfterValidator(check_name)]
 RepoName = Annotated[str, AfterValidator(_check_repo)]
 BranchName = Annotated[str, AfterValidator(_check_branch)]
 ImageRef = Annotated[str, AfterValidator(_check_image)]
+CommitSha = Annotated[str, AfterValidator(_check_commit)]
 VariableName = Annotated[str, AfterValidator(_check_variable_name)]
 VariableValue = Annotated[str, AfterValidator(_check_variable_value)]
+SecretName = Annotated[str, AfterValidator(_check_secret_name)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
 UtcDatetime = Annotated[datetime, BeforeValidator(_to_utc)]
 
 
@@ -260,12 +317,21 @@ _VARIABLE_NAMES_SCHEMA: JsonDict = {
     },
 }
 
+_SECRET_NAMES_SCHEMA: JsonDict = {
+    "pattern": VARIABLE_NAME_PATTERN,
+    "allOf": [
+        {"pattern": "|".join(SECRET_WORDS)},
+        {"not": {"anyOf": [{"enum": _RESERVED_NAMES}, {"pattern": f"^{RAILWAY_PREFIX}"}]}},
+    ],
+}
+
 _SOURCE_SCHEMA: JsonDict = {
     "oneOf": [
         {"required": ["repo"], "not": {"required": ["image"]}},
         {
             "required": ["image"],
-            "not": {"anyOf": [{"required": ["repo"]}, {"required": ["branch"]}]},
+            "not": {"anyOf": [{"required": ["repo"]}, {"required": ["branch"]},
+                              {"required": ["commit"]}]},
         },
     ]
 }
@@ -342,6 +408,16 @@ class RestartDefaults(_Model):
 
     policy: RestartPolicyName | None = _field(None, _POLICY_FIELD)
     max_retries: int | None = _field(None, _RETRIES_FIELD)
+class SecretRef(_Model):
+    """Where the pass finds a secret's value: never the value itself, which stays out of git."""
+
+    from_env: EnvName = Field(
+        description="The environment variable of the pass (a CI secret) holding the value.",
+        json_schema_extra={"pattern": ENV_NAME_PATTERN},
+    )
+
+
+_SECRETS_SCHEMA: JsonDict = {"propertyNames": _SECRET_NAMES_SCHEMA}
 
 
 class GatewaySpec(_Model):
@@ -358,6 +434,15 @@ class GatewaySpec(_Model):
         None,
         description=f"Branch to deploy; only with repo. Default {DEFAULT_BRANCH}.",
         json_schema_extra={"minLength": 1, "maxLength": 255},
+    )
+    commit: CommitSha | None = Field(
+        None,
+        description=(
+            "Pin: the full 40-hex commit SHA of repo the gateway runs. A pinned gateway has no "
+            "GitHub deployment trigger, so a push never deploys it; without commit it follows "
+            "branch and every push to it deploys. Only with repo."
+        ),
+        json_schema_extra={"pattern": COMMIT_PATTERN},
     )
     image: ImageRef | None = Field(
         None,
@@ -378,6 +463,14 @@ class GatewaySpec(_Model):
             "propertyNames": _VARIABLE_NAMES_SCHEMA,
             "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
         },
+    )
+    secrets: dict[SecretName, SecretRef] = Field(
+        description=(
+            "Secret gateway variables by reference: NAME: {from_env: VAR} sets NAME on Railway "
+            "from the pass's environment variable VAR. Names only: a value never goes in git."
+        ),
+        default_factory=dict,
+        json_schema_extra=_SECRETS_SCHEMA,
     )
     healthcheck: HealthCheck = Field(
         default_factory=lambda: HealthCheck(),
@@ -415,7 +508,18 @@ class GatewaySpec(_Model):
             raise PydanticCustomError(
                 "gateway_source", "branch only applies to repo; remove it", {"at": "branch"}
             )
+        if self.image is not None and self.commit is not None:
+            raise PydanticCustomError(
+                "gateway_source", "commit only applies to repo (an image pins itself by its "
+                "@sha256: digest); remove it", {"at": "commit"}
+            )
         return self
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the gateway runs one fixed version (a commit, or an image) rather than
+        following a branch, which every push to it deploys."""
+        return self.commit is not None or self.image is not None
 
 
 # A gateway that may leave its source to another file (a manifest's, a fleet default's): the
@@ -451,6 +555,11 @@ class GatewayDefaults(_Model):
             "propertyNames": _VARIABLE_NAMES_SCHEMA,
             "additionalProperties": {"type": "string", "maxLength": MAX_VARIABLE_BYTES},
         },
+    )
+    secrets: dict[SecretName, SecretRef] = Field(
+        description="Secret gateway variables by reference; a manifest's own win, name by name.",
+        default_factory=dict,
+        json_schema_extra=_SECRETS_SCHEMA,
     )
     healthcheck: HealthCheckDefaults | None = Field(None, description="Health check defaults.")
     restart: RestartDefaults | None = Field(None, description="Restart policy defaults.")
@@ -552,12 +661,20 @@ class TenantManifest(_Model):
         return tenancy.project_name(self.name)
 
 
+def lacks_provider_key(manifest: TenantManifest) -> bool:
+    """A gateway that serves client-key traffic without declaring the provider key: luthien-proxy
+    answers that traffic with HTTP 500 unless someone set the key on Railway by hand."""
+    gateway = manifest.gateway
+    return gateway.auth_mode in ("client_key", "both") and PROVIDER_KEY not in gateway.secrets
+
+
 # Which model describes the mapping at a given path; used to list the fields allowed there.
 MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     (): TenantManifest,
     ("gateway",): GatewaySpec,
     ("gateway", "healthcheck"): HealthCheck,
     ("gateway", "restart"): RestartPolicy,
+    ("gateway", "secrets", "*"): SecretRef,  # "*": any secret's name
     ("redeploy",): RedeployRequest,
     ("deletion",): Tombstone,
 }
@@ -569,4 +686,5 @@ FLEET_MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     ("defaults", "gateway"): GatewayDefaults,
     ("defaults", "gateway", "healthcheck"): HealthCheckDefaults,
     ("defaults", "gateway", "restart"): RestartDefaults,
+    ("defaults", "gateway", "secrets", "*"): SecretRef,
 }

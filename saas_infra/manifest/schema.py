@@ -41,6 +41,9 @@ def json_schema() -> dict[str, Any]:
     gateway = generated["$defs"]["GatewaySpec"]
     gateway.pop("oneOf", None)
     gateway.update(SOURCE_AT_MOST_ONE)  # the source may come from fleet.yaml
+    # A pinned commit belongs to a repo: never beside an image (which pins itself).
+    gateway["not"] = {"anyOf": [{"required": ["repo", "image"]}, {"required": ["image", "branch"]},
+                                {"required": ["image", "commit"]}]}
     return _with_head(generated, SCHEMA_ID, TITLE, DESCRIPTION)
 
 

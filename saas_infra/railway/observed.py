@@ -38,6 +38,7 @@ class ObservedDeployment:
     created_at: datetime | None
     url: str | None = None
     commit: str | None = None
+    image: str | None = None  # what an image deployment runs, as its source named it
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,22 @@ class ObservedService:
     key_names: frozenset[str] = frozenset()  # which generated keys are present (by name)
     unreadable_keys: frozenset[str] = frozenset()  # keys present whose values were not returned
     unknown: frozenset[str] = frozenset()  # non-secret names whose values Railway did not return
+    # The operators' and the manifests' secrets present (by name; their values are never kept).
+    secret_names: frozenset[str] = frozenset()
     sealed: frozenset[str] = frozenset()  # names Railway reports sealed (values never returned)
     masked: bool = False  # Railway returned every value that is not sealed as null
     deployment: ObservedDeployment | None = None
     domain: str | None = None
     settings: ObservedSettings | None = None  # None: the listing did not carry them
     deployed: ObservedSettings | None = None  # what the latest deployment runs with, if known
+    # Its GitHub deployment triggers' ids in the environment: with one, every push to the
+    # branch deploys it (a pinned gateway must have none). None: not listed (unknown).
+    triggers: tuple[str, ...] | None = None
+
+    @property
+    def running_commit(self) -> str | None:
+        """The commit of its latest deployment (Railway's meta.commitHash), if it names one."""
+        return self.deployment.commit if self.deployment else None
 
 
 @dataclass(frozen=True)
@@ -260,15 +271,23 @@ def parse_project(node: dict) -> ObservedProject:
     service_configs = config.get("services") or {}
     variables = _variables_of(config)
     instances = {}
+    triggers: dict[str, list[str]] | None = None
     if environment:
         for edge in (environment.get("serviceInstances") or {}).get("edges", []):
             instances[edge["node"]["serviceId"]] = edge["node"]
+        listed = environment.get("deploymentTriggers")
+        if listed is not None:
+            triggers = {}
+            for edge in listed.get("edges", []):
+                trigger = edge["node"]
+                triggers.setdefault(trigger.get("serviceId") or "", []).append(trigger["id"])
     services = {}
     for edge in (node.get("services") or {}).get("edges", []):
         service = edge["node"]
         services[service["name"]] = _service(
             service, instances.get(service["id"]), service_configs.get(service["id"]) or {},
             variables.get(service["id"], {}),
+            None if triggers is None else tuple(triggers.get(service["id"], ())),
         )
     return ObservedProject(
         id=node["id"],
@@ -325,7 +344,8 @@ def _specs(variables: dict[str, Any]) -> dict[str, VariableSpec]:
 
 
 def _service(service: dict, instance: dict | None, config: dict,
-             specs: dict[str, VariableSpec]) -> ObservedService:
+             specs: dict[str, VariableSpec],
+             triggers: tuple[str, ...] | None = None) -> ObservedService:
     source = (instance or {}).get("source") or {}
     config_source = config.get("source") or {}
     sealed = frozenset(name for name, spec in specs.items() if spec.sealed)
@@ -348,10 +368,14 @@ def _service(service: dict, instance: dict | None, config: dict,
         unreadable_keys=frozenset(name for name in KEY_NAMES
                                   if name in values and values[name] is None),
         unknown=frozenset(name for name in managed if values[name] is None),
+        # Present by name like a key: unreadable (None) counts, a value shown empty does not.
+        secret_names=frozenset(name for name in values if is_gateway and _secret(name)
+                               and values[name] != ""),
         sealed=sealed,
         masked=bool(open_values) and all(value is None for value in open_values),
         deployment=_deployment((instance or {}).get("latestDeployment")),
         domain=domains[0]["domain"] if domains else None,
+        triggers=triggers,
         settings=_settings(instance, config.get("deploy") or {}),
         deployed=_deployed((instance or {}).get("latestDeployment")),
     )
@@ -403,6 +427,12 @@ def _manageable(name: str) -> bool:
             and not looks_secret(name))
 
 
+def _secret(name: str) -> bool:
+    """A secret-looking gateway variable other than the generated keys and Railway's own."""
+    return (name not in KEY_NAMES and not name.startswith(RAILWAY_PREFIX)
+            and looks_secret(name))
+
+
 def _deployment(node: dict | None) -> ObservedDeployment | None:
     if not node:
         return None
@@ -413,6 +443,7 @@ def _deployment(node: dict | None) -> ObservedDeployment | None:
         created_at=_time(node.get("createdAt")),
         url=node.get("staticUrl") or node.get("url"),
         commit=meta.get("commitHash"),
+        image=meta.get("image"),
     )
 
 

@@ -64,6 +64,7 @@ fragment ProjectFields on Project {{
       latestDeployment {{ id status createdAt url staticUrl meta }}
       domains {{ serviceDomains {{ id domain }} }}
     }} }} }}
+    deploymentTriggers(first: 50) {{ edges {{ node {{ id serviceId repository branch }} }} }}
   }} }} }}
 }}
 """

@@ -38,10 +38,15 @@ def instance(row: InstanceRow) -> dict[str, Any]:
         "console_url": row.console_url,
         "managed": row.managed,
         "source": row.source,
+        "secrets": {name: {"from_env": s.from_env, "on_railway": s.on_railway}
+                    for name, s in row.secrets.items()},
         "time_left_seconds": int(left.total_seconds()) if left is not None else None,
         "restorable_until": words.time(row.restorable_until),
         "deployment_status": row.deployment_status,
         "asleep": row.asleep,
+        "commit": row.commit,
+        "image": row.image,
+        "pinned": row.pinned,
     }
 
 
@@ -167,8 +172,10 @@ def credentials(creds: Credentials, name: str) -> dict[str, Any]:
     return data
 
 
-def validation(tenants: Sequence[str], fleet_file: str | None = None) -> dict[str, Any]:
-    return {"valid": True, "tenants": list(tenants), "fleet_file": fleet_file}
+def validation(tenants: Sequence[str], fleet_file: str | None = None,
+               warnings: Sequence[str] = ()) -> dict[str, Any]:
+    return {"valid": True, "tenants": list(tenants), "fleet_file": fleet_file,
+            "warnings": list(warnings)}
 
 
 def invalid(problems: Sequence[ManifestProblem]) -> dict[str, Any]:

@@ -21,7 +21,9 @@ SYMBOLS = {
     ActionKind.UPDATE_SOURCE: ("~", "yellow"),
     ActionKind.SET_VARIABLES: ("~", "yellow"),
     ActionKind.UPDATE_SETTINGS: ("~", "yellow"),
+    ActionKind.SET_SECRETS: ("~", "yellow"),
     ActionKind.REDEPLOY: ("^", "cyan"),
+    ActionKind.SET_VERSION: ("^", "cyan"),
     ActionKind.SCHEDULE_DELETE: ("!", "magenta"),
     ActionKind.CANCEL_DELETE: ("=", "green"),
     ActionKind.RESTORE: ("=", "green"),
@@ -29,8 +31,9 @@ SYMBOLS = {
 }
 SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
     ("creates", "create", "creates", (ActionKind.CREATE,)),
-    ("updates", "update", "updates", (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES,
-                                          ActionKind.UPDATE_SETTINGS)),
+    ("updates", "update", "updates",
+     (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,
+      ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION)),
     ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY,)),
     ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
      (ActionKind.SCHEDULE_DELETE,)),

@@ -138,6 +138,22 @@ def validated(count: int, directory: str, fleet_file: str | None = None) -> list
     return [say(f"{words.plural(count, 'manifest')} valid in {directory}/{with_fleet}")]
 
 
+def provider_key_warning(tenants: Sequence[str]) -> list[str]:
+    """validate's warning for gateways serving client-key traffic without the provider key."""
+    if not tenants:
+        return []
+    from saas_infra.manifest import PROVIDER_KEY
+
+    shown = ", ".join(tenants[:5]) + (f", and {len(tenants) - 5} more" if len(tenants) > 5 else "")
+    verb = "accepts" if len(tenants) == 1 else "accept"
+    return [f"{words.plural(len(tenants), 'tenant')} ({shown}) {verb} client keys (auth_mode "
+            f"client_key or both) but {'declares' if len(tenants) == 1 else 'declare'} no "
+            f"{PROVIDER_KEY} in gateway.secrets: luthien-proxy "
+            "answers that traffic with HTTP 500 unless the key was set on Railway by hand. "
+            f"Declare it, e.g. in fleet.yaml defaults: gateway.secrets: {{{PROVIDER_KEY}: "
+            "{from_env: VAR}}"]
+
+
 def saved_plan(path: str) -> Line:
     return say(f"Saved the plan to {path}")
 
@@ -250,6 +266,8 @@ def status_lines(detail: TenantDetail) -> list[Line]:
     lines = [out(f"{row.name}: {words.status_text(row)}", "bold")]
     lines.append(out(f"  Project:  {row.project_id or '-'}  {row.console_url or ''}".rstrip()))
     lines.append(out(f"  URL:      {row.url or '-'}"))
+    if row.commit or row.image or row.pinned is not None:
+        lines.append(out(f"  Version:  {version_text(row)}"))
     health = detail.health
     if health:
         lines.append(out(f"  Health:   {'ok' if health.ok else 'failing'} "
@@ -257,6 +275,10 @@ def status_lines(detail: TenantDetail) -> list[Line]:
     if row.deletion_deadline:
         lines.append(out(f"  Deletion: {words.time(row.deletion_deadline)} (requested "
                          f"{words.time(row.deletion_scheduled_at) or '-'})", "magenta"))
+    for name, secret in row.secrets.items():
+        there = {True: "set on Railway", False: "not on Railway yet", None: "no gateway yet"}
+        lines.append(out(f"  Secret:   {name} from {secret.from_env} "
+                         f"({there[secret.on_railway]})"))
     for service in detail.services:
         status = service.deployment_status or "no deployment"
         source = f"  {service.source}" if service.source else ""
@@ -269,6 +291,17 @@ def status_lines(detail: TenantDetail) -> list[Line]:
             lines.append(out(f"  pending: {pending.kind.value}: {pending.reason}", "cyan"))
     lines += [out(f"  warning: {warning}", "yellow") for warning in detail.warnings]
     return lines
+
+
+def version_text(row: InstanceRow) -> str:
+    """What the gateway runs, and whether a push can change that."""
+    running = row.image or (row.commit[:12] if row.commit else "no commit known")
+    source = row.source or {}
+    if row.pinned:
+        return f"{running} (pinned)"
+    if row.pinned is False:
+        return f"{running} (follows {source.get('branch', 'its branch')})"
+    return running
 
 
 def health_detail(health: Any) -> str:

@@ -198,6 +198,15 @@ def scheduled_with_pending_changes(run_cli, write_tenant, tenants_dir, clock) ->
         "auth_mode: both", "auth_mode: both\n  variables:\n    LOG_LEVEL: debug"))
 
 
+_LAYOUT_JS = """() => {
+  const rect = e => { const r = e.getBoundingClientRect(); return {x: r.x, width: r.width}; };
+  const scroll = document.querySelector('.table-scroll');
+  const buttons = document.querySelectorAll('tbody[data-tenant="acme"] .buttons button');
+  return {box: rect(scroll), scroll_fits: scroll.scrollWidth <= scroll.clientWidth,
+          page_width: document.documentElement.scrollWidth, buttons: [...buttons].map(rect)};
+}"""
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_every_action_is_visible_and_usable(served, chromium, run_cli, write_tenant, tenants_dir,
                                             clock, tmp_path, width):
@@ -210,15 +219,18 @@ def test_every_action_is_visible_and_usable(served, chromium, run_cli, write_ten
         buttons = page.locator('tbody[data-tenant="acme"] .buttons button')
         assert buttons.all_inner_texts() == ["Apply", "Redeploy", "Cancel deletion", "Delete…"]
         page.screenshot(path=tmp_path / f"tenants-{width}.png", full_page=True)  # to look at
-        scroll = page.locator(".table-scroll")
-        box = scroll.bounding_box()
+        # Measured in one script run: the page refreshes its fleet table now and then, and an
+        # element found in one call may be replaced before the next.
+        layout = page.evaluate(_LAYOUT_JS)
         # nothing hidden behind a sideways scroll, in the table or the page
-        assert scroll.evaluate("e => e.scrollWidth <= e.clientWidth")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        for button in buttons.all():
-            edges = button.bounding_box()
+        assert layout["scroll_fits"]
+        assert layout["page_width"] <= width
+        box = layout["box"]
+        assert len(layout["buttons"]) == 4
+        for edges in layout["buttons"]:
             assert edges["x"] >= box["x"] and edges["x"] + edges["width"] <= box["x"] + box["width"]
             assert edges["x"] + edges["width"] <= width
+        for button in buttons.all():
             button.click(trial=True)  # visible, enabled and not covered by anything
     finally:
         context.close()

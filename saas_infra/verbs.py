@@ -36,6 +36,7 @@ from saas_infra.railway.observed import (
     Observed,
     ObservedProject,
     ObservedService,
+    ObservedSettings,
     reported_project_count,
 )
 from saas_infra.railway.workspaces import WORKSPACE_TOKEN, TokenIdentity, token_identity
@@ -495,6 +496,9 @@ class InstanceRow:
     # The manifest's gateway secrets by name: NAME -> (the variable it is read from, whether
     # Railway has NAME). Never a value.
     secrets: dict[str, SecretState] = field(default_factory=dict)
+    # The gateway's deploy settings as set on Railway now (Railway's defaults filled in); None
+    # when the listing did not carry them (no gateway, or an older listing).
+    settings: dict[str, Any] | None = None
 
     @property
     def console_url(self) -> str | None:
@@ -557,7 +561,19 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         pinned=spec.gateway.pinned if spec else None,
         secrets={name: SecretState(var, name in gateway.secret_names if gateway else None)
                  for name, var in desired_secrets(spec.gateway).items()} if spec else {},
+        settings=_settings_shown(gateway.settings) if gateway and gateway.settings else None,
     )
+
+
+def _settings_shown(settings: ObservedSettings) -> dict[str, Any]:
+    """The settings in the manifest's terms (`healthcheck`, `restart`, `sleep`, `replicas`)."""
+    return {
+        "healthcheck": {"path": settings.healthcheck_path, "timeout": settings.healthcheck_timeout},
+        "restart": {"policy": settings.restart_policy.lower(),
+                    "max_retries": settings.restart_max_retries},
+        "sleep": settings.sleep,
+        "replicas": settings.replicas,
+    }
 
 
 def list_instances(fleet: Fleet, *, include_unmanaged: bool = False,

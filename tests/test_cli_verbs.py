@@ -338,6 +338,10 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         "image": None,
         "pinned": False,
         "secrets": {},
+        # added with the deploy settings: as set on Railway, in the manifest's terms
+        "settings": {"healthcheck": {"path": "/health", "timeout": 300},
+                     "restart": {"policy": "on_failure", "max_retries": 10},
+                     "sleep": False, "replicas": 1},
     }
 
 
@@ -390,6 +394,8 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
         f"  Project:  {rw.id}  {rw.console}",
         f"  URL:      {rw.url}",
         f"  Version:  {manifest['commit'][:12]} (follows main)",
+        "  Settings: health check /health (300 s), restart on_failure (10 retries), sleep off, "
+        "1 replica",
         "  Health:   ok (HTTP 200)",
         f"  Deletion: {manifest['deletion_deadline']} (requested "
         f"{manifest['deletion_scheduled_at']})",

@@ -181,3 +181,18 @@ def test_both_json_schemas_check_the_settings_as_the_models_do() -> None:
     for case in bad:
         assert not tenant.is_valid({**base, "gateway": {"repo": "a/b", **case}}), case
         assert not fleet.is_valid({"version": 1, "defaults": {"gateway": case}}), case
+
+
+def test_list_shows_the_settings_set_on_railway(fleet, tenants_dir, emu):
+    from saas_infra import verbs
+    from saas_infra.render.text import settings_text
+
+    write_manifest(tenants_dir, "acme", GATEWAY + "  replicas: 3\n  sleep: true\n"
+                   "  restart: {policy: always}\n  healthcheck: {timeout: 60}\n")
+    converge(fleet)
+    [row] = verbs.list_instances(fleet)
+    assert row.settings == {"healthcheck": {"path": "/health", "timeout": 60},
+                            "restart": {"policy": "always", "max_retries": 10},
+                            "sleep": True, "replicas": 3}
+    assert settings_text(row.settings) == (
+        "health check /health (60 s), restart always, sleep on, 3 replicas")

@@ -47,6 +47,7 @@ def instance(row: InstanceRow) -> dict[str, Any]:
         "commit": row.commit,
         "image": row.image,
         "pinned": row.pinned,
+        "settings": row.settings,
     }
 
 

@@ -261,6 +261,18 @@ def _status_style(row: InstanceRow) -> str | None:
     return STATUS_STYLES.get(row.status.value)
 
 
+def settings_text(settings: dict) -> str:
+    """e.g. `health check /health (300 s), restart on_failure (10 retries), sleep off, 1 replica`."""
+    check, restart, replicas = settings["healthcheck"], settings["restart"], settings["replicas"]
+    health = (f"health check {check['path']} ({check['timeout'] or 300} s)" if check["path"]
+              else "no health check")
+    retries = (f" ({restart['max_retries']} retries)" if restart["policy"] == "on_failure"
+               else "")
+    return (f"{health}, restart {restart['policy']}{retries}, "
+            f"sleep {'on' if settings['sleep'] else 'off'}, "
+            f"{replicas} replica{'s' if replicas != 1 else ''}")
+
+
 def status_lines(detail: TenantDetail) -> list[Line]:
     row = detail.row
     lines = [out(f"{row.name}: {words.status_text(row)}", "bold")]
@@ -268,6 +280,8 @@ def status_lines(detail: TenantDetail) -> list[Line]:
     lines.append(out(f"  URL:      {row.url or '-'}"))
     if row.commit or row.image or row.pinned is not None:
         lines.append(out(f"  Version:  {version_text(row)}"))
+    if row.settings:
+        lines.append(out(f"  Settings: {settings_text(row.settings)}"))
     health = detail.health
     if health:
         lines.append(out(f"  Health:   {'ok' if health.ok else 'failing'} "

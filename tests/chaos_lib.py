@@ -194,6 +194,10 @@ class ChaosRun:
         return self.report
 
     def round(self, number: int) -> None:
+        if self.forced(number) == "create_timeout":
+            # A timed-out create needs a create that reaches Railway: this round creates a
+            # tenant, and (faults below) meets no other fault and no kill before it.
+            self.record(number, "create", self.change_create())
         for _ in range(self.rng.randint(1, 3)):
             self.change(number)
         before = {p["id"]: t for t, ps in live_by_tenant(self.emu.snapshot()).items() for p in ps}
@@ -204,10 +208,16 @@ class ChaosRun:
         self.report.violations += [f"round {number}: {p}" for p in problems]
         self.tidy()
 
+    @staticmethod
+    def forced(number: int) -> str:
+        return FAULT_KINDS[number % len(FAULT_KINDS)]
+
     def faults(self, number: int) -> Faults:
         """Each round its own mix: every kind on or off at random, and one kind in turn always
         on, so that even a short run meets each of them several times."""
-        forced = FAULT_KINDS[number % len(FAULT_KINDS)]
+        forced = self.forced(number)
+        if forced == "create_timeout":
+            return Faults(create_timeout=1.0)
 
         def on(kind: str, share: float) -> bool:
             return self.rng.random() < share or kind == forced
@@ -223,7 +233,7 @@ class ChaosRun:
 
     def faulty_pass(self, number: int) -> None:
         kill_after = None
-        if self.rng.random() < self.config.kill_rate:
+        if self.rng.random() < self.config.kill_rate and self.forced(number) != "create_timeout":
             kill_after = self.rng.randint(1, self.config.max_kill_after)
         code, stderr = self.apply_subprocess(kill_after)
         self.report.exits["killed" if code == -signal.SIGKILL else f"exit {code}"] += 1
@@ -316,9 +326,13 @@ class ChaosRun:
         for kind in self.rng.choices(kinds, weights=[CHANGES[k] for k in kinds], k=4):
             tenant = getattr(self, "change_" + kind.replace("-", "_"))()
             if tenant:
-                self.report.changes[kind] += 1
-                self.report.history.append(f"round {number}: {kind} {tenant}")
+                self.record(number, kind, tenant)
                 return
+
+    def record(self, number: int, kind: str, tenant: str | None) -> None:
+        if tenant:
+            self.report.changes[kind] += 1
+            self.report.history.append(f"round {number}: {kind} {tenant}")
 
     def manifests(self) -> dict[str, mf.LoadedManifest]:
         return {m.name: m for m in mf.load_tenants(self.tenants)}

@@ -37,6 +37,7 @@ from saas_infra.plan import (
     Delete,
     DeleteMode,
     GatewayRef,
+    MoveRegion,
     Plan,
     Redeploy,
     Restore,
@@ -119,6 +120,7 @@ class Applier:
         outcome = TenantOutcome(tenant, project_id=actions[0].project_id if actions else None)
         run = _TenantRun(self, outcome)
         try:
+            check_moves_confirmed(tenant, actions)
             run.secret_values = self.read_secrets(tenant, actions)
             for index, action in enumerate(actions):
                 self.check_guard()
@@ -213,6 +215,8 @@ class _TenantRun:
                 self.update_source(self.gateway_ids(project_id, gateway), source)
             case UpdateSettings(settings=settings, gateway=gateway):
                 self.update_settings(self.gateway_ids(project_id, gateway), settings)
+            case MoveRegion() as change:
+                self.move_region(project_id, change)
             case Redeploy(description=description, gateway=gateway, commit=commit):
                 self.gateway_ids(project_id, gateway)
                 self.redeploy(self.known(project_id), description, commit)
@@ -286,7 +290,7 @@ class _TenantRun:
 
     def create(self, project_id: str | None, change: Create) -> None:
         project = self.ensure_project(project_id, change)
-        self.ensure_templates(project)
+        self.ensure_templates(project, change.region)
         project = self.ensure_gateway(change)
         connected = GATEWAY in change.missing
         if connected:
@@ -329,7 +333,7 @@ class _TenantRun:
         observed = observe(self.client, self.a.workspace_id, check_count=False)
         return observed.tenant_project(self.outcome.tenant)
 
-    def ensure_templates(self, project: ObservedProject) -> None:
+    def ensure_templates(self, project: ObservedProject, region: str | None = None) -> None:
         """One template at a time, each waited for, as Railway's CLI adds databases
         (railwayapp/cli src/commands/add.rs and deploy.rs fetch_and_create, since c54342ae):
         nothing says Railway runs two template workflows of one environment at once."""
@@ -338,11 +342,14 @@ class _TenantRun:
                 self.step(service_name, "unchanged")
                 continue
             template = self.a.template(code)
+            config = _json_value(template["serializedConfig"])
+            if region is not None:  # created in its region: its volume too, no migration
+                config = ops.template_config_in_region(config, region)
             try:
                 workflow = ops.template_deploy(
                     self.client,
                     template_id=template["id"],
-                    serialized_config=_json_value(template["serializedConfig"]),
+                    serialized_config=config,
                     project_id=project.id,
                     environment_id=self.environment(project),
                     workspace_id=self.a.workspace_id,
@@ -553,6 +560,21 @@ class _TenantRun:
         ops.redeploy(self.client, service_id=service_id, environment_id=environment_id)
         self.step("redeploy", "requested")
 
+    def move_region(self, project_id: str | None, change: MoveRegion) -> None:
+        """Each database placed in the region (one replica: it holds a volume), then redeployed:
+        placement applies from the next deployment, which Railway starts by migrating the
+        volume (check_moves_confirmed has made sure the operator asked for it)."""
+        environment_id = change.environment_id or self.environment(
+            self.project or self.load(self.known(project_id)))
+        for service in change.services:
+            if service.write:
+                ops.service_instance_update(
+                    self.client, service_id=service.service_id, environment_id=environment_id,
+                    settings={"multiRegionConfig": {change.region: {"numReplicas": 1}}})
+            ops.redeploy(self.client, service_id=service.service_id,
+                         environment_id=environment_id)
+            self.step(service.name, f"moving to {change.region}")
+
     def redeploy(self, project_id: str, description: str, commit: str | None = None) -> None:
         self.deploy(commit)
         ops.project_set_description(self.client, project_id, description)
@@ -640,6 +662,22 @@ class _TenantRun:
             self.step("project", "already gone")
             return
         self.step("project", "deleted" if mode is DeleteMode.NOW else "scheduled on Railway")
+
+
+def check_moves_confirmed(tenant: str, actions: list[Action]) -> None:
+    """A move that migrates database volumes runs only when the operator confirmed it; otherwise
+    the tenant fails before anything is sent for it, and says how to confirm."""
+    for action in actions:
+        change = action.change
+        if isinstance(change, MoveRegion) and not change.confirmed:
+            names = ", ".join(s.name for s in change.services)
+            raise ConfigError(
+                f"tenant {tenant}: moving {names} to {change.region} moves their data (Railway "
+                "migrates each database volume, and the tenant is offline until it is done); "
+                "nothing was sent for this tenant. To confirm, run `saas-infra apply "
+                "--allow-region-move` (or save the plan with `saas-infra plan "
+                "--allow-region-move --out FILE` and apply that)"
+            )
 
 
 def _has_source(gateway: ObservedService | None) -> bool:

@@ -29,6 +29,8 @@ from saas_infra.plan import (
     FindingKind,
     GatewayRef,
     Guard,
+    MoveRegion,
+    PlacedService,
     Plan,
     Redeploy,
     Restore,
@@ -58,6 +60,7 @@ from saas_infra.tenancy import (
     REDIS,
     REDIS_URL,
     SERVICES,
+    TEMPLATES,
     project_name,
     tenant_of_project_name,
 )
@@ -84,9 +87,10 @@ def desired_source(gateway: GatewaySpec) -> Source:
     return Source(repo=gateway.repo, branch=gateway.branch or "main", commit=gateway.commit)
 
 
-def desired_settings(gateway: GatewaySpec) -> Settings:
+def desired_settings(gateway: GatewaySpec, region: str | None = None) -> Settings:
     """The gateway's deploy settings as the manifest asks for them, in Railway's terms. The
-    retries count only under on_failure, so they are left out under always and never."""
+    retries count only under on_failure, so they are left out under always and never. `region`
+    is the manifest's (None: the replicas stay where the gateway runs)."""
     on_failure = gateway.restart.policy == "on_failure"
     return Settings(
         healthcheck_path=gateway.healthcheck.path,
@@ -95,18 +99,30 @@ def desired_settings(gateway: GatewaySpec) -> Settings:
         restart_max_retries=gateway.restart.max_retries if on_failure else None,
         sleep=gateway.sleep,
         replicas=gateway.replicas,
+        region=region,
     )
 
 
 def settings_to_write(want: Settings, have: ObservedSettings) -> Settings:
     """The fields of `want` that Railway does not have yet (the rest None), with the region
-    the replicas go to: where the gateway runs now, else DEFAULT_REGION."""
+    the replicas go to: the manifest's, else where the gateway runs now, else DEFAULT_REGION.
+    A region to change writes the whole placement (multiRegionConfig replaces the map)."""
     changed = {name: value for name in _SETTING_FIELDS
                if (value := getattr(want, name)) is not None and getattr(have, name) != value}
+    if want.region is not None and placed_in(have) != want.region:
+        changed["replicas"] = want.replicas
     if not changed:
         return Settings()
-    region = (have.region or DEFAULT_REGION) if "replicas" in changed else None
+    region = (want.region or have.region or DEFAULT_REGION) if "replicas" in changed else None
     return Settings(**changed, region=region)
+
+
+def placed_in(settings: ObservedSettings | None) -> str | None:
+    """The region a service is placed in, as one id; several regions read as "a+b", which no
+    single region equals. None: Railway shows no placement."""
+    if settings is None:
+        return None
+    return "+".join(settings.regions) if settings.regions else settings.region
 
 
 _SETTING_FIELDS = ("healthcheck_path", "healthcheck_timeout", "restart_policy",
@@ -129,6 +145,7 @@ def compute_plan(
     max_deletions: int = 3,
     workspace_id: str | None = None,
     resync_secrets: bool = False,
+    allow_region_move: bool = False,
 ) -> Plan:
     targets = tuple(sorted(set(targets)))
     wanted = {m.manifest.name: m for m in manifests}
@@ -148,7 +165,7 @@ def compute_plan(
         ]
         tenant_actions, tenant_findings = _tenant_plan(
             wanted[name].manifest, managed.get(name, []), restorable, now,
-            unmarked.get(name), resync_secrets,
+            unmarked.get(name), resync_secrets, allow_region_move,
         )
         actions.extend(tenant_actions)
         findings.extend(tenant_findings)
@@ -176,7 +193,8 @@ def compute_plan(
 def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                  pending: list[ObservedProject], now: datetime,
                  unmarked: ObservedProject | None = None,
-                 resync_secrets: bool = False) -> tuple[list[Action], list[Finding]]:
+                 resync_secrets: bool = False,
+                 allow_region_move: bool = False) -> tuple[list[Action], list[Finding]]:
     name = manifest.name
     if len(live) > 1:
         ids = ", ".join(p.id for p in live)
@@ -206,7 +224,8 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                              f"delete but {why}; cancelling that delete", Restore(),
                              project_id=restorable.id)
             # Once restored it is a live project: its marker still carries the old deadline.
-            return [restore, *_update(manifest, restorable, marker, resync_secrets)], []
+            return [restore, *_update(manifest, restorable, marker, resync_secrets,
+                                      allow_region_move)], []
         if deletion:  # never created (or removed by hand), and going anyway: nothing to create
             return [], []
         if unmarked is not None:  # creating would make a second luthien-<name> beside it
@@ -216,7 +235,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                 f"`[saas-infra tenant={name}]` in its description, or remove or rename it",
                 tenant=name, project_id=unmarked.id, project_name=unmarked.name)]
         return [_create(manifest, None, marker)], []
-    return _update(manifest, project, marker, resync_secrets), []
+    return _update(manifest, project, marker, resync_secrets, allow_region_move), []
 
 
 def _marker_of(project: ObservedProject) -> Marker:
@@ -264,16 +283,18 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
         source=desired_source(manifest.gateway),
         variables=desired_variables(manifest.gateway),
         missing=tuple(missing),
-        settings=(settings_to_write(desired_settings(manifest.gateway), ObservedSettings())
+        settings=(settings_to_write(desired_settings(manifest.gateway, manifest.region),
+                                    ObservedSettings())
                   if gateway is None else Settings()),
         # Only a gateway created by this action gets them here; an existing one by set-secrets.
         secrets=secrets,
+        region=manifest.region,
     )
     return Action(manifest.name, reason, change, project_id=project.id if project else None)
 
 
 def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
-            resync_secrets: bool = False) -> list[Action]:
+            resync_secrets: bool = False, allow_region_move: bool = False) -> list[Action]:
     name = manifest.name
     actions: list[Action] = []
     gateway = project.gateway
@@ -286,6 +307,7 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
     ):
         actions.append(_create(manifest, project, marker))
     creating = bool(actions)
+    actions += _region_moves(manifest, project, confirmed=allow_region_move)
     pin = manifest.gateway.commit
     redeploying = bool(manifest.redeploy) and _marker_of(project).redeploy != marker.redeploy
     if gateway is not None:
@@ -311,6 +333,37 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
         actions.append(Action(name, "tombstone removed from the manifest",
                               CancelDelete(marker.render()), project_id=project.id))
     return actions
+
+
+def _region_moves(manifest: TenantManifest, project: ObservedProject, *,
+                  confirmed: bool) -> list[Action]:
+    """The databases placed elsewhere than the manifest's region. Each holds a volume, so a move
+    migrates its data: the action says so, and apply runs it only when `confirmed`. A database
+    placed there already but still running elsewhere (a pass died before its redeploy) is only
+    redeployed; where Railway shows neither, it is placed."""
+    region = manifest.region
+    if region is None:
+        return []
+    moves = []
+    for name, _code in TEMPLATES:
+        service = project.services.get(name)
+        if service is None:  # the create places a missing one
+            continue
+        placed, running = placed_in(service.settings), placed_in(service.deployed)
+        if (placed or running) == region and running in (region, None):
+            continue  # placed there (or, with no placement set, running there)
+        moves.append(PlacedService(name, service.id, running or placed, write=placed != region))
+    if not moves:
+        return []
+    shown = ", ".join(f"{m.name} {m.region or 'unknown region'}" for m in moves)
+    reason = (f"databases in another region than the manifest's {region}: {shown}; moving them "
+              "moves their data (Railway migrates each volume, and the tenant is offline until "
+              "it is done)")
+    if not confirmed:
+        reason += "; apply runs it only with --allow-region-move"
+    return [Action(manifest.name, reason,
+                   MoveRegion(region, tuple(moves), project.environment_id, confirmed),
+                   project_id=project.id)]
 
 
 def _gateway_ref(project: ObservedProject) -> GatewayRef:
@@ -418,11 +471,14 @@ def _settings_changes(manifest: TenantManifest, project: ObservedProject,
         return []
     if have.region is None and gateway.deployed is not None:  # no placement set: where it runs
         have = replace(have, region=gateway.deployed.region)
-    change = settings_to_write(desired_settings(manifest.gateway), have)
+    change = settings_to_write(desired_settings(manifest.gateway, manifest.region), have)
     if not change.empty:
-        shown = ", ".join(f"{name} {_shown(getattr(have, name))} -> {_shown(getattr(change, name))}"
-                          for name in _SETTING_FIELDS if getattr(change, name) is not None)
-        reason = f"gateway settings differ from the manifest: {shown}"
+        shown = [f"{name} {_shown(getattr(have, name))} -> {_shown(getattr(change, name))}"
+                 for name in _SETTING_FIELDS if getattr(change, name) is not None
+                 and getattr(change, name) != getattr(have, name)]
+        if manifest.region is not None and placed_in(have) != manifest.region:
+            shown.append(f"region {placed_in(have) or 'unset'} -> {manifest.region}")
+        reason = f"gateway settings differ from the manifest: {', '.join(shown)}"
     elif gateway.deployed is not None and _undeployed(have, gateway.deployed):
         reason = ("gateway settings are set on Railway but not deployed yet: redeploying the "
                   "running version")
@@ -433,7 +489,9 @@ def _settings_changes(manifest: TenantManifest, project: ObservedProject,
 
 
 def _undeployed(have: ObservedSettings, deployed: ObservedSettings) -> bool:
-    return any(getattr(have, name) != getattr(deployed, name) for name in _SETTING_FIELDS)
+    # Unknown on either side is never a reason to redeploy.
+    moved = bool(have.regions and deployed.regions) and have.regions != deployed.regions
+    return moved or any(getattr(have, name) != getattr(deployed, name) for name in _SETTING_FIELDS)
 
 
 def _shown(value: object) -> str:

@@ -31,6 +31,7 @@ class ActionKind(StrEnum):
     SET_VARIABLES = "set-variables"  # the gateway's variables (manifest edit or drift on Railway)
     UPDATE_SETTINGS = "update-settings"  # the gateway's deploy settings, then a redeploy
     SET_SECRETS = "set-secrets"  # the gateway's secrets, read from the pass's environment
+    MOVE_REGION = "move-region"  # the databases to another region: their volumes' data migrates
     REDEPLOY = "redeploy"  # a redeploy requested in the manifest
     SET_VERSION = "set-version"  # a pinned commit (no push trigger) or a followed branch
     SCHEDULE_DELETE = "schedule-delete"  # write the deletion deadline on Railway
@@ -132,6 +133,8 @@ class Create:
     secrets: dict[str, str] = field(default_factory=dict)
     # A new gateway's deploy settings, written (then redeployed) right after its create.
     settings: Settings = field(default_factory=Settings)
+    # Where new database services are placed (their template deploy); None: Railway's default.
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,30 @@ class SetSecrets:
     secrets: dict[str, str]
     gateway: GatewayRef
     resync: bool = False  # rewriting names present on Railway (`--resync-secrets`)
+
+
+@dataclass(frozen=True)
+class PlacedService:
+    """A database service to place in the action's region: its placement written when Railway
+    has another (`write`), then a redeploy, from which Railway moves it and its volume."""
+
+    name: str  # Postgres, Redis
+    service_id: str
+    region: str | None  # where it runs now, as observed (None: Railway shows no placement)
+    write: bool = True  # False: placed already but not deployed there yet (a pass died)
+
+
+@dataclass(frozen=True)
+class MoveRegion:
+    """Move the tenant's databases to `region`. Each holds a volume, so Railway migrates its data
+    and the tenant is offline meanwhile: apply refuses it unless `confirmed` (the operator's
+    --allow-region-move, recorded in the plan and in a saved plan)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.MOVE_REGION
+    region: str
+    services: tuple[PlacedService, ...]
+    environment_id: str | None
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,8 +248,8 @@ class Delete:
 
 
 Change: TypeAlias = (
-    Create | UpdateSource | SetVariables | SetSecrets | UpdateSettings | Redeploy | SetVersion
-    | ScheduleDelete | CancelDelete | Restore | Delete
+    Create | UpdateSource | SetVariables | SetSecrets | UpdateSettings | MoveRegion | Redeploy
+    | SetVersion | ScheduleDelete | CancelDelete | Restore | Delete
 )
 CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,24 @@ from saas_infra.errors import (
     ConfigError,
     GuardError,
     LockLostError,
+    ManifestError,
     ManifestProblem,
     NotConvergedError,
     RailwayError,
     StalePlanError,
 )
-from saas_infra.manifest import LoadedManifest
-from saas_infra.plan import ActionKind, Change, Finding, FindingKind, Guard, Plan, SetSecrets
+from saas_infra.manifest import KnownRegion, LoadedManifest, region_problems
+from saas_infra.plan import (
+    Action,
+    ActionKind,
+    Change,
+    Finding,
+    FindingKind,
+    Guard,
+    MoveRegion,
+    Plan,
+    SetSecrets,
+)
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed, ObservedProject, observe
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
@@ -53,6 +64,8 @@ class Fleet:
     chosen: WorkspaceChoice | None = field(default=None, repr=False)  # set by workspace()
     # The pass's environment: apply reads the manifests' secrets (from_env) from it, nothing else.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Railway's regions, read once by the first plan that needs them (a manifest sets a region).
+    known_regions: dict[str, KnownRegion] | None = field(default=None, repr=False)
 
     def workspace(self) -> str:
         """The workspace's id, resolved once (railway/workspaces.py): a configured one is first
@@ -77,14 +90,31 @@ class Fleet:
         return observe(self.client, self.workspace())
 
     def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None,
-             resync_secrets: bool = False) -> Plan:
+             resync_secrets: bool = False, allow_region_move: bool = False) -> Plan:
         return self.plan_from(self.load(), self.observe(), targets=targets, at=at,
-                              resync_secrets=resync_secrets)
+                              resync_secrets=resync_secrets,
+                              allow_region_move=allow_region_move)
+
+    def check_regions(self, manifests: list[LoadedManifest]) -> None:
+        """Refuse the pass, before anything is sent, when a manifest names a region Railway
+        does not offer (unknown, or deprecated). Railway's list is read only when some
+        manifest sets a region, once per Fleet: one request per pass."""
+        if not any(m.manifest.region for m in manifests):
+            return
+        if self.known_regions is None:
+            self.known_regions = {
+                r.name: KnownRegion(r.name, r.location, r.deprecated, r.replacement)
+                for r in ops.deploy_regions(self.client)
+            }
+        problems = region_problems(manifests, self.known_regions)
+        if problems:
+            raise ManifestError(problems)
 
     def plan_from(self, manifests: list[LoadedManifest], observed: Observed, *,
                   targets: Iterable[str] = (), at: datetime | None = None,
-                  resync_secrets: bool = False) -> Plan:
+                  resync_secrets: bool = False, allow_region_move: bool = False) -> Plan:
         check_targets(targets, manifests, observed)
+        self.check_regions(manifests)
         return compute_plan(
             manifests,
             observed,
@@ -93,6 +123,7 @@ class Fleet:
             max_deletions=self.max_deletions,
             workspace_id=self.workspace(),
             resync_secrets=resync_secrets,
+            allow_region_move=allow_region_move,
         )
 
     def applier(self, progress: ProgressFn | None = None,
@@ -223,25 +254,33 @@ def apply_pass(
     observed: Observed | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     resync_secrets: bool = False,
+    allow_region_move: bool = False,
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once. `on_plan` is shown the
     plan it is about to apply, once the guards let it. `resync_secrets` rewrites the secrets
     present on Railway too (a saved plan that does says so itself); the check after apply
-    compares secrets by name, as every pass does."""
+    compares secrets by name, as every pass does. `allow_region_move` confirms the moves of
+    databases to another region (which migrate their data); a saved plan records it, and the
+    flag given with a saved plan confirms that plan's moves."""
     manifests = fleet.load()  # first: a bad manifest stops the pass before Railway is asked
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
         # take it, since on Railway taking it costs four calls and a settle time.
         observed = observed or fleet.observe()  # a caller's fresh look serves as the first
         first = fleet.plan_from(manifests, observed, targets=targets,
-                                resync_secrets=resync_secrets)
+                                resync_secrets=resync_secrets,
+                                allow_region_move=allow_region_move)
         check_guards(first)
         if first.empty:
             return ApplyReport(first, [], first, observed)
     else:
         resync_secrets = resync_secrets or any(
             isinstance(a.change, SetSecrets) and a.change.resync for a in plan.actions)
+        if allow_region_move:
+            plan = confirm_region_moves(plan)
+        allow_region_move = any(
+            isinstance(a.change, MoveRegion) and a.change.confirmed for a in plan.actions)
     if plan is not None and plan.workspace_id and plan.workspace_id != fleet.workspace():
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
@@ -254,7 +293,8 @@ def apply_pass(
             manifests = fleet.load()
             fresh = fleet.plan_from(manifests, fleet.observe(),
                                     targets=plan.targets if plan else targets,
-                                    resync_secrets=resync_secrets)
+                                    resync_secrets=resync_secrets,
+                                    allow_region_move=allow_region_move)
             if plan is None:
                 plan = fresh
             else:
@@ -275,6 +315,15 @@ def apply_pass(
             raise
         report.lost = report.lost or str(exc)
     return report
+
+
+def confirm_region_moves(plan: Plan) -> Plan:
+    """The plan with its database moves confirmed (`--allow-region-move` given at apply time)."""
+    def confirmed(action: Action) -> Action:
+        if isinstance(action.change, MoveRegion):
+            return replace(action, change=replace(action.change, confirmed=True))
+        return action
+    return replace(plan, actions=tuple(confirmed(a) for a in plan.actions))
 
 
 def _lost(held: fleet_lock.FleetLock) -> str | None:

@@ -25,7 +25,7 @@ from saas_infra import lock as fleet_lock
 from saas_infra import manifest as mf
 from saas_infra.apply import TenantOutcome, generate_key
 from saas_infra.clock import format_time, parse_time
-from saas_infra.diff import desired_secrets, desired_source
+from saas_infra.diff import desired_secrets, desired_source, placed_in
 from saas_infra.errors import ConfigError, LockLostError, ManifestProblem, SaasInfraError
 from saas_infra.manifest.loader import SUFFIXES, display_path, validation_problems
 from saas_infra.manifest.models import MAX_GRACE_DAYS
@@ -48,6 +48,7 @@ from saas_infra.tenancy import (
     KEY_NAMES,
     REMOVED,
     RUNNING,
+    SERVICES,
     SKIPPED,
     project_name,
     tenant_of_project_name,
@@ -499,6 +500,10 @@ class InstanceRow:
     # The gateway's deploy settings as set on Railway now (Railway's defaults filled in); None
     # when the listing did not carry them (no gateway, or an older listing).
     settings: dict[str, Any] | None = None
+    region: str | None = None  # the manifest's region (None: none asked for, or no manifest)
+    # Where each service runs as Railway shows it (its placement, else its latest deployment's;
+    # None: unknown), from the fleet listing.
+    regions: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def console_url(self) -> str | None:
@@ -562,7 +567,17 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         secrets={name: SecretState(var, name in gateway.secret_names if gateway else None)
                  for name, var in desired_secrets(spec.gateway).items()} if spec else {},
         settings=_settings_shown(gateway.settings) if gateway and gateway.settings else None,
+        region=spec.region if spec else None,
+        regions=_regions_of(project),
     )
+
+
+def _regions_of(project: ObservedProject | None) -> dict[str, str | None]:
+    """Each tenant service's region, in the order a tenant's services are listed."""
+    if project is None:
+        return {}
+    return {name: placed_in(service.settings) or placed_in(service.deployed)
+            for name in SERVICES if (service := project.services.get(name)) is not None}
 
 
 def _settings_shown(settings: ObservedSettings) -> dict[str, Any]:
@@ -679,7 +694,8 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
 
 
 DRIFT = (ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,  # kinds that mean Railway differs
-         ActionKind.UPDATE_SOURCE, ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION)
+         ActionKind.UPDATE_SOURCE, ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION,
+         ActionKind.MOVE_REGION)
 
 
 def _service_row(service: ObservedService) -> ServiceRow:

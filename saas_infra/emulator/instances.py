@@ -193,12 +193,20 @@ def manifest(instance: Instance) -> dict[str, Any]:
     return {"deploy": {**instance.deploy, "multiRegionConfig": placement(instance)}}
 
 
-def from_template(instances: list[Instance], service_config: dict[str, Any]) -> None:
+def from_template(ctx: RequestContext, instances: list[Instance],
+                  service_config: dict[str, Any]) -> None:
     """A template service starts with its template's deploy settings (numReplicas, restart
-    policy, ...), as Railway's Postgres and Redis templates carry them."""
+    policy, ...), as Railway's Postgres and Redis templates carry them, and with the placement
+    its serializedConfig gives (`deploy.multiRegionConfig`: Railway's CLI shapes a template's
+    topology there before templateDeployV2, railwayapp/cli src/controllers/template_apply.rs),
+    checked as serviceInstanceUpdate checks it; its volume is then created in that region."""
     given = service_config.get("deploy") or {}
     settings = {k: given[k] for k in (*_PLAIN, "numReplicas", "multiRegionConfig") if k in given}
+    has_volume = bool(service_config.get("volumeMounts"))
     for instance in instances:
+        if settings.get("multiRegionConfig") is not None:
+            settings["multiRegionConfig"] = regions.placement(
+                settings["multiRegionConfig"], plan=plan_of(ctx, instance), has_volume=has_volume)
         instance.deploy.update(settings)
 
 

@@ -22,13 +22,22 @@ An empty service (`serviceCreate` without a source) deploys nothing until `servi
 it one: railwayapp/docs content/docs/integrations/api/manage-services.md "Empty service (no
 source)" ("Create an empty service that you can configure later") and content/docs/services.md
 "Service source" (an empty service's source is set later in Service settings), both @ c2a634f1.
+
+A template service placed by its serializedConfig (`services.<id>.deploy.multiRegionConfig`)
+starts there, its volume too: Railway's CLI shapes a template's topology inside serializedConfig
+before templateDeployV2 (railwayapp/cli src/controllers/template_apply.rs adjust_edge_count sets
+`deploy.numReplicas`, porting the dashboard's useApplyComposableTemplate) and reads a database's
+region from its single-region `deploy.multiRegionConfig` (src/commands/config/mod.rs
+database_region), both @ df3838bf; a new volume goes to its service's region (railwayapp/docs
+content/docs/deployments/regions.md @ c2a634f1). The placement is checked as
+serviceInstanceUpdate checks it, before anything is created.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import instances, lifecycle, names, ops, templates, triggers, volumes
+from . import instances, lifecycle, names, ops, regions, templates, triggers, volumes
 from .context import ApiFailure, RequestContext
 from .resolvers import instances_of
 from .state import Domain, Instance, Project, Service, Workflow
@@ -350,6 +359,8 @@ def m_template_deploy_v2(_root: Any, info: Info, input: dict[str, Any]) -> dict[
         environment_id = project.environment_ids[0]
     if _workflow_running(ctx, environment_id):
         ctx.emulator.record_template_overlap()
+    for service_config in config["services"].values():  # all or nothing: checked first
+        _check_template_placement(ctx, project, service_config)
     for template_service_id, service_config in config["services"].items():
         _deploy_template_service(ctx, project, template, template_service_id, service_config, input)
     workflow = Workflow(
@@ -372,6 +383,17 @@ def _workflow_running(ctx: RequestContext, environment_id: str) -> bool:
         and lifecycle.workflow_status(w.created, ctx.now) != "Complete"
         for w in ctx.state.workflows.values()
     )
+
+
+def _check_template_placement(ctx: RequestContext, project: Project, service_config: Any) -> None:
+    """A placement in the template's serializedConfig follows serviceInstanceUpdate's rules
+    (instances.from_template applies it)."""
+    if not isinstance(service_config, dict):
+        return  # refused by the deploy itself
+    placed = (service_config.get("deploy") or {}).get("multiRegionConfig")
+    if placed is not None:
+        plan = ctx.state.workspaces[project.workspace_id].plan
+        regions.placement(placed, plan=plan, has_volume=bool(service_config.get("volumeMounts")))
 
 
 def _deploy_template_service(
@@ -403,7 +425,7 @@ def _deploy_template_service(
         template_id=template["id"],
         template_service_id=template_service_id,
     )
-    instances.from_template(created, service_config)
+    instances.from_template(ctx, created, service_config)
     volumes.from_template(ctx, project, created, service_config, input["serializedConfig"])
     if not input.get("stageOnly"):
         for instance in created:

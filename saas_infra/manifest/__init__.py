@@ -47,6 +47,7 @@ from saas_infra.manifest.models import (
     lacks_provider_key,
     set_on_railway,
 )
+from saas_infra.manifest.regions import KnownRegion, region_problems
 from saas_infra.manifest.schema import (
     fleet_json_schema,
     fleet_json_schema_text,
@@ -67,6 +68,7 @@ __all__ = [
     "AuthMode",
     "FleetFile",
     "GatewaySpec",
+    "KnownRegion",
     "LoadedFleet",
     "LoadedManifest",
     "RedeployRequest",
@@ -74,6 +76,7 @@ __all__ = [
     "TenantManifest",
     "Tombstone",
     "check_name",
+    "region_problems",
     "lacks_provider_key",
     "set_on_railway",
     "clear_tombstone",

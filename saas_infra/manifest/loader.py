@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,15 @@ _NOT_PRINTABLE = re.compile(
 
 
 @dataclass(frozen=True)
+class Where:
+    """A field's place in a file: the file as shown, its 1-based line, its dotted path."""
+
+    file: str
+    line: int | None
+    field: str
+
+
+@dataclass(frozen=True)
 class LoadedManifest:
     """A valid manifest and where it came from. `fingerprint` is the sha256 of the file's bytes,
     so a saved plan can tell whether its tenants changed since it was made."""
@@ -51,6 +60,9 @@ class LoadedManifest:
     manifest: TenantManifest
     path: Path
     fingerprint: str
+    # Where the tenant's `region` is written (the manifest, or the fleet file's tier or
+    # defaults): what a pass names when Railway does not know the region.
+    region_at: Where | None = None
 
     @property
     def name(self) -> str:
@@ -70,6 +82,7 @@ class LoadedFleet:
     defaults: dict[str, Any]
     tiers: dict[str, dict[str, Any]]
     digest: str
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict, compare=False)
 
     def layers(self, tier: str | None) -> list[dict[str, Any]]:
         return [self.defaults] + ([self.tiers[tier]] if tier in self.tiers else [])
@@ -133,7 +146,7 @@ def parse_fleet(
     value: dict[str, Any] = composed.value
     digest = hashlib.sha256(data).hexdigest()
     return LoadedFleet(model, path, value.get("defaults") or {}, value.get("tiers") or {},
-                       digest), []
+                       digest, composed.lines), []
 
 
 def display_path(path: Path) -> str:
@@ -265,7 +278,25 @@ def _load_file(
     manifest, problems = parse_manifest(data, shown, stem=path.stem, fleet=fleet)
     if manifest is None:
         return None, problems
-    return LoadedManifest(manifest, path, _fingerprint(data, fleet)), []
+    region_at = _region_at(data, shown, manifest, fleet) if manifest.region else None
+    return LoadedManifest(manifest, path, _fingerprint(data, fleet), region_at), []
+
+
+def _region_at(data: bytes, shown: str, manifest: TenantManifest,
+               fleet: LoadedFleet | None) -> Where:
+    """Which file and line give the manifest its region: its own, else its tier's, else the
+    fleet file's defaults (the layers merge in that order)."""
+    composed, _ = _compose_bytes(data, shown)
+    lines = composed.lines if composed is not None else {}
+    if ("region",) in lines or fleet is None:
+        return Where(shown, lines.get(("region",)), "region")
+    fleet_shown = display_path(fleet.path)
+    tier = manifest.tier
+    if tier is not None and "region" in fleet.tiers.get(tier, {}):
+        path: tuple[str | int, ...] = ("tiers", tier, "region")
+    else:
+        path = ("defaults", "region")
+    return Where(fleet_shown, fleet.lines.get(path), dotted(path))
 
 
 def _fingerprint(data: bytes, fleet: LoadedFleet | None) -> str:
@@ -482,6 +513,7 @@ __all__ = [
     "LoadedFleet",
     "LoadedManifest",
     "Tenant",
+    "Where",
     "display_path",
     "fingerprint_file",
     "load_tenant_file",

@@ -73,6 +73,11 @@ DEFAULT_REPLICAS = 1
 # refuses more than the workspace's plan allows, and apply reports its answer for the tenant.
 MAX_REPLICAS = 42
 HEALTHCHECK_PATH_PATTERN = r"^/[^\s?#]{0,2047}$"
+# A Railway deploy region id as its `regions` query lists them (`name`: us-west2,
+# europe-west4-drams3a, ...). Only the shape is checked offline; a pass checks the id against
+# Railway's own list (manifest/regions.py), since Railway adds and retires regions.
+REGION_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+){0,7}$"
+REGION_MAX = 63
 
 
 _OWNER_RE = re.compile(_OWNER)
@@ -114,6 +119,15 @@ def check_tier(value: str) -> str:
         raise ValueError(
             f"'{value}' is not a tier name (a lowercase letter, then lowercase letters, digits, "
             "- or _; at most 63 characters)"
+        )
+    return value
+
+
+def check_region(value: str) -> str:
+    if len(value) > REGION_MAX or not re.fullmatch(REGION_PATTERN, value):
+        raise ValueError(
+            f"'{value}' is not a Railway region id (lowercase letters, digits and hyphens, as "
+            "Railway's regions list names them, e.g. europe-west4-drams3a or us-west2)"
         )
     return value
 
@@ -298,6 +312,7 @@ VariableValue = Annotated[str, AfterValidator(_check_variable_value)]
 SecretName = Annotated[str, AfterValidator(_check_secret_name)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 UtcDatetime = Annotated[datetime, BeforeValidator(_to_utc)]
+RegionId = Annotated[str, AfterValidator(check_region)]
 
 
 class _Model(BaseModel):
@@ -374,6 +389,15 @@ _REPLICAS_FIELD: dict[str, Any] = {
     "ge": 1, "le": MAX_REPLICAS,
     "description": "Gateway replicas in its region (multiRegionConfig numReplicas). Default "
     f"{DEFAULT_REPLICAS}; at most what the workspace's plan allows (Railway refuses more).",
+}
+
+
+_REGION_FIELD: dict[str, Any] = {
+    "description": "Railway deploy region of the tenant's services (gateway, Postgres, Redis), "
+    "by its id in Railway's regions list (e.g. europe-west4-drams3a); set through "
+    "multiRegionConfig. Moving a tenant that has data migrates its database volumes (downtime): "
+    "apply does it only with --allow-region-move. Absent: saas-infra leaves placement to Railway.",
+    "json_schema_extra": {"pattern": REGION_PATTERN, "maxLength": REGION_MAX},
 }
 
 
@@ -582,6 +606,7 @@ class GatewayDefaults(_Model):
 class TenantDefaults(_Model):
     """What a manifest inherits: the fleet's `defaults`, or one of its `tiers`."""
 
+    region: RegionId | None = _field(None, _REGION_FIELD)
     gateway: GatewayDefaults | None = Field(None, description="Gateway defaults.")
 
 
@@ -596,7 +621,8 @@ class FleetFile(_Model):
         description="Fleet file format version."
     )
     defaults: TenantDefaults = Field(
-        default_factory=lambda: TenantDefaults(gateway=None), description="Fields every manifest inherits."
+        default_factory=lambda: TenantDefaults(region=None, gateway=None),
+        description="Fields every manifest inherits."
     )
     tiers: dict[TierName, TenantDefaults] = Field(
         default_factory=dict,
@@ -646,6 +672,7 @@ class TenantManifest(_Model):
         description="A tier of fleet.yaml whose fields this manifest inherits (its own win).",
         json_schema_extra={"pattern": TIER_PATTERN},
     )
+    region: RegionId | None = _field(None, _REGION_FIELD)
     gateway: GatewaySpec = Field(
         description="The luthien-proxy gateway service; fleet.yaml may give its fields."
     )

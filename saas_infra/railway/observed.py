@@ -55,6 +55,7 @@ class ObservedSettings:
     sleep: bool = False
     replicas: int = 1
     region: str | None = None  # where the replicas run (the region holding most of them)
+    regions: tuple[str, ...] = ()  # every region of its multiRegionConfig, sorted; () when unset
 
 
 @dataclass(frozen=True)
@@ -418,6 +419,7 @@ def _settings_of(deploy: dict[str, Any]) -> ObservedSettings:
         sleep=bool(deploy.get("sleepApplication")),
         replicas=replicas,
         region=region,
+        regions=tuple(sorted(counts)),
     )
 
 

@@ -703,6 +703,43 @@ def regions(client: Executor, project_id: str | None = None) -> list[dict]:
     return client.execute(REGIONS, {"projectId": project_id})["regions"]
 
 
+@dataclass(frozen=True)
+class DeployRegion:
+    """One entry of Railway's regions list: the id to place by (`name`), its friendly location,
+    and the replacement Railway names when it deprecated the region."""
+
+    name: str
+    location: str
+    deprecated: bool
+    replacement: str | None
+
+
+def deploy_regions(client: Executor) -> list[DeployRegion]:
+    """Railway's regions (one request), deprecated ones included and marked, as its CLI reads
+    them (railwayapp/cli src/controllers/regions.rs region_is_available)."""
+    out = []
+    for entry in regions(client):
+        info = (entry.get("deploymentConstraints") or {}).get("deprecationInfo") or {}
+        out.append(DeployRegion(entry["name"], entry.get("location") or "",
+                                bool(info.get("isDeprecated")), info.get("replacementRegion")))
+    return out
+
+
+def template_config_in_region(config: dict[str, Any], region: str) -> dict[str, Any]:
+    """A template's serializedConfig with every service placed in `region`, one replica (the
+    databases hold a volume: one replica in one region). Railway's own clients shape a template's
+    topology inside serializedConfig before templateDeployV2 (railwayapp/cli
+    src/controllers/template_apply.rs sets `deploy.numReplicas` there, porting the dashboard's
+    useApplyComposableTemplate), and read a database's region from its single-region
+    `deploy.multiRegionConfig` (src/commands/config/mod.rs database_region). A copy: the cached
+    template stays as Railway gave it."""
+    placed = copy.deepcopy(config)
+    for service in (placed.get("services") or {}).values():
+        deploy = service.setdefault("deploy", {})
+        deploy["multiRegionConfig"] = {region: {"numReplicas": 1}}
+    return placed
+
+
 def service_instance_settings(client: Executor, *, service_id: str, environment_id: str) -> dict:
     variables = {"serviceId": service_id, "environmentId": environment_id}
     return client.execute(SERVICE_INSTANCE_SETTINGS, variables)["serviceInstance"]

@@ -48,6 +48,8 @@ def instance(row: InstanceRow) -> dict[str, Any]:
         "image": row.image,
         "pinned": row.pinned,
         "settings": row.settings,
+        "region": row.region,
+        "regions": row.regions,
     }
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan
+from saas_infra.plan import (
+    Action,
+    ActionKind,
+    Delete,
+    DeleteMode,
+    FindingKind,
+    MoveRegion,
+    Plan,
+)
 
 if TYPE_CHECKING:
     from saas_infra.apply import TenantOutcome
@@ -22,6 +30,7 @@ SYMBOLS = {
     ActionKind.SET_VARIABLES: ("~", "yellow"),
     ActionKind.UPDATE_SETTINGS: ("~", "yellow"),
     ActionKind.SET_SECRETS: ("~", "yellow"),
+    ActionKind.MOVE_REGION: ("~", "magenta"),  # moves data: not the colour of a plain update
     ActionKind.REDEPLOY: ("^", "cyan"),
     ActionKind.SET_VERSION: ("^", "cyan"),
     ActionKind.SCHEDULE_DELETE: ("!", "magenta"),
@@ -33,7 +42,7 @@ SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
     ("creates", "create", "creates", (ActionKind.CREATE,)),
     ("updates", "update", "updates",
      (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,
-      ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION)),
+      ActionKind.UPDATE_SETTINGS, ActionKind.MOVE_REGION, ActionKind.SET_VERSION)),
     ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY,)),
     ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
      (ActionKind.SCHEDULE_DELETE,)),
@@ -93,7 +102,20 @@ def plan_json(plan: Plan) -> str:
     data = plan.to_dict()
     data["summary"] = summary_counts(plan)
     data["destructive"] = plan.destructive
+    data["moves_data"] = [_data_move(a) for a in region_moves(plan)]
     return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def region_moves(plan: Plan) -> list[Action]:
+    """The actions that move a tenant's databases, and so their data, to another region."""
+    return [a for a in plan.actions if a.kind is ActionKind.MOVE_REGION]
+
+
+def _data_move(action: Action) -> dict[str, Any]:
+    change = action.change
+    assert isinstance(change, MoveRegion)
+    return {"tenant": action.tenant, "region": change.region, "confirmed": change.confirmed,
+            "services": {s.name: s.region for s in change.services}}
 
 
 MARKDOWN_MIN_CHARS = 2000  # below this even the summary of a plan may not fit
@@ -131,6 +153,12 @@ def _plan_head(plan: Plan) -> list[str]:
     if plan.destructive:
         deleted = ", ".join(f"`{a.tenant}`" for a in plan.actions if a.kind is ActionKind.DELETE)
         out += ["> [!WARNING]", f"> **Destructive: this plan deletes {deleted}.**", ""]
+    moves = region_moves(plan)
+    if moves:
+        named = ", ".join(f"`{a.tenant}`" for a in moves)
+        out += ["> [!WARNING]", f"> **Moves data: this plan moves the databases of {named} to "
+                "another region** (Railway migrates each volume; the tenant is offline until it "
+                "is done). `apply` runs it only with `--allow-region-move`.", ""]
     if plan.guards:
         out += ["> [!CAUTION]", "> **A safety guard stopped this plan; nothing will be applied.**"]
         out += [f"> - `{g.name}`: {_md(g.message)}" for g in plan.guards] + [""]
@@ -169,6 +197,10 @@ def _action_facts(action: Action) -> list[str]:
             return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone"]
         case Delete(project_name=name):
             return [f"`{_md(name)}` goes to Railway's scheduled delete: restorable for 48 hours"]
+        case MoveRegion(region=region, services=services, confirmed=confirmed):
+            moved = ", ".join(f"{s.name} ({s.region or 'unknown region'})" for s in services)
+            said = "confirmed (`--allow-region-move`)" if confirmed else "not confirmed"
+            return [f"moves data: {_md(moved)} to `{region}`; {said}"]
         case _:
             return []
 

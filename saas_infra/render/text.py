@@ -273,6 +273,21 @@ def settings_text(settings: dict) -> str:
             f"{replicas} replica{'s' if replicas != 1 else ''}")
 
 
+def region_text(row: InstanceRow) -> str:
+    """e.g. `europe-west4-drams3a (gateway, Postgres, Redis)`, or each service's region when
+    they differ, with the manifest's when Railway has another."""
+    shown = {name: region or "unknown" for name, region in row.regions.items()}
+    places = set(shown.values())
+    if len(places) == 1:
+        [place] = places
+        text = f"{place} ({', '.join(shown)})"
+    else:
+        text = ", ".join(f"{name} {region}" for name, region in shown.items()) or "-"
+    if row.region and places != {row.region}:
+        text += f"; the manifest asks for {row.region}"
+    return text
+
+
 def status_lines(detail: TenantDetail) -> list[Line]:
     row = detail.row
     lines = [out(f"{row.name}: {words.status_text(row)}", "bold")]
@@ -282,6 +297,8 @@ def status_lines(detail: TenantDetail) -> list[Line]:
         lines.append(out(f"  Version:  {version_text(row)}"))
     if row.settings:
         lines.append(out(f"  Settings: {settings_text(row.settings)}"))
+    if row.region or row.regions:
+        lines.append(out(f"  Region:   {region_text(row)}"))
     health = detail.health
     if health:
         lines.append(out(f"  Health:   {'ok' if health.ok else 'failing'} "

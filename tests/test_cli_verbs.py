@@ -342,6 +342,9 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         "settings": {"healthcheck": {"path": "/health", "timeout": 300},
                      "restart": {"policy": "on_failure", "max_retries": 10},
                      "sleep": False, "replicas": 1},
+        # added with placement: the manifest's region (none here), and each service's on Railway
+        "region": None,
+        "regions": {"Postgres": "us-west2", "Redis": "us-west2", "gateway": "us-west2"},
     }
 
 

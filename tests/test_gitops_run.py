@@ -80,6 +80,7 @@ def world(tmp_path: Path):
     bin_dir.mkdir()
     for sample in SAMPLE_TENANTS.glob("*.yaml"):
         shutil.copy(sample, repo / "tenants" / sample.name)
+    shutil.copy(SAMPLE_TENANTS.parent / "fleet.yaml", repo / "fleet.yaml")  # what they inherit
     write_saas_infra_shim(bin_dir)
     write_fake_gh(bin_dir)
     env = {

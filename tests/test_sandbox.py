@@ -28,10 +28,12 @@ CREATED = ("project created, Postgres created, Redis created, gateway created, s
 
 @pytest.fixture
 def clone(tmp_path: Path, monkeypatch) -> Path:
-    """A folder laid out like a fresh clone: the sample tenants and the schema, nothing else."""
+    """A folder laid out like a fresh clone: the sample tenants, the fleet file they inherit
+    from and the schema, nothing else."""
     (tmp_path / "tenants").mkdir()
     for manifest in sorted((ROOT / "tenants").glob("*.yaml")):
         shutil.copy(manifest, tmp_path / "tenants" / manifest.name)
+    shutil.copy(ROOT / "fleet.yaml", tmp_path / "fleet.yaml")
     shutil.copytree(ROOT / "schema", tmp_path / "schema")
     monkeypatch.chdir(tmp_path)
     return tmp_path

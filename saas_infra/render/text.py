@@ -297,7 +297,7 @@ def status_lines(detail: TenantDetail) -> list[Line]:
         lines.append(out(f"  Version:  {version_text(row)}"))
     if row.settings:
         lines.append(out(f"  Settings: {settings_text(row.settings)}"))
-    if row.region or row.regions:
+    if row.region or len(set(row.regions.values())) > 1:  # asked for, or split across regions
         lines.append(out(f"  Region:   {region_text(row)}"))
     health = detail.health
     if health:

@@ -56,7 +56,7 @@ def test_the_cron_script_pulls_main_and_applies_it(world: World, tmp_path: Path)
     origin, clone = tmp_path / "origin.git", tmp_path / "fleet"
     git("init", "--bare", str(origin), cwd=tmp_path)
     git("init", cwd=world.repo)
-    git("add", "tenants", cwd=world.repo)
+    git("add", "tenants", "fleet.yaml", cwd=world.repo)
     git("commit", "-m", "two tenants", cwd=world.repo)
     git("push", str(origin), "HEAD:main", cwd=world.repo)
     git("clone", str(origin), str(clone), cwd=tmp_path)

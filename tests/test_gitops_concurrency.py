@@ -17,16 +17,22 @@ from tests.test_gitops_run import World, world  # noqa: F401  (the fixture)
 
 
 class Gate:
-    """Holds every TemplateDeploy at the emulator until opened: a pass stops mid-apply."""
+    """Holds every TemplateDeploy at the emulator until opened: a pass stops mid-apply.
+    `reached` is set once both tenants' workers are held there, so the first pass sends
+    nothing more (no project of its own either) while the test looks."""
 
-    def __init__(self, emu) -> None:
+    def __init__(self, emu, holding: int = 2) -> None:
         self.reached, self.opened = threading.Event(), threading.Event()
+        self._held, self._holding, self._mutex = 0, holding, threading.Lock()
         self._handle = emu.handle
         emu.handle = self.handle
 
     def handle(self, method, url, headers, body):
         if json.loads(body or b"{}").get("operationName") == "TemplateDeploy":
-            self.reached.set()
+            with self._mutex:
+                self._held += 1
+                if self._held >= self._holding:
+                    self.reached.set()
             self.opened.wait(timeout=60)
         return self._handle(method, url, headers, body)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from saas_infra.errors import (
 from saas_infra.manifest import LoadedManifest
 from saas_infra.plan import ActionKind, Change, Finding, FindingKind, Guard, Plan, SetSecrets
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import Observed, ObservedProject, observe
+from saas_infra.railway.observed import Observed, ObservedProject, observe, read_deep
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
 from saas_infra.tenancy import IN_PROGRESS, tenant_of_project_name
 
@@ -77,14 +77,16 @@ class Fleet:
         return observe(self.client, self.workspace())
 
     def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None,
-             resync_secrets: bool = False) -> Plan:
+             resync_secrets: bool = False, deep: bool = False) -> Plan:
         return self.plan_from(self.load(), self.observe(), targets=targets, at=at,
-                              resync_secrets=resync_secrets)
+                              resync_secrets=resync_secrets, deep=deep)
 
     def plan_from(self, manifests: list[LoadedManifest], observed: Observed, *,
                   targets: Iterable[str] = (), at: datetime | None = None,
-                  resync_secrets: bool = False) -> Plan:
+                  resync_secrets: bool = False, deep: bool = False) -> Plan:
         check_targets(targets, manifests, observed)
+        if deep:
+            observed = self.look_deeper(observed, manifests, targets)
         return compute_plan(
             manifests,
             observed,
@@ -93,7 +95,18 @@ class Fleet:
             max_deletions=self.max_deletions,
             workspace_id=self.workspace(),
             resync_secrets=resync_secrets,
+            deep=deep,
         )
+
+    def look_deeper(self, observed: Observed, manifests: list[LoadedManifest],
+                    targets: Iterable[str] = ()) -> Observed:
+        """`--deep`: the per-service settings of every tenant in scope that has one live project,
+        read on Railway (read_deep: 2 calls a tenant), instead of the marker's record alone."""
+        scope = set(targets) or {m.manifest.name for m in manifests}
+        live = {name: projects[0] for name, projects in observed.managed().items()
+                if len(projects) == 1 and name in scope}
+        deeper = {p.id: read_deep(self.client, p) for p in live.values()}
+        return replace(observed, projects=tuple(deeper.get(p.id, p) for p in observed.projects))
 
     def applier(self, progress: ProgressFn | None = None,
                 guard: Callable[[], None] | None = None) -> Applier:
@@ -223,6 +236,7 @@ def apply_pass(
     observed: Observed | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     resync_secrets: bool = False,
+    deep: bool = False,
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once. `on_plan` is shown the
@@ -235,13 +249,14 @@ def apply_pass(
         # take it, since on Railway taking it costs four calls and a settle time.
         observed = observed or fleet.observe()  # a caller's fresh look serves as the first
         first = fleet.plan_from(manifests, observed, targets=targets,
-                                resync_secrets=resync_secrets)
+                                resync_secrets=resync_secrets, deep=deep)
         check_guards(first)
         if first.empty:
             return ApplyReport(first, [], first, observed)
     else:
         resync_secrets = resync_secrets or any(
             isinstance(a.change, SetSecrets) and a.change.resync for a in plan.actions)
+        deep = deep or plan.deep
     if plan is not None and plan.workspace_id and plan.workspace_id != fleet.workspace():
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
@@ -254,7 +269,7 @@ def apply_pass(
             manifests = fleet.load()
             fresh = fleet.plan_from(manifests, fleet.observe(),
                                     targets=plan.targets if plan else targets,
-                                    resync_secrets=resync_secrets)
+                                    resync_secrets=resync_secrets, deep=deep)
             if plan is None:
                 plan = fresh
             else:
@@ -268,7 +283,7 @@ def apply_pass(
             outcomes = fleet.applier(progress, guard=held.check).apply(plan)
             lost = _lost(held)
             observed = fleet.observe()  # reads only: what the pass did, even with the lock lost
-            after = fleet.plan_from(fleet.load(), observed, targets=targets)
+            after = fleet.plan_from(fleet.load(), observed, targets=targets, deep=deep)
             report = ApplyReport(plan, outcomes, after, observed, lost=lost)
     except LockLostError as exc:  # on release: what the pass did (new keys too) is still told
         if report is None:

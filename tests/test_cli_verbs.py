@@ -79,10 +79,12 @@ def test_create_prints_url_console_and_keys_once(run_cli, emu, tenants_dir):
         "acme: project created",
         "acme: Postgres created",
         "acme: Redis created",
+        "acme: backups updated",
         "acme: gateway created",
         "acme: settings updated",
         "acme: source updated",
         "acme: domain created",
+        "acme: marker updated",
         # without a terminal, each change of the deployment's state is a line (CI logs)
         "Creating acme: gateway deployment INITIALIZING (N s)",
         "Creating acme: gateway deployment BUILDING (N s)",
@@ -126,9 +128,10 @@ def test_create_json_carries_the_keys_and_the_pass(run_cli, emu):
     assert deployment["waited_seconds"] >= emu.deploy_seconds
     assert [o["steps"] for o in apply["outcomes"]] == [[
         {"step": "project", "result": "created"}, {"step": "Postgres", "result": "created"},
-        {"step": "Redis", "result": "created"}, {"step": "gateway", "result": "created"},
+        {"step": "Redis", "result": "created"}, {"step": "backups", "result": "updated"},
+        {"step": "gateway", "result": "created"},
         {"step": "settings", "result": "updated"}, {"step": "source", "result": "updated"},
-        {"step": "domain", "result": "created"},
+        {"step": "domain", "result": "created"}, {"step": "marker", "result": "updated"},
     ]]
     assert apply["converged"] is True and apply["remaining"] == []
 
@@ -259,6 +262,7 @@ def test_create_whose_pass_fails_keeps_the_manifest_and_says_so(run_cli, emu, ru
         "acme: project created",
         "acme: Postgres created",
         "acme: Redis created",
+        "acme: backups updated",
         'Error: acme: Railway answered "User does not have access to the repo" (operation '
         "ServiceCreate, HTTP 200)",
         "tenants/acme.yaml keeps the change; `saas-infra apply --target acme` runs the pass again.",

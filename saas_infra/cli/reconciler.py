@@ -66,9 +66,12 @@ def validate(s: Session) -> int:
 @click.option("--resync-secrets", is_flag=True,
               help="Rewrite every gateway secret from its from_env variable, also those Railway "
                    "already has (secrets are otherwise compared by name only).")
+@click.option("--deep", is_flag=True,
+              help="Also read each tenant's resource limits and backup schedule on Railway (2 "
+                   "calls a tenant) instead of trusting the record of the last pass.")
 def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | None,
          at_time: str | None, targets: tuple[str, ...], max_deletions: int | None,
-         show_all: bool, max_chars: int | None, resync_secrets: bool) -> int:
+         show_all: bool, max_chars: int | None, resync_secrets: bool, deep: bool) -> int:
     """Show what a reconcile pass would do. Changes nothing.
 
     \b
@@ -84,7 +87,7 @@ def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | N
     except ValueError:
         raise ConfigError(f"--at {at_time!r} is not a time; e.g. 2026-12-31T00:00:00Z") from None
     result = s.fleet.plan_from(manifests, s.fleet.observe(), targets=targets, at=at,
-                               resync_secrets=resync_secrets)
+                               resync_secrets=resync_secrets, deep=deep)
     if out_file:
         out_file.write_text(result.to_json() + "\n")
         s.show([text.saved_plan(str(out_file))])
@@ -114,9 +117,12 @@ def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | N
 @click.option("--resync-secrets", is_flag=True,
               help="Rewrite every gateway secret from its from_env variable, also those Railway "
                    "already has (secrets are otherwise compared by name only).")
+@click.option("--deep", is_flag=True,
+              help="Also read each tenant's resource limits and backup schedule on Railway (2 "
+                   "calls a tenant) instead of trusting the record of the last pass.")
 def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...],
           max_deletions: int | None, concurrency: int | None, markdown: bool,
-          resync_secrets: bool) -> int:
+          resync_secrets: bool, deep: bool) -> int:
     """Run a reconcile pass: plan, show it, apply it, then check it converged.
 
     On a terminal it asks before applying unless --yes; without one it prints the plan it is
@@ -136,7 +142,7 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
     saved = _saved_plan(plan_file) if plan_file else None
     shown = False
     if saved is None and s.interactive and not yes:
-        preview = fleet.plan(targets=targets, resync_secrets=resync_secrets)
+        preview = fleet.plan(targets=targets, resync_secrets=resync_secrets, deep=deep)
         if s.as_json:  # stdout is for the JSON report: the question goes to stderr
             s.console.message(render.summary_line(preview))
         else:
@@ -154,7 +160,7 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
             saved, shown = preview, True
     on_plan = None if shown or s.as_json or markdown else _show_plan(s)
     report = apply_pass(fleet, plan=saved, targets=targets, progress=s.progress(),
-                        on_plan=on_plan, resync_secrets=resync_secrets)
+                        on_plan=on_plan, resync_secrets=resync_secrets, deep=deep)
     return _finish(s, report, markdown=markdown)
 
 

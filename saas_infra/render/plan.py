@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan
+from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan, SetBackups
 
 if TYPE_CHECKING:
     from saas_infra.apply import TenantOutcome
@@ -22,6 +22,8 @@ SYMBOLS = {
     ActionKind.SET_VARIABLES: ("~", "yellow"),
     ActionKind.UPDATE_SETTINGS: ("~", "yellow"),
     ActionKind.SET_SECRETS: ("~", "yellow"),
+    ActionKind.SET_LIMITS: ("~", "yellow"),
+    ActionKind.SET_BACKUPS: ("~", "yellow"),
     ActionKind.REDEPLOY: ("^", "cyan"),
     ActionKind.SET_VERSION: ("^", "cyan"),
     ActionKind.SCHEDULE_DELETE: ("!", "magenta"),
@@ -33,7 +35,8 @@ SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
     ("creates", "create", "creates", (ActionKind.CREATE,)),
     ("updates", "update", "updates",
      (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,
-      ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION)),
+      ActionKind.UPDATE_SETTINGS, ActionKind.SET_LIMITS, ActionKind.SET_BACKUPS,
+      ActionKind.SET_VERSION)),
     ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY,)),
     ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
      (ActionKind.SCHEDULE_DELETE,)),
@@ -169,6 +172,9 @@ def _action_facts(action: Action) -> list[str]:
             return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone"]
         case Delete(project_name=name):
             return [f"`{_md(name)}` goes to Railway's scheduled delete: restorable for 48 hours"]
+        case SetBackups(kinds=()):
+            return ["scheduled backups of the Postgres volume stop (kept ones expire as "
+                    "scheduled)"]
         case _:
             return []
 

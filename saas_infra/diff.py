@@ -189,7 +189,8 @@ def compute_plan(
         actions=tuple(actions),
         findings=tuple(findings),
         guards=tuple(guards),
-        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)),
+        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)
+                       + _backups_lost(actions)),
         fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
         targets=targets,
         workspace_id=workspace_id,
@@ -611,6 +612,24 @@ def _following_branches(wanted: Mapping[str, LoadedManifest]) -> list[str]:
             f"follow{'s' if one else ''} a branch: every push to it deploys "
             f"{'it' if one else 'them'} at once, untested; pin a version (gateway.commit: a "
             "full commit SHA) to release deliberately."]
+
+
+# railwayapp/docs (c2a634f1): content/docs/projects.md ("Deleting a project will delete all
+# services, environments, and deployments"), content/docs/volumes/backups.md ("Wiping a volume
+# deletes all backups"), content/guides/postgres-backups-restores.md ("Backups protect against
+# data mistakes, not against deleting the volume itself").
+BACKUPS_GO_WITH_THE_PROJECT = (
+    "Railway deletes the Postgres volume's backups with the project: none of them can restore "
+    "the data afterwards (take a logical dump, e.g. pg_dump, first if it may be needed)")
+
+
+def _backups_lost(actions: list[Action]) -> list[str]:
+    """One warning for the tenants a forced delete removes at once, with their backups."""
+    now = [a.tenant for a in actions
+           if isinstance(a.change, Delete) and a.change.mode is DeleteMode.NOW]
+    if not now:
+        return []
+    return [f"{_some(now, 'tenant')} deleted now (forced): {BACKUPS_GO_WITH_THE_PROJECT}."]
 
 
 def _some(names: list[str], noun: str, shown: int = 5) -> str:

@@ -28,7 +28,16 @@ from saas_infra.errors import (
     StalePlanError,
 )
 from saas_infra.manifest import LoadedManifest
-from saas_infra.plan import ActionKind, Change, Finding, FindingKind, Guard, Plan, SetSecrets
+from saas_infra.plan import (
+    ActionKind,
+    Change,
+    Create,
+    Finding,
+    FindingKind,
+    Guard,
+    Plan,
+    SetSecrets,
+)
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed, ObservedProject, observe, read_deep
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
@@ -87,7 +96,7 @@ class Fleet:
         check_targets(targets, manifests, observed)
         if deep:
             observed = self.look_deeper(observed, manifests, targets)
-        return compute_plan(
+        plan = compute_plan(
             manifests,
             observed,
             at or self.clock.now(),
@@ -97,6 +106,8 @@ class Fleet:
             resync_secrets=resync_secrets,
             deep=deep,
         )
+        missing = missing_secret_sources(plan, self.env)
+        return replace(plan, warnings=(*plan.warnings, missing)) if missing else plan
 
     def look_deeper(self, observed: Observed, manifests: list[LoadedManifest],
                     targets: Iterable[str] = ()) -> Observed:
@@ -161,6 +172,26 @@ class ApplyReport:
     @property
     def failed(self) -> list[TenantOutcome]:
         return [o for o in self.outcomes if not o.ok]
+
+
+def missing_secret_sources(plan: Plan, env: Mapping[str, str]) -> str | None:
+    """One warning naming the from_env variables the plan's secrets need that this process's
+    environment lacks (or holds empty), and their tenants: apply would fail those tenants.
+    Names only: a value is never read here."""
+    needed: dict[str, set[str]] = {}
+    for action in plan.actions:
+        change = action.change
+        refs = change.secrets if isinstance(change, Create | SetSecrets) else {}
+        for var in refs.values():
+            if not env.get(var):
+                needed.setdefault(var, set()).add(action.tenant)
+    if not needed:
+        return None
+    shown = "; ".join(f"{var} (for {', '.join(sorted(tenants))})"
+                      for var, tenants in sorted(needed.items()))
+    return ("gateway secrets are read from environment variables that are not set (or empty) "
+            f"here: {shown}; apply fails each such tenant before sending anything for it "
+            "(set them where apply runs).")
 
 
 def check_targets(targets: Iterable[str], manifests: list[LoadedManifest],

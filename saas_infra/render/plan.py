@@ -169,7 +169,8 @@ def _action_facts(action: Action) -> list[str]:
     """What a reviewer must not miss beyond the reason: how final a deletion is."""
     match action.change:
         case Delete(mode=DeleteMode.NOW, project_name=name):
-            return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone"]
+            return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone",
+                    "Railway deletes the Postgres volume's backups with the project"]
         case Delete(project_name=name):
             return [f"`{_md(name)}` goes to Railway's scheduled delete: restorable for 48 hours"]
         case SetBackups(kinds=()):

@@ -19,8 +19,8 @@ with warnings.catch_warnings():  # it would rather have httpx2; httpx is the pro
 from saas_infra import verbs
 from saas_infra.demo import create_app
 from saas_infra.manifest import load_tenant_file
-from saas_infra.reconcile import apply_pass
 from saas_infra.railway import operations as ops
+from saas_infra.reconcile import apply_pass
 from tests.conftest import fleet_projects
 
 TOKEN = "test-token-0123456789"

@@ -664,7 +664,8 @@ class FleetFile(_Model):
         description="Fleet file format version."
     )
     defaults: TenantDefaults = Field(
-        default_factory=lambda: TenantDefaults(gateway=None), description="Fields every manifest inherits."
+        default_factory=lambda: TenantDefaults(gateway=None, postgres=None),
+        description="Fields every manifest inherits.",
     )
     tiers: dict[TierName, TenantDefaults] = Field(
         default_factory=dict,

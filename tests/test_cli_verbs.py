@@ -346,6 +346,9 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         "settings": {"healthcheck": {"path": "/health", "timeout": 300},
                      "restart": {"policy": "on_failure", "max_retries": 10},
                      "sleep": False, "replicas": 1},
+        # added with limits and backups: as the last pass recorded them in the marker
+        "resources": {"vcpus": None, "memory_gb": None},
+        "backups": ["daily"],
     }
 
 
@@ -400,6 +403,8 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
         f"  Version:  {manifest['commit'][:12]} (follows main)",
         "  Settings: health check /health (300 s), restart on_failure (10 retries), sleep off, "
         "1 replica",
+        "  Limits:   32 vCPU, 32 GB memory per replica",
+        "  Backups:  daily; none made yet",
         "  Health:   ok (HTTP 200)",
         f"  Deletion: {manifest['deletion_deadline']} (requested "
         f"{manifest['deletion_scheduled_at']})",
@@ -587,7 +592,11 @@ def test_delete_force_deletes_now_and_removes_the_manifest(run_cli, emu, tenants
 
     assert result.exit_code == 0
     assert result.stdout == f"Deleted acme now (project {rw.id}); removed tenants/acme.yaml.\n"
-    assert result.stderr == "acme: project deleted\n"
+    assert result.stderr == (
+        "Warning: acme is deleted now: Railway deletes the Postgres volume's backups with the "
+        "project: none of them can restore the data afterwards (take a logical dump, e.g. "
+        "pg_dump, first if it may be needed).\n"
+        "acme: project deleted\n")
     assert fleet_projects(emu) == []  # gone at once, not in Railway's scheduled delete
     assert emu.counts["ProjectScheduleDelete"] == 0
     assert not (tenants_dir / "acme.yaml").exists()

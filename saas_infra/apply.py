@@ -37,11 +37,14 @@ from saas_infra.plan import (
     Delete,
     DeleteMode,
     GatewayRef,
+    Limits,
     MoveRegion,
     Plan,
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetBackups,
+    SetLimits,
     SetSecrets,
     Settings,
     SetVariables,
@@ -52,7 +55,7 @@ from saas_infra.plan import (
 )
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import ObservedProject, ObservedService, observe, parse_project
-from saas_infra.tenancy import GATEWAY, KEY_NAMES, TEMPLATES
+from saas_infra.tenancy import GATEWAY, KEY_NAMES, POSTGRES, TEMPLATES
 
 _UNKNOWN = object()
 log = logging.getLogger(__name__)
@@ -217,6 +220,12 @@ class _TenantRun:
                 self.update_settings(self.gateway_ids(project_id, gateway), settings)
             case MoveRegion() as change:
                 self.move_region(project_id, change)
+            case SetLimits() as change:
+                self.set_limits(self.gateway_ids(project_id, change.gateway), change)
+                self.write_marker(self.known(project_id), change.description)
+            case SetBackups() as change:
+                self.set_backups(self.known(project_id), change)
+                self.write_marker(self.known(project_id), change.description)
             case Redeploy(description=description, gateway=gateway, commit=commit):
                 self.gateway_ids(project_id, gateway)
                 self.redeploy(self.known(project_id), description, commit)
@@ -291,6 +300,8 @@ class _TenantRun:
     def create(self, project_id: str | None, change: Create) -> None:
         project = self.ensure_project(project_id, change)
         self.ensure_templates(project, change.region)
+        if change.backups is not None:  # the Postgres template made its volume just now
+            self.schedule_new_backups(project.id, change.backups)
         project = self.ensure_gateway(change)
         connected = GATEWAY in change.missing
         if connected:
@@ -300,8 +311,10 @@ class _TenantRun:
             # An empty gateway left by a dead pass cannot deploy: its source change, planned
             # after this create, connects it, and the pin follows (set-version).
             self.ensure_pin(change.source.commit)
-        if (project.description or "") != change.description:
-            ops.project_set_description(self.client, project.id, change.description)
+        # Last: the record of the limits and schedules written above, once they are.
+        description = change.recorded or change.description
+        if (project.description or "") != description:
+            ops.project_set_description(self.client, project.id, description)
             self.step("marker", "updated")
 
     def ensure_project(self, project_id: str | None, change: Create) -> ObservedProject:
@@ -534,12 +547,19 @@ class _TenantRun:
         A pass that dies in between leaves an empty gateway, which the next pass plans as
         settings drift (written, its redeploy skipped: a connect follows) and a source change."""
         ids = self.ids
+        _, environment_id, service_id = ids
         if not change.settings.empty:
-            _, environment_id, service_id = ids
             ops.service_instance_update(self.client, service_id=service_id,
                                         environment_id=environment_id,
                                         settings=change.settings.to_input())
             self.step("settings", "updated")
+        # Before the first deploy, which runs with them; a new service has no limit set.
+        if change.limits is not None and change.limits != Limits():
+            ops.service_instance_limits_set(self.client, service_id=service_id,
+                                            environment_id=environment_id,
+                                            vcpus=change.limits.vcpus,
+                                            memory_gb=change.limits.memory_gb)
+            self.step("limits", "updated")
         if _has_source(self.current().gateway):  # adopted, connected already
             return
         self.update_source(ids, change.source)
@@ -574,6 +594,57 @@ class _TenantRun:
             ops.redeploy(self.client, service_id=service.service_id,
                          environment_id=environment_id)
             self.step(service.name, f"moving to {change.region}")
+
+    def set_limits(self, ids: tuple[str, str, str], change: SetLimits) -> None:
+        """serviceInstanceLimitsUpdate with both limits (null: the plan's), then a redeploy of the
+        running version (limits apply from the next deployment) unless a later action deploys;
+        the caller then writes the marker's record."""
+        _, environment_id, service_id = ids
+        ops.service_instance_limits_set(self.client, service_id=service_id,
+                                        environment_id=environment_id,
+                                        vcpus=change.limits.vcpus,
+                                        memory_gb=change.limits.memory_gb)
+        self.step("limits", "updated")
+        if change.deploy and not self.deploy_follows():
+            ops.redeploy(self.client, service_id=service_id, environment_id=environment_id)
+            self.step("redeploy", "requested")
+
+    def set_backups(self, project_id: str, change: SetBackups) -> None:
+        volume = change.volume_instance_id
+        if volume is None:
+            volume = self.postgres_volume(project_id, change.postgres_service_id,
+                                          change.environment_id)
+        ops.volume_backup_schedule_update(self.client, volume_instance_id=volume,
+                                          kinds=list(change.kinds))
+        self.step("backups", "updated")
+
+    def schedule_new_backups(self, project_id: str, kinds: tuple[str, ...]) -> None:
+        """The schedule of a Postgres this create made: its service and volume instance read
+        from the project (the template's workflow made them)."""
+        project = self.load(project_id)
+        postgres = project.services.get(POSTGRES)
+        if postgres is None:
+            raise NotFoundError(f"tenant {self.outcome.tenant}: no Postgres service after its "
+                                "template finished")
+        volume = project.postgres_volume or self.postgres_volume(
+            project_id, postgres.id, project.environment_id)
+        ops.volume_backup_schedule_update(self.client, volume_instance_id=volume,
+                                          kinds=list(kinds))
+        self.step("backups", "updated")
+
+    def postgres_volume(self, project_id: str, service_id: str, environment_id: str | None
+                        ) -> str:
+        """The Postgres service's volume instance, found among the environment's volume
+        instances by its serviceId, as Railway's CLI finds it (railwayapp/cli
+        src/commands/postgres/pitr.rs resolve_volume_instance_id, at df3838bf)."""
+        if environment_id is None:
+            environment_id = self.environment(self.load(project_id))
+        for node in ops.volume_instances(self.client, project_id=project_id,
+                                         environment_id=environment_id):
+            if node.get("serviceId") == service_id:
+                return str(node["id"])
+        raise NotFoundError(f"tenant {self.outcome.tenant}: the Postgres service has no volume "
+                            "on Railway, so its backup schedule cannot be set")
 
     def redeploy(self, project_id: str, description: str, commit: str | None = None) -> None:
         self.deploy(commit)
@@ -692,6 +763,8 @@ def _deploys(action: Action) -> bool:
             return True
         case UpdateSource() | Redeploy() | UpdateSettings():
             return True
+        case SetLimits(deploy=deploy):
+            return deploy
         case SetVersion(deploy=deploy):
             return deploy
         case _:

@@ -5,6 +5,9 @@ comparison, so the plan made right after an apply is empty. A value Railway did 
 (masked or sealed) is unknown: never drift, never rewritten; the plan warns once instead.
 Secrets by reference are compared by name only: one absent from Railway is set, one present is
 left alone unless `resync_secrets` asks to rewrite it (its value is nothing a plan may hold).
+What Railway shows only per service (the gateway's resource limits, the Postgres volume's backup
+schedule) is compared with the record the last pass left in the project's marker, at no request;
+a plan made `deep` compares it with what read_deep found on Railway too.
 Output order is deterministic (tenants by name, each tenant's actions in the order apply must
 run them).
 """
@@ -17,6 +20,8 @@ from datetime import datetime, timedelta
 
 from saas_infra.clock import format_time
 from saas_infra.manifest import GatewaySpec, LoadedManifest, TenantManifest, Tombstone
+from saas_infra.manifest.models import BACKUP_KINDS
+from saas_infra.marker import Limits as RecordedLimits
 from saas_infra.marker import Marker
 from saas_infra.plan import (
     Action,
@@ -29,12 +34,15 @@ from saas_infra.plan import (
     FindingKind,
     GatewayRef,
     Guard,
+    Limits,
     MoveRegion,
     PlacedService,
     Plan,
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetBackups,
+    SetLimits,
     SetSecrets,
     Settings,
     SetVariables,
@@ -46,6 +54,7 @@ from saas_infra.plan import (
 )
 from saas_infra.railway.observed import (
     RAILWAY_RESTORE_WINDOW,
+    DeepRead,
     Observed,
     ObservedProject,
     ObservedService,
@@ -129,6 +138,19 @@ _SETTING_FIELDS = ("healthcheck_path", "healthcheck_timeout", "restart_policy",
                    "restart_max_retries", "sleep", "replicas")
 
 
+def desired_limits(gateway: GatewaySpec) -> Limits:
+    return Limits(gateway.resources.vcpus, gateway.resources.memory_gb)
+
+
+def desired_backups(manifest: TenantManifest) -> tuple[str, ...]:
+    """The backup schedule kinds in the manifest's terms, in one order (daily, weekly, monthly)."""
+    return tuple(kind for kind in BACKUP_KINDS if kind in manifest.postgres.backups)
+
+
+def railway_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    return tuple(kind.upper() for kind in kinds)
+
+
 def desired_marker(manifest: TenantManifest) -> Marker:
     deletion = manifest.deletion
     deadline = deletion.deadline if deletion and not deletion.force else None
@@ -146,6 +168,7 @@ def compute_plan(
     workspace_id: str | None = None,
     resync_secrets: bool = False,
     allow_region_move: bool = False,
+    deep: bool = False,
 ) -> Plan:
     targets = tuple(sorted(set(targets)))
     wanted = {m.manifest.name: m for m in manifests}
@@ -183,10 +206,12 @@ def compute_plan(
         actions=tuple(actions),
         findings=tuple(findings),
         guards=tuple(guards),
-        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)),
+        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)
+                       + _backups_lost(actions)),
         fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
         targets=targets,
         workspace_id=workspace_id,
+        deep=deep,
     )
 
 
@@ -277,9 +302,20 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
     secrets = desired_secrets(manifest.gateway) if gateway is None else {}
     if secrets:
         reason += f"; gateway secrets {_from_env(secrets, secrets)}"
+    # A service made by this create gets its per-service settings here (a new gateway's limits
+    # before its first deploy); the marker records them only once they are written.
+    known = project.marker if project and project.marker else Marker(manifest.name)
+    limits = desired_limits(manifest.gateway) if gateway is None else None
+    backups = desired_backups(manifest) if POSTGRES not in services else None
+    marker = replace(marker, limits=known.limits, backups=known.backups)
+    recorded = replace(marker, limits=limits.as_tuple() if limits else marker.limits,
+                       backups=backups if backups is not None else marker.backups)
     change = Create(
         project_name=project_name(manifest.name),
         description=marker.render(),
+        limits=limits,
+        backups=railway_kinds(backups) if backups is not None else None,
+        recorded=recorded.render() if recorded != marker else None,
         source=desired_source(manifest.gateway),
         variables=desired_variables(manifest.gateway),
         missing=tuple(missing),
@@ -308,11 +344,19 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
         actions.append(_create(manifest, project, marker))
     creating = bool(actions)
     actions += _region_moves(manifest, project, confirmed=allow_region_move)
+    sizing, marker = _sizing_changes(manifest, project, marker,
+                                     actions[0].change if creating else None)
     pin = manifest.gateway.commit
     redeploying = bool(manifest.redeploy) and _marker_of(project).redeploy != marker.redeploy
     if gateway is not None:
-        actions += _gateway_changes(manifest, project, gateway, resync_secrets,
-                                    pin_deployed_later=redeploying and not creating)
+        changes = _gateway_changes(manifest, project, gateway, resync_secrets,
+                                   pin_deployed_later=redeploying and not creating)
+        # After the settings (so their redeploy can wait for the limits') and before the rest:
+        # every later marker write then carries the new record.
+        settings = [a for a in changes if a.kind is ActionKind.UPDATE_SETTINGS]
+        actions += settings + sizing + [a for a in changes if a not in settings]
+    else:
+        actions += sizing
     # The create sets the pin up itself, as it does for a new gateway, unless the gateway is
     # empty (a create died before its connect): set-version pins it after its source change.
     empty = gateway is not None and not (gateway.repo or gateway.image)
@@ -364,6 +408,80 @@ def _region_moves(manifest: TenantManifest, project: ObservedProject, *,
     return [Action(manifest.name, reason,
                    MoveRegion(region, tuple(moves), project.environment_id, confirmed),
                    project_id=project.id)]
+
+
+def _sizing_changes(manifest: TenantManifest, project: ObservedProject, marker: Marker,
+                    create: object) -> tuple[list[Action], Marker]:
+    """set-limits and set-backups for the services that exist (a create does those it makes),
+    and the desired marker carrying the record as it will be once they ran."""
+    observed = _marker_of(project)
+    made = create if isinstance(create, Create) else None
+    limits, backups = observed.limits, observed.backups
+    if made and made.limits is not None:
+        limits = made.limits.as_tuple()
+    if made and made.backups is not None:
+        backups = desired_backups(manifest)
+    # What the marker says when these run: as the create leaves it, else as observed.
+    base = replace(marker, limits=limits, backups=backups) if made else observed
+    actions = []
+    gateway, deep = project.gateway, project.deep
+    want = desired_limits(manifest.gateway)
+    if gateway is not None and (made is None or made.limits is None):
+        why = _limits_drift(want, observed.limits, deep)
+        if why:
+            limits = want.as_tuple()
+            note = replace(base, limits=limits)
+            deploy = observed.limits is not None or want.as_tuple() != (None, None)
+            actions.append(Action(manifest.name, why, SetLimits(
+                want, note.render(), _gateway_ref(project), deploy=deploy),
+                project_id=project.id))
+    postgres = project.services.get(POSTGRES)
+    kinds = desired_backups(manifest)
+    if postgres is not None and (made is None or made.backups is None):
+        why = _backups_drift(kinds, observed.backups, deep)
+        if why:
+            backups = kinds
+            note = replace(base, limits=limits, backups=kinds)
+            actions.append(Action(manifest.name, why, SetBackups(
+                railway_kinds(kinds), note.render(), postgres.id, project.environment_id,
+                project.postgres_volume), project_id=project.id))
+    return actions, replace(marker, limits=limits, backups=backups)
+
+
+def _limits_drift(want: Limits, recorded: RecordedLimits | None,
+                  deep: DeepRead | None) -> str | None:
+    """Why the gateway's limits must be written, or None. Deep: Railway reports a limit not set
+    as the plan's maximum, so only the limits the manifest sets can be checked for real."""
+    shown = want.describe()
+    if recorded is None:
+        return f"gateway resource limits not recorded on Railway yet: setting {shown}"
+    if recorded != want.as_tuple():
+        return (f"gateway resource limits {Limits(*recorded).describe()} -> {shown}")
+    if deep is not None:
+        real = (deep.vcpus, deep.memory_gb)
+        if any(w is not None and r != w for w, r in zip(want.as_tuple(), real, strict=True)):
+            return (f"gateway resource limits on Railway are {Limits(*real).describe()} "
+                    f"(changed on Railway), the manifest says {shown}")
+    return None
+
+
+def _backups_drift(want: tuple[str, ...], recorded: tuple[str, ...] | None,
+                   deep: DeepRead | None) -> str | None:
+    shown = _kinds(want)
+    if recorded is None:
+        return f"Postgres backup schedule not recorded on Railway yet: setting {shown}"
+    if tuple(sorted(recorded)) != tuple(sorted(want)):
+        return f"Postgres backup schedule {_kinds(recorded)} -> {shown}"
+    if deep is not None and deep.backups is not None:
+        real = tuple(k.lower() for k in deep.backups)
+        if sorted(real) != sorted(want):
+            return (f"Postgres backup schedule on Railway is {_kinds(real)} (changed on "
+                    f"Railway), the manifest says {shown}")
+    return None
+
+
+def _kinds(kinds: Iterable[str]) -> str:
+    return ", ".join(kinds) or "none"
 
 
 def _gateway_ref(project: ObservedProject) -> GatewayRef:
@@ -552,6 +670,24 @@ def _following_branches(wanted: Mapping[str, LoadedManifest]) -> list[str]:
             f"follow{'s' if one else ''} a branch: every push to it deploys "
             f"{'it' if one else 'them'} at once, untested; pin a version (gateway.commit: a "
             "full commit SHA) to release deliberately."]
+
+
+# railwayapp/docs (c2a634f1): content/docs/projects.md ("Deleting a project will delete all
+# services, environments, and deployments"), content/docs/volumes/backups.md ("Wiping a volume
+# deletes all backups"), content/guides/postgres-backups-restores.md ("Backups protect against
+# data mistakes, not against deleting the volume itself").
+BACKUPS_GO_WITH_THE_PROJECT = (
+    "Railway deletes the Postgres volume's backups with the project: none of them can restore "
+    "the data afterwards (take a logical dump, e.g. pg_dump, first if it may be needed)")
+
+
+def _backups_lost(actions: list[Action]) -> list[str]:
+    """One warning for the tenants a forced delete removes at once, with their backups."""
+    now = [a.tenant for a in actions
+           if isinstance(a.change, Delete) and a.change.mode is DeleteMode.NOW]
+    if not now:
+        return []
+    return [f"{_some(now, 'tenant')} deleted now (forced): {BACKUPS_GO_WITH_THE_PROJECT}."]
 
 
 def _some(names: list[str], noun: str, shown: int = 5) -> str:

@@ -1,8 +1,12 @@
-"""The saas-infra mark in a Railway project's description: ownership, deletion deadline, redeploys.
+"""The saas-infra mark in a Railway project's description: ownership, deletion deadline, redeploys,
+and the record of what the last pass applied that Railway shows only per service.
 
 Railway projects have no labels, so the description carries `[saas-infra tenant=NAME ...]`.
-One fleet listing therefore shows which projects are ours and their deletion state. Pure text
-functions: no I/O, no clock.
+One fleet listing therefore shows which projects are ours, their deletion state, and the
+gateway's resource limits and the Postgres backup schedule as last applied (`limits=`,
+`backups=`): comparing those costs no request per tenant. A mark without them (written by an
+earlier version) reads as "unknown", which a pass answers with one write. Pure text functions:
+no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -20,19 +24,57 @@ MARKS = re.compile(r"\[saas-infra(?P<kind>-lock|-control|-doctor)?(?P<body>(?: [
 _PREFIX = "luthien-proxy tenant managed by saas-infra; edit its manifest, not this project."
 
 
+# The gateway's resource limits: (vCPUs, memory GB), None for a field left to the plan.
+Limits = tuple[float | None, float | None]
+_NO_LIMIT = "plan"  # a limit not set: the plan's maximum
+_NO_BACKUPS = "none"
+
+
 @dataclass(frozen=True)
 class Marker:
     tenant: str
     delete_after: datetime | None = None
     redeploy: str | None = None  # the manifest's redeploy.requested_at last honoured
+    # What the last pass applied of the per-service settings; None: unknown (not recorded).
+    limits: Limits | None = None  # serviceInstanceLimitsUpdate, as `limits=VCPUS/MEMORY_GB`
+    backups: tuple[str, ...] | None = None  # schedule kinds, as `backups=daily+weekly`
 
     def render(self) -> str:
         parts = [f"tenant={self.tenant}"]
+        if self.limits is not None:
+            parts.append(f"limits={render_limits(self.limits)}")
+        if self.backups is not None:
+            parts.append(f"backups={'+'.join(self.backups) or _NO_BACKUPS}")
         if self.redeploy:
             parts.append(f"redeploy={self.redeploy}")
-        if self.delete_after:
+        if self.delete_after:  # last, as earlier versions wrote it
             parts.append(f"delete-after={format_time(self.delete_after)}")
         return f"{_PREFIX} [saas-infra {' '.join(parts)}]"
+
+
+def render_limits(limits: Limits) -> str:
+    """`2/4`, `2/plan`: vCPUs and memory in GB, `plan` for a limit left to the plan."""
+    return "/".join(_NO_LIMIT if value is None else f"{value:g}" for value in limits)
+
+
+def _parse_limits(text: str | None) -> Limits | None:
+    if text is None:
+        return None
+    vcpus, slash, memory = text.partition("/")
+    try:
+        values = [None if v == _NO_LIMIT else float(v) for v in (vcpus, memory)]
+    except ValueError:
+        return None  # mangled by hand: unknown, so the next pass writes it again
+    return (values[0], values[1]) if slash else None
+
+
+def _parse_backups(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    if text == _NO_BACKUPS:
+        return ()
+    kinds = tuple(text.split("+"))
+    return kinds if all(kinds) else None
 
 
 def mark_items(body: str) -> list[tuple[str, str]]:
@@ -60,4 +102,6 @@ def parse_marker(description: str | None) -> Marker | None:
         deadline = parse_time(fields["delete-after"]) if "delete-after" in fields else None
     except ValueError:
         deadline = None
-    return Marker(tenant=tenant, delete_after=deadline, redeploy=fields.get("redeploy"))
+    return Marker(tenant=tenant, delete_after=deadline, redeploy=fields.get("redeploy"),
+                  limits=_parse_limits(fields.get("limits")),
+                  backups=_parse_backups(fields.get("backups")))

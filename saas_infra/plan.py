@@ -32,6 +32,8 @@ class ActionKind(StrEnum):
     UPDATE_SETTINGS = "update-settings"  # the gateway's deploy settings, then a redeploy
     SET_SECRETS = "set-secrets"  # the gateway's secrets, read from the pass's environment
     MOVE_REGION = "move-region"  # the databases to another region: their volumes' data migrates
+    SET_LIMITS = "set-limits"  # the gateway's resource limits, a redeploy, then the marker's record
+    SET_BACKUPS = "set-backups"  # the Postgres volume's backup schedule, then the marker's record
     REDEPLOY = "redeploy"  # a redeploy requested in the manifest
     SET_VERSION = "set-version"  # a pinned commit (no push trigger) or a followed branch
     SCHEDULE_DELETE = "schedule-delete"  # write the deletion deadline on Railway
@@ -119,6 +121,22 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The gateway's resource limits per replica in Railway's terms (serviceInstanceLimitsUpdate
+    vCPUs, memoryGB); None: no limit set, the plan's maximum."""
+
+    vcpus: float | None = None
+    memory_gb: float | None = None
+
+    def as_tuple(self) -> tuple[float | None, float | None]:
+        return (self.vcpus, self.memory_gb)
+
+    def describe(self) -> str:
+        shown = [f"{v:g}" if v is not None else "plan's" for v in self.as_tuple()]
+        return f"{shown[0]} vCPU / {shown[1]} GB"
+
+
+@dataclass(frozen=True)
 class Create:
     """A new tenant, or the rest of one whose create was interrupted; each step adopts what
     it finds."""
@@ -135,6 +153,13 @@ class Create:
     settings: Settings = field(default_factory=Settings)
     # Where new database services are placed (their template deploy); None: Railway's default.
     region: str | None = None
+    # What Railway shows only per service, written by this create: a new gateway's limits
+    # (before its first deploy), a new Postgres volume's backup schedule; None: not by this
+    # action (set-limits / set-backups do it for services that exist).
+    limits: Limits | None = None
+    backups: tuple[str, ...] | None = None  # Railway's kinds: DAILY, WEEKLY, MONTHLY
+    # The marker once those are written (it records them); None: `description` stays.
+    recorded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +224,36 @@ class MoveRegion:
 
 
 @dataclass(frozen=True)
+class SetLimits:
+    """Write the gateway's resource limits (both fields; None resets one to the plan's), redeploy
+    the running version unless a later action deploys (limits apply from the next deployment),
+    then write `description`, the marker that records them: a pass that dies before the marker
+    leaves the old record, so the next pass writes them again."""
+
+    kind: ClassVar[ActionKind] = ActionKind.SET_LIMITS
+    limits: Limits
+    description: str
+    gateway: GatewayRef
+    # False only when nothing is known to change: no record yet and no limit set (the upgrade
+    # of a fleet whose marks hold no record must not redeploy every tenant).
+    deploy: bool = True
+
+
+@dataclass(frozen=True)
+class SetBackups:
+    """Replace the Postgres volume's backup schedules with `kinds` (Railway's: DAILY, WEEKLY,
+    MONTHLY; none turns them off), then write `description`, the marker that records them.
+    `volume_instance_id` as the fleet listing showed it; None: apply looks it up."""
+
+    kind: ClassVar[ActionKind] = ActionKind.SET_BACKUPS
+    kinds: tuple[str, ...]
+    description: str
+    postgres_service_id: str
+    environment_id: str | None
+    volume_instance_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Redeploy:
     kind: ClassVar[ActionKind] = ActionKind.REDEPLOY
     description: str  # the marker that records the request as done
@@ -248,8 +303,8 @@ class Delete:
 
 
 Change: TypeAlias = (
-    Create | UpdateSource | SetVariables | SetSecrets | UpdateSettings | MoveRegion | Redeploy
-    | SetVersion | ScheduleDelete | CancelDelete | Restore | Delete
+    Create | UpdateSource | SetVariables | SetSecrets | UpdateSettings | MoveRegion | SetLimits
+    | SetBackups | Redeploy | SetVersion | ScheduleDelete | CancelDelete | Restore | Delete
 )
 CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
 
@@ -318,6 +373,9 @@ class Plan:
     fingerprints: dict[str, str] = field(default_factory=dict)  # tenant -> manifest sha256
     targets: tuple[str, ...] = ()  # empty = the whole fleet
     workspace_id: str | None = None
+    # Made with `--deep`: the per-service settings were read on Railway, not taken from the
+    # marker's record. A saved deep plan is checked against a deep plan.
+    deep: bool = False
     # Read back from a file whose checksum is missing or wrong: if it no longer matches a fresh
     # plan, an edit is the likelier cause than a change on Railway. Never saved itself.
     edited: bool = field(default=False, compare=False)
@@ -355,6 +413,7 @@ class Plan:
             "fingerprints": dict(self.fingerprints),
             "targets": list(self.targets),
             "workspace_id": self.workspace_id,
+            **({"deep": True} if self.deep else {}),
         }
 
     def to_json(self) -> str:
@@ -380,6 +439,7 @@ class Plan:
                 fingerprints=dict(data.get("fingerprints", {})),
                 targets=tuple(data.get("targets", ())),
                 workspace_id=data.get("workspace_id"),
+                deep=data.get("deep") is True,
                 edited=data.get("checksum") != _checksum(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -454,6 +514,11 @@ def _decode(kind: Any, value: Any, where: str) -> Any:
         return kind(value)
     if kind in (str, int, bool):
         _expect(value, kind, where)
+        return value
+    if kind is float:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        _expect(value, float, where)
         return value
     raise TypeError(f"{where}: no rule to read {kind!r}")
 

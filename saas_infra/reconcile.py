@@ -33,6 +33,7 @@ from saas_infra.plan import (
     Action,
     ActionKind,
     Change,
+    Create,
     Finding,
     FindingKind,
     Guard,
@@ -41,7 +42,7 @@ from saas_infra.plan import (
     SetSecrets,
 )
 from saas_infra.railway import operations as ops
-from saas_infra.railway.observed import Observed, ObservedProject, observe
+from saas_infra.railway.observed import Observed, ObservedProject, observe, read_deep
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
 from saas_infra.tenancy import IN_PROGRESS, tenant_of_project_name
 
@@ -90,10 +91,11 @@ class Fleet:
         return observe(self.client, self.workspace())
 
     def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None,
-             resync_secrets: bool = False, allow_region_move: bool = False) -> Plan:
+             resync_secrets: bool = False, allow_region_move: bool = False,
+             deep: bool = False) -> Plan:
         return self.plan_from(self.load(), self.observe(), targets=targets, at=at,
                               resync_secrets=resync_secrets,
-                              allow_region_move=allow_region_move)
+                              allow_region_move=allow_region_move, deep=deep)
 
     def check_regions(self, manifests: list[LoadedManifest]) -> None:
         """Refuse the pass, before anything is sent, when a manifest names a region Railway
@@ -112,10 +114,13 @@ class Fleet:
 
     def plan_from(self, manifests: list[LoadedManifest], observed: Observed, *,
                   targets: Iterable[str] = (), at: datetime | None = None,
-                  resync_secrets: bool = False, allow_region_move: bool = False) -> Plan:
+                  resync_secrets: bool = False, allow_region_move: bool = False,
+                  deep: bool = False) -> Plan:
         check_targets(targets, manifests, observed)
         self.check_regions(manifests)
-        return compute_plan(
+        if deep:
+            observed = self.look_deeper(observed, manifests, targets)
+        plan = compute_plan(
             manifests,
             observed,
             at or self.clock.now(),
@@ -124,7 +129,20 @@ class Fleet:
             workspace_id=self.workspace(),
             resync_secrets=resync_secrets,
             allow_region_move=allow_region_move,
+            deep=deep,
         )
+        missing = missing_secret_sources(plan, self.env)
+        return replace(plan, warnings=(*plan.warnings, missing)) if missing else plan
+
+    def look_deeper(self, observed: Observed, manifests: list[LoadedManifest],
+                    targets: Iterable[str] = ()) -> Observed:
+        """`--deep`: the per-service settings of every tenant in scope that has one live project,
+        read on Railway (read_deep: 2 calls a tenant), instead of the marker's record alone."""
+        scope = set(targets) or {m.manifest.name for m in manifests}
+        live = {name: projects[0] for name, projects in observed.managed().items()
+                if len(projects) == 1 and name in scope}
+        deeper = {p.id: read_deep(self.client, p) for p in live.values()}
+        return replace(observed, projects=tuple(deeper.get(p.id, p) for p in observed.projects))
 
     def applier(self, progress: ProgressFn | None = None,
                 guard: Callable[[], None] | None = None) -> Applier:
@@ -179,6 +197,26 @@ class ApplyReport:
     @property
     def failed(self) -> list[TenantOutcome]:
         return [o for o in self.outcomes if not o.ok]
+
+
+def missing_secret_sources(plan: Plan, env: Mapping[str, str]) -> str | None:
+    """One warning naming the from_env variables the plan's secrets need that this process's
+    environment lacks (or holds empty), and their tenants: apply would fail those tenants.
+    Names only: a value is never read here."""
+    needed: dict[str, set[str]] = {}
+    for action in plan.actions:
+        change = action.change
+        refs = change.secrets if isinstance(change, Create | SetSecrets) else {}
+        for var in refs.values():
+            if not env.get(var):
+                needed.setdefault(var, set()).add(action.tenant)
+    if not needed:
+        return None
+    shown = "; ".join(f"{var} (for {', '.join(sorted(tenants))})"
+                      for var, tenants in sorted(needed.items()))
+    return ("gateway secrets are read from environment variables that are not set (or empty) "
+            f"here: {shown}; apply fails each such tenant before sending anything for it "
+            "(set them where apply runs).")
 
 
 def check_targets(targets: Iterable[str], manifests: list[LoadedManifest],
@@ -255,6 +293,7 @@ def apply_pass(
     on_plan: Callable[[Plan], None] | None = None,
     resync_secrets: bool = False,
     allow_region_move: bool = False,
+    deep: bool = False,
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once. `on_plan` is shown the
@@ -270,7 +309,7 @@ def apply_pass(
         observed = observed or fleet.observe()  # a caller's fresh look serves as the first
         first = fleet.plan_from(manifests, observed, targets=targets,
                                 resync_secrets=resync_secrets,
-                                allow_region_move=allow_region_move)
+                                allow_region_move=allow_region_move, deep=deep)
         check_guards(first)
         if first.empty:
             return ApplyReport(first, [], first, observed)
@@ -281,6 +320,7 @@ def apply_pass(
             plan = confirm_region_moves(plan)
         allow_region_move = any(
             isinstance(a.change, MoveRegion) and a.change.confirmed for a in plan.actions)
+        deep = deep or plan.deep
     if plan is not None and plan.workspace_id and plan.workspace_id != fleet.workspace():
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
@@ -294,7 +334,7 @@ def apply_pass(
             fresh = fleet.plan_from(manifests, fleet.observe(),
                                     targets=plan.targets if plan else targets,
                                     resync_secrets=resync_secrets,
-                                    allow_region_move=allow_region_move)
+                                    allow_region_move=allow_region_move, deep=deep)
             if plan is None:
                 plan = fresh
             else:
@@ -308,7 +348,7 @@ def apply_pass(
             outcomes = fleet.applier(progress, guard=held.check).apply(plan)
             lost = _lost(held)
             observed = fleet.observe()  # reads only: what the pass did, even with the lock lost
-            after = fleet.plan_from(fleet.load(), observed, targets=targets)
+            after = fleet.plan_from(fleet.load(), observed, targets=targets, deep=deep)
             report = ApplyReport(plan, outcomes, after, observed, lost=lost)
     except LockLostError as exc:  # on release: what the pass did (new keys too) is still told
         if report is None:

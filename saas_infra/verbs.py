@@ -37,6 +37,7 @@ from saas_infra.railway.observed import (
     ObservedProject,
     ObservedService,
     ObservedSettings,
+    read_deep,
     reported_project_count,
 )
 from saas_infra.railway.workspaces import WORKSPACE_TOKEN, TokenIdentity, token_identity
@@ -504,6 +505,11 @@ class InstanceRow:
     # Where each service runs as Railway shows it (its placement, else its latest deployment's;
     # None: unknown), from the fleet listing.
     regions: dict[str, str | None] = field(default_factory=dict)
+    # What the last pass recorded in the marker of what Railway shows only per service: the
+    # gateway's limits ({"vcpus", "memory_gb"}, None for the plan's) and the Postgres backup
+    # schedule kinds; None: not recorded (no project, or a marker of an earlier version).
+    resources: dict[str, float | None] | None = None
+    backups: list[str] | None = None
 
     @property
     def console_url(self) -> str | None:
@@ -546,6 +552,7 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         state = TenantStatus.DELETION_SCHEDULED
     shown = project or pending
     gateway = project.gateway if project else None
+    marker = project.marker if project else None
     deployment = gateway.deployment if gateway else None
     return InstanceRow(
         name=name,
@@ -569,6 +576,8 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         settings=_settings_shown(gateway.settings) if gateway and gateway.settings else None,
         region=spec.region if spec else None,
         regions=_regions_of(project),
+        resources=_limits_shown(marker.limits) if marker and marker.limits else None,
+        backups=list(marker.backups) if marker and marker.backups is not None else None,
     )
 
 
@@ -578,6 +587,10 @@ def _regions_of(project: ObservedProject | None) -> dict[str, str | None]:
         return {}
     return {name: placed_in(service.settings) or placed_in(service.deployed)
             for name in SERVICES if (service := project.services.get(name)) is not None}
+
+
+def _limits_shown(limits: tuple[float | None, float | None]) -> dict[str, float | None]:
+    return {"vcpus": limits[0], "memory_gb": limits[1]}
 
 
 def _settings_shown(settings: ObservedSettings) -> dict[str, Any]:
@@ -662,6 +675,19 @@ class TenantDetail:
     pending: list[PendingChange] = field(default_factory=list)  # everything a pass would do
     warnings: list[str] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)
+    storage: Storage | None = None  # limits and backups as Railway shows them (3 calls)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """What Railway shows of a tenant only per service, read by `status`: the gateway's limits
+    as serviceInstanceLimits reports them, the Postgres volume's backup schedule kinds and its
+    newest backup (volumeInstanceBackupList)."""
+
+    resources: dict[str, float | None] | None
+    backups: list[str] | None  # None: no Postgres volume found
+    newest_backup: datetime | None = None
+    backup_count: int = 0
 
 
 def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
@@ -684,6 +710,8 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
         row, services=[_service_row(s) for s in (project.services.values() if project else [])],
         health=probe_health(health_client, project.url) if project and project.url else None,
         manifest_problems=[str(p) for p in problems])
+    if project is not None:
+        detail.storage = storage_of(fleet.client, project)
     if invalid:  # what the manifest wants is unknown, so what would change is too
         return detail
     plan = fleet.plan_from(list(manifests.values()), observed, targets=[name])
@@ -693,9 +721,23 @@ def status(fleet: Fleet, name: str, *, health_client: httpx.Client | None = None
     return detail
 
 
+def storage_of(client: ops.Executor, project: ObservedProject) -> Storage | None:
+    """The tenant's limits, backup schedule and newest backup on Railway: read_deep's 2 calls
+    and volumeInstanceBackupList (kept backups in no order: the newest is the latest createdAt)."""
+    deep = read_deep(client, project).deep
+    if deep is None:
+        return None
+    kinds = [k.lower() for k in deep.backups] if deep.backups is not None else None
+    volume = project.postgres_volume
+    kept = ops.volume_backups(client, volume_instance_id=volume) if volume else []
+    times = [parse_time(b["createdAt"]) for b in kept if b.get("createdAt")]
+    return Storage(_limits_shown((deep.vcpus, deep.memory_gb)), kinds,
+                   max(times) if times else None, len(kept))
+
+
 DRIFT = (ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,  # kinds that mean Railway differs
          ActionKind.UPDATE_SOURCE, ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION,
-         ActionKind.MOVE_REGION)
+         ActionKind.MOVE_REGION, ActionKind.SET_LIMITS, ActionKind.SET_BACKUPS)
 
 
 def _service_row(service: ObservedService) -> ServiceRow:

@@ -24,8 +24,8 @@ from tests.conftest import fleet_projects, follows_warning
 
 CORPUS = Path(__file__).parent / "bad_manifests"
 CASES: list[dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_text())
-CREATED = ("project created, Postgres created, Redis created, gateway created, settings updated, "
-           "source updated, domain created")
+CREATED = ("project created, Postgres created, Redis created, backups updated, gateway created, "
+           "settings updated, source updated, domain created, marker updated")
 
 
 def lines(text: str) -> list[str]:
@@ -306,7 +306,8 @@ def test_apply_json_report_shape(run_cli, write_tenant, emu):
     assert outcome["project_id"] == fleet_projects(emu)[0]["id"]
     assert (outcome["tenant"], outcome["ok"], outcome["error"]) == ("acme", True, None)
     assert [s["step"] for s in outcome["steps"]] == [
-        "project", "Postgres", "Redis", "gateway", "settings", "source", "domain"]
+        "project", "Postgres", "Redis", "backups", "gateway", "settings", "source", "domain",
+        "marker"]
     assert "sk-" not in result.stdout  # generated keys never reach the report
     set_tombstone(path, datetime(2026, 11, 26, tzinfo=UTC))
     clear_tombstone(path)

@@ -79,10 +79,12 @@ def test_create_prints_url_console_and_keys_once(run_cli, emu, tenants_dir):
         "acme: project created",
         "acme: Postgres created",
         "acme: Redis created",
+        "acme: backups updated",
         "acme: gateway created",
         "acme: settings updated",
         "acme: source updated",
         "acme: domain created",
+        "acme: marker updated",
         # without a terminal, each change of the deployment's state is a line (CI logs)
         "Creating acme: gateway deployment INITIALIZING (N s)",
         "Creating acme: gateway deployment BUILDING (N s)",
@@ -126,9 +128,10 @@ def test_create_json_carries_the_keys_and_the_pass(run_cli, emu):
     assert deployment["waited_seconds"] >= emu.deploy_seconds
     assert [o["steps"] for o in apply["outcomes"]] == [[
         {"step": "project", "result": "created"}, {"step": "Postgres", "result": "created"},
-        {"step": "Redis", "result": "created"}, {"step": "gateway", "result": "created"},
+        {"step": "Redis", "result": "created"}, {"step": "backups", "result": "updated"},
+        {"step": "gateway", "result": "created"},
         {"step": "settings", "result": "updated"}, {"step": "source", "result": "updated"},
-        {"step": "domain", "result": "created"},
+        {"step": "domain", "result": "created"}, {"step": "marker", "result": "updated"},
     ]]
     assert apply["converged"] is True and apply["remaining"] == []
 
@@ -259,6 +262,7 @@ def test_create_whose_pass_fails_keeps_the_manifest_and_says_so(run_cli, emu, ru
         "acme: project created",
         "acme: Postgres created",
         "acme: Redis created",
+        "acme: backups updated",
         'Error: acme: Railway answered "User does not have access to the repo" (operation '
         "ServiceCreate, HTTP 200)",
         "tenants/acme.yaml keeps the change; `saas-infra apply --target acme` runs the pass again.",
@@ -345,6 +349,9 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         # added with placement: the manifest's region (none here), and each service's on Railway
         "region": None,
         "regions": {"Postgres": "us-west2", "Redis": "us-west2", "gateway": "us-west2"},
+        # added with limits and backups: as the last pass recorded them in the marker
+        "resources": {"vcpus": None, "memory_gb": None},
+        "backups": ["daily"],
     }
 
 
@@ -399,6 +406,8 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
         f"  Version:  {manifest['commit'][:12]} (follows main)",
         "  Settings: health check /health (300 s), restart on_failure (10 retries), sleep off, "
         "1 replica",
+        "  Limits:   32 vCPU, 32 GB memory per replica",
+        "  Backups:  daily; none made yet",
         "  Health:   ok (HTTP 200)",
         f"  Deletion: {manifest['deletion_deadline']} (requested "
         f"{manifest['deletion_scheduled_at']})",
@@ -586,7 +595,11 @@ def test_delete_force_deletes_now_and_removes_the_manifest(run_cli, emu, tenants
 
     assert result.exit_code == 0
     assert result.stdout == f"Deleted acme now (project {rw.id}); removed tenants/acme.yaml.\n"
-    assert result.stderr == "acme: project deleted\n"
+    assert result.stderr == (
+        "Warning: acme is deleted now: Railway deletes the Postgres volume's backups with the "
+        "project: none of them can restore the data afterwards (take a logical dump, e.g. "
+        "pg_dump, first if it may be needed).\n"
+        "acme: project deleted\n")
     assert fleet_projects(emu) == []  # gone at once, not in Railway's scheduled delete
     assert emu.counts["ProjectScheduleDelete"] == 0
     assert not (tenants_dir / "acme.yaml").exists()

@@ -20,6 +20,7 @@ from saas_infra import verbs
 from saas_infra.demo import create_app
 from saas_infra.manifest import load_tenant_file
 from saas_infra.railway import operations as ops
+from saas_infra.reconcile import apply_pass
 from tests.conftest import fleet_projects
 
 TOKEN = "test-token-0123456789"
@@ -324,3 +325,31 @@ def test_the_tenant_detail_shows_secrets_by_name_and_variable_only(browser, writ
     assert detail.status_code == 200
     assert "ANTHROPIC_API_KEY <small>secret</small>" in detail.text
     assert "from <code>LUTHIEN_ANTHROPIC_API_KEY</code>" in detail.text
+
+
+def test_the_tenant_detail_shows_the_tenants_settings_and_never_a_secret_value(
+        browser, write_tenant, fleet):
+    path = write_tenant("acme")
+    path.write_text(path.read_text() + "  replicas: 2\n"
+                    "  resources: {vcpus: 2, memory_gb: 4}\n"
+                    "  healthcheck: {path: /ready, timeout: 60}\n"
+                    "  restart: {policy: always}\n"
+                    "  sleep: true\n"
+                    "  secrets:\n"
+                    "    ANTHROPIC_API_KEY: {from_env: LUTHIEN_ANTHROPIC_API_KEY}\n"
+                    "postgres:\n  backups: [daily, monthly]\n")
+    fleet.env = {"LUTHIEN_ANTHROPIC_API_KEY": "sk-ant-never-shown"}
+    apply_pass(fleet)
+    browser.get("/")
+    detail = browser.get("/fragment/tenant/acme")
+    assert detail.status_code == 200
+    page = detail.text
+    assert "<dt>Replicas</dt><dd>2</dd>" in page
+    assert "<dt>Resources</dt><dd>2 vCPU, 4 GB memory per replica</dd>" in page
+    assert "<dt>Health check</dt><dd><code>/ready</code> <small>60 s</small></dd>" in page
+    assert "<dt>Restart</dt><dd><code>always</code></dd>" in page
+    assert "<dt>Sleep</dt><dd>on</dd>" in page
+    assert "<dt>Backups</dt><dd>daily, monthly</dd>" in page
+    assert "Backups: daily, monthly; none made yet" in page  # as Railway shows them
+    assert "ANTHROPIC_API_KEY <small>secret</small>" in page
+    assert "sk-ant-never-shown" not in page

@@ -28,12 +28,15 @@ from saas_infra.plan import (
     Finding,
     FindingKind,
     GatewayRef,
+    Limits,
     MoveRegion,
     PlacedService,
     Plan,
     Redeploy,
     Restore,
     ScheduleDelete,
+    SetBackups,
+    SetLimits,
     SetSecrets,
     Settings,
     SetVariables,
@@ -59,6 +62,14 @@ BASE_VARIABLES = {
     "REDIS_URL": "${{Redis.REDIS_URL}}",
 }
 KEYS = frozenset({"CLIENT_API_KEY", "ADMIN_API_KEY"})
+
+
+NO_LIMITS = (None, None)  # the record of a gateway left to its plan's limits
+
+
+def recorded(name: str, **fields) -> Marker:
+    """A marker recording the default limits and backups, as a converged pass leaves it."""
+    return Marker(name, limits=NO_LIMITS, backups=("daily",), **fields)
 
 
 # --- builders -------------------------------------------------------------------------------
@@ -94,7 +105,7 @@ def project(name: str, *, pid: str | None = None, marker: Marker | None | str = 
             services: dict | None = None, gw: ObservedService | None = None,
             deleted_at: datetime | None = None, project_name: str | None = None) -> ObservedProject:
     if marker == "default":
-        marker = Marker(tenant=name)
+        marker = Marker(tenant=name, limits=NO_LIMITS, backups=("daily",))
     if services is None:
         services = {
             "Postgres": ObservedService("svc-pg", "Postgres"),
@@ -256,7 +267,7 @@ def _listing_node(name: str, variables: dict) -> dict:
                     if sname == "gateway" else []},
     }} for sname, sid in service_ids.items()]
     return {
-        "id": f"prj-{name}", "name": f"luthien-{name}", "description": Marker(name).render(),
+        "id": f"prj-{name}", "name": f"luthien-{name}", "description": recorded(name).render(),
         "createdAt": "2026-10-01T00:00:00Z", "deletedAt": None,
         "services": {"edges": [{"node": {"id": sid, "name": sname}}
                                for sname, sid in service_ids.items()]},
@@ -280,7 +291,7 @@ def test_redeploy_request_not_yet_honoured_is_a_redeploy():
 
 
 def test_redeploy_already_honoured_is_not_repeated():
-    marker = Marker("acme", redeploy="2026-11-26T10:00:00Z")
+    marker = recorded("acme", redeploy="2026-11-26T10:00:00Z")
     manifest = tenant("acme", redeploy="2026-11-26T10:00:00Z")
     assert plan_for([manifest], observed(project("acme", marker=marker))).empty
 
@@ -307,7 +318,7 @@ def test_tombstone_before_its_deadline_schedules_the_deletion():
 
 
 def test_deadline_already_on_railway_needs_nothing_until_it_passes():
-    marker = Marker("acme", delete_after=NOW + timedelta(days=7))
+    marker = recorded("acme", delete_after=NOW + timedelta(days=7))
     fleet = observed(project("acme", marker=marker))
     manifest = tenant("acme", deletion=tombstone(grace_days=7))
     just_before = NOW + timedelta(days=7) - timedelta(seconds=1)
@@ -320,7 +331,7 @@ def test_deadline_already_on_railway_needs_nothing_until_it_passes():
     ids=["exactly-at", "after"],
 )
 def test_deadline_passes_exactly_at_requested_at_plus_grace(offset, reason_tail):
-    marker = Marker("acme", delete_after=NOW + timedelta(days=7))
+    marker = recorded("acme", delete_after=NOW + timedelta(days=7))
     manifest = tenant("acme", deletion=tombstone(grace_days=7))
     at = NOW + timedelta(days=7) + offset
     action = only_action(plan_for([manifest], observed(project("acme", marker=marker)), at))
@@ -355,21 +366,21 @@ def test_force_deletes_now():
 
 
 def test_tombstone_removed_cancels_the_deletion_on_railway():
-    marker = Marker("acme", delete_after=NOW + timedelta(days=7))
+    marker = recorded("acme", delete_after=NOW + timedelta(days=7))
     action = only_action(plan_for([tenant("acme")], observed(project("acme", marker=marker))))
     assert action.kind is ActionKind.CANCEL_DELETE
     assert action.reason == "tombstone removed from the manifest"
-    assert action.change == CancelDelete(Marker("acme").render())
+    assert action.change == CancelDelete(recorded("acme").render())
 
 
 def test_project_pending_deletion_without_tombstone_is_restored_and_unmarked():
-    marker = Marker("acme", delete_after=NOW - timedelta(days=1))
+    marker = recorded("acme", delete_after=NOW - timedelta(days=1))
     pending = project("acme", marker=marker, deleted_at=NOW - timedelta(hours=2))
     plan = plan_for([tenant("acme")], observed(pending))
     assert [a.kind for a in plan.actions] == [ActionKind.RESTORE, ActionKind.CANCEL_DELETE]
     assert {a.project_id for a in plan.actions} == {"prj-acme"}
     assert "scheduled delete" in plan.actions[0].reason
-    assert plan.actions[1].change == CancelDelete(Marker("acme").render())
+    assert plan.actions[1].change == CancelDelete(recorded("acme").render())
 
 
 @pytest.mark.parametrize("grace_days", [0, 7], ids=["due", "not-due"])
@@ -599,6 +610,10 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
         MoveRegion("europe-west4-drams3a", (PlacedService("Postgres", "pg", "us-west2"),
                                             PlacedService("Redis", "rd", None, write=False)),
                    "env", confirmed=True),
+        SetLimits(Limits(2.0, None), "[saas-infra tenant=a limits=2/plan]",
+                  GatewayRef("env", "svc"), deploy=False),
+        SetBackups(("DAILY", "WEEKLY"), "[saas-infra tenant=a backups=daily+weekly]", "svc-pg",
+                   "env", "vol-1"),
         Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc"), commit="a" * 40),
         SetVersion(Source(repo=REPO, branch="main", commit="b" * 40), True,
                    GatewayRef("env", "svc")),
@@ -609,7 +624,7 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
     ]
     assert sorted(c.kind for c in changes) == sorted(ActionKind)
     assert set(CHANGES) == set(ActionKind)
-    plan = Plan(at="x", actions=tuple(Action("a", "why", c, "prj") for c in changes))
+    plan = Plan(at="x", actions=tuple(Action("a", "why", c, "prj") for c in changes), deep=True)
     again = Plan.from_json(plan.to_json())
     assert again == plan and not again.edited
 

@@ -173,10 +173,13 @@ def test_the_fleet_listing_can_carry_the_settings_at_no_extra_request(
 ) -> None:
     selection = "id serviceId serviceName environmentId"
     document = ops.FLEET.document.replace(selection, f"{selection} {ops.INSTANCE_SETTINGS}")
+    # The listing carries the volume instances' ids (the Postgres volume's, for its backups);
+    # it can carry all of their fields just as well.
+    listed = "volumeInstances(first: 25) { edges { node { id serviceId } } }"
+    assert listed in document
     document = document.replace(
-        "serviceInstances(first: 25)",
-        f"volumeInstances(first: 5) {{ edges {{ node {{ {ops.VOLUME_INSTANCE_FIELDS} }} }} }}"
-        " serviceInstances(first: 25)",
+        listed,
+        f"volumeInstances(first: 25) {{ edges {{ node {{ {ops.VOLUME_INSTANCE_FIELDS} }} }} }}",
     )
     assert not validate(real_schema(), parse(document))
     update(api, tenant["gateway"], tenant["env"], healthcheckPath="/health", sleepApplication=False)

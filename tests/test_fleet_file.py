@@ -164,8 +164,8 @@ def test_a_tier_without_a_fleet_file_is_an_error(tenants_dir, write_tenant):
     ("defaults: {}\n", "fleet.yaml:1: version: this required field is missing"),
     ("version: 1\ndefaults:\n  gateway:\n    auth_mod: both\n",
      "fleet.yaml:4: defaults.gateway.auth_mod: unknown field 'auth_mod' (allowed here: repo, "
-     "branch, image, auth_mode, variables, secrets, healthcheck, restart, sleep, replicas); "
-     "did you mean 'auth_mode'?"),
+     "branch, image, auth_mode, variables, secrets, healthcheck, restart, sleep, replicas, "
+     "resources); did you mean 'auth_mode'?"),
     ("version: 1\ntiers:\n  gold:\n    gateway:\n      auth_mode: proxy_key\n",
      "fleet.yaml:5: tiers.gold.gateway.auth_mode: must be one of client_key, passthrough, both, "
      "got the text 'proxy_key'; 'proxy_key' was renamed 'client_key' in luthien-proxy"),

@@ -22,8 +22,8 @@ from tests.conftest import follows_warning
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-CREATED = ("project created, Postgres created, Redis created, gateway created, settings updated, "
-           "source updated, domain created")
+CREATED = ("project created, Postgres created, Redis created, backups updated, gateway created, "
+           "settings updated, source updated, domain created, marker updated")
 
 
 @pytest.fixture

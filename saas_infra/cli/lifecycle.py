@@ -92,6 +92,8 @@ def delete(s: Session, name: str, force: bool, yes: bool, grace_days: int, no_ap
         if s.as_json:
             s.emit(data.not_deleted(name))
         return EXIT_OK
+    if force:  # said even with --yes: a script's log should show what went with the tenant
+        s.console.warn(text.forced_delete_warning(name))
     result = verbs.delete(s.fleet_for(not no_apply), name, force=force, grace_days=grace_days,
                           apply=not no_apply, progress=s.progress())
     s.show_or_emit(text.delete_lines(result), data.deleted(result))

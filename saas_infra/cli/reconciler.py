@@ -69,10 +69,13 @@ def validate(s: Session) -> int:
 @click.option("--allow-region-move", is_flag=True,
               help="Confirm moving tenants' databases to their manifest's region: Railway "
                    "migrates each volume, and the tenant is offline until it is done.")
+@click.option("--deep", is_flag=True,
+              help="Also read each tenant's resource limits and backup schedule on Railway (2 "
+                   "calls a tenant) instead of trusting the record of the last pass.")
 def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | None,
          at_time: str | None, targets: tuple[str, ...], max_deletions: int | None,
          show_all: bool, max_chars: int | None, resync_secrets: bool,
-         allow_region_move: bool) -> int:
+         allow_region_move: bool, deep: bool) -> int:
     """Show what a reconcile pass would do. Changes nothing.
 
     \b
@@ -89,7 +92,7 @@ def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | N
         raise ConfigError(f"--at {at_time!r} is not a time; e.g. 2026-12-31T00:00:00Z") from None
     result = s.fleet.plan_from(manifests, s.fleet.observe(), targets=targets, at=at,
                                resync_secrets=resync_secrets,
-                               allow_region_move=allow_region_move)
+                               allow_region_move=allow_region_move, deep=deep)
     if out_file:
         out_file.write_text(result.to_json() + "\n")
         s.show([text.saved_plan(str(out_file))])
@@ -122,9 +125,12 @@ def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | N
 @click.option("--allow-region-move", is_flag=True,
               help="Confirm moving tenants' databases to their manifest's region: Railway "
                    "migrates each volume, and the tenant is offline until it is done.")
+@click.option("--deep", is_flag=True,
+              help="Also read each tenant's resource limits and backup schedule on Railway (2 "
+                   "calls a tenant) instead of trusting the record of the last pass.")
 def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...],
           max_deletions: int | None, concurrency: int | None, markdown: bool,
-          resync_secrets: bool, allow_region_move: bool) -> int:
+          resync_secrets: bool, allow_region_move: bool, deep: bool) -> int:
     """Run a reconcile pass: plan, show it, apply it, then check it converged.
 
     On a terminal it asks before applying unless --yes; without one it prints the plan it is
@@ -145,7 +151,7 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
     shown = False
     if saved is None and s.interactive and not yes:
         preview = fleet.plan(targets=targets, resync_secrets=resync_secrets,
-                             allow_region_move=allow_region_move)
+                             allow_region_move=allow_region_move, deep=deep)
         if s.as_json:  # stdout is for the JSON report: the question goes to stderr
             s.console.message(render.summary_line(preview))
         else:
@@ -164,7 +170,7 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
     on_plan = None if shown or s.as_json or markdown else _show_plan(s)
     report = apply_pass(fleet, plan=saved, targets=targets, progress=s.progress(),
                         on_plan=on_plan, resync_secrets=resync_secrets,
-                        allow_region_move=allow_region_move)
+                        allow_region_move=allow_region_move, deep=deep)
     return _finish(s, report, markdown=markdown)
 
 

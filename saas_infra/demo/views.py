@@ -49,7 +49,8 @@ def templates() -> Jinja2Templates:
                        style_classes=style_classes)
     env.globals.update(COLUMNS=COLUMNS, status_word=words.status_word, status_class=status_class,
                        deployment_class=deployment_class, is_tenant_name=is_tenant_name,
-                       health_detail=text.health_detail)
+                       health_detail=text.health_detail, limits_text=text.limits_text,
+                       backups_text=text.backups_text)
     return found
 
 

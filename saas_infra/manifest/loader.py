@@ -464,6 +464,8 @@ def _message(err: Any, path: tuple[str | int, ...]) -> str:
             else ""
         )
         return f"must be one of {', '.join(AUTH_MODES)}, got {describe(value)}{hint}"
+    if kind == "literal_error" and ctx.get("expected"):
+        return f"must be one of {ctx['expected']}, got {describe(value)}"
     return _type_message(kind, value) or err["msg"].replace("Input should be", "must be")
 
 

@@ -78,6 +78,16 @@ HEALTHCHECK_PATH_PATTERN = r"^/[^\s?#]{0,2047}$"
 # Railway's own list (manifest/regions.py), since Railway adds and retires regions.
 REGION_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+){0,7}$"
 REGION_MAX = 63
+# The gateway's resource limits (serviceInstanceLimitsUpdate: vCPUs, memoryGB per replica). The
+# most any Railway plan allows (Pro: 32 vCPU / 32 GB; Hobby 8 / 8, Free 1 / 0.5: the emulator's
+# instances.py holds the evidence); Railway refuses more than the workspace's plan allows.
+MAX_VCPUS = 32.0
+MAX_MEMORY_GB = 32.0
+# The Postgres volume's backup schedules (volumeInstanceBackupScheduleUpdate kinds DAILY, WEEKLY,
+# MONTHLY: every 24 h / 7 d / 30 d, kept 6 d / 1 month / 3 months). On by default: daily.
+BackupKind = Literal["daily", "weekly", "monthly"]
+BACKUP_KINDS: tuple[str, ...] = ("daily", "weekly", "monthly")
+DEFAULT_BACKUPS: tuple[str, ...] = ("daily",)
 
 
 _OWNER_RE = re.compile(_OWNER)
@@ -432,6 +442,57 @@ class RestartDefaults(_Model):
 
     policy: RestartPolicyName | None = _field(None, _POLICY_FIELD)
     max_retries: int | None = _field(None, _RETRIES_FIELD)
+
+
+_VCPUS_FIELD: dict[str, Any] = {
+    "gt": 0, "le": MAX_VCPUS,
+    "description": "vCPUs per gateway replica (Railway's resource limit, serviceInstanceLimitsUpdate "
+    f"vCPUs). Default: the plan's maximum (no limit set). At most {MAX_VCPUS:g}, and what the "
+    "workspace's plan allows (Hobby 8, Free 1; Railway refuses more).",
+}
+_MEMORY_FIELD: dict[str, Any] = {
+    "gt": 0, "le": MAX_MEMORY_GB,
+    "description": "Memory in GB per gateway replica (Railway's resource limit, memoryGB). Default: "
+    f"the plan's maximum (no limit set). At most {MAX_MEMORY_GB:g}, and what the workspace's plan "
+    "allows (Hobby 8, Free 0.5).",
+}
+_BACKUPS_FIELD: dict[str, Any] = {
+    "description": "The Postgres volume's backup schedules (Railway's volume backup schedule kinds): "
+    "daily (kept 6 days), weekly (kept 1 month), monthly (kept 3 months). Default [daily]; [] turns "
+    "scheduled backups off (existing backups are kept until they expire).",
+    "json_schema_extra": {"uniqueItems": True, "maxItems": len(BACKUP_KINDS)},
+}
+
+
+def _unique_kinds(value: list[str]) -> list[str]:
+    seen = [kind for index, kind in enumerate(value) if kind in value[:index]]
+    if seen:
+        raise ValueError(f"'{seen[0]}' is listed twice; name each schedule kind once")
+    return value
+
+
+BackupKinds = Annotated[list[BackupKind], AfterValidator(_unique_kinds)]
+
+
+class Resources(_Model):
+    """The gateway's resource limits per replica; a field left out is the plan's maximum."""
+
+    vcpus: float | None = _field(None, _VCPUS_FIELD)
+    memory_gb: float | None = _field(None, _MEMORY_FIELD)
+
+
+class PostgresSpec(_Model):
+    """The tenant's Postgres service (Railway's official template) and its volume."""
+
+    backups: BackupKinds = _field(list(DEFAULT_BACKUPS), _BACKUPS_FIELD)
+
+
+class PostgresDefaults(_Model):
+    """PostgresSpec's fields, each optional: what the fleet file gives every manifest."""
+
+    backups: BackupKinds | None = _field(None, _BACKUPS_FIELD)
+
+
 class SecretRef(_Model):
     """Where the pass finds a secret's value: never the value itself, which stays out of git."""
 
@@ -508,6 +569,11 @@ class GatewaySpec(_Model):
     )
     sleep: bool = _field(False, _SLEEP_FIELD)
     replicas: int = _field(DEFAULT_REPLICAS, _REPLICAS_FIELD)
+    resources: Resources = Field(
+        default_factory=lambda: Resources(),
+        description="Railway's resource limits per replica (serviceInstanceLimitsUpdate): vcpus, "
+        "memory_gb. Default: none set (the plan's maximum).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -589,6 +655,7 @@ class GatewayDefaults(_Model):
     restart: RestartDefaults | None = Field(None, description="Restart policy defaults.")
     sleep: bool | None = _field(None, _SLEEP_FIELD)
     replicas: int | None = _field(None, _REPLICAS_FIELD)
+    resources: Resources | None = Field(None, description="Resource limit defaults.")
 
     @model_validator(mode="after")
     def _one_source(self) -> GatewayDefaults:
@@ -608,6 +675,7 @@ class TenantDefaults(_Model):
 
     region: RegionId | None = _field(None, _REGION_FIELD)
     gateway: GatewayDefaults | None = Field(None, description="Gateway defaults.")
+    postgres: PostgresDefaults | None = Field(None, description="Postgres defaults.")
 
 
 TierName = Annotated[str, AfterValidator(check_tier)]
@@ -621,8 +689,8 @@ class FleetFile(_Model):
         description="Fleet file format version."
     )
     defaults: TenantDefaults = Field(
-        default_factory=lambda: TenantDefaults(region=None, gateway=None),
-        description="Fields every manifest inherits."
+        default_factory=lambda: TenantDefaults(region=None, gateway=None, postgres=None),
+        description="Fields every manifest inherits.",
     )
     tiers: dict[TierName, TenantDefaults] = Field(
         default_factory=dict,
@@ -676,6 +744,10 @@ class TenantManifest(_Model):
     gateway: GatewaySpec = Field(
         description="The luthien-proxy gateway service; fleet.yaml may give its fields."
     )
+    postgres: PostgresSpec = Field(
+        default_factory=lambda: PostgresSpec(),
+        description="The Postgres service: its volume's backup schedule (daily by default).",
+    )
     redeploy: RedeployRequest | None = Field(
         None, description="A pending request for a fresh deploy (written by saas-infra redeploy)."
     )
@@ -701,6 +773,8 @@ MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     ("gateway",): GatewaySpec,
     ("gateway", "healthcheck"): HealthCheck,
     ("gateway", "restart"): RestartPolicy,
+    ("gateway", "resources"): Resources,
+    ("postgres",): PostgresSpec,
     ("gateway", "secrets", "*"): SecretRef,  # "*": any secret's name
     ("redeploy",): RedeployRequest,
     ("deletion",): Tombstone,
@@ -713,5 +787,7 @@ FLEET_MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     ("defaults", "gateway"): GatewayDefaults,
     ("defaults", "gateway", "healthcheck"): HealthCheckDefaults,
     ("defaults", "gateway", "restart"): RestartDefaults,
+    ("defaults", "gateway", "resources"): Resources,
+    ("defaults", "postgres"): PostgresDefaults,
     ("defaults", "gateway", "secrets", "*"): SecretRef,
 }

@@ -12,7 +12,7 @@ Nothing here decides what to do about what it sees; that is diff.py's job.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,14 @@ from saas_infra.errors import (
 )
 from saas_infra.marker import Marker, parse_marker
 from saas_infra.railway import operations as ops
-from saas_infra.tenancy import GATEWAY, KEY_NAMES, PROJECT_PREFIX, RAILWAY_PREFIX, looks_secret
+from saas_infra.tenancy import (
+    GATEWAY,
+    KEY_NAMES,
+    POSTGRES,
+    PROJECT_PREFIX,
+    RAILWAY_PREFIX,
+    looks_secret,
+)
 
 RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
 
@@ -88,6 +95,17 @@ class ObservedService:
 
 
 @dataclass(frozen=True)
+class DeepRead:
+    """What Railway shows only per service, read by `plan --deep` (2 calls a tenant): the
+    gateway's limits as serviceInstanceLimits reports them (the plan's maximum merged into a
+    limit not set) and the Postgres volume's backup schedule kinds (None: no volume found)."""
+
+    vcpus: float | None
+    memory_gb: float | None
+    backups: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
 class ObservedProject:
     id: str
     name: str
@@ -97,6 +115,15 @@ class ObservedProject:
     marker: Marker | None
     environment_id: str | None
     services: dict[str, ObservedService] = field(default_factory=dict)
+    # The environment's volume instances: {service id: volume instance id}; None: not listed.
+    volumes: dict[str, str] | None = None
+    deep: DeepRead | None = None  # set by read_deep (plan --deep) only
+
+    @property
+    def postgres_volume(self) -> str | None:
+        """The Postgres service's volume instance id, if the listing showed one."""
+        postgres = self.services.get(POSTGRES)
+        return (self.volumes or {}).get(postgres.id) if postgres else None
 
     @property
     def tenant(self) -> str | None:
@@ -273,7 +300,12 @@ def parse_project(node: dict) -> ObservedProject:
     variables = _variables_of(config)
     instances = {}
     triggers: dict[str, list[str]] | None = None
+    volumes: dict[str, str] | None = None
     if environment:
+        listed_volumes = environment.get("volumeInstances")
+        if listed_volumes is not None:
+            volumes = {edge["node"].get("serviceId") or "": edge["node"]["id"]
+                       for edge in listed_volumes.get("edges", [])}
         for edge in (environment.get("serviceInstances") or {}).get("edges", []):
             instances[edge["node"]["serviceId"]] = edge["node"]
         listed = environment.get("deploymentTriggers")
@@ -299,6 +331,7 @@ def parse_project(node: dict) -> ObservedProject:
         marker=parse_marker(node.get("description")),
         environment_id=environment["id"] if environment else None,
         services=services,
+        volumes=volumes,
     )
 
 
@@ -460,3 +493,25 @@ def _json(value: Any) -> dict[str, Any] | None:
 
 def _time(value: str | None) -> datetime | None:
     return parse_time(value) if value else None
+
+
+def read_deep(client: ops.Executor, project: ObservedProject) -> ObservedProject:
+    """The project with what Railway shows only per service read for real (`plan --deep`): the
+    gateway's limits (serviceInstanceLimits, 1 call) and the Postgres volume's backup schedules
+    (volumeInstanceBackupScheduleList, 1 call; its volume instance came in the fleet listing)."""
+    gateway, environment_id = project.gateway, project.environment_id
+    if gateway is None or environment_id is None:
+        return project
+    limits = ops.service_instance_limits(client, service_id=gateway.id,
+                                         environment_id=environment_id)
+    volume = project.postgres_volume
+    kinds = None
+    if volume is not None:
+        schedules = ops.volume_backup_schedules(client, volume_instance_id=volume)
+        kinds = tuple(sorted({str(s["kind"]).upper() for s in schedules}))
+    deep = DeepRead(_float(limits.get("vCPUs")), _float(limits.get("memoryGB")), kinds)
+    return replace(project, deep=deep)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

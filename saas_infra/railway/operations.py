@@ -49,7 +49,9 @@ INSTANCE_SETTINGS = (
     "healthcheckPath healthcheckTimeout restartPolicyType restartPolicyMaxRetries sleepApplication"
 )
 
-# The fleet listing carries the gateway's settings (INSTANCE_SETTINGS) at no extra request.
+# The fleet listing carries the gateway's settings (INSTANCE_SETTINGS) and the environment's
+# volume instances (the Postgres volume's id, found by its serviceId as Railway's CLI finds it:
+# railwayapp/cli src/commands/postgres/pitr.rs resolve_volume_instance_id) at no extra request.
 PROJECT_FIELDS = f"""
 fragment ProjectFields on Project {{
   id name description createdAt updatedAt deletedAt workspaceId
@@ -65,6 +67,7 @@ fragment ProjectFields on Project {{
       domains {{ serviceDomains {{ id domain }} }}
     }} }} }}
     deploymentTriggers(first: 50) {{ edges {{ node {{ id serviceId repository branch }} }} }}
+    volumeInstances(first: 25) {{ edges {{ node {{ id serviceId }} }} }}
   }} }} }}
 }}
 """
@@ -773,6 +776,16 @@ def service_instance_limits_update(
         payload["vCPUs"] = vcpus
     if memory_gb is not None:
         payload["memoryGB"] = memory_gb
+    client.execute(SERVICE_INSTANCE_LIMITS_UPDATE, {"input": payload})
+
+
+def service_instance_limits_set(
+    client: Executor, *, service_id: str, environment_id: str,
+    vcpus: float | None, memory_gb: float | None,
+) -> None:
+    """Both limits as given: a None is sent as null, which sets that limit back to the plan's."""
+    payload = {"serviceId": service_id, "environmentId": environment_id,
+               "vCPUs": vcpus, "memoryGB": memory_gb}
     client.execute(SERVICE_INSTANCE_LIMITS_UPDATE, {"input": payload})
 
 

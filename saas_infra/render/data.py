@@ -20,6 +20,7 @@ from saas_infra.verbs import (
     Identity,
     InstanceRow,
     PendingChange,
+    Storage,
     TenantDetail,
     VerbResult,
 )
@@ -50,6 +51,8 @@ def instance(row: InstanceRow) -> dict[str, Any]:
         "settings": row.settings,
         "region": row.region,
         "regions": row.regions,
+        "resources": row.resources,
+        "backups": row.backups,
     }
 
 
@@ -70,7 +73,17 @@ def detail(data: TenantDetail) -> dict[str, Any]:
         "drift": changes(data.drift),
         "pending": changes(data.pending),
         "warnings": data.warnings,
+        "on_railway": storage(data.storage),
     }
+
+
+def storage(value: Storage | None) -> dict[str, Any] | None:
+    """The limits and backups as Railway shows them now (`resources`/`backups` above are what
+    the last pass recorded)."""
+    if value is None:
+        return None
+    return {"resources": value.resources, "backup_schedule": value.backups,
+            "newest_backup": words.time(value.newest_backup), "backups_kept": value.backup_count}
 
 
 def health(value: Health | None) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from saas_infra.plan import (
     FindingKind,
     MoveRegion,
     Plan,
+    SetBackups,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ SYMBOLS = {
     ActionKind.UPDATE_SETTINGS: ("~", "yellow"),
     ActionKind.SET_SECRETS: ("~", "yellow"),
     ActionKind.MOVE_REGION: ("~", "magenta"),  # moves data: not the colour of a plain update
+    ActionKind.SET_LIMITS: ("~", "yellow"),
+    ActionKind.SET_BACKUPS: ("~", "yellow"),
     ActionKind.REDEPLOY: ("^", "cyan"),
     ActionKind.SET_VERSION: ("^", "cyan"),
     ActionKind.SCHEDULE_DELETE: ("!", "magenta"),
@@ -42,7 +45,8 @@ SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
     ("creates", "create", "creates", (ActionKind.CREATE,)),
     ("updates", "update", "updates",
      (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,
-      ActionKind.UPDATE_SETTINGS, ActionKind.MOVE_REGION, ActionKind.SET_VERSION)),
+      ActionKind.UPDATE_SETTINGS, ActionKind.MOVE_REGION, ActionKind.SET_LIMITS,
+      ActionKind.SET_BACKUPS, ActionKind.SET_VERSION)),
     ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY,)),
     ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
      (ActionKind.SCHEDULE_DELETE,)),
@@ -194,13 +198,17 @@ def _action_facts(action: Action) -> list[str]:
     """What a reviewer must not miss beyond the reason: how final a deletion is."""
     match action.change:
         case Delete(mode=DeleteMode.NOW, project_name=name):
-            return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone"]
+            return [f"`{_md(name)}` is deleted at once (`projectDelete`): it cannot be undone",
+                    "Railway deletes the Postgres volume's backups with the project"]
         case Delete(project_name=name):
             return [f"`{_md(name)}` goes to Railway's scheduled delete: restorable for 48 hours"]
         case MoveRegion(region=region, services=services, confirmed=confirmed):
             moved = ", ".join(f"{s.name} ({s.region or 'unknown region'})" for s in services)
             said = "confirmed (`--allow-region-move`)" if confirmed else "not confirmed"
             return [f"moves data: {_md(moved)} to `{region}`; {said}"]
+        case SetBackups(kinds=()):
+            return ["scheduled backups of the Postgres volume stop (kept ones expire as "
+                    "scheduled)"]
         case _:
             return []
 

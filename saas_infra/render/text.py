@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from saas_infra.clock import format_time
-from saas_infra.diff import VALUES_ACCESS
+from saas_infra.diff import BACKUPS_GO_WITH_THE_PROJECT, VALUES_ACCESS
 from saas_infra.errors import CooldownError, RateLimitedError, SaasInfraError
 from saas_infra.render import words
 from saas_infra.render.plan import plan_text
@@ -19,6 +19,7 @@ from saas_infra.verbs import (
     Credentials,
     Identity,
     InstanceRow,
+    Storage,
     TenantDetail,
     UnreadableKey,
     VerbResult,
@@ -288,6 +289,26 @@ def region_text(row: InstanceRow) -> str:
     return text
 
 
+def limits_text(resources: dict | None) -> str:
+    """e.g. `2 vCPU, 4 GB memory per replica` as Railway reports them."""
+    if not resources:
+        return "unknown"
+    vcpus, memory = resources.get("vcpus"), resources.get("memory_gb")
+    cpu = f"{vcpus:g} vCPU" if vcpus is not None else "the plan's vCPU"
+    mem = f"{memory:g} GB memory" if memory is not None else "the plan's memory"
+    return f"{cpu}, {mem} per replica"
+
+
+def backups_text(storage: Storage) -> str:
+    """e.g. `daily, weekly; newest 2026-11-27T12:00:00Z (3 kept)`."""
+    if storage.backups is None:
+        return "no Postgres volume found"
+    schedule = ", ".join(storage.backups) or "off (no schedule)"
+    newest = (f"newest {words.time(storage.newest_backup)} ({storage.backup_count} kept)"
+              if storage.newest_backup else "none made yet")
+    return f"{schedule}; {newest}"
+
+
 def status_lines(detail: TenantDetail) -> list[Line]:
     row = detail.row
     lines = [out(f"{row.name}: {words.status_text(row)}", "bold")]
@@ -299,6 +320,10 @@ def status_lines(detail: TenantDetail) -> list[Line]:
         lines.append(out(f"  Settings: {settings_text(row.settings)}"))
     if row.region or len(set(row.regions.values())) > 1:  # asked for, or split across regions
         lines.append(out(f"  Region:   {region_text(row)}"))
+    storage = detail.storage
+    if storage is not None:
+        lines.append(out(f"  Limits:   {limits_text(storage.resources)}"))
+        lines.append(out(f"  Backups:  {backups_text(storage)}"))
     health = detail.health
     if health:
         lines.append(out(f"  Health:   {'ok' if health.ok else 'failing'} "
@@ -491,12 +516,17 @@ def redeployed_summary(result: VerbResult) -> str:
 
 def delete_question(name: str, force: bool, grace_days: int) -> str:
     if force:
-        return f"Delete {name} NOW, with its database? This cannot be undone by saas-infra."
+        return (f"Delete {name} NOW, with its database? This cannot be undone by saas-infra, "
+                "and Railway deletes the database's backups with the project.")
     return (f"Schedule {name} for deletion in {words.plural(grace_days, 'day')}? It keeps "
             "running until then.")
 
 
 NOTHING_DELETED = "Nothing deleted."
+
+
+def forced_delete_warning(name: str) -> str:
+    return f"Warning: {name} is deleted now: {BACKUPS_GO_WITH_THE_PROJECT}."
 
 
 def delete_lines(result: VerbResult) -> list[Line]:

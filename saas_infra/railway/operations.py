@@ -49,6 +49,10 @@ INSTANCE_SETTINGS = (
     "healthcheckPath healthcheckTimeout restartPolicyType restartPolicyMaxRetries sleepApplication"
 )
 
+# The environment's newest deployments, for rollouts (rollout.py): a failed deployment of a
+# channel's version stays visible after its tenant was rolled back, so a halt survives the pass.
+HISTORY = 10
+
 # The fleet listing carries the gateway's settings (INSTANCE_SETTINGS) at no extra request.
 PROJECT_FIELDS = f"""
 fragment ProjectFields on Project {{
@@ -61,10 +65,13 @@ fragment ProjectFields on Project {{
       id serviceId serviceName environmentId
       {INSTANCE_SETTINGS}
       source {{ image repo }}
-      latestDeployment {{ id status createdAt url staticUrl meta }}
+      latestDeployment {{ id status createdAt statusUpdatedAt url staticUrl meta }}
       domains {{ serviceDomains {{ id domain }} }}
     }} }} }}
     deploymentTriggers(first: 50) {{ edges {{ node {{ id serviceId repository branch }} }} }}
+    deployments(first: {HISTORY}) {{ edges {{ node {{
+      id serviceId status createdAt statusUpdatedAt meta
+    }} }} }}
   }} }} }}
 }}
 """

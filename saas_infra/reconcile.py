@@ -29,6 +29,7 @@ from saas_infra.errors import (
     StalePlanError,
 )
 from saas_infra.manifest import KnownRegion, LoadedManifest, region_problems
+from saas_infra.manifest.models import FleetFile
 from saas_infra.plan import (
     Action,
     ActionKind,
@@ -39,11 +40,13 @@ from saas_infra.plan import (
     Guard,
     MoveRegion,
     Plan,
+    RolloutView,
     SetSecrets,
 )
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed, ObservedProject, observe, read_deep
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
+from saas_infra.rollout import ChannelRollout, derive
 from saas_infra.tenancy import IN_PROGRESS, tenant_of_project_name
 
 
@@ -67,6 +70,9 @@ class Fleet:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     # Railway's regions, read once by the first plan that needs them (a manifest sets a region).
     known_regions: dict[str, KnownRegion] | None = field(default=None, repr=False)
+    # Makes the HTTP client a rollout's health gate probes gateways with (runtime.health_client);
+    # None: the gate is the deployment's status alone.
+    health: Callable[[], Any] | None = field(default=None, repr=False)
 
     def workspace(self) -> str:
         """The workspace's id, resolved once (railway/workspaces.py): a configured one is first
@@ -89,6 +95,19 @@ class Fleet:
 
     def observe(self) -> Observed:
         return observe(self.client, self.workspace())
+
+    def fleet_model(self) -> FleetFile | None:
+        """The fleet file's model (channels, rollout), or None without one. Its problems are
+        the manifests' to report (load/read), so they are not raised here."""
+        if not self.tenants_dir.is_dir():
+            return None
+        loaded, _ = manifests_mod.read_fleet(self.tenants_dir, self.fleet_file)
+        return loaded.fleet if loaded else None
+
+    def rollouts(self, manifests: list[LoadedManifest], observed: Observed,
+                 at: datetime | None = None) -> list[ChannelRollout]:
+        """Every channel's rollout as git and Railway say it stands (rollout.py)."""
+        return derive(manifests, self.fleet_model(), observed, at or self.clock.now())
 
     def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None,
              resync_secrets: bool = False, allow_region_move: bool = False,
@@ -130,6 +149,7 @@ class Fleet:
             resync_secrets=resync_secrets,
             allow_region_move=allow_region_move,
             deep=deep,
+            fleet=self.fleet_model(),
         )
         missing = missing_secret_sources(plan, self.env)
         return replace(plan, warnings=(*plan.warnings, missing)) if missing else plan
@@ -155,7 +175,15 @@ class Fleet:
             poll_interval=min(self.poll_interval, 1.0),
             guard=guard,
             env=self.env,
+            health=self._health_client(),
         )
+
+    def _health_client(self) -> Any:
+        if self.health is None:
+            return None
+        if not hasattr(self, "_health"):
+            self._health = self.health()
+        return self._health
 
 
 @dataclass
@@ -168,9 +196,22 @@ class ApplyReport:
 
     @property
     def converged(self) -> bool:
-        left = [a for a in self.after.actions if a.tenant not in self.due_next_pass]
+        left = [a for a in self.after.actions if a.tenant not in self.due_next_pass
+                and a.tenant not in self.next_waves]
         guards = [g for g in self.after.guards if g not in self.next_pass_guards]
-        return not left and not guards and not self.blocked and not self.lost
+        return (not left and not guards and not self.blocked and not self.lost
+                and not self.halted)
+
+    @property
+    def next_waves(self) -> set[str]:
+        """Tenants of a rollout's next wave, left to a later pass (`advance: wave`): the
+        rollout goes on as configured, the fleet is not out of step."""
+        return {name for rollout in self.after.rollouts for name in rollout.starting}
+
+    @property
+    def halted(self) -> list[RolloutView]:
+        """Rollouts halted by a failed tenant: each needs a person (a fix, or a resume)."""
+        return [r for r in self.after.rollouts if r.halted]
 
     @property
     def next_pass_guards(self) -> list[Guard]:
@@ -311,7 +352,7 @@ def apply_pass(
                                 resync_secrets=resync_secrets,
                                 allow_region_move=allow_region_move, deep=deep)
         check_guards(first)
-        if first.empty:
+        if first.empty and _next_wave(first, [], None) is None:
             return ApplyReport(first, [], first, observed)
     else:
         resync_secrets = resync_secrets or any(
@@ -345,11 +386,34 @@ def apply_pass(
             if on_plan:
                 on_plan(plan)
             # Between tenant steps the lease is checked: once lost, no tenant takes another step.
-            outcomes = fleet.applier(progress, guard=held.check).apply(plan)
+            applier = fleet.applier(progress, guard=held.check)
+            outcomes = applier.apply(plan)
             lost = _lost(held)
             observed = fleet.observe()  # reads only: what the pass did, even with the lock lost
             after = fleet.plan_from(fleet.load(), observed, targets=targets, deep=deep)
-            report = ApplyReport(plan, outcomes, after, observed, lost=lost)
+            done = list(plan.actions)
+            # `advance: all`: wave after wave in this pass, each once the one before soaked.
+            for _ in range(_MAX_WAVES):
+                wait = _next_wave(after, outcomes, lost)
+                if wait is None:
+                    break
+                _soak(fleet, held, wait)
+                if wait:
+                    after = fleet.plan_from(fleet.load(), fleet.observe(), targets=targets,
+                                            allow_region_move=allow_region_move, deep=deep)
+                if not after.rollouts or not any(r.starting for r in after.rollouts):
+                    continue
+                check_guards(after)
+                if on_plan:
+                    on_plan(after)
+                outcomes += applier.apply(after)
+                done += after.actions
+                lost = _lost(held)
+                observed = fleet.observe()
+                after = fleet.plan_from(fleet.load(), observed, targets=targets,
+                                        allow_region_move=allow_region_move, deep=deep)
+            report = ApplyReport(replace(plan, actions=tuple(done)), outcomes, after, observed,
+                                 lost=lost)
     except LockLostError as exc:  # on release: what the pass did (new keys too) is still told
         if report is None:
             raise
@@ -364,6 +428,33 @@ def confirm_region_moves(plan: Plan) -> Plan:
             return replace(action, change=replace(action.change, confirmed=True))
         return action
     return replace(plan, actions=tuple(confirmed(a) for a in plan.actions))
+
+
+def _soak(fleet: Fleet, held: fleet_lock.FleetLock, seconds: float) -> None:
+    """Wait a soak on the fleet's clock, in steps that keep the fleet lock's lease renewed."""
+    step = fleet_lock.CHECK_EVERY
+    while seconds > 0:
+        fleet.clock.sleep(min(step, seconds))
+        seconds -= step
+        held.check()
+
+
+_MAX_WAVES = 100  # a bound on one pass's waves, so a rollout can never loop a pass forever
+
+
+def _next_wave(after: Plan, outcomes: list[TenantOutcome], lost: str | None) -> float | None:
+    """Seconds to wait before the next wave of an `advance: all` rollout starts in this pass
+    (0: now), or None when the pass stops here: a tenant failed, the lock was lost, a rollout
+    halted, or none goes on."""
+    if lost or any(not o.ok for o in outcomes):
+        return None
+    going = [r for r in after.rollouts if r.advance == "all" and not r.halted
+             and (r.starting or r.soak_remaining is not None)]
+    if not going:
+        return None
+    if any(r.starting for r in going):
+        return 0.0
+    return float(min(r.soak_remaining or 0 for r in going))
 
 
 def _lost(held: fleet_lock.FleetLock) -> str | None:

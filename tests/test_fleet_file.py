@@ -179,8 +179,9 @@ def test_a_tier_without_a_fleet_file_is_an_error(tenants_dir, write_tenant):
      "environment variable VAR), or set it on Railway"),
     ("version: 1\ndefaults:\n  gateway:\n    repo: a/b\n    image: x/y:1\n",
      "fleet.yaml:5: defaults.gateway.image: give either repo or image, not both"),
-    ("version: 1\nchannels: {}\n",
-     "fleet.yaml:2: channels: unknown field 'channels' (allowed here: version, defaults, tiers)"),
+    ("version: 1\nreleases: {}\n",
+     "fleet.yaml:2: releases: unknown field 'releases' (allowed here: version, defaults, tiers, "
+     "channels, rollout)"),
     ("- 1\n", "fleet.yaml:1: a fleet file must be a mapping of fields (version, defaults, "
               "tiers), got a list"),
 ])
@@ -197,7 +198,8 @@ def test_a_broken_fleet_file_leaves_every_tenant_out_of_the_views(tenants_dir, w
     valid, problems = read_tenants(tenants_dir)
     assert valid == []
     assert [str(p) for p in problems] == [
-        "fleet.yaml:2: bogus: unknown field 'bogus' (allowed here: version, defaults, tiers)",
+        "fleet.yaml:2: bogus: unknown field 'bogus' (allowed here: version, defaults, tiers, "
+        "channels, rollout)",
         "tenants/acme.yaml: inherits from fleet.yaml, which has problems"]
 
 

@@ -42,7 +42,7 @@ from saas_infra.manifest.models import (
 )
 
 SCHEMA_RELPATH = Path("schema") / "tenant.schema.json"
-_TOP_ORDER = ("version", "name", "tier", "gateway", "redeploy", "deletion")
+_TOP_ORDER = ("version", "name", "tier", "channel", "gateway", "redeploy", "deletion")
 _GATEWAY_ORDER = ("repo", "branch", "commit", "image", "auth_mode", "variables")
 _DELETION_ORDER = ("requested_at", "grace_days", "force")
 _BOM = "\ufeff"

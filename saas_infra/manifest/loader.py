@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from saas_infra.errors import ManifestError, ManifestProblem
 from saas_infra.manifest.compose import Composed, compose, describe, dotted
-from saas_infra.manifest.fleet import inherit
+from saas_infra.manifest.fleet import SOURCE_KEYS, inherit
 from saas_infra.manifest.models import (
     AUTH_MODES,
     FLEET_MODEL_AT,
@@ -55,7 +55,9 @@ class Where:
 @dataclass(frozen=True)
 class LoadedManifest:
     """A valid manifest and where it came from. `fingerprint` is the sha256 of the file's bytes,
-    so a saved plan can tell whether its tenants changed since it was made."""
+    so a saved plan can tell whether its tenants changed since it was made. `channel`: the
+    release channel whose version the gateway runs (None: it pins its own, or follows a
+    branch), so the planner can roll that channel out tenant by tenant."""
 
     manifest: TenantManifest
     path: Path
@@ -63,6 +65,7 @@ class LoadedManifest:
     # Where the tenant's `region` is written (the manifest, or the fleet file's tier or
     # defaults): what a pass names when Railway does not know the region.
     region_at: Where | None = None
+    channel: str | None = None
 
     @property
     def name(self) -> str:
@@ -279,7 +282,8 @@ def _load_file(
     if manifest is None:
         return None, problems
     region_at = _region_at(data, shown, manifest, fleet) if manifest.region else None
-    return LoadedManifest(manifest, path, _fingerprint(data, fleet), region_at), []
+    return LoadedManifest(manifest, path, _fingerprint(data, fleet), region_at=region_at,
+                          channel=following(manifest, fleet)), []
 
 
 def _region_at(data: bytes, shown: str, manifest: TenantManifest,
@@ -297,6 +301,18 @@ def _region_at(data: bytes, shown: str, manifest: TenantManifest,
     else:
         path = ("defaults", "region")
     return Where(fleet_shown, fleet.lines.get(path), dotted(path))
+
+
+def following(manifest: TenantManifest, fleet: LoadedFleet | None) -> str | None:
+    """The channel whose version `manifest` (as loaded) runs: its channel, unless a pin of its
+    own won (then the gateway names another version than the channel's)."""
+    if fleet is None or manifest.channel is None:
+        return None
+    spec = fleet.fleet.channels.get(manifest.channel)
+    gateway = manifest.gateway
+    if spec is None or (gateway.commit or gateway.image) != spec.version:
+        return None
+    return manifest.channel
 
 
 def _fingerprint(data: bytes, fleet: LoadedFleet | None) -> str:
@@ -369,6 +385,9 @@ def _validate(
     if fleet is not None:
         tier = value.get("tier")
         value = inherit(fleet.layers(tier if isinstance(tier, str) else None), value)
+    problems += _channel_problems(value.get("channel"), fleet, shown, composed.lines)
+    if fleet is not None and not problems:
+        value = _with_channel_version(value, composed.value, fleet)
     manifest = None
     try:
         manifest = TenantManifest.model_validate(value)
@@ -381,6 +400,46 @@ def _validate(
         problems.append(ManifestProblem(shown, composed.lines.get(("name",)), "name", message))
     problems.sort(key=lambda p: p.line or 0)  # stable: same-line problems keep field order
     return (None if problems else manifest), problems
+
+
+def _with_channel_version(value: dict[str, Any], own: dict[str, Any],
+                          fleet: LoadedFleet) -> dict[str, Any]:
+    """The merged manifest with its channel's version as its pin, unless the manifest pins a
+    version of its own (gateway.commit or image in its own file: that wins). So a channel needs
+    no code path of its own: set-version deploys the pin, as for a hand-pinned tenant."""
+    channel = value.get("channel")
+    spec = fleet.fleet.channels.get(channel) if isinstance(channel, str) else None
+    gateway = value.get("gateway")
+    mine = own.get("gateway")
+    if spec is None or not isinstance(gateway, dict):
+        return value
+    if isinstance(mine, dict) and ("commit" in mine or "image" in mine):
+        return value
+    if spec.commit is not None:
+        gateway = {**{k: v for k, v in gateway.items() if k != "image"}, "commit": spec.commit}
+    else:
+        gateway = {**{k: v for k, v in gateway.items() if k not in SOURCE_KEYS},
+                   "image": spec.image}
+    return {**value, "gateway": gateway}
+
+
+def _channel_problems(
+    channel: Any, fleet: LoadedFleet | None, shown: str, lines: dict[tuple[str | int, ...], int]
+) -> list[ManifestProblem]:
+    """A channel the fleet file does not define, at the manifest's `channel:` line (or its
+    tier's or the defaults', which the fleet file checks itself)."""
+    if not isinstance(channel, str):
+        return []
+    if fleet is None:
+        message = f"channel '{channel}' needs a fleet file that defines it; there is none"
+    elif channel in fleet.fleet.channels:
+        return []
+    else:
+        known = ", ".join(sorted(fleet.fleet.channels)) or "none"
+        close = difflib.get_close_matches(channel, list(fleet.fleet.channels), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        message = f"unknown channel '{channel}': {display_path(fleet.path)} defines {known}{hint}"
+    return [ManifestProblem(shown, lines.get(("channel",)), "channel", message)]
 
 
 def _tier_problems(
@@ -416,7 +475,7 @@ def validation_problems(
         path = tuple(p for p in err["loc"] if p != "[key]")
         at = (err.get("ctx") or {}).get("at")
         if at is not None:
-            path += (at,)
+            path += tuple(str(at).split("."))
         message = _fleet_message(err, path) if fleet else _message(err, path)
         problems.append(ManifestProblem(shown, _line_for(path, lines), dotted(path), message))
     return problems
@@ -494,6 +553,8 @@ def _unknown_field(
     where = tuple(str(p) for p in path[:-1])
     if where[-2:-1] == ("secrets",):  # a secret's own mapping, whatever its name
         where = (*where[:-1], "*")
+    if where[:1] == ("channels",) and len(where) >= 2:  # a channel's, whatever its name
+        where = ("channels", "*", *where[2:])
     model = models.get(where)
     if model is None:
         return f"unknown field '{key}'"
@@ -521,6 +582,7 @@ __all__ = [
     "load_tenant_file",
     "load_tenants",
     "fleet_path",
+    "following",
     "parse_fleet",
     "parse_manifest",
     "read_fleet",

@@ -670,15 +670,178 @@ class GatewayDefaults(_Model):
         return self
 
 
+TierName = Annotated[str, AfterValidator(check_tier)]
+
+# --- release channels and rollouts (fleet.yaml) -----------------------------------------------
+
+CHANNEL_PATTERN = TIER_PATTERN
+DURATION_PATTERN = r"^[0-9]{1,6}(s|m|h)$"
+WAVE_PATTERN = r"^(100|[1-9][0-9]?)%$"
+DIGEST_IMAGE_PATTERN = r"^[^@\s]+@sha256:[0-9a-f]{64}$"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+MAX_DURATION = 7 * 24 * 3600  # a week: a longer soak or timeout is almost certainly a typo
+DEFAULT_ROLLOUT_TIMEOUT = "5m"
+OnFailure = Literal["rollback", "hold"]
+Advance = Literal["all", "wave"]
+
+
+def check_channel(value: str) -> str:
+    if not re.fullmatch(CHANNEL_PATTERN, value):
+        raise ValueError(
+            f"'{value}' is not a channel name (a lowercase letter, then lowercase letters, "
+            "digits, - or _; at most 63 characters)"
+        )
+    return value
+
+
+def duration_seconds(value: str) -> int:
+    """A duration as the fleet file writes it (30s, 5m, 1h) in seconds."""
+    return int(value[:-1]) * _DURATION_UNITS[value[-1]]
+
+
+def _check_duration(value: str) -> str:
+    if not re.fullmatch(DURATION_PATTERN, value):
+        raise ValueError(f"'{value}' is not a duration: a whole number and s, m or h "
+                         "(e.g. 30s, 5m, 1h)")
+    if duration_seconds(value) > MAX_DURATION:
+        raise ValueError(f"'{value}' is longer than a week; is it a typo?")
+    return value
+
+
+def _check_digest_image(value: str) -> str:
+    _check_image(value)
+    if "@" not in value:
+        raise ValueError(f"'{value}' has no digest: a channel pins an image by digest "
+                         "(registry/path@sha256:<64 hex>), never by a tag that can move")
+    return value
+
+
+def _check_wave(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a wave is a count of tenants (e.g. 1) or a share (e.g. \"25%\")")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"a wave of {value} tenants is empty; give at least 1")
+        return value
+    if isinstance(value, str) and re.fullmatch(WAVE_PATTERN, value):
+        return value
+    raise ValueError(f"{value!r} is not a wave: a count of tenants (e.g. 1) or a share from "
+                     "\"1%\" to \"100%\" (in quotes)")
+
+
+ChannelName = Annotated[str, AfterValidator(check_channel)]
+Duration = Annotated[str, AfterValidator(_check_duration)]
+DigestImage = Annotated[str, AfterValidator(_check_digest_image)]
+WaveSize = Annotated[int | str, AfterValidator(_check_wave)]
+
+
+class ResumeRequest(_Model):
+    """An operator's resume of a halted rollout, written by `saas-infra rollout resume CHANNEL`:
+    it forgives the failures of this one version that happened before `at`, and nothing else."""
+
+    commit: CommitSha | None = Field(None, description="The channel's commit it resumes.",
+                                     json_schema_extra={"pattern": COMMIT_PATTERN})
+    image: DigestImage | None = Field(None, description="The channel's image it resumes.",
+                                      json_schema_extra={"pattern": DIGEST_IMAGE_PATTERN})
+    at: UtcDatetime = Field(description="When it was resumed (UTC); later failures halt again.")
+
+    @model_validator(mode="after")
+    def _one_version(self) -> ResumeRequest:
+        if (self.commit is None) == (self.image is None):
+            raise PydanticCustomError("resume_version", "give the version resumed: commit or "
+                                      "image (exactly one)")
+        return self
+
+    @property
+    def version(self) -> str:
+        return self.commit or self.image or ""
+
+
+class RolloutHealth(_Model):
+    """The health gate of each tenant in a wave."""
+
+    path: HealthcheckPath = Field(DEFAULT_HEALTHCHECK_PATH, description="Path of the gateway "
+                                  "that must answer 200.",
+                                  json_schema_extra={"pattern": HEALTHCHECK_PATH_PATTERN})
+    timeout: Duration = Field(DEFAULT_ROLLOUT_TIMEOUT, description="How long a tenant may take "
+                              "to reach SUCCESS and answer 200 (30s, 5m, 1h).",
+                              json_schema_extra={"pattern": DURATION_PATTERN})
+
+
+class RolloutSpec(_Model):
+    """How a channel's new version reaches its tenants: wave by wave, each gated on health."""
+
+    waves: list[WaveSize] = Field(
+        default_factory=lambda: list[int | str](["100%"]),
+        description="Cumulative wave sizes over the channel's tenants: a count (1) or a share "
+        "(\"25%\"); the first is the canary, the last must be \"100%\".",
+        json_schema_extra={"minItems": 1, "items": {"anyOf": [
+            {"type": "integer", "minimum": 1}, {"type": "string", "pattern": WAVE_PATTERN}]}},
+    )
+    canary: list[TenantName] = Field(
+        default_factory=list, description="Tenants that go first, in this order.",
+        json_schema_extra={"items": {"type": "string", "pattern": NAME_PATTERN}},
+    )
+    health: RolloutHealth = Field(default_factory=lambda: RolloutHealth.model_validate({}),
+                                  description="The health gate of each tenant.")
+    soak: Duration = Field("0s", description="How long a healthy wave runs before the next "
+                           "starts (30s, 5m, 1h).", json_schema_extra={"pattern": DURATION_PATTERN})
+    max_failed: int = Field(0, ge=0, description="Failed tenants a rollout tolerates; one more "
+                            "halts it.")
+    on_failure: OnFailure = Field("hold", description="rollback: a failed tenant goes back to "
+                                  "its last good deployment; hold: it is left as it is.")
+    advance: Advance = Field("all", description="all: one pass runs the whole rollout (waiting "
+                             "for each soak); wave: a pass starts at most one new wave, so each "
+                             "merge (pass) approves the next.")
+
+    @model_validator(mode="after")
+    def _reaches_everyone(self) -> RolloutSpec:
+        last = self.waves[-1] if self.waves else None
+        if last != "100%":
+            raise PydanticCustomError(
+                "rollout_waves", "the last wave must be \"100%\" so the rollout reaches every "
+                "tenant of the channel", {"at": "waves"})
+        return self
+
+
+class ChannelSpec(_Model):
+    """A release channel: the one version its tenants run."""
+
+    commit: CommitSha | None = Field(
+        None, description="The full 40-hex commit SHA of the gateway's repo.",
+        json_schema_extra={"pattern": COMMIT_PATTERN})
+    image: DigestImage | None = Field(
+        None, description="An image by digest: registry/path@sha256:<64 hex>.",
+        json_schema_extra={"pattern": DIGEST_IMAGE_PATTERN})
+    rollout: RolloutSpec | None = Field(None, description="This channel's own rollout "
+                                        "(instead of the fleet's).")
+    resume: ResumeRequest | None = Field(None, description="An operator's resume of a halted "
+                                         "rollout (written by `saas-infra rollout resume`).")
+
+    @model_validator(mode="after")
+    def _one_version(self) -> ChannelSpec:
+        if self.commit is not None and self.image is not None:
+            raise PydanticCustomError("channel_version", "give either commit or image, not both",
+                                      {"at": "image"})
+        if self.commit is None and self.image is None:
+            raise PydanticCustomError("channel_version", "give the channel's version: commit "
+                                      "(a full 40-hex SHA) or image (@sha256: digest)")
+        return self
+
+    @property
+    def version(self) -> str:
+        return self.commit or self.image or ""
+
+
 class TenantDefaults(_Model):
     """What a manifest inherits: the fleet's `defaults`, or one of its `tiers`."""
 
     region: RegionId | None = _field(None, _REGION_FIELD)
     gateway: GatewayDefaults | None = Field(None, description="Gateway defaults.")
     postgres: PostgresDefaults | None = Field(None, description="Postgres defaults.")
-
-
-TierName = Annotated[str, AfterValidator(check_tier)]
+    channel: ChannelName | None = Field(
+        None, description="A release channel of fleet.yaml's `channels`: tenants run its version.",
+        json_schema_extra={"pattern": CHANNEL_PATTERN})
 
 
 class FleetFile(_Model):
@@ -689,7 +852,8 @@ class FleetFile(_Model):
         description="Fleet file format version."
     )
     defaults: TenantDefaults = Field(
-        default_factory=lambda: TenantDefaults(region=None, gateway=None, postgres=None),
+        default_factory=lambda: TenantDefaults(region=None, gateway=None, postgres=None,
+                                               channel=None),
         description="Fields every manifest inherits.",
     )
     tiers: dict[TierName, TenantDefaults] = Field(
@@ -697,6 +861,31 @@ class FleetFile(_Model):
         description="Named bundles of fields; a manifest picks one with `tier: NAME`.",
         json_schema_extra={"propertyNames": {"pattern": TIER_PATTERN}},
     )
+    channels: dict[ChannelName, ChannelSpec] = Field(
+        default_factory=dict,
+        description="Release channels: NAME: {commit: SHA} or {image: ref@sha256:...}. A tenant "
+        "follows `channel:` (its own, its tier's or the defaults') unless it pins gateway.commit.",
+        json_schema_extra={"propertyNames": {"pattern": CHANNEL_PATTERN}},
+    )
+    rollout: RolloutSpec | None = Field(
+        None, description="How a channel's new version rolls out: waves, health gate, soak, "
+        "failures. Without it every tenant of the channel is deployed at once.")
+
+    @model_validator(mode="after")
+    def _known_channels(self) -> FleetFile:
+        for where, layer in [(("defaults",), self.defaults),
+                             *((("tiers", name), tier) for name, tier in self.tiers.items())]:
+            if layer.channel is not None and layer.channel not in self.channels:
+                known = ", ".join(sorted(self.channels)) or "none"
+                raise PydanticCustomError(
+                    "unknown_channel", "unknown channel '{name}': channels defines {known}",
+                    {"name": layer.channel, "known": known, "at": ".".join((*where, "channel"))})
+        return self
+
+    def rollout_of(self, channel: str) -> RolloutSpec | None:
+        """The rollout a channel's new version follows: its own, else the fleet's."""
+        spec = self.channels.get(channel)
+        return spec.rollout if spec is not None and spec.rollout is not None else self.rollout
 
 
 class RedeployRequest(_Model):
@@ -741,6 +930,10 @@ class TenantManifest(_Model):
         json_schema_extra={"pattern": TIER_PATTERN},
     )
     region: RegionId | None = _field(None, _REGION_FIELD)
+    channel: Annotated[str, AfterValidator(check_channel)] | None = Field(
+        None, description="The release channel of fleet.yaml this tenant follows (its version "
+        "becomes gateway.commit or gateway.image); a gateway.commit of its own wins.",
+        json_schema_extra={"pattern": CHANNEL_PATTERN})
     gateway: GatewaySpec = Field(
         description="The luthien-proxy gateway service; fleet.yaml may give its fields."
     )
@@ -790,4 +983,10 @@ FLEET_MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
     ("defaults", "gateway", "resources"): Resources,
     ("defaults", "postgres"): PostgresDefaults,
     ("defaults", "gateway", "secrets", "*"): SecretRef,
+    ("channels", "*"): ChannelSpec,
+    ("channels", "*", "resume"): ResumeRequest,
+    ("channels", "*", "rollout"): RolloutSpec,
+    ("channels", "*", "rollout", "health"): RolloutHealth,
+    ("rollout",): RolloutSpec,
+    ("rollout", "health"): RolloutHealth,
 }

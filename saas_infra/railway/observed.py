@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from saas_infra.clock import parse_time
@@ -46,6 +46,16 @@ class ObservedDeployment:
     url: str | None = None
     commit: str | None = None
     image: str | None = None  # what an image deployment runs, as its source named it
+    status_updated_at: datetime | None = None  # when it reached its status (statusUpdatedAt)
+
+    @property
+    def version(self) -> str | None:
+        """What it runs: its commit, else its image."""
+        return self.commit or self.image
+
+    @property
+    def since(self) -> datetime | None:
+        return self.status_updated_at or self.created_at
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,9 @@ class ObservedService:
     # Its GitHub deployment triggers' ids in the environment: with one, every push to the
     # branch deploys it (a pinned gateway must have none). None: not listed (unknown).
     triggers: tuple[str, ...] | None = None
+    # Its newest deployments in the environment, newest first (the listing's last few; None:
+    # not listed): what a rollout reads failures and rollbacks from.
+    history: tuple[ObservedDeployment, ...] | None = None
 
     @property
     def running_commit(self) -> str | None:
@@ -301,6 +314,7 @@ def parse_project(node: dict) -> ObservedProject:
     instances = {}
     triggers: dict[str, list[str]] | None = None
     volumes: dict[str, str] | None = None
+    history = _history(environment)
     if environment:
         listed_volumes = environment.get("volumeInstances")
         if listed_volumes is not None:
@@ -321,6 +335,7 @@ def parse_project(node: dict) -> ObservedProject:
             service, instances.get(service["id"]), service_configs.get(service["id"]) or {},
             variables.get(service["id"], {}),
             None if triggers is None else tuple(triggers.get(service["id"], ())),
+            None if history is None else tuple(history.get(service["id"], ())),
         )
     return ObservedProject(
         id=node["id"],
@@ -377,9 +392,26 @@ def _specs(variables: dict[str, Any]) -> dict[str, VariableSpec]:
     return specs
 
 
+def _history(environment: dict | None) -> dict[str, list[ObservedDeployment]] | None:
+    """{service id: its deployments listed, newest first}; None when the listing has none."""
+    listed = (environment or {}).get("deployments")
+    if listed is None:
+        return None
+    found: dict[str, list[ObservedDeployment]] = {}
+    for edge in listed.get("edges", []):
+        deployment = _deployment(edge["node"])
+        if deployment is not None:
+            found.setdefault(edge["node"].get("serviceId") or "", []).append(deployment)
+    epoch = datetime.min.replace(tzinfo=UTC)
+    for deployments in found.values():  # the order Railway lists them in is not documented
+        deployments.sort(key=lambda d: d.created_at or epoch, reverse=True)
+    return found
+
+
 def _service(service: dict, instance: dict | None, config: dict,
              specs: dict[str, VariableSpec],
-             triggers: tuple[str, ...] | None = None) -> ObservedService:
+             triggers: tuple[str, ...] | None = None,
+             history: tuple[ObservedDeployment, ...] | None = None) -> ObservedService:
     source = (instance or {}).get("source") or {}
     config_source = config.get("source") or {}
     sealed = frozenset(name for name, spec in specs.items() if spec.sealed)
@@ -410,6 +442,7 @@ def _service(service: dict, instance: dict | None, config: dict,
         deployment=_deployment((instance or {}).get("latestDeployment")),
         domain=domains[0]["domain"] if domains else None,
         triggers=triggers,
+        history=history,
         settings=_settings(instance, config.get("deploy") or {}),
         deployed=_deployed((instance or {}).get("latestDeployment")),
     )
@@ -479,6 +512,7 @@ def _deployment(node: dict | None) -> ObservedDeployment | None:
         url=node.get("staticUrl") or node.get("url"),
         commit=meta.get("commitHash"),
         image=meta.get("image"),
+        status_updated_at=_time(node.get("statusUpdatedAt")),
     )
 
 

@@ -49,9 +49,14 @@ INSTANCE_SETTINGS = (
     "healthcheckPath healthcheckTimeout restartPolicyType restartPolicyMaxRetries sleepApplication"
 )
 
-# The fleet listing carries the gateway's settings (INSTANCE_SETTINGS) and the environment's
-# volume instances (the Postgres volume's id, found by its serviceId as Railway's CLI finds it:
-# railwayapp/cli src/commands/postgres/pitr.rs resolve_volume_instance_id) at no extra request.
+# The environment's newest deployments, for rollouts (rollout.py): a failed deployment of a
+# channel's version stays visible after its tenant was rolled back, so a halt survives the pass.
+HISTORY = 10
+
+# The fleet listing carries the gateway's settings (INSTANCE_SETTINGS), the environment's newest
+# deployments (HISTORY) and its volume instances (the Postgres volume's id, found by its
+# serviceId as Railway's CLI finds it: railwayapp/cli src/commands/postgres/pitr.rs
+# resolve_volume_instance_id) at no extra request.
 PROJECT_FIELDS = f"""
 fragment ProjectFields on Project {{
   id name description createdAt updatedAt deletedAt workspaceId
@@ -63,11 +68,14 @@ fragment ProjectFields on Project {{
       id serviceId serviceName environmentId
       {INSTANCE_SETTINGS}
       source {{ image repo }}
-      latestDeployment {{ id status createdAt url staticUrl meta }}
+      latestDeployment {{ id status createdAt statusUpdatedAt url staticUrl meta }}
       domains {{ serviceDomains {{ id domain }} }}
     }} }} }}
     deploymentTriggers(first: 50) {{ edges {{ node {{ id serviceId repository branch }} }} }}
     volumeInstances(first: 25) {{ edges {{ node {{ id serviceId }} }} }}
+    deployments(first: {HISTORY}) {{ edges {{ node {{
+      id serviceId status createdAt statusUpdatedAt meta
+    }} }} }}
   }} }} }}
 }}
 """

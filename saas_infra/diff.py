@@ -793,8 +793,9 @@ def _following_branches(wanted: Mapping[str, LoadedManifest]) -> list[str]:
     one = len(following) == 1
     return [f"{_some(following, 'tenant', shown=len(following))} "
             f"follow{'s' if one else ''} a branch: every push to it deploys "
-            f"{'it' if one else 'them'} at once, untested; pin a version (gateway.commit: a "
-            "full commit SHA) to release deliberately."]
+            f"{'it' if one else 'them'} at once, untested; to release deliberately, follow a "
+            "release channel of fleet.yaml (channel: NAME) or pin a version (gateway.commit: a "
+            "full commit SHA)."]
 
 
 # railwayapp/docs (c2a634f1): content/docs/projects.md ("Deleting a project will delete all

@@ -27,6 +27,7 @@ from saas_infra.errors import (
     NotFoundError,
     PlanError,
     RailwayError,
+    RolloutFailedError,
     SaasInfraError,
     TransientError,
 )
@@ -37,9 +38,11 @@ from saas_infra.plan import (
     Delete,
     DeleteMode,
     GatewayRef,
+    HealthGate,
     Plan,
     Redeploy,
     Restore,
+    Rollback,
     ScheduleDelete,
     SetSecrets,
     Settings,
@@ -51,9 +54,10 @@ from saas_infra.plan import (
 )
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import ObservedProject, ObservedService, observe, parse_project
-from saas_infra.tenancy import GATEWAY, KEY_NAMES, TEMPLATES
+from saas_infra.tenancy import FAILED, GATEWAY, IN_PROGRESS, KEY_NAMES, RUNNING, TEMPLATES
 
 _UNKNOWN = object()
+_UNPROBED = object()  # no health client or no domain: the gate is the deployment's status
 log = logging.getLogger(__name__)
 
 
@@ -104,6 +108,9 @@ class Applier:
     # Called between tenant steps; raises (LockLostError) once the pass may no longer act.
     guard: Callable[[], None] | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # where secrets are read
+    # Probes gateways' health paths for a rollout's gate (runtime.health_client); None: the
+    # gate is the deployment's status alone.
+    health: Any = field(default=None, repr=False)
     _templates: dict[str, dict] = field(default_factory=dict, repr=False)
     _template_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -219,6 +226,9 @@ class _TenantRun:
             case SetVersion() as change:
                 self.gateway_ids(project_id, change.gateway)
                 self.set_version(change)
+            case Rollback() as change:
+                self.gateway_ids(project_id, change.gateway)
+                self.rollback(change.failed)
             case ScheduleDelete(description=description) | CancelDelete(description=description):
                 self.write_marker(self.known(project_id), description)
             case Restore():
@@ -577,9 +587,13 @@ class _TenantRun:
             self.drop_triggers()
             if change.deploy:
                 self.deploy(source.commit)
+                if change.gate is not None:
+                    self.health_gate(change.gate)
             return
         if change.deploy:
             self.deploy()  # latestCommit: the branch's head, or the source's image pulled again
+            if change.gate is not None:
+                self.health_gate(change.gate)
         if source.image or source.repo is None or source.branch is None:
             return
         project_id, environment_id, service_id = self.ids
@@ -591,6 +605,89 @@ class _TenantRun:
                                       environment_id=environment_id, service_id=service_id,
                                       repository=source.repo, branch=source.branch)
         self.step("trigger", "created")
+
+    # --- rollouts -------------------------------------------------------------------------
+
+    def health_gate(self, gate: HealthGate) -> None:
+        """The deployment of the gate's version reaches SUCCESS and the health path answers 200,
+        within the timeout (on the applier's clock); else the tenant failed: it is rolled back
+        when the rollout says so, and the failure raised (the rollout halts)."""
+        deadline = self.a.clock.monotonic() + gate.timeout
+        status = self.wait_deployed(gate.version, deadline)
+        if status in RUNNING:
+            answer = self.probe(gate, deadline)
+            if answer == 200 or answer is _UNPROBED:
+                self.step("health", "passed")
+                return
+            how = (f"its health path {gate.path} answered {answer}" if answer is not None
+                   else f"its health path {gate.path} did not answer")
+        elif status in FAILED:
+            how = "crashed" if status == "CRASHED" else "failed to build or deploy (FAILED)"
+        else:
+            how = f"did not become healthy within {gate.timeout}s (still {status})"
+        self.step("health", "failed")
+        rolled = ""
+        if gate.rollback and (status == "CRASHED" or status in RUNNING):  # FAILED: old serves
+            rolled = "; " + self.rollback(gate.version)
+        raise RolloutFailedError(
+            f"tenant {self.outcome.tenant}: {_short(gate.version)} {how} (channel "
+            f"{gate.channel}, wave {gate.wave}){rolled}. The rollout of {gate.channel} is "
+            "halted: no further wave starts, in this pass or a later one. Fix the version "
+            f"(change the channel), or resume: `saas-infra rollout resume {gate.channel}`")
+
+    def wait_deployed(self, version: str, deadline: float) -> str:
+        """The status the newest deployment of `version` settles in, or its status when the
+        deadline passed first."""
+        project_id, environment_id, service_id = self.ids
+        status = "NONE"
+        while True:
+            found = ops.deployment_history(self.client, project_id=project_id,
+                                           environment_id=environment_id,
+                                           service_id=service_id, first=1)
+            newest = found[0] if found else None
+            meta = _json_value((newest or {}).get("meta")) or {}
+            if newest is not None and version in (meta.get("commitHash"), meta.get("image")):
+                status = newest["status"]
+                if status not in IN_PROGRESS:
+                    return str(status)
+            if self.a.clock.monotonic() >= deadline:
+                return status
+            self.a.clock.sleep(self.a.poll_interval)
+            self.a.check_guard()  # keeps the fleet lock renewed while the gate waits
+
+    def probe(self, gate: HealthGate, deadline: float) -> int | None | object:
+        """The health path's last answer (200 as soon as it gives one), None when it never
+        answered, _UNPROBED when there is no way to ask (no client, or no domain)."""
+        http = self.a.health
+        if http is None or not gate.url:
+            return _UNPROBED
+        answer: int | None = None
+        while True:
+            try:
+                answer = http.get(gate.url + gate.path, timeout=5.0).status_code
+            except Exception:  # noqa: BLE001 - an unreachable gateway is an answer here
+                answer = None
+            if answer == 200 or self.a.clock.monotonic() >= deadline:
+                return answer
+            self.a.clock.sleep(self.a.poll_interval)
+            self.a.check_guard()
+
+    def rollback(self, failed: str) -> str:
+        """deploymentRollback to the newest deployment that can be rolled back to and runs
+        another version than `failed`; what happened, in words."""
+        project_id, environment_id, service_id = self.ids
+        history = ops.deployment_history(self.client, project_id=project_id,
+                                         environment_id=environment_id, service_id=service_id,
+                                         first=20)
+        for deployment in history:
+            meta = _json_value(deployment.get("meta")) or {}
+            version = meta.get("commitHash") or meta.get("image")
+            if deployment.get("canRollback") and version and version != failed:
+                ops.deployment_rollback(self.client, deployment["id"])
+                self.step("rollback", "requested")
+                return f"rolled back to {_short(version)} (deployment {deployment['id']})"
+        self.step("rollback", "nothing to roll back to")
+        return "no earlier deployment can be rolled back to"
 
     def ensure_pin(self, commit: str) -> None:
         """A created (or resumed) gateway pinned to `commit`: Railway gave it a trigger and
@@ -642,6 +739,10 @@ class _TenantRun:
         self.step("project", "deleted" if mode is DeleteMode.NOW else "scheduled on Railway")
 
 
+def _short(version: str) -> str:
+    return version[:12] if len(version) == 40 and "/" not in version else version
+
+
 def _has_source(gateway: ObservedService | None) -> bool:
     return gateway is not None and bool(gateway.repo or gateway.image)
 
@@ -656,6 +757,8 @@ def _deploys(action: Action) -> bool:
             return True
         case SetVersion(deploy=deploy):
             return deploy
+        case Rollback():
+            return True
         case _:
             return False
 

@@ -11,12 +11,14 @@ run them).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from saas_infra.clock import format_time
 from saas_infra.manifest import GatewaySpec, LoadedManifest, TenantManifest, Tombstone
+from saas_infra.manifest.models import FleetFile, duration_seconds
 from saas_infra.marker import Marker
 from saas_infra.plan import (
     Action,
@@ -29,9 +31,13 @@ from saas_infra.plan import (
     FindingKind,
     GatewayRef,
     Guard,
+    HealthGate,
     Plan,
     Redeploy,
     Restore,
+    Rollback,
+    RolloutView,
+    RolloutWave,
     ScheduleDelete,
     SetSecrets,
     Settings,
@@ -48,6 +54,14 @@ from saas_infra.railway.observed import (
     ObservedProject,
     ObservedService,
     ObservedSettings,
+)
+from saas_infra.rollout import (
+    ChannelRollout,
+    Failure,
+    State,
+    derive,
+    describe_failure,
+    short,
 )
 from saas_infra.tenancy import (
     DATABASE_URL,
@@ -129,6 +143,7 @@ def compute_plan(
     max_deletions: int = 3,
     workspace_id: str | None = None,
     resync_secrets: bool = False,
+    fleet: FleetFile | None = None,
 ) -> Plan:
     targets = tuple(sorted(set(targets)))
     wanted = {m.manifest.name: m for m in manifests}
@@ -159,18 +174,129 @@ def compute_plan(
         for p in sorted(observed.unmanaged(), key=lambda p: p.name)
         if not targets or tenant_of_project_name(p.name) in targets
     )
+    rollouts = [r for r in derive(manifests, fleet, observed, now) if r.underway]
+    actions = _roll_out(actions, rollouts, observed, wanted, in_scope)
     guards = _guards(manifests, observed, actions, max_deletions)
     checked = {name: wanted[name] for name in wanted if in_scope(name)}
+    halts = [r.reason for r in rollouts if r.halted and r.reason]
     return Plan(
         at=format_time(now),
         actions=tuple(actions),
         findings=tuple(findings),
         guards=tuple(guards),
-        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)),
+        warnings=tuple(_unchecked_values(checked, managed) + _following_branches(checked)
+                       + [f"channel {r.channel}: {r.reason}" for r in rollouts
+                          if r.halted and r.reason in halts]),
+        rollouts=tuple(_view(r, actions) for r in rollouts),
         fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
         targets=targets,
         workspace_id=workspace_id,
     )
+
+
+def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observed: Observed,
+              wanted: Mapping[str, LoadedManifest],
+              in_scope: Callable[[str], bool]) -> list[Action]:
+    """A channel's new version reaches only the wave that may start now: the deploys of its
+    other tenants are left out (a trigger removal stays), its starting tenants deploy with
+    the rollout's health gate, and its failed tenants roll back when the rollout says so."""
+    if not rollouts:
+        return actions
+    members = {t.name: r for r in rollouts for t in r.tenants}
+    out: list[Action] = []
+    deploying = set()
+    for action in actions:
+        rollout = members.get(action.tenant)
+        change = action.change
+        if rollout is None or not isinstance(change, SetVersion) or not change.deploy:
+            out.append(action)
+            continue
+        if action.tenant in rollout.starting:
+            deploying.add(action.tenant)
+            out.append(replace(action, reason=_wave_reason(rollout, action.tenant),
+                               change=replace(change, gate=_gate(rollout, action.tenant, observed))))
+        elif change.source.commit and _has_triggers(observed, action.tenant):
+            out.append(replace(action, reason="pinned: a push would deploy it (GitHub deployment"
+                               f" trigger); {_held_reason(rollout, action.tenant)}",
+                               change=replace(change, deploy=False)))
+    for rollout in rollouts:
+        for name in rollout.starting:
+            project = observed.tenant_project(name)
+            if name in deploying or not in_scope(name) or project is None or (
+                    project.gateway is None or any(a.tenant == name for a in out
+                                                   if a.kind is ActionKind.CREATE)):
+                continue
+            out.append(Action(name, _wave_reason(rollout, name), SetVersion(
+                desired_source(wanted[name].manifest.gateway), True, _gateway_ref(project),
+                gate=_gate(rollout, name, observed)), project_id=project.id))
+        out += _rollbacks(rollout, observed, in_scope)
+    return out
+
+
+def _wave_reason(rollout: ChannelRollout, tenant: str) -> str:
+    wave = next(w.index for w in rollout.waves for t in w.tenants if t.name == tenant)
+    return (f"channel {rollout.channel} -> {short(rollout.version)}: wave {wave + 1} of "
+            f"{len(rollout.waves)}")
+
+
+def _held_reason(rollout: ChannelRollout, tenant: str) -> str:
+    found = rollout.tenant(tenant)
+    wave = found.wave + 1 if found else "?"
+    return f"its deploy of {short(rollout.version)} waits for wave {wave}"
+
+
+def _has_triggers(observed: Observed, tenant: str) -> bool:
+    project = observed.tenant_project(tenant)
+    return bool(project and project.gateway and project.gateway.triggers)
+
+
+def _gate(rollout: ChannelRollout, tenant: str, observed: Observed) -> HealthGate | None:
+    spec = rollout.spec
+    if spec is None:
+        return None
+    project = observed.tenant_project(tenant)
+    wave = next((t.wave for t in rollout.tenants if t.name == tenant), 0)
+    return HealthGate(rollout.channel, rollout.version, spec.health.path,
+                      duration_seconds(spec.health.timeout), project.url if project else None,
+                      rollback=spec.on_failure == "rollback", wave=wave + 1)
+
+
+def _rollbacks(rollout: ChannelRollout, observed: Observed,
+               in_scope: Callable[[str], bool]) -> list[Action]:
+    """A failed tenant that still runs the failed version goes back (on_failure: rollback).
+    One whose build failed keeps running its old deployment: nothing to go back to."""
+    if rollout.on_failure != "rollback":
+        return []
+    actions = []
+    for tenant in rollout.failed:
+        project = observed.tenant_project(tenant.name)
+        if (not in_scope(tenant.name) or project is None or project.gateway is None
+                or tenant.rolled_back or tenant.failure is not Failure.CRASHED):
+            continue
+        actions.append(Action(tenant.name, f"channel {rollout.channel}: "
+                              f"{short(rollout.version)} {describe_failure(tenant)}; rolling "
+                              "back to its last good deployment",
+                              Rollback(rollout.version, _gateway_ref(project)),
+                              project_id=project.id))
+    return actions
+
+
+def _view(rollout: ChannelRollout, actions: Sequence[Action]) -> RolloutView:
+    starting = {a.tenant for a in actions
+                if isinstance(a.change, SetVersion) and a.change.gate is not None
+                or (a.tenant in rollout.starting and a.kind is ActionKind.SET_VERSION)}
+    waves = tuple(RolloutWave(
+        wave.index + 1,
+        **{state.value: tuple(n for n in wave.names(state) if n not in starting)
+           for state in State},
+        starting=tuple(n for n in wave.names(State.OLD) if n in starting))
+        for wave in rollout.waves)
+    left = rollout.soak_remaining
+    return RolloutView(rollout.channel, rollout.version, waves,
+                       advance=rollout.spec.advance if rollout.spec else "all",
+                       halted=rollout.halted, reason=rollout.reason,
+                       soak_remaining=None if left is None else math.ceil(left.total_seconds()),
+                       resume_command=rollout.resume_command if rollout.halted else None)
 
 
 def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],

@@ -9,6 +9,8 @@
     ├── LockHeldError                  another pass holds the fleet lock
     │   └── LockLostError              this pass's lease was lost while it acted
     ├── NotConvergedError              apply finished but a re-plan is not empty
+    ├── RolloutFailedError             a tenant of a rollout failed its health gate (the
+    │                                  rollout halts)
     └── RailwayError                   anything Railway (or the way to it) answered badly
         ├── TransientError             worth retrying with backoff
         │   ├── RateLimitedError       HTTP 429 (JSON or HTML), retry_after in seconds when known
@@ -93,6 +95,10 @@ class LockLostError(LockHeldError):
 
 class NotConvergedError(SaasInfraError):
     pass
+
+
+class RolloutFailedError(SaasInfraError):
+    """A tenant's new version failed to build, crashed or failed its health gate."""
 
 
 class RailwayError(SaasInfraError):

@@ -33,6 +33,7 @@ class ActionKind(StrEnum):
     SET_SECRETS = "set-secrets"  # the gateway's secrets, read from the pass's environment
     REDEPLOY = "redeploy"  # a redeploy requested in the manifest
     SET_VERSION = "set-version"  # a pinned commit (no push trigger) or a followed branch
+    ROLLBACK = "rollback"  # a tenant whose new version failed goes back to its last good one
     SCHEDULE_DELETE = "schedule-delete"  # write the deletion deadline on Railway
     CANCEL_DELETE = "cancel-delete"  # remove the deadline from Railway
     RESTORE = "restore"  # undo Railway's own scheduled delete (tombstone removed in time)
@@ -180,6 +181,21 @@ class Redeploy:
 
 
 @dataclass(frozen=True)
+class HealthGate:
+    """A rollout's gate on one tenant's deploy: its deployment reaches SUCCESS on the version
+    and `url` + `path` answers 200, within `timeout` seconds; else the tenant failed (and, with
+    `rollback`, goes back to its last good deployment)."""
+
+    channel: str
+    version: str
+    path: str
+    timeout: int
+    url: str | None = None  # the gateway's https://domain, when it has one
+    rollback: bool = False
+    wave: int = 1
+
+
+@dataclass(frozen=True)
 class SetVersion:
     """What version the gateway runs, and whether a push deploys it. A pinned commit: its GitHub
     deployment triggers are deleted and, when `deploy`, exactly that commit is deployed. A
@@ -192,6 +208,17 @@ class SetVersion:
     kind: ClassVar[ActionKind] = ActionKind.SET_VERSION
     source: Source  # repo and branch (and the pinned commit, if any), or the image
     deploy: bool  # whether this action deploys (the gateway runs another version)
+    gateway: GatewayRef
+    gate: HealthGate | None = None  # a rollout's wave: wait for health before it is done
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """Back to the newest deployment that can be rolled back to (canRollback) and runs another
+    version than `failed` (deploymentRollback): a rollout's tenant whose new version failed."""
+
+    kind: ClassVar[ActionKind] = ActionKind.ROLLBACK
+    failed: str  # the version that failed (a commit or an image)
     gateway: GatewayRef
 
 
@@ -222,7 +249,7 @@ class Delete:
 
 Change: TypeAlias = (
     Create | UpdateSource | SetVariables | SetSecrets | UpdateSettings | Redeploy | SetVersion
-    | ScheduleDelete | CancelDelete | Restore | Delete
+    | Rollback | ScheduleDelete | CancelDelete | Restore | Delete
 )
 CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
 
@@ -272,6 +299,37 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class RolloutWave:
+    """One wave of a channel's rollout as the plan saw it: its tenants by state."""
+
+    wave: int  # 1-based
+    old: tuple[str, ...] = ()
+    in_progress: tuple[str, ...] = ()
+    healthy: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    starting: tuple[str, ...] = ()  # deployed by this plan
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """A channel whose version is not yet on every tenant: for people, and for apply to know
+    whether to go on with the next wave (`advance`) after `soak_remaining` seconds."""
+
+    channel: str
+    version: str
+    waves: tuple[RolloutWave, ...]
+    advance: str = "all"
+    halted: bool = False
+    reason: str | None = None  # why halted, or why no wave starts now
+    soak_remaining: int | None = None  # seconds before the next wave may start
+    resume_command: str | None = None
+
+    @property
+    def starting(self) -> tuple[str, ...]:
+        return tuple(name for wave in self.waves for name in wave.starting)
+
+
+@dataclass(frozen=True)
 class Guard:
     """A safety guard that tripped: the pass must not run (exit code 3)."""
 
@@ -294,6 +352,9 @@ class Plan:
     # Read back from a file whose checksum is missing or wrong: if it no longer matches a fresh
     # plan, an edit is the likelier cause than a change on Railway. Never saved itself.
     edited: bool = field(default=False, compare=False)
+    # Channels whose rollout is under way (rollout.py), wave by wave. For people, and for apply
+    # to go on wave after wave; never steering which actions run (those are `actions`).
+    rollouts: tuple[RolloutView, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -328,6 +389,7 @@ class Plan:
             "fingerprints": dict(self.fingerprints),
             "targets": list(self.targets),
             "workspace_id": self.workspace_id,
+            **({"rollouts": [_encode(r) for r in self.rollouts]} if self.rollouts else {}),
         }
 
     def to_json(self) -> str:
@@ -354,6 +416,8 @@ class Plan:
                 targets=tuple(data.get("targets", ())),
                 workspace_id=data.get("workspace_id"),
                 edited=data.get("checksum") != _checksum(data),
+                rollouts=tuple(_decode(RolloutView, r, "rollout")
+                               for r in data.get("rollouts", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"the saved plan is malformed: {exc}") from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,21 @@ from saas_infra.errors import (
     StalePlanError,
 )
 from saas_infra.manifest import LoadedManifest
-from saas_infra.plan import ActionKind, Change, Finding, FindingKind, Guard, Plan, SetSecrets
+from saas_infra.manifest.models import FleetFile
+from saas_infra.plan import (
+    ActionKind,
+    Change,
+    Finding,
+    FindingKind,
+    Guard,
+    Plan,
+    RolloutView,
+    SetSecrets,
+)
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import Observed, ObservedProject, observe
 from saas_infra.railway.workspaces import WorkspaceChoice, resolve_workspace
+from saas_infra.rollout import ChannelRollout, derive
 from saas_infra.tenancy import IN_PROGRESS, tenant_of_project_name
 
 
@@ -53,6 +64,9 @@ class Fleet:
     chosen: WorkspaceChoice | None = field(default=None, repr=False)  # set by workspace()
     # The pass's environment: apply reads the manifests' secrets (from_env) from it, nothing else.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Makes the HTTP client a rollout's health gate probes gateways with (runtime.health_client);
+    # None: the gate is the deployment's status alone.
+    health: Callable[[], Any] | None = field(default=None, repr=False)
 
     def workspace(self) -> str:
         """The workspace's id, resolved once (railway/workspaces.py): a configured one is first
@@ -76,6 +90,19 @@ class Fleet:
     def observe(self) -> Observed:
         return observe(self.client, self.workspace())
 
+    def fleet_model(self) -> FleetFile | None:
+        """The fleet file's model (channels, rollout), or None without one. Its problems are
+        the manifests' to report (load/read), so they are not raised here."""
+        if not self.tenants_dir.is_dir():
+            return None
+        loaded, _ = manifests_mod.read_fleet(self.tenants_dir, self.fleet_file)
+        return loaded.fleet if loaded else None
+
+    def rollouts(self, manifests: list[LoadedManifest], observed: Observed,
+                 at: datetime | None = None) -> list[ChannelRollout]:
+        """Every channel's rollout as git and Railway say it stands (rollout.py)."""
+        return derive(manifests, self.fleet_model(), observed, at or self.clock.now())
+
     def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None,
              resync_secrets: bool = False) -> Plan:
         return self.plan_from(self.load(), self.observe(), targets=targets, at=at,
@@ -93,6 +120,7 @@ class Fleet:
             max_deletions=self.max_deletions,
             workspace_id=self.workspace(),
             resync_secrets=resync_secrets,
+            fleet=self.fleet_model(),
         )
 
     def applier(self, progress: ProgressFn | None = None,
@@ -106,7 +134,15 @@ class Fleet:
             poll_interval=min(self.poll_interval, 1.0),
             guard=guard,
             env=self.env,
+            health=self._health_client(),
         )
+
+    def _health_client(self) -> Any:
+        if self.health is None:
+            return None
+        if not hasattr(self, "_health"):
+            self._health = self.health()
+        return self._health
 
 
 @dataclass
@@ -119,9 +155,22 @@ class ApplyReport:
 
     @property
     def converged(self) -> bool:
-        left = [a for a in self.after.actions if a.tenant not in self.due_next_pass]
+        left = [a for a in self.after.actions if a.tenant not in self.due_next_pass
+                and a.tenant not in self.next_waves]
         guards = [g for g in self.after.guards if g not in self.next_pass_guards]
-        return not left and not guards and not self.blocked and not self.lost
+        return (not left and not guards and not self.blocked and not self.lost
+                and not self.halted)
+
+    @property
+    def next_waves(self) -> set[str]:
+        """Tenants of a rollout's next wave, left to a later pass (`advance: wave`): the
+        rollout goes on as configured, the fleet is not out of step."""
+        return {name for rollout in self.after.rollouts for name in rollout.starting}
+
+    @property
+    def halted(self) -> list[RolloutView]:
+        """Rollouts halted by a failed tenant: each needs a person (a fix, or a resume)."""
+        return [r for r in self.after.rollouts if r.halted]
 
     @property
     def next_pass_guards(self) -> list[Guard]:
@@ -237,7 +286,7 @@ def apply_pass(
         first = fleet.plan_from(manifests, observed, targets=targets,
                                 resync_secrets=resync_secrets)
         check_guards(first)
-        if first.empty:
+        if first.empty and _next_wave(first, [], None) is None:
             return ApplyReport(first, [], first, observed)
     else:
         resync_secrets = resync_secrets or any(
@@ -265,16 +314,64 @@ def apply_pass(
             if on_plan:
                 on_plan(plan)
             # Between tenant steps the lease is checked: once lost, no tenant takes another step.
-            outcomes = fleet.applier(progress, guard=held.check).apply(plan)
+            applier = fleet.applier(progress, guard=held.check)
+            outcomes = applier.apply(plan)
             lost = _lost(held)
             observed = fleet.observe()  # reads only: what the pass did, even with the lock lost
             after = fleet.plan_from(fleet.load(), observed, targets=targets)
-            report = ApplyReport(plan, outcomes, after, observed, lost=lost)
+            done = list(plan.actions)
+            # `advance: all`: wave after wave in this pass, each once the one before soaked.
+            for _ in range(_MAX_WAVES):
+                wait = _next_wave(after, outcomes, lost)
+                if wait is None:
+                    break
+                _soak(fleet, held, wait)
+                if wait:
+                    after = fleet.plan_from(fleet.load(), fleet.observe(), targets=targets)
+                if not after.rollouts or not any(r.starting for r in after.rollouts):
+                    continue
+                check_guards(after)
+                if on_plan:
+                    on_plan(after)
+                outcomes += applier.apply(after)
+                done += after.actions
+                lost = _lost(held)
+                observed = fleet.observe()
+                after = fleet.plan_from(fleet.load(), observed, targets=targets)
+            report = ApplyReport(replace(plan, actions=tuple(done)), outcomes, after, observed,
+                                 lost=lost)
     except LockLostError as exc:  # on release: what the pass did (new keys too) is still told
         if report is None:
             raise
         report.lost = report.lost or str(exc)
     return report
+
+
+def _soak(fleet: Fleet, held: fleet_lock.FleetLock, seconds: float) -> None:
+    """Wait a soak on the fleet's clock, in steps that keep the fleet lock's lease renewed."""
+    step = fleet_lock.CHECK_EVERY
+    while seconds > 0:
+        fleet.clock.sleep(min(step, seconds))
+        seconds -= step
+        held.check()
+
+
+_MAX_WAVES = 100  # a bound on one pass's waves, so a rollout can never loop a pass forever
+
+
+def _next_wave(after: Plan, outcomes: list[TenantOutcome], lost: str | None) -> float | None:
+    """Seconds to wait before the next wave of an `advance: all` rollout starts in this pass
+    (0: now), or None when the pass stops here: a tenant failed, the lock was lost, a rollout
+    halted, or none goes on."""
+    if lost or any(not o.ok for o in outcomes):
+        return None
+    going = [r for r in after.rollouts if r.advance == "all" and not r.halted
+             and (r.starting or r.soak_remaining is not None)]
+    if not going:
+        return None
+    if any(r.starting for r in going):
+        return 0.0
+    return float(min(r.soak_remaining or 0 for r in going))
 
 
 def _lost(held: fleet_lock.FleetLock) -> str | None:

@@ -154,6 +154,7 @@ class Runtime:
             max_deletions=settings.max_deletions,
             lock_timeout=settings.lock_timeout,
             env=self.environ(),
+            health=lambda: self.health_client(settings),
         )
 
     def manifests_only(self, settings: Settings, warn: Callable[[str], None] | None = None

@@ -28,9 +28,13 @@ from saas_infra.plan import (
     Finding,
     FindingKind,
     GatewayRef,
+    HealthGate,
     Plan,
     Redeploy,
     Restore,
+    Rollback,
+    RolloutView,
+    RolloutWave,
     ScheduleDelete,
     SetSecrets,
     Settings,
@@ -597,14 +601,23 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
         Redeploy("[saas-infra tenant=a]", GatewayRef("env", "svc"), commit="a" * 40),
         SetVersion(Source(repo=REPO, branch="main", commit="b" * 40), True,
                    GatewayRef("env", "svc")),
+        SetVersion(Source(repo=REPO, branch="main", commit="b" * 40), True,
+                   GatewayRef("env", "svc"),
+                   gate=HealthGate("stable", "b" * 40, "/health", 300, "https://a.example",
+                                   rollback=True, wave=2)),
+        Rollback("b" * 40, GatewayRef("env", "svc")),
         ScheduleDelete("[saas-infra tenant=a]", "2026-12-03T12:00:00Z"),
         CancelDelete("[saas-infra tenant=a]"),
         Restore(),
         Delete(DeleteMode.NOW, "luthien-a"),
     ]
-    assert sorted(c.kind for c in changes) == sorted(ActionKind)
+    assert sorted({c.kind for c in changes}) == sorted(ActionKind)
     assert set(CHANGES) == set(ActionKind)
-    plan = Plan(at="x", actions=tuple(Action("a", "why", c, "prj") for c in changes))
+    rollouts = (RolloutView("stable", "b" * 40, (RolloutWave(1, healthy=("a",)),
+                                                 RolloutWave(2, old=("c",), starting=("b",))),
+                            halted=False, soak_remaining=None),)
+    plan = Plan(at="x", actions=tuple(Action("a", "why", c, "prj") for c in changes),
+                rollouts=rollouts)
     again = Plan.from_json(plan.to_json())
     assert again == plan and not again.edited
 

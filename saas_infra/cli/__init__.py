@@ -8,6 +8,7 @@ One small module per command group over the one console (base.Session):
     tenants.py     list, status, credentials
     account.py     whoami, doctor, unlock
     tools.py       schema, emulator
+    rollouts.py    rollout status, rollout resume
 
 Global options (--json, --sandbox, --tenants-dir, --debug, --lock-timeout) go before or after
 the command. Data goes to stdout, messages to stderr. `python -m saas_infra.cli` is the same
@@ -21,7 +22,7 @@ import click
 from saas_infra import __version__
 from saas_infra.runtime import Runtime
 
-from . import account, lifecycle, reconciler, tenants, tools
+from . import account, lifecycle, reconciler, rollouts, tenants, tools
 from .base import EXIT_CHANGES, EXIT_ERROR, EXIT_GUARD, EXIT_OK, Group, global_options
 
 EPILOG = """\b
@@ -44,7 +45,7 @@ def cli(**_options: object) -> None:
 
 
 for _command in (reconciler.validate, reconciler.plan, reconciler.apply, *lifecycle.COMMANDS,
-                 *tenants.COMMANDS, *account.COMMANDS, *tools.COMMANDS):
+                 *tenants.COMMANDS, *account.COMMANDS, *tools.COMMANDS, *rollouts.COMMANDS):
     cli.add_command(_command)
 
 

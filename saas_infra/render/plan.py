@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from saas_infra.plan import Action, ActionKind, Delete, DeleteMode, FindingKind, Plan
+from saas_infra.plan import (
+    Action,
+    ActionKind,
+    Delete,
+    DeleteMode,
+    FindingKind,
+    Plan,
+    RolloutView,
+)
 
 if TYPE_CHECKING:
     from saas_infra.apply import TenantOutcome
@@ -24,6 +32,7 @@ SYMBOLS = {
     ActionKind.SET_SECRETS: ("~", "yellow"),
     ActionKind.REDEPLOY: ("^", "cyan"),
     ActionKind.SET_VERSION: ("^", "cyan"),
+    ActionKind.ROLLBACK: ("<", "magenta"),
     ActionKind.SCHEDULE_DELETE: ("!", "magenta"),
     ActionKind.CANCEL_DELETE: ("=", "green"),
     ActionKind.RESTORE: ("=", "green"),
@@ -34,7 +43,7 @@ SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
     ("updates", "update", "updates",
      (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,
       ActionKind.UPDATE_SETTINGS, ActionKind.SET_VERSION)),
-    ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY,)),
+    ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY, ActionKind.ROLLBACK)),
     ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
      (ActionKind.SCHEDULE_DELETE,)),
     ("cancelled_deletions", "cancelled deletion", "cancelled deletions",
@@ -85,8 +94,57 @@ def plan_text(plan: Plan, *, show_unmanaged: bool = False) -> list[tuple[str, st
             lines.append((f"  ? {finding.kind.value:<10} {who}: {finding.reason}", "yellow"))
     for guard in plan.guards:
         lines.append((f"  x guard {guard.name}: {guard.message}", "red bold"))
+    for rollout in plan.rollouts:
+        lines.append((rollout_title(rollout), "bold"))
+        lines += [(f"  {line}", "red" if "failed" in line else None)
+                  for line in rollout_wave_lines(rollout)]
+        if rollout.reason:
+            lines.append((f"  {rollout.reason}", "red bold" if rollout.halted else None))
     lines.append((summary_line(plan), "bold"))
     return lines
+
+
+_WAVE_STATES = (("starting", "deploying now"), ("failed", "failed"),
+                ("in_progress", "in progress"), ("healthy", "healthy"), ("old", "old version"))
+
+
+def rollout_title(rollout: RolloutView) -> str:
+    state = "HALTED" if rollout.halted else (
+        "one wave per pass" if rollout.advance == "wave" else "all waves in one pass")
+    return (f"Rollout of channel {rollout.channel} to {short(rollout.version)} "
+            f"({_plural(len(rollout.waves), 'wave')}; {state}):")
+
+
+def rollout_wave_lines(rollout: RolloutView) -> list[str]:
+    """`wave N: deploying now: a, b; old version: c`, one line per wave."""
+    out = []
+    for wave in rollout.waves:
+        parts = [f"{word}: {', '.join(getattr(wave, key))}" for key, word in _WAVE_STATES
+                 if getattr(wave, key)]
+        out.append(f"wave {wave.wave}: " + ("; ".join(parts) or "no tenants"))
+    return out
+
+
+def _rollout_markdown(plan: Plan) -> list[str]:
+    out = []
+    for rollout in plan.rollouts:
+        out += [f"### {_md(rollout_title(rollout).rstrip(':'))}", ""]
+        if rollout.halted:
+            out += ["> [!CAUTION]", f"> {_md(rollout.reason or 'halted')}", ""]
+        out += ["| wave | deploying now | failed | in progress | healthy | old version |",
+                "|---|---|---|---|---|---|"]
+        for wave in rollout.waves:
+            cells = [", ".join(f"`{_md(n)}`" for n in getattr(wave, key)) or "-"
+                     for key, _ in _WAVE_STATES]
+            out.append(f"| {wave.wave} | " + " | ".join(cells) + " |")
+        out.append("")
+        if rollout.reason and not rollout.halted:
+            out += [_md(rollout.reason), ""]
+    return out
+
+
+def short(version: str) -> str:
+    return version[:12] if len(version) == 40 and "/" not in version else version
 
 
 def plan_json(plan: Plan) -> str:
@@ -105,7 +163,7 @@ def plan_markdown(plan: Plan, *, max_chars: int | None = None) -> str:
     """The plan for a pull request or a CI job summary: destructive or stopped first, then the
     fleet summary table, then each tenant's actions folded away. With max_chars the details
     shrink to one line per tenant, then to as many tenants as fit (GitHub comments end at 65,536)."""
-    head = [_plan_title(plan), "", *_plan_head(plan)]
+    head = [_plan_title(plan), "", *_plan_head(plan), *_rollout_markdown(plan)]
     foot = [_plan_stamp(plan)]
     text = _lines(head + _tenant_details(plan) + _findings_details(plan) + foot)
     if max_chars is None or len(text) <= max_chars:

@@ -1,0 +1,246 @@
+"""Progressive rollouts of a release channel, end to end on the in-process emulator: a bumped
+channel goes out in the configured waves (each gated on SUCCESS and a 200 from the health path,
+then soaked on the fake clock) and ends with every tenant on the new commit; a crashing version
+halts after the canary, which is rolled back, and no later pass resumes on its own; an
+operator's resume (in fleet.yaml) continues it; `advance: wave` starts one wave per pass; the
+fleet file's rollout errors carry file:line; `rollout status` in text and JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from saas_infra.emulator import Emulator
+from saas_infra.errors import ManifestError
+from saas_infra.manifest import load_tenants
+from saas_infra.plan import ActionKind, SetVersion
+from saas_infra.reconcile import Fleet, apply_pass
+from saas_infra.render import plan_markdown, plan_text
+
+REPO = "LuthienResearch/luthien-proxy"
+V1, V2, BAD = "1" * 40, "2" * 40, "3" * 40
+TENANTS = ("alpha", "beta", "delta", "gamma")  # delta is the canary
+SETTLE_MINUTES = 15
+
+
+def fleet_yaml(version: str, *, advance: str = "all", on_failure: str = "rollback",
+               resume: str = "") -> str:
+    return f"""\
+# The fleet's release channels (a comment the resume must keep).
+version: 1
+defaults:
+  channel: stable
+  gateway: {{repo: {REPO}}}
+channels:
+  stable:
+    commit: '{version}'   # bumped by a release PR
+{resume}rollout:
+  waves: [1, "50%", "100%"]
+  canary: [delta]
+  health: {{path: /health, timeout: 5m}}
+  soak: 10m
+  max_failed: 0
+  on_failure: {on_failure}
+  advance: {advance}
+"""
+
+
+@pytest.fixture(autouse=True)
+def known_commits(emu: Emulator) -> None:
+    for sha in (V1, V2):
+        emu.set_commit_outcome(REPO, sha, "success")
+    emu.set_commit_outcome(REPO, BAD, "crashes")
+
+
+def set_fleet(fleet: Fleet, text: str) -> None:
+    (fleet.tenants_dir.parent / "fleet.yaml").write_text(text)
+
+
+def running(emu: Emulator, tenant: str) -> str | None:
+    [project] = [p for p in emu.snapshot()["projects"]
+                 if p["name"] == f"luthien-{tenant}" and p["deletedAt"] is None]
+    [service] = [s for s in project["services"] if s["name"] == "gateway"]
+    return service["deployments"][-1].get("commitHash")
+
+
+def deployed(emu: Emulator, tenant: str) -> list[str | None]:
+    [project] = [p for p in emu.snapshot()["projects"]
+                 if p["name"] == f"luthien-{tenant}" and p["deletedAt"] is None]
+    [service] = [s for s in project["services"] if s["name"] == "gateway"]
+    return [d.get("commitHash") for d in service["deployments"]]
+
+
+@pytest.fixture
+def rolled(fleet: Fleet, emu: Emulator) -> Fleet:
+    """Four tenants of channel stable, all running V1; the gate probes the emulator."""
+    fleet.health = lambda: httpx.Client(transport=emu.transport())
+    set_fleet(fleet, fleet_yaml(V1))
+    for name in TENANTS:
+        (fleet.tenants_dir / f"{name}.yaml").write_text(f"version: 1\nname: {name}\n")
+    report = apply_pass(fleet)
+    assert not report.failed, [o.error for o in report.failed]
+    fleet.clock.advance(minutes=SETTLE_MINUTES)
+    assert fleet.plan().empty
+    assert {running(emu, t) for t in TENANTS} == {V1}
+    return fleet
+
+
+def test_a_bumped_channel_plans_only_the_canary_wave_and_shows_every_wave(rolled: Fleet):
+    set_fleet(rolled, fleet_yaml(V2))
+    plan = rolled.plan()
+    [action] = plan.actions
+    assert action.tenant == "delta" and isinstance(action.change, SetVersion)
+    assert action.change.deploy and action.change.gate is not None
+    assert action.change.gate.timeout == 300 and action.change.gate.rollback
+    [view] = plan.rollouts
+    assert [w.starting for w in view.waves] == [("delta",), (), ()]
+    assert [w.old for w in view.waves] == [(), ("alpha",), ("beta", "gamma")]
+    text = "\n".join(line for line, _ in plan_text(plan))
+    assert "Rollout of channel stable to 222222222222 (3 waves; all waves in one pass):" in text
+    assert "wave 1: deploying now: delta" in text
+    assert "wave 3: old version: beta, gamma" in text
+    markdown = plan_markdown(plan)
+    assert "| 1 | `delta` | - | - | - | - |" in markdown
+    assert "| 3 | - | - | - | - | `beta`, `gamma` |" in markdown
+    assert json.loads(plan.to_json())["rollouts"][0]["waves"][0]["starting"] == ["delta"]
+
+
+def test_a_bumped_channel_rolls_out_wave_by_wave_with_soaks_and_ends_on_the_new_commit(
+        rolled: Fleet, emu: Emulator):
+    set_fleet(rolled, fleet_yaml(V2))
+    started = rolled.clock.now()
+    report = apply_pass(rolled)
+    assert not report.failed, [o.error for o in report.failed]
+    assert report.converged, report.after
+    assert {running(emu, t) for t in TENANTS} == {V2}
+    deploys = [a.tenant for a in report.plan.actions if a.kind is ActionKind.SET_VERSION]
+    assert deploys == ["delta", "alpha", "beta", "gamma"]  # canary, then the waves in order
+    # two soaks of 10 minutes between the three waves, on the fake clock
+    assert rolled.clock.now() - started >= timedelta(minutes=20)
+    steps = {o.tenant: [(s.name, s.result) for s in o.steps] for o in report.outcomes}
+    assert ("health", "passed") in steps["delta"]
+    rolled.clock.advance(minutes=SETTLE_MINUTES)
+    assert rolled.plan().empty
+
+
+def test_a_crashing_version_halts_after_the_canary_rolls_it_back_and_stays_halted(
+        rolled: Fleet, emu: Emulator):
+    set_fleet(rolled, fleet_yaml(BAD))
+    report = apply_pass(rolled)
+    [failed] = report.failed
+    assert failed.tenant == "delta"
+    assert failed.error is not None and "crashed" in failed.error
+    assert "`saas-infra rollout resume stable`" in failed.error
+    assert "rolled back to 111111111111" in failed.error
+    assert not report.converged
+    assert [running(emu, t) for t in ("alpha", "beta", "gamma")] == [V1, V1, V1]
+    rolled.clock.advance(minutes=SETTLE_MINUTES)
+    assert running(emu, "delta") == V1  # the rollback
+    before = {t: deployed(emu, t) for t in TENANTS}
+    plan = rolled.plan()  # a later pass: the halt is read back from Railway's history
+    assert not [a for a in plan.actions if a.kind is ActionKind.SET_VERSION and a.change.deploy]
+    assert plan.rollouts[0].halted
+    assert any("delta (crashed, rolled back)" in w for w in plan.warnings)
+    later = apply_pass(rolled)
+    assert not later.converged and later.halted
+    rolled.clock.advance(minutes=SETTLE_MINUTES)
+    assert {t: deployed(emu, t) for t in TENANTS} == before  # nobody deployed on its own
+
+
+def test_a_resume_in_the_fleet_file_continues_the_rollout(rolled: Fleet, emu: Emulator, run_cli,
+                                                          runtime):
+    set_fleet(rolled, fleet_yaml(BAD))
+    apply_pass(rolled)
+    rolled.clock.advance(minutes=SETTLE_MINUTES)
+    emu.set_commit_outcome(REPO, BAD, "success")  # the cause was fixed outside the code
+    runtime.clock = rolled.clock
+    result = run_cli("rollout", "resume", "stable")
+    assert result.exit_code == 0, result.output
+    text = (rolled.tenants_dir.parent / "fleet.yaml").read_text()
+    assert "# The fleet's release channels" in text and "# bumped by a release PR" in text
+    assert f"resume: {{commit: '{BAD}', at: '" in text
+    report = apply_pass(rolled)
+    assert not report.failed, [o.error for o in report.failed]
+    assert {running(emu, t) for t in TENANTS} == {BAD}
+
+
+def test_advance_wave_starts_one_wave_per_pass(rolled: Fleet, emu: Emulator):
+    set_fleet(rolled, fleet_yaml(V2, advance="wave"))
+    first = apply_pass(rolled)
+    assert first.converged and not first.failed
+    assert [running(emu, t) for t in TENANTS] == [V1, V1, V2, V1]
+    assert rolled.plan().empty  # soaking: nothing starts yet
+    rolled.clock.advance(minutes=11)
+    second = apply_pass(rolled)
+    assert [a.tenant for a in second.plan.actions] == ["alpha"]
+    assert [running(emu, t) for t in TENANTS] == [V2, V1, V2, V1]
+
+
+def test_rollout_errors_in_the_fleet_file_name_file_line_and_field(tenants_dir: Path):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        "version: 1\n"
+        "channels:\n"
+        "  stable: {commit: abc1234}\n"
+        "  edge: {image: 'ghcr.io/o/p:1.2'}\n"
+        "rollout:\n"
+        "  waves: [1, '25%']\n"
+        "  soak: ten minutes\n"
+        "  on_failure: retry\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    with pytest.raises(ManifestError) as caught:
+        load_tenants(tenants_dir)
+    problems = [str(p) for p in caught.value.problems]
+    assert problems[0].startswith("fleet.yaml:3: channels.stable.commit: 'abc1234' is a short "
+                                  "SHA")
+    assert problems[1].startswith("fleet.yaml:4: channels.edge.image: 'ghcr.io/o/p:1.2' has no "
+                                  "digest")
+    assert any(p.startswith("fleet.yaml:6: rollout.waves: the last wave must be \"100%\"")
+               for p in problems) or any(p.startswith("fleet.yaml:7:") for p in problems)
+    assert any(p.startswith("fleet.yaml:7: rollout.soak: 'ten minutes' is not a duration")
+               for p in problems)
+    assert any(p.startswith("fleet.yaml:8: rollout.on_failure:") for p in problems)
+
+
+def test_an_unknown_channel_is_named_at_the_manifest_line(tenants_dir: Path):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults: {{gateway: {{repo: {REPO}}}}}\n"
+        f"channels:\n  stable: {{commit: '{V1}'}}\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\nchannel: stabel\n")
+    with pytest.raises(ManifestError) as caught:
+        load_tenants(tenants_dir)
+    assert [str(p) for p in caught.value.problems] == [
+        "tenants/acme.yaml:3: channel: unknown channel 'stabel': fleet.yaml defines stable; "
+        "did you mean 'stable'?"]
+
+
+def test_a_channel_resolves_to_the_pin_and_an_own_pin_wins(tenants_dir: Path):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults: {{channel: stable, gateway: {{repo: {REPO}}}}}\n"
+        f"channels:\n  stable: {{commit: '{V1}'}}\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    (tenants_dir / "own.yaml").write_text(f"version: 1\nname: own\ngateway: {{commit: '{V2}'}}\n")
+    acme, own = load_tenants(tenants_dir)
+    assert (acme.manifest.gateway.commit, acme.channel) == (V1, "stable")
+    assert (own.manifest.gateway.commit, own.channel) == (V2, None)
+
+
+def test_rollout_status_text_and_json(rolled: Fleet, run_cli, runtime, emu: Emulator):
+    set_fleet(rolled, fleet_yaml(BAD))
+    apply_pass(rolled)
+    runtime.clock = rolled.clock
+    result = run_cli("rollout", "status")
+    assert result.exit_code == 0, result.output
+    assert "Channel stable: 333333333333, HALTED" in result.stdout
+    assert "wave 1: failed: delta (crashed, rolled back)" in result.stdout
+    assert "wave 3: old version: beta, gamma" in result.stdout
+    assert "saas-infra rollout resume stable" in result.stdout
+    data = json.loads(run_cli("rollout", "status", "stable", "--json").stdout)
+    [channel] = data["channels"]
+    assert channel["halted"] and channel["failed"] == ["delta"]
+    assert channel["waves"][0]["failed"] == ["delta"]
+    assert channel["waves"][1]["old"] == ["alpha"]
+    assert channel["resume_command"] == "saas-infra rollout resume stable"

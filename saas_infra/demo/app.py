@@ -27,11 +27,10 @@ from starlette.templating import Jinja2Templates
 from saas_infra import verbs as core
 from saas_infra.errors import SaasInfraError
 from saas_infra.manifest import LoadedManifest
-from saas_infra.manifest.loader import read_fleet
 from saas_infra.manifest.models import MAX_GRACE_DAYS
 from saas_infra.railway.observed import Observed
 from saas_infra.reconcile import Fleet
-from saas_infra.rollout import ChannelRollout, derive
+from saas_infra.rollout import ChannelRollout
 
 from . import verbs, views
 from .jobs import Jobs, TenantBusyError
@@ -82,9 +81,7 @@ class Demo:
 
     def rollouts(self, manifests: list[LoadedManifest], observed: Observed) -> list[ChannelRollout]:
         """Each channel's rollout, derived as `rollout status` derives it (rollout.py)."""
-        loaded, _ = read_fleet(self.fleet.tenants_dir, self.fleet.fleet_file)
-        return derive(manifests, loaded.fleet if loaded else None, observed,
-                      self.fleet.clock.now())
+        return self.fleet.rollouts(manifests, observed)
 
     def detail_html(self, name: str) -> Markup:
         try:

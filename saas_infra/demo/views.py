@@ -22,6 +22,7 @@ from saas_infra import render
 from saas_infra.errors import SaasInfraError
 from saas_infra.manifest import LoadedManifest, check_name
 from saas_infra.plan import Plan
+from saas_infra.render import rollout as rollout_render
 from saas_infra.render import text, words
 from saas_infra.rollout import ChannelRollout, describe_failure, short
 from saas_infra.tenancy import IN_PROGRESS
@@ -75,10 +76,10 @@ def fleet_context(rows: list[InstanceRow], plan: Plan, *, now: datetime, busy: s
 def rollout_context(rollouts: list[ChannelRollout]) -> list[dict[str, Any]]:
     """What rollouts.html shows of each channel: the JSON of `rollout status` (to_dict), with
     the words and colours a person reads (the channel's state, each failure described)."""
-    return [{**rollout.to_dict(), "short": short(rollout.version),
-             "state": rollout_state(rollout),
+    shown = rollout_render.status_data(rollouts)["channels"]
+    return [{**data, "short": short(rollout.version), "state": rollout_state(rollout),
              "failures": {t.name: describe_failure(t) for t in rollout.failed}}
-            for rollout in rollouts]
+            for data, rollout in zip(shown, rollouts, strict=True)]
 
 
 def rollout_state(rollout: ChannelRollout) -> tuple[str, str]:

@@ -244,3 +244,20 @@ def test_rollout_status_text_and_json(rolled: Fleet, run_cli, runtime, emu: Emul
     assert channel["waves"][0]["failed"] == ["delta"]
     assert channel["waves"][1]["old"] == ["alpha"]
     assert channel["resume_command"] == "saas-infra rollout resume stable"
+
+
+def test_a_held_crash_is_rolled_back_by_a_rollback_action_once_the_fleet_file_says_so(
+        rolled: Fleet, emu: Emulator):
+    set_fleet(rolled, fleet_yaml(BAD, on_failure="hold"))
+    [failed] = apply_pass(rolled).failed
+    assert failed.tenant == "delta" and "rolled back" not in (failed.error or "")
+    rolled.clock.advance(minutes=SETTLE_MINUTES)
+    assert running(emu, "delta") == BAD and not rolled.plan().actions  # held: left crashed
+    set_fleet(rolled, fleet_yaml(BAD, on_failure="rollback"))
+    [action] = rolled.plan().actions
+    assert (action.tenant, action.kind) == ("delta", ActionKind.ROLLBACK)
+    report = apply_pass(rolled)
+    assert not report.failed and report.halted  # rolled back, and still halted
+    rolled.clock.advance(minutes=SETTLE_MINUTES)
+    assert running(emu, "delta") == V1
+    assert not rolled.plan().actions

@@ -173,8 +173,10 @@ def apply_lines(report: Any) -> list[Line]:
     for finding in report.blocked:
         lines.append(error(f"Blocked: {finding.tenant}: {finding.reason}"))
     lines += lost_lock(report.lost)
+    halted = getattr(report, "halted", [])
     if not report.converged:
-        lines.append(warn("Not converged: a new plan still has changes:"))
+        if report.after.actions or not halted:
+            lines.append(warn("Not converged: a new plan still has changes:"))
         lines += lines_of(plan_text(report.after))
     lines.append(Line(apply_verdict(report), "bold"))
     return lines
@@ -201,15 +203,22 @@ def outcome_lines(outcomes: Iterable[Any]) -> list[tuple[str, str | None]]:
 def apply_verdict(report: Any) -> str:
     """One line: what the pass did and whether the fleet converged."""
     plan = report.plan
+    halted = ", ".join(r.channel for r in getattr(report, "halted", []))
     if plan.empty and not report.outcomes:
         if report.blocked:
             return f"Nothing applied; {words.plural(len(report.blocked), 'tenant')} blocked."
+        if halted:
+            return f"Nothing applied; the rollout of {halted} is halted (see above)."
         return NOTHING_TO_DO
     tenants = {a.tenant for a in plan.actions}
     done = (f"Applied {words.plural(len(plan.actions), 'change')} to "
             f"{words.plural(len(tenants), 'tenant')}")
     if report.failed:
-        return f"{done}; {words.plural(len(report.failed), 'tenant')} failed; not converged."
+        stop = f"; the rollout of {halted} is halted" if halted else ""
+        return (f"{done}; {words.plural(len(report.failed), 'tenant')} failed{stop}; "
+                "not converged.")
+    if halted:
+        return f"{done}; the rollout of {halted} is halted; not converged."
     if not report.converged:
         return f"{done}; not converged."
     return f"{done}; converged."

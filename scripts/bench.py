@@ -341,6 +341,7 @@ def rollout_run(root: Path, saved: Path, start: datetime, commit: str) -> dict:
                            pacer=Pacer.for_plan("PRO", clock=clock))
     (root / "fleet.yaml").write_text(fleet_yaml(commit, rollout=True))
     before = set(emu.state.deployments)
+    counts = dict(emu.counts)
     with chdir(root):
         fleet = Fleet(client=client, clock=clock, tenants_dir=root / "tenants",
                       health=lambda: httpx.Client(transport=emu.transport()))
@@ -352,6 +353,8 @@ def rollout_run(root: Path, saved: Path, start: datetime, commit: str) -> dict:
     return {"seconds": seconds, "calls": client.stats.requests, "retries": client.stats.retries,
             "failed": [o.tenant for o in report.failed], "errors": [o.error for o in report.failed],
             "deployments": new, "rollout": after[0], "emu": emu,
+            "by_operation": {name: n - counts.get(name, 0) for name, n in emu.counts.items()
+                             if name != "total" and n > counts.get(name, 0)},
             "projects": {p.id: p.name for p in emu.state.projects.values()}}
 
 
@@ -391,6 +394,7 @@ def rollout_bench(root: Path, count: int) -> dict:
                       for d in crash["deployments"] if d.meta.get("commitHash") == CRASHING})
     return {"count": count, "waves": waves, "seconds": good["seconds"], "bound": bound,
             "calls": good["calls"], "retries": good["retries"], "failed": good["failed"],
+            "by_operation": good["by_operation"],
             "on_new": on_new, "done": good["rollout"].done, "ordered": ordered, "twice": twice,
             "crash_touched": touched, "crash_failed": crash["failed"],
             "crash_halted": crash["rollout"].halted, "crash_calls": crash["calls"],
@@ -480,6 +484,8 @@ def print_rollout(row: dict) -> None:
           f"{ROLLOUT_RATIO_TARGET}×: {verdict(ratio <= ROLLOUT_RATIO_TARGET)}")
     print(f"  API calls {row['calls']:,} (retries {row['retries']}), {per_tenant:.2f} per tenant; "
           f"target ≤ {ROLLOUT_CALLS_TARGET}: {verdict(per_tenant <= ROLLOUT_CALLS_TARGET)}")
+    top = sorted(row["by_operation"].items(), key=lambda kv: -kv[1])
+    print("  calls by operation: " + ", ".join(f"{name} {n:,}" for name, n in top))
     print(f"  on the new commit {row['on_new']:,} of {row['count']:,}, done {row['done']}, "
           f"tenants failed {len(row['failed'])}, waves respected {row['ordered']}, "
           f"deployed twice {row['twice']}")

@@ -117,6 +117,7 @@ class Applier:
     _templates: dict[str, dict] = field(default_factory=dict, repr=False)
     _template_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _gated: list[_Gated] = field(default_factory=list, repr=False)
+    _gated_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _listing_pages: int | None = field(default=None, repr=False)  # learnt from a listing
 
     def apply(self, plan: Plan) -> list[TenantOutcome]:
@@ -138,7 +139,7 @@ class Applier:
         """A wave's tenant deployed its version: its gate is judged with the whole wave's, once
         every tenant of the wave has deployed (so the wave takes one deploy time, not one per
         tenant)."""
-        with self._template_lock:
+        with self._gated_lock:
             self._gated.append(_Gated(run, gate, self.clock.monotonic() + gate.timeout))
 
     def gate_wave(self, gated: list[_Gated]) -> None:
@@ -165,7 +166,7 @@ class Applier:
         if len(waiting) == 1 or (pages is not None and len(waiting) <= pages):
             return {g.tenant: g.run.newest_deployment() for g in waiting}
         observed = observe(self.client, self.workspace_id, check_count=False)
-        self._listing_pages = max(1, -(-len(observed.projects) // 50))
+        self._listing_pages = max(1, -(-len(observed.projects) // 50))  # observe's page size
         found: dict[str, dict | None] = {}
         for g in waiting:
             project = observed.tenant_project(g.tenant)

@@ -92,3 +92,23 @@ def test_a_pin_without_triggers_is_not_asked_for_them_again(twelve: Fleet, emu: 
     assert emu.counts["DeploymentTriggers"] == before
     steps = [s for o in report.outcomes for s in o.steps if s.name == "trigger"]
     assert len(steps) == len(NAMES) and {s.result for s in steps} == {"none"}
+
+
+def test_a_lock_lost_while_a_wave_gate_waits_fails_its_tenants_and_stops_the_pass(
+        twelve: Fleet, emu: Emulator, client, clock):
+    """The gate checks the fleet lock between looks: once another pass holds it, the tenants
+    still waiting fail with the loss (the pass's report keeps them) and no wave starts."""
+    from tests.test_lock import LOST, take_over
+
+    set_fleet(twelve, fleet_yaml(V2))
+    taken = []
+
+    def progress(tenant, step, state):
+        if (tenant, step, state) == ("t00", "deploy", "requested") and not taken:
+            taken.append(take_over(client, emu, clock))
+
+    report = apply_pass(twelve, progress=progress)
+    assert report.lost == LOST and not report.converged
+    assert [(o.tenant, o.ok, o.error) for o in report.outcomes] == [("t00", False, LOST)]
+    assert running(emu, "t00") == V2  # its deploy was requested before the loss
+    assert {running(emu, name) for name in NAMES[1:]} == {V1}

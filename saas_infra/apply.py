@@ -115,8 +115,14 @@ class Applier:
     # Probes gateways' health paths for a rollout's gate (runtime.health_client); None: the
     # gate is the deployment's status alone.
     health: Any = field(default=None, repr=False)
+    # How often a wave's health gate looks at its deployments: they take a minute or more, and
+    # each look costs a fleet listing (or a query per tenant, for a small wave).
+    gate_poll: float = 10.0
     _templates: dict[str, dict] = field(default_factory=dict, repr=False)
     _template_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _gated: list[_Gated] = field(default_factory=list, repr=False)
+    _gated_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _listing_pages: int | None = field(default=None, repr=False)  # learnt from a listing
 
     def apply(self, plan: Plan) -> list[TenantOutcome]:
         tenants = plan.tenants()
@@ -124,7 +130,54 @@ class Applier:
             return []
         workers = max(1, min(self.concurrency, len(tenants)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
-            return list(pool.map(lambda t: self.apply_tenant(t, plan.for_tenant(t)), tenants))
+            outcomes = list(pool.map(lambda t: self.apply_tenant(t, plan.for_tenant(t)),
+                                     tenants))
+        gated, self._gated = self._gated, []
+        if gated:
+            self.gate_wave(gated)
+        return outcomes
+
+    # --- a wave's health gate -----------------------------------------------------------------
+
+    def defer_gate(self, run: _TenantRun, gate: HealthGate) -> None:
+        """A wave's tenant deployed its version: its gate is judged with the whole wave's, once
+        every tenant of the wave has deployed (so the wave takes one deploy time, not one per
+        tenant)."""
+        with self._gated_lock:
+            self._gated.append(_Gated(run, gate, self.clock.monotonic() + gate.timeout))
+
+    def gate_wave(self, gated: list[_Gated]) -> None:
+        """Every gated tenant's deployment settles and its health path answers 200 within its
+        timeout, or the tenant failed (rolled back when the rollout says so). Each look reads
+        the whole fleet listing once for the wave, or, when that costs more pages than the
+        tenants still waiting, each waiting tenant's newest deployment."""
+        waiting = gated
+        while waiting:
+            self.clock.sleep(self.gate_poll)
+            try:
+                self.check_guard()
+                seen = self._newest_deployments(waiting)
+            except SaasInfraError as exc:  # the lock lost, or Railway failing: undecided gates
+                for g in waiting:  # fail, as a tenant's own step would have
+                    g.run.outcome.ok, g.run.outcome.error = False, str(exc)
+                    self._report(g.tenant, "done", "failed")
+                return
+            now = self.clock.monotonic()
+            waiting = [g for g in waiting if not g.judge(seen.get(g.tenant), now)]
+
+    def _newest_deployments(self, waiting: list[_Gated]) -> dict[str, dict | None]:
+        pages = self._listing_pages
+        if len(waiting) == 1 or (pages is not None and len(waiting) <= pages):
+            return {g.tenant: g.run.newest_deployment() for g in waiting}
+        observed = observe(self.client, self.workspace_id, check_count=False)
+        self._listing_pages = max(1, -(-len(observed.projects) // 50))  # observe's page size
+        found: dict[str, dict | None] = {}
+        for g in waiting:
+            project = observed.tenant_project(g.tenant)
+            latest = project.gateway.deployment if project and project.gateway else None
+            found[g.tenant] = None if latest is None else {
+                "status": latest.status, "version": latest.version}
+        return found
 
     def apply_tenant(self, tenant: str, actions: list[Action]) -> TenantOutcome:
         outcome = TenantOutcome(tenant, project_id=actions[0].project_id if actions else None)
@@ -677,16 +730,16 @@ class _TenantRun:
     def set_version(self, change: SetVersion) -> None:
         source = change.source
         if source.commit:
-            self.drop_triggers()
+            self.drop_triggers(change.gateway)
             if change.deploy:
                 self.deploy(source.commit)
                 if change.gate is not None:
-                    self.health_gate(change.gate)
+                    self.await_gate(change.gate)
             return
         if change.deploy:
             self.deploy()  # latestCommit: the branch's head, or the source's image pulled again
             if change.gate is not None:
-                self.health_gate(change.gate)
+                self.await_gate(change.gate)
         if source.image or source.repo is None or source.branch is None:
             return
         project_id, environment_id, service_id = self.ids
@@ -701,14 +754,38 @@ class _TenantRun:
 
     # --- rollouts -------------------------------------------------------------------------
 
+    def await_gate(self, gate: HealthGate) -> None:
+        """The tenant's last action: its gate waits with its wave's (Applier.gate_wave). With
+        actions still to come, it is judged here first, so they follow a healthy deploy."""
+        if self.later:
+            self.health_gate(gate)
+        else:
+            self.a.defer_gate(self, gate)
+
     def health_gate(self, gate: HealthGate) -> None:
         """The deployment of the gate's version reaches SUCCESS and the health path answers 200,
         within the timeout (on the applier's clock); else the tenant failed: it is rolled back
         when the rollout says so, and the failure raised (the rollout halts)."""
         deadline = self.a.clock.monotonic() + gate.timeout
         status = self.wait_deployed(gate.version, deadline)
+        answer = self.probe(gate, deadline) if status in RUNNING else None
+        self.gate_verdict(gate, status, answer)
+
+    def newest_deployment(self) -> dict | None:
+        """The gateway's newest deployment as {status, version}, or None."""
+        project_id, environment_id, service_id = self.ids
+        found = ops.deployment_history(self.client, project_id=project_id,
+                                       environment_id=environment_id, service_id=service_id,
+                                       first=1)
+        if not found:
+            return None
+        meta = _json_value(found[0].get("meta")) or {}
+        return {"status": found[0]["status"],
+                "version": meta.get("commitHash") or meta.get("image")}
+
+    def gate_verdict(self, gate: HealthGate, status: str, answer: int | None | object) -> None:
+        """Passed (a step), or the failure raised: how it failed, the rollback, the resume."""
         if status in RUNNING:
-            answer = self.probe(gate, deadline)
             if answer == 200 or answer is _UNPROBED:
                 self.step("health", "passed")
                 return
@@ -765,6 +842,16 @@ class _TenantRun:
             self.a.clock.sleep(self.a.poll_interval)
             self.a.check_guard()
 
+    def probe_once(self, gate: HealthGate) -> int | None | object:
+        """One answer of the health path (None: none), _UNPROBED when there is no way to ask."""
+        http = self.a.health
+        if http is None or not gate.url:
+            return _UNPROBED
+        try:
+            return int(http.get(gate.url + gate.path, timeout=5.0).status_code)
+        except Exception:  # noqa: BLE001 - an unreachable gateway is an answer here
+            return None
+
     def rollback(self, failed: str) -> str:
         """deploymentRollback to the newest deployment that can be rolled back to and runs
         another version than `failed`; what happened, in words."""
@@ -793,9 +880,13 @@ class _TenantRun:
             return
         self.deploy(commit)
 
-    def drop_triggers(self) -> None:
+    def drop_triggers(self, gateway: GatewayRef | None = None) -> None:
         """Delete the gateway's GitHub deployment triggers (read here, not from the plan: a
-        serviceConnect earlier in the pass makes a new one)."""
+        serviceConnect earlier in the pass makes a new one). A gateway the plan saw without
+        any, untouched so far in this pass, has none to read."""
+        if gateway is not None and gateway.triggers == () and not self.outcome.steps:
+            self.step("trigger", "none")
+            return
         project_id, environment_id, service_id = self.ids
         found = ops.deployment_triggers(self.client, project_id=project_id,
                                         environment_id=environment_id, service_id=service_id)
@@ -846,6 +937,42 @@ def check_moves_confirmed(tenant: str, actions: list[Action]) -> None:
                 "--allow-region-move` (or save the plan with `saas-infra plan "
                 "--allow-region-move --out FILE` and apply that)"
             )
+
+
+@dataclass
+class _Gated:
+    """One tenant of a wave whose health gate is still open."""
+
+    run: _TenantRun
+    gate: HealthGate
+    deadline: float  # on the applier's clock
+
+    @property
+    def tenant(self) -> str:
+        return self.run.outcome.tenant
+
+    def judge(self, newest: dict | None, now: float) -> bool:
+        """Whether the gate is decided by this look (the outcome then says how)."""
+        status = newest["status"] if newest and newest["version"] == self.gate.version else "NONE"
+        late = now >= self.deadline
+        if status in IN_PROGRESS or status == "NONE":
+            if not late:
+                return False
+            return self.verdict(status, None)
+        answer = self.run.probe_once(self.gate) if status in RUNNING else None
+        if status in RUNNING and answer not in (200, _UNPROBED) and not late:
+            return False  # not answering yet: looked at again until the timeout
+        return self.verdict(status, answer)
+
+    def verdict(self, status: str, answer: int | None | object) -> bool:
+        run = self.run
+        try:
+            run.gate_verdict(self.gate, status, answer)
+        except SaasInfraError as exc:
+            run.outcome.ok = False
+            run.outcome.error = str(exc)
+            run.a._report(self.tenant, "done", "failed")
+        return True
 
 
 def _short(version: str) -> str:

@@ -611,7 +611,7 @@ def _kinds(kinds: Iterable[str]) -> str:
 
 def _gateway_ref(project: ObservedProject) -> GatewayRef:
     assert project.gateway is not None  # only gateway changes are planned with one
-    return GatewayRef(project.environment_id, project.gateway.id)
+    return GatewayRef(project.environment_id, project.gateway.id, project.gateway.triggers)
 
 
 def _gateway_changes(manifest: TenantManifest, project: ObservedProject,

@@ -87,6 +87,9 @@ class GatewayRef:
 
     environment_id: str | None
     service_id: str
+    # Its GitHub deployment triggers' ids as listed (None: not known): a pin need not read
+    # them again when there were none.
+    triggers: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Measures API calls, wall time and memory of a no-op plan at 10/100/1,000 tenants (and at 1,000
 in a workspace with a long history of deleted tenants and acting passes), a real
 `saas-infra plan --sandbox` process over 1,000 manifests, 50 creates at 100 ms latency under
-10 req/s on the real clock, and the fleet lock's calls and leftovers after 1,000 acting passes,
-then prints a table with the issue's targets. It is not a test and
+10 req/s on the real clock, the fleet lock's calls and leftovers after 1,000 acting passes, and a
+1,000-tenant rollout in waves under Railway's Pro limits on emulated time (and a version that
+crashes on the canary), then prints a table with the issue's targets. It is not a test and
 never contacts a non-loopback address: every request goes to an emulator (in process or embedded).
 """
 
@@ -19,11 +20,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from contextlib import chdir
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import httpx
 
 from saas_infra.clock import FakeClock, SystemClock
 from saas_infra.emulator import Emulator, RateLimits
@@ -38,6 +42,8 @@ NOOP_CALLS_TARGET = 25  # at 1,000 tenants
 SANDBOX_SECONDS_TARGET = 2.0
 CREATE_RATIO_TARGET = 1.3
 LOCK_CALLS_TARGET = 4  # to take and free the fleet lock when nobody holds it
+ROLLOUT_RATIO_TARGET = 1.2  # emulated wall time against the rollout's bound
+ROLLOUT_CALLS_TARGET = 6  # API calls per tenant for the whole rollout
 
 
 # --- building a fleet -------------------------------------------------------------------------
@@ -250,6 +256,151 @@ def lock_costs(root: Path, emu: Emulator, clock, passes: int) -> dict:
     }
 
 
+# --- (f): a rollout of a channel's new version in waves, on emulated time -------------------------
+
+REPO = "LuthienResearch/luthien-proxy"
+GOOD, NEXT, CRASHING = "a" * 40, "b" * 40, "c" * 40
+WAVES = '[1, "10%", "50%", "100%"]'
+HEALTH_TIMEOUT, SOAK = 300, 600  # seconds: health {timeout: 5m}, soak: 10m
+DEPLOY_SECONDS = 60.0
+
+
+class OverlapClock:
+    """Emulated time for concurrent workers. FakeClock adds every sleep to the one shared time,
+    so 8 workers each waiting 2 s would move it 16 s; here a sleep lasts from the moment its
+    thread last read the clock, so parallel waits overlap as they do in real time, and time only
+    moves forward. Nothing sleeps for real."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._elapsed = 0.0
+        self._lock = threading.Lock()
+        self._seen = threading.local()  # per thread: the time it last read
+
+    def monotonic(self) -> float:
+        with self._lock:
+            self._seen.at = self._elapsed
+            return self._elapsed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.monotonic())
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            since = getattr(self._seen, "at", self._elapsed)
+            self._elapsed = max(self._elapsed, since + seconds)
+            self._seen.at = self._elapsed
+
+
+def fleet_yaml(commit: str, rollout: bool) -> str:
+    text = (f"version: 1\ndefaults:\n  channel: stable\n  gateway: {{repo: {REPO}}}\n"
+            f"channels:\n  stable: {{commit: '{commit}'}}\n")
+    if rollout:
+        text += (f"rollout:\n  waves: {WAVES}\n  health: {{path: /health, timeout: "
+                 f"{HEALTH_TIMEOUT}s}}\n  soak: {SOAK}s\n  on_failure: rollback\n"
+                 "  advance: all\n")
+    return text
+
+
+def build_channel_fleet(root: Path, count: int) -> tuple[Path, datetime]:
+    """`count` tenants following channel `stable` at GOOD, built by a real apply pass with no
+    rate limit (as build_fleet), settled; the emulator's state saved for each rollout run."""
+    clock = FakeClock(datetime.now(UTC))
+    emu = Emulator(clock=clock, seed=count, rate_limits=RateLimits(per_second=10**6,
+                                                                    per_hour=10**9))
+    for sha, outcome in ((GOOD, "success"), (NEXT, "success"), (CRASHING, "crashes")):
+        emu.set_commit_outcome(REPO, sha, outcome)
+    tenants = root / "tenants"
+    tenants.mkdir(parents=True)
+    (root / "fleet.yaml").write_text(fleet_yaml(GOOD, rollout=False))
+    for i in range(count):
+        (tenants / f"tenant-{i:04d}.yaml").write_text(f"version: 1\nname: tenant-{i:04d}\n")
+    with chdir(root):
+        fleet = Fleet(client=fake_client(emu, clock), clock=clock, tenants_dir=tenants,
+                      concurrency=16, poll_interval=0.1)
+        report = apply_pass(fleet)
+    if report.failed or not report.converged:
+        raise SystemExit(f"building {count} channel tenants failed: "
+                         f"{[o.error for o in report.failed][:3]}")
+    clock.advance(hours=1)  # every deployment settled long ago
+    saved = root / "emulator.json"
+    emu.save(saved)
+    return saved, clock.now()
+
+
+def rollout_run(root: Path, saved: Path, start: datetime, commit: str) -> dict:
+    """One `apply` pass after the channel moves to `commit`, with the rollout section, against
+    the saved fleet in an emulator configured as Railway Pro (its rate limits, the client paced
+    for them) with 60 s deploys, on emulated time. Counts calls, time and what each tenant ran."""
+    clock = OverlapClock(start)
+    emu = Emulator.load(saved, clock=clock, plan="PRO", deploy_seconds=DEPLOY_SECONDS)
+    client = RailwayClient(emu.account_token, transport=emu.transport(), clock=clock,
+                           retry=RetryPolicy(sleep=clock.sleep),
+                           pacer=Pacer.for_plan("PRO", clock=clock))
+    (root / "fleet.yaml").write_text(fleet_yaml(commit, rollout=True))
+    before = set(emu.state.deployments)
+    counts = dict(emu.counts)
+    with chdir(root):
+        fleet = Fleet(client=client, clock=clock, tenants_dir=root / "tenants",
+                      health=lambda: httpx.Client(transport=emu.transport()))
+        started = clock.monotonic()
+        report = apply_pass(fleet)
+        seconds = clock.monotonic() - started
+        after = fleet.rollouts(fleet.load(), fleet.observe())
+    new = [d for key, d in emu.state.deployments.items() if key not in before]
+    return {"seconds": seconds, "calls": client.stats.requests, "retries": client.stats.retries,
+            "failed": [o.tenant for o in report.failed], "errors": [o.error for o in report.failed],
+            "deployments": new, "rollout": after[0], "emu": emu,
+            "by_operation": {name: n - counts.get(name, 0) for name, n in emu.counts.items()
+                             if name != "total" and n > counts.get(name, 0)},
+            "projects": {p.id: p.name for p in emu.state.projects.values()}}
+
+
+def waves_respected(run: dict) -> tuple[bool, int]:
+    """(whether no tenant of a wave was deployed before the wave before it was healthy and
+    soaked, tenants deployed more than once) from the emulator's own deployments."""
+    rollout = run["rollout"]
+    first: dict[str, float] = {}
+    done: dict[str, float] = {}
+    per_tenant: dict[str, int] = {}
+    for deployment in run["deployments"]:
+        name = run["projects"][deployment.project_id].removeprefix("luthien-")
+        per_tenant[name] = per_tenant.get(name, 0) + 1
+        first[name] = min(first.get(name, deployment.created), deployment.created)
+        done[name] = max(done.get(name, 0.0), deployment.created + deployment.duration)
+    ok = True
+    for earlier, later in zip(rollout.waves, rollout.waves[1:], strict=False):
+        healthy = max(done.get(t.name, 0.0) for t in earlier.tenants)
+        started = min((first[t.name] for t in later.tenants if t.name in first), default=None)
+        ok = ok and (started is None or started >= healthy + SOAK)
+    return ok, sum(1 for n in per_tenant.values() if n > 1)
+
+
+def rollout_bench(root: Path, count: int) -> dict:
+    saved, start = build_channel_fleet(root, count)
+    good = rollout_run(root, saved, start, NEXT)
+    waves = len(good["rollout"].waves)
+    # What the pass must wait at least: each wave's deploy and health gate (the health path
+    # answers at once once the deployment is SUCCESS), the soak between waves, and its calls
+    # at Pro's 50 requests a second.
+    per_second = RateLimits.for_plan("PRO").per_second
+    bound = waves * DEPLOY_SECONDS + (waves - 1) * SOAK + good["calls"] / per_second
+    ordered, twice = waves_respected(good)
+    on_new = sum(1 for t in good["rollout"].tenants if t.running == NEXT)
+    crash = rollout_run(root, saved, start, CRASHING)
+    touched = sorted({crash["projects"][d.project_id].removeprefix("luthien-")
+                      for d in crash["deployments"] if d.meta.get("commitHash") == CRASHING})
+    return {"count": count, "waves": waves, "seconds": good["seconds"], "bound": bound,
+            "calls": good["calls"], "retries": good["retries"], "failed": good["failed"],
+            "by_operation": good["by_operation"],
+            "on_new": on_new, "done": good["rollout"].done, "ordered": ordered, "twice": twice,
+            "crash_touched": touched, "crash_failed": crash["failed"],
+            "crash_halted": crash["rollout"].halted, "crash_calls": crash["calls"],
+            "crash_errors": crash["errors"][:1]}
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -321,6 +472,30 @@ def print_lock(size: int, row: dict) -> None:
           f"{row['plan_before']} → {row['plan_after']} calls")
 
 
+def print_rollout(row: dict) -> None:
+    ratio = row["seconds"] / row["bound"]
+    per_tenant = row["calls"] / row["count"]
+    print(f"(f) rollout of a channel's new version to {row['count']:,} tenants, waves {WAVES}, "
+          f"Railway Pro limits (50 req/s, 10,000/h), {DEPLOY_SECONDS:.0f} s deploys, health "
+          f"timeout {HEALTH_TIMEOUT}s, soak {SOAK}s, advance: all, emulated time")
+    print(f"  wall time {row['seconds']:,.0f}s, bound {row['bound']:,.0f}s ({row['waves']} waves "
+          f"x {DEPLOY_SECONDS:.0f}s deploy + {row['waves'] - 1} soaks x {SOAK}s + "
+          f"{row['calls']:,} calls / 50 req/s), ratio {ratio:.2f}; target ≤ "
+          f"{ROLLOUT_RATIO_TARGET}×: {verdict(ratio <= ROLLOUT_RATIO_TARGET)}")
+    print(f"  API calls {row['calls']:,} (retries {row['retries']}), {per_tenant:.2f} per tenant; "
+          f"target ≤ {ROLLOUT_CALLS_TARGET}: {verdict(per_tenant <= ROLLOUT_CALLS_TARGET)}")
+    top = sorted(row["by_operation"].items(), key=lambda kv: -kv[1])
+    print("  calls by operation: " + ", ".join(f"{name} {n:,}" for name, n in top))
+    print(f"  on the new commit {row['on_new']:,} of {row['count']:,}, done {row['done']}, "
+          f"tenants failed {len(row['failed'])}, waves respected {row['ordered']}, "
+          f"deployed twice {row['twice']}")
+    touched = row["crash_touched"]
+    print(f"  a version that crashes on the canary: tenants touched {len(touched)} "
+          f"({', '.join(touched)}), halted {row['crash_halted']}, failed "
+          f"{', '.join(row['crash_failed'])}, API calls {row['crash_calls']}; target exactly 1: "
+          f"{verdict(len(touched) == 1 and row['crash_halted'])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="fleet sizes for the no-op plan")
@@ -330,6 +505,9 @@ def main() -> None:
                         help="deleted tenants and finished acting passes in (a'); '' skips it")
     parser.add_argument("--lock-passes", type=int, default=1000,
                         help="acting passes whose leftovers (e) counts")
+    parser.add_argument("--rollout", type=int, default=1000,
+                        help="tenants of the rollout in (f); 0 skips it")
+    parser.add_argument("--only-rollout", action="store_true", help="run (f) alone")
     args = parser.parse_args()
     # Retries are counted in the table; their log lines would only break it up.
     logging.getLogger("saas_infra").addHandler(logging.NullHandler())
@@ -339,6 +517,9 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load}")
     with tempfile.TemporaryDirectory(prefix="saas-infra-bench-") as tmp:
         work = Path(tmp)
+        if args.only_rollout:
+            print_rollout(rollout_bench(work / "rollout", args.rollout))
+            return
         noop, largest = {}, None
         for size in sizes:
             root = work / f"fleet-{size}"
@@ -357,6 +538,8 @@ def main() -> None:
         if not args.skip_creates:
             print_creates(args.creates, 0.1, 10, paced_creates(work, args.creates, 0.1, 10))
         print_lock(size, lock_row)
+        if args.rollout:
+            print_rollout(rollout_bench(work / "rollout", args.rollout))
     sys.stdout.flush()
 
 

@@ -26,8 +26,11 @@ from starlette.templating import Jinja2Templates
 
 from saas_infra import verbs as core
 from saas_infra.errors import SaasInfraError
+from saas_infra.manifest import LoadedManifest
 from saas_infra.manifest.models import MAX_GRACE_DAYS
+from saas_infra.railway.observed import Observed
 from saas_infra.reconcile import Fleet
+from saas_infra.rollout import ChannelRollout
 
 from . import verbs, views
 from .jobs import Jobs, TenantBusyError
@@ -67,11 +70,18 @@ class Demo:
         try:
             observed = self.fleet.observe()
             rows = core.list_instances(self.fleet, include_unmanaged=True, observed=observed)
-            plan = self.fleet.plan_from(self.fleet.load(), observed)
+            manifests = self.fleet.load()
+            plan = self.fleet.plan_from(manifests, observed)
+            rollouts = self.rollouts(manifests, observed)
         except SaasInfraError as exc:
             return self._render("problem.html", views.problem_context(exc, "Cannot read the fleet"))
         return self._render("fleet.html", views.fleet_context(
-            rows, plan, now=self.fleet.clock.now(), busy=self.jobs.busy(), sandbox=self.sandbox))
+            rows, plan, now=self.fleet.clock.now(), busy=self.jobs.busy(), sandbox=self.sandbox,
+            rollouts=rollouts))
+
+    def rollouts(self, manifests: list[LoadedManifest], observed: Observed) -> list[ChannelRollout]:
+        """Each channel's rollout, derived as `rollout status` derives it (rollout.py)."""
+        return self.fleet.rollouts(manifests, observed)
 
     def detail_html(self, name: str) -> Markup:
         try:

@@ -8,6 +8,7 @@ anything about the fleet. The plan's lines come from saas_infra.render, as on th
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,9 @@ from saas_infra import render
 from saas_infra.errors import SaasInfraError
 from saas_infra.manifest import LoadedManifest, check_name
 from saas_infra.plan import Plan
+from saas_infra.render import rollout as rollout_render
 from saas_infra.render import text, words
+from saas_infra.rollout import ChannelRollout, describe_failure, short
 from saas_infra.tenancy import IN_PROGRESS
 from saas_infra.verbs import InstanceRow, TenantDetail, TenantStatus
 
@@ -35,6 +38,8 @@ STATUS_CLASSES = {
 }
 DEPLOYMENT_CLASSES = {"SUCCESS": "ok", "SLEEPING": "ok", "FAILED": "bad", "CRASHED": "bad",
                       "NEEDS_APPROVAL": "warn"}
+ROLLOUT_STATES = ("old", "in_progress", "healthy", "failed")  # the panel's columns, in order
+ROLLOUT_NAMES_SHOWN = 6  # per cell; a 500-tenant wave is a count and the first names
 COLUMNS = ("Tenant", "Desired (manifest)", "Actual (Railway)", "Status", "Gateway",
            "Created (UTC)", "Deletion", "")
 
@@ -47,7 +52,9 @@ def templates() -> Jinja2Templates:
     env.filters.update(breakable=breakable, short_image=short_image, short_time=short_time,
                        time_left=time_left, http=http_only, host=gateway_host,
                        style_classes=style_classes)
-    env.globals.update(COLUMNS=COLUMNS, status_word=words.status_word, status_class=status_class,
+    env.globals.update(COLUMNS=COLUMNS, ROLLOUT_STATES=ROLLOUT_STATES,
+                       ROLLOUT_NAMES_SHOWN=ROLLOUT_NAMES_SHOWN, status_word=words.status_word,
+                       status_class=status_class,
                        deployment_class=deployment_class, is_tenant_name=is_tenant_name,
                        health_detail=text.health_detail, limits_text=text.limits_text,
                        backups_text=text.backups_text)
@@ -55,13 +62,39 @@ def templates() -> Jinja2Templates:
 
 
 def fleet_context(rows: list[InstanceRow], plan: Plan, *, now: datetime, busy: set[str],
-                  sandbox: bool = False) -> dict[str, Any]:
-    """What fleet.html shows: each row with its pending changes, and the plan's lines."""
+                  sandbox: bool = False, rollouts: list[ChannelRollout] | None = None
+                  ) -> dict[str, Any]:
+    """What fleet.html shows: each row with its pending changes, the channels' rollouts
+    (rollouts.html), and the plan's lines."""
     tenants = [{"row": row, "pending": plan.for_tenant(row.name) if row.source else [],
                 "working": row.name in busy,
                 "openable": row.managed and is_tenant_name(row.name)} for row in rows]
     return {"tenants": tenants, "now": now, "sandbox": sandbox,
+            "rollouts": rollout_context(rollouts or []),
             "plan_lines": render.plan_text(plan, show_unmanaged=True)}
+
+
+def rollout_context(rollouts: list[ChannelRollout]) -> list[dict[str, Any]]:
+    """What rollouts.html shows of each channel: the JSON of `rollout status` (to_dict), with
+    the words and colours a person reads (the channel's state, each failure described)."""
+    shown = rollout_render.status_data(rollouts)["channels"]
+    return [{**data, "short": short(rollout.version), "state": rollout_state(rollout),
+             "failures": {t.name: describe_failure(t) for t in rollout.failed}}
+            for data, rollout in zip(shown, rollouts, strict=True)]
+
+
+def rollout_state(rollout: ChannelRollout) -> tuple[str, str]:
+    """(word, badge class) of a channel's rollout, the worst news first."""
+    if rollout.halted:
+        return "halted", "bad"
+    if rollout.done:
+        return "done", "ok"
+    if rollout.soak_remaining is not None:
+        minutes = max(1, math.ceil(rollout.soak_remaining.total_seconds() / 60))
+        return f"soaking, {minutes} min left", "busy"
+    if rollout.next_wave is not None:
+        return f"wave {rollout.next_wave + 1} starts on the next pass", "warn"
+    return "deploying", "busy"
 
 
 def detail_context(detail: TenantDetail, loaded: LoadedManifest | None) -> dict[str, Any]:

@@ -60,6 +60,7 @@ from saas_infra.plan import (
 )
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import ObservedProject, ObservedService, observe, parse_project
+from saas_infra.rollout import Failure
 from saas_infra.tenancy import FAILED, GATEWAY, IN_PROGRESS, KEY_NAMES, POSTGRES, RUNNING, TEMPLATES
 
 _UNKNOWN = object()
@@ -717,15 +718,15 @@ class _TenantRun:
                 return
             how = (f"its health path {gate.path} answered {answer}" if answer is not None
                    else f"its health path {gate.path} did not answer")
-            failure = "unhealthy"
+            failure = Failure.UNHEALTHY
         elif status in FAILED:
             how = "crashed" if status == "CRASHED" else "failed to build or deploy (FAILED)"
-            failure = "crashed" if status == "CRASHED" else "build_failed"
+            failure = Failure.CRASHED if status == "CRASHED" else Failure.BUILD_FAILED
         else:
             how = f"did not become healthy within {gate.timeout}s (still {status})"
-            failure = "timed_out"
+            failure = Failure.TIMED_OUT
         self.step("health", "failed")
-        self.record_failure(gate.version, failure)
+        self.record_failure(gate.version, failure.value)
         rolled = ""
         if gate.rollback and (status == "CRASHED" or status in RUNNING):  # FAILED: old serves
             rolled = "; " + self.rollback(gate.version)

@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, assert_never
 
 from saas_infra.clock import Clock, SystemClock
@@ -31,6 +31,7 @@ from saas_infra.errors import (
     SaasInfraError,
     TransientError,
 )
+from saas_infra.marker import Marker, failure_record
 from saas_infra.plan import (
     Action,
     CancelDelete,
@@ -42,6 +43,7 @@ from saas_infra.plan import (
     Limits,
     MoveRegion,
     Plan,
+    RecordFailure,
     Redeploy,
     Restore,
     Rollback,
@@ -58,6 +60,7 @@ from saas_infra.plan import (
 )
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import ObservedProject, ObservedService, observe, parse_project
+from saas_infra.rollout import Failure
 from saas_infra.tenancy import FAILED, GATEWAY, IN_PROGRESS, KEY_NAMES, POSTGRES, RUNNING, TEMPLATES
 
 _UNKNOWN = object()
@@ -295,7 +298,8 @@ class _TenantRun:
             case Rollback() as change:
                 self.gateway_ids(project_id, change.gateway)
                 self.rollback(change.failed)
-            case ScheduleDelete(description=description) | CancelDelete(description=description):
+            case (ScheduleDelete(description=description) | CancelDelete(description=description)
+                  | RecordFailure(description=description)):
                 self.write_marker(self.known(project_id), description)
             case Restore():
                 self.restore(self.known(project_id))
@@ -791,11 +795,15 @@ class _TenantRun:
                 return
             how = (f"its health path {gate.path} answered {answer}" if answer is not None
                    else f"its health path {gate.path} did not answer")
+            failure = Failure.UNHEALTHY
         elif status in FAILED:
             how = "crashed" if status == "CRASHED" else "failed to build or deploy (FAILED)"
+            failure = Failure.CRASHED if status == "CRASHED" else Failure.BUILD_FAILED
         else:
             how = f"did not become healthy within {gate.timeout}s (still {status})"
+            failure = Failure.TIMED_OUT
         self.step("health", "failed")
+        self.record_failure(gate.version, failure.value)
         rolled = ""
         if gate.rollback and (status == "CRASHED" or status in RUNNING):  # FAILED: old serves
             rolled = "; " + self.rollback(gate.version)
@@ -804,6 +812,19 @@ class _TenantRun:
             f"{gate.channel}, wave {gate.wave}){rolled}. The rollout of {gate.channel} is "
             "halted: no further wave starts, in this pass or a later one. Fix the version "
             f"(change the channel), or resume: `saas-infra rollout resume {gate.channel}`")
+
+    def record_failure(self, version: str, how: str) -> None:
+        """The failure in the tenant's marker (rollout.py reads it back from the fleet listing),
+        before any rollback: the halt then outlives the deployment history the listing shows,
+        and holds for a deployment Railway calls SUCCESS. The marker is read first, as this
+        pass may have written it already. A crash before this write leaves the deployment
+        history as the evidence, where it still shows the failure."""
+        project_id = self.ids[0]
+        marker = self.load(project_id).marker or Marker(self.outcome.tenant)
+        record = failure_record(version, self.a.clock.now(), how)
+        ops.project_set_description(self.client, project_id,
+                                    replace(marker, failed=record).render())
+        self.step("marker", "failure recorded")
 
     def wait_deployed(self, version: str, deadline: float) -> str:
         """The status the newest deployment of `version` settles in, or its status when the

@@ -18,12 +18,13 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from enum import Enum
 
 from saas_infra.clock import format_time
 from saas_infra.manifest import GatewaySpec, LoadedManifest, TenantManifest, Tombstone
 from saas_infra.manifest.models import BACKUP_KINDS, FleetFile, duration_seconds
+from saas_infra.marker import FailureRecord, Marker
 from saas_infra.marker import Limits as RecordedLimits
-from saas_infra.marker import Marker
 from saas_infra.plan import (
     Action,
     ActionKind,
@@ -40,6 +41,7 @@ from saas_infra.plan import (
     MoveRegion,
     PlacedService,
     Plan,
+    RecordFailure,
     Redeploy,
     Restore,
     Rollback,
@@ -147,6 +149,11 @@ def placed_in(settings: ObservedSettings | None) -> str | None:
     return "+".join(settings.regions) if settings.regions else settings.region
 
 
+class _Keep(Enum):
+    KEEP = "keep"  # a tenant's marker failure record stays as observed
+
+
+_KEEP = _Keep.KEEP
 _SETTING_FIELDS = ("healthcheck_path", "healthcheck_timeout", "restart_policy",
                    "restart_max_retries", "sleep", "replicas")
 
@@ -193,6 +200,10 @@ def compute_plan(
 
     actions: list[Action] = []
     findings: list[Finding] = []
+    channels = derive(manifests, fleet, observed, now)
+    # What each tenant's marker failure record is to become, where the pass changes it.
+    records = {t.name: t.to_record for r in channels for t in r.tenants
+               if t.clear_record or t.to_record}
     for name in sorted(wanted):
         if not in_scope(name):
             continue
@@ -202,7 +213,7 @@ def compute_plan(
         ]
         tenant_actions, tenant_findings = _tenant_plan(
             wanted[name].manifest, managed.get(name, []), restorable, now,
-            unmarked.get(name), resync_secrets, allow_region_move,
+            unmarked.get(name), resync_secrets, allow_region_move, records.get(name, _KEEP),
         )
         actions.extend(tenant_actions)
         findings.extend(tenant_findings)
@@ -213,7 +224,7 @@ def compute_plan(
         for p in sorted(observed.unmanaged(), key=lambda p: p.name)
         if not targets or tenant_of_project_name(p.name) in targets
     )
-    rollouts = [r for r in derive(manifests, fleet, observed, now) if r.underway]
+    rollouts = [r for r in channels if r.underway]
     actions = _roll_out(actions, rollouts, observed, wanted, in_scope)
     guards = _guards(manifests, observed, actions, max_deletions)
     checked = {name: wanted[name] for name in wanted if in_scope(name)}
@@ -304,15 +315,17 @@ def _gate(rollout: ChannelRollout, tenant: str, observed: Observed) -> HealthGat
 
 def _rollbacks(rollout: ChannelRollout, observed: Observed,
                in_scope: Callable[[str], bool]) -> list[Action]:
-    """A failed tenant that still runs the failed version goes back (on_failure: rollback).
-    One whose build failed keeps running its old deployment: nothing to go back to."""
+    """A failed tenant that still runs the failed version goes back (on_failure: rollback):
+    crashed, or unhealthy or timed out by its marker's record (a pass that died between the
+    record and the rollback, or held). One whose build failed keeps running its old deployment:
+    nothing to go back to."""
     if rollout.on_failure != "rollback":
         return []
     actions = []
     for tenant in rollout.failed:
         project = observed.tenant_project(tenant.name)
         if (not in_scope(tenant.name) or project is None or project.gateway is None
-                or tenant.rolled_back or tenant.failure is not Failure.CRASHED):
+                or tenant.rolled_back or tenant.failure in (None, Failure.BUILD_FAILED)):
             continue
         actions.append(Action(tenant.name, f"channel {rollout.channel}: "
                               f"{short(rollout.version)} {describe_failure(tenant)}; rolling "
@@ -344,7 +357,9 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                  pending: list[ObservedProject], now: datetime,
                  unmarked: ObservedProject | None = None,
                  resync_secrets: bool = False,
-                 allow_region_move: bool = False) -> tuple[list[Action], list[Finding]]:
+                 allow_region_move: bool = False,
+                 failure: FailureRecord | _Keep | None = _KEEP
+                 ) -> tuple[list[Action], list[Finding]]:
     name = manifest.name
     if len(live) > 1:
         ids = ", ".join(p.id for p in live)
@@ -375,7 +390,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                              project_id=restorable.id)
             # Once restored it is a live project: its marker still carries the old deadline.
             return [restore, *_update(manifest, restorable, marker, resync_secrets,
-                                      allow_region_move)], []
+                                      allow_region_move, failure)], []
         if deletion:  # never created (or removed by hand), and going anyway: nothing to create
             return [], []
         if unmarked is not None:  # creating would make a second luthien-<name> beside it
@@ -385,7 +400,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                 f"`[saas-infra tenant={name}]` in its description, or remove or rename it",
                 tenant=name, project_id=unmarked.id, project_name=unmarked.name)]
         return [_create(manifest, None, marker)], []
-    return _update(manifest, project, marker, resync_secrets, allow_region_move), []
+    return _update(manifest, project, marker, resync_secrets, allow_region_move, failure), []
 
 
 def _marker_of(project: ObservedProject) -> Marker:
@@ -455,9 +470,14 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
 
 
 def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
-            resync_secrets: bool = False, allow_region_move: bool = False) -> list[Action]:
+            resync_secrets: bool = False, allow_region_move: bool = False,
+            failure: FailureRecord | _Keep | None = _KEEP) -> list[Action]:
     name = manifest.name
     actions: list[Action] = []
+    # The rollout failure record goes into every marker this pass writes: as observed, unless
+    # the rollout says to record one or to clear it.
+    recorded_failure = _marker_of(project).failed
+    marker = replace(marker, failed=recorded_failure if failure is _KEEP else failure)
     gateway = project.gateway
     if (
         POSTGRES not in project.services
@@ -501,7 +521,19 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
     elif not marker.delete_after and observed_marker.delete_after:
         actions.append(Action(name, "tombstone removed from the manifest",
                               CancelDelete(marker.render()), project_id=project.id))
+    if marker.failed != recorded_failure:
+        actions.append(Action(name, _record_reason(recorded_failure, marker.failed),
+                              RecordFailure(marker.render()), project_id=project.id))
     return actions
+
+
+def _record_reason(old: FailureRecord | None, new: FailureRecord | None) -> str:
+    if new is None:
+        shown = old.render() if old else ""
+        return (f"the marker's rollout failure record ({shown}) no longer halts: the tenant "
+                "runs its channel's version healthily")
+    return (f"recording the rollout failure the deployment history shows ({new.render()}) in "
+            "the marker, so the halt outlasts that history")
 
 
 def _region_moves(manifest: TenantManifest, project: ObservedProject, *,
@@ -547,7 +579,8 @@ def _sizing_changes(manifest: TenantManifest, project: ObservedProject, marker: 
     if made and made.backups is not None:
         backups = desired_backups(manifest)
     # What the marker says when these run: as the create leaves it, else as observed.
-    base = replace(marker, limits=limits, backups=backups) if made else observed
+    base = (replace(marker, limits=limits, backups=backups) if made
+            else replace(observed, failed=marker.failed))
     actions = []
     gateway, deep = project.gateway, project.deep
     want = desired_limits(manifest.gateway)

@@ -1,19 +1,26 @@
 """The saas-infra mark in a Railway project's description: ownership, deletion deadline, redeploys,
-and the record of what the last pass applied that Railway shows only per service.
+the record of what the last pass applied that Railway shows only per service, and the rollout
+failure of the tenant's channel version that halts its rollout.
 
 Railway projects have no labels, so the description carries `[saas-infra tenant=NAME ...]`.
 One fleet listing therefore shows which projects are ours, their deletion state, and the
 gateway's resource limits and the Postgres backup schedule as last applied (`limits=`,
 `backups=`): comparing those costs no request per tenant. A mark without them (written by an
-earlier version) reads as "unknown", which a pass answers with one write. Pure text functions:
-no I/O, no clock.
+earlier version) reads as "unknown", which a pass answers with one write.
+
+`failed=VERSION@TIME:HOW` records that a version failed the tenant's rollout health gate (HOW:
+build_failed, crashed, unhealthy, timed_out): written by apply when the gate fails, before any
+rollback, so the halt outlives Railway's deployment history, which the fleet listing shows
+only the newest few of, and covers a deployment Railway calls SUCCESS whose health path
+failed. VERSION is a commit's first 12 digits or an image digest's (`sha256:` and 12). Pure text
+functions: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from saas_infra.clock import format_time, parse_time
 
@@ -28,6 +35,54 @@ _PREFIX = "luthien-proxy tenant managed by saas-infra; edit its manifest, not th
 Limits = tuple[float | None, float | None]
 _NO_LIMIT = "plan"  # a limit not set: the plan's maximum
 _NO_BACKUPS = "none"
+_SHORT = 12  # digits of a commit or a digest that name a version in a failure record
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """A version that failed this tenant's rollout gate, when, and how (rollout.Failure's word)."""
+
+    version: str  # version_key(version): compact, compared with version_key of the channel's
+    at: datetime
+    how: str
+
+    def of(self, version: str) -> bool:
+        return self.version == version_key(version)
+
+    def render(self) -> str:
+        return f"{self.version}@{format_time(self.at)}:{self.how}"
+
+
+def version_key(version: str) -> str:
+    """How a failure record names a version: a 40-hex commit's first 12 digits, an image by
+    digest as `sha256:` and its first 12 digits, anything else as it is."""
+    if len(version) == 40 and "/" not in version and ":" not in version:
+        return version[:_SHORT]
+    _, at, digest = version.rpartition("@")
+    algorithm, colon, hexdigits = digest.partition(":")
+    return f"{algorithm}:{hexdigits[:_SHORT]}" if at and colon else version
+
+
+def failure_record(version: str, at: datetime, how: str) -> FailureRecord:
+    """The record of a failure at `at`, to the next whole second: never before a resume that
+    came first (a resume forgives only failures at or before its time)."""
+    whole = at.replace(microsecond=0)
+    return FailureRecord(version_key(version),
+                         whole + timedelta(seconds=1) if whole != at else whole, how)
+
+
+def _parse_failure(text: str | None) -> FailureRecord | None:
+    """`VERSION@TIME:HOW`; None when absent or mangled (then nothing is recorded)."""
+    if not text:
+        return None
+    rest, _, how = text.rpartition(":")
+    version, _, at = rest.rpartition("@")
+    if not (version and how.isidentifier()):
+        return None
+    try:
+        return FailureRecord(version, parse_time(at), how)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -38,6 +93,7 @@ class Marker:
     # What the last pass applied of the per-service settings; None: unknown (not recorded).
     limits: Limits | None = None  # serviceInstanceLimitsUpdate, as `limits=VCPUS/MEMORY_GB`
     backups: tuple[str, ...] | None = None  # schedule kinds, as `backups=daily+weekly`
+    failed: FailureRecord | None = None  # the rollout gate's last failure on this tenant
 
     def render(self) -> str:
         parts = [f"tenant={self.tenant}"]
@@ -45,6 +101,8 @@ class Marker:
             parts.append(f"limits={render_limits(self.limits)}")
         if self.backups is not None:
             parts.append(f"backups={'+'.join(self.backups) or _NO_BACKUPS}")
+        if self.failed is not None:
+            parts.append(f"failed={self.failed.render()}")
         if self.redeploy:
             parts.append(f"redeploy={self.redeploy}")
         if self.delete_after:  # last, as earlier versions wrote it
@@ -104,4 +162,5 @@ def parse_marker(description: str | None) -> Marker | None:
         deadline = None
     return Marker(tenant=tenant, delete_after=deadline, redeploy=fields.get("redeploy"),
                   limits=_parse_limits(fields.get("limits")),
-                  backups=_parse_backups(fields.get("backups")))
+                  backups=_parse_backups(fields.get("backups")),
+                  failed=_parse_failure(fields.get("failed")))

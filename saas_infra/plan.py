@@ -39,6 +39,7 @@ class ActionKind(StrEnum):
     ROLLBACK = "rollback"  # a tenant whose new version failed goes back to its last good one
     SCHEDULE_DELETE = "schedule-delete"  # write the deletion deadline on Railway
     CANCEL_DELETE = "cancel-delete"  # remove the deadline from Railway
+    RECORD_FAILURE = "record-failure"  # the marker's rollout failure record: written or dropped
     RESTORE = "restore"  # undo Railway's own scheduled delete (tombstone removed in time)
     DELETE = "delete"  # the deadline has passed, or the tombstone says force
 
@@ -321,6 +322,16 @@ class CancelDelete:
 
 
 @dataclass(frozen=True)
+class RecordFailure:
+    """The marker with the rollout failure that the deployment history shows but the marker
+    lacks (a pass died before its gate wrote it), or without a record that no longer halts
+    (another version's, or one a resume forgave, on a tenant running its version healthily)."""
+
+    kind: ClassVar[ActionKind] = ActionKind.RECORD_FAILURE
+    description: str  # the marker as it is to be
+
+
+@dataclass(frozen=True)
 class Restore:
     kind: ClassVar[ActionKind] = ActionKind.RESTORE
 
@@ -334,8 +345,8 @@ class Delete:
 
 Change: TypeAlias = (
     Create | UpdateSource | SetVariables | SetSecrets | UpdateSettings | MoveRegion | SetLimits
-    | SetBackups | Redeploy | SetVersion | Rollback | ScheduleDelete | CancelDelete | Restore
-    | Delete
+    | SetBackups | Redeploy | SetVersion | Rollback | ScheduleDelete | CancelDelete | RecordFailure
+    | Restore | Delete
 )
 CHANGES: dict[ActionKind, type[Change]] = {cls.kind: cls for cls in get_args(Change)}
 

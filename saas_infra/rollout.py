@@ -2,9 +2,10 @@
 
 Inputs are the loaded manifests (LoadedManifest.channel names the channel whose version a tenant
 runs), the fleet file (its channels and `rollout`), the observed fleet (each gateway's latest
-deployment and the environment's newest deployments, from the one fleet listing), `now`, and,
-when a caller probed them, the tenants whose health path did not answer 200. Nothing else: no
-local file, so a crash, a new machine or a second runner derive the same state.
+deployment, the environment's newest deployments and the project marker's failure record, all
+from the one fleet listing), `now`, and, when a caller probed them, the tenants whose health
+path did not answer 200. Nothing else: no local file, so a crash, a new machine or a second
+runner derive the same state.
 
 - Tenant order: the canary tenants first (in the order `canary` names them), then by name.
   Waves are cumulative (`[1, "25%", "100%"]`: the first tenant, then up to a quarter, then all).
@@ -12,8 +13,14 @@ local file, so a crash, a new machine or a second runner derive the same state.
   building or deploying), `healthy` (its latest deployment of the version is SUCCESS) or
   `failed`: a deployment of the version FAILED (`build_failed`: Railway's word for a build or
   a health check that failed), CRASHED (`crashed`), or answered its health path with anything
-  but 200 (`unhealthy`, known only to a caller that probed). A tenant rolled back since still
-  counts as failed: its failed deployment stays in Railway's history.
+  but 200 (`unhealthy`), or was still deploying when the gate's timeout ran out (`timed_out`).
+  Two pieces of evidence, either enough: a failed deployment of the version in the history the
+  listing shows (the newest few), and the marker's failure record, which apply writes when the
+  gate fails (before it rolls back) and which no later deployment pushes out of view. A tenant
+  rolled back since, or left on a SUCCESS deployment whose health path failed, still counts as
+  failed. A record of another version, or one a resume forgave, is cleared by the pass once the
+  tenant runs the channel's version healthily (`clear_record`); a failure the history shows but
+  the marker lacks (a pass died before its gate wrote it) is recorded by the pass (`to_record`).
 - A rollout is halted when more tenants failed than `max_failed`, failures of the version
   before the channel's `resume` (same version, earlier time) excepted. A halted rollout starts
   no wave until the channel's version changes or an operator resumes it.
@@ -40,6 +47,7 @@ from saas_infra.manifest.models import (
     RolloutSpec,
     duration_seconds,
 )
+from saas_infra.marker import FailureRecord, failure_record
 from saas_infra.railway.observed import Observed, ObservedDeployment, ObservedService
 from saas_infra.tenancy import IN_PROGRESS
 
@@ -59,6 +67,7 @@ class Failure(StrEnum):
     BUILD_FAILED = "build_failed"  # FAILED: the build, or Railway's own health check, failed
     CRASHED = "crashed"  # CRASHED: the process exited after it went live
     UNHEALTHY = "unhealthy"  # SUCCESS, but the health path did not answer 200
+    TIMED_OUT = "timed_out"  # still building or deploying when the gate's timeout ran out
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,10 @@ class TenantRollout:
     deployment_id: str | None = None  # the deployment that decided its state
     rolled_back: bool = False  # failed, and runs another version since
     forgiven: bool = False  # a failure before the channel's resume: redeployed, not halting
+    clear_record: bool = False  # healthy, and its marker's failure record no longer applies
+    # A failure the deployment history shows and the marker does not record yet (a pass died
+    # between its gate and the marker write): the pass records it.
+    to_record: FailureRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"tenant": self.name, "state": self.state.value,
@@ -187,8 +200,12 @@ def channel_rollout(channel: str, spec: ChannelSpec, rollout: RolloutSpec | None
     for index, end in enumerate(bounds):
         waves.append(Wave(index, tuple(
             tenant_state(name, index, version, _gateway(observed, name), resume,
-                         name in unhealthy) for name in ordered[start:end])))
+                         name in unhealthy, record=_record(observed, name))
+            for name in ordered[start:end])))
         start = end
+    if rollout is None:  # nothing halts: no failure worth a marker write
+        waves = [replace(w, tenants=tuple(replace(t, to_record=None) for t in w.tenants))
+                 for w in waves]
     failed = tuple(t for wave in waves for t in wave.tenants if t.state is State.FAILED)
     halted = rollout is not None and len(failed) > rollout.max_failed
     result = ChannelRollout(channel, version, rollout, tuple(waves), failed, halted,
@@ -219,27 +236,61 @@ def _gateway(observed: Observed, tenant: str) -> ObservedService | None:
     return project.gateway if project else None
 
 
+def _record(observed: Observed, tenant: str) -> FailureRecord | None:
+    project = observed.tenant_project(tenant)
+    return project.marker.failed if project and project.marker else None
+
+
 def tenant_state(name: str, wave: int, version: str, gateway: ObservedService | None,
-                 resume: ResumeRequest | None = None, unhealthy: bool = False) -> TenantRollout:
+                 resume: ResumeRequest | None = None, unhealthy: bool = False, *,
+                 record: FailureRecord | None = None) -> TenantRollout:
+    """The tenant's state from its deployments, then from the marker's failure record: a record
+    of this version that no resume forgave makes it failed, whatever the history shows."""
+    found, failed_at = _from_deployments(name, wave, version, gateway, resume, unhealthy)
+    halting = record is not None and record.of(version) and not (
+        resume is not None and record.at <= resume.at)
+    if found.state is State.FAILED:
+        if halting or failed_at is None or found.failure is None:
+            return found
+        return replace(found, to_record=failure_record(version, failed_at, found.failure.value))
+    if halting and record is not None:
+        return replace(found, state=State.FAILED, failure=_failure(record.how),
+                       since=record.at, forgiven=False,
+                       rolled_back=found.running is not None and found.running != version)
+    return replace(found, clear_record=record is not None and found.state is State.HEALTHY)
+
+
+def _failure(how: str) -> Failure:
+    try:
+        return Failure(how)
+    except ValueError:  # a word of a later version, or edited by hand: failed all the same
+        return Failure.UNHEALTHY
+
+
+def _from_deployments(name: str, wave: int, version: str, gateway: ObservedService | None,
+                      resume: ResumeRequest | None, unhealthy: bool
+                      ) -> tuple[TenantRollout, datetime | None]:
+    """The state the deployments show, and when the failed deployment was made (if failed)."""
     latest = gateway.deployment if gateway else None
     if latest is None:
-        return TenantRollout(name, wave, State.OLD)
+        return TenantRollout(name, wave, State.OLD), None
     running = latest.version
     if running == version:
         state, failure = _state_of(latest, unhealthy)
         if failure is None or not _forgiven(latest, resume):
-            return TenantRollout(name, wave, state, running, failure, latest.since, latest.id)
+            return (TenantRollout(name, wave, state, running, failure, latest.since, latest.id),
+                    latest.created_at if failure else None)
         return TenantRollout(name, wave, State.OLD, running, failure, latest.since, latest.id,
-                             forgiven=True)
+                             forgiven=True), None
     bad = _failed_before(gateway, version, latest)
     if bad is None:
-        return TenantRollout(name, wave, State.OLD, running, since=latest.since)
+        return TenantRollout(name, wave, State.OLD, running, since=latest.since), None
     failure = Failure(_FAILED[bad.status])
     if _forgiven(bad, resume):
         return TenantRollout(name, wave, State.OLD, running, failure, latest.since, bad.id,
-                             rolled_back=True, forgiven=True)
+                             rolled_back=True, forgiven=True), None
     return TenantRollout(name, wave, State.FAILED, running, failure, bad.since, bad.id,
-                         rolled_back=True)
+                         rolled_back=True), bad.created_at
 
 
 def _state_of(latest: ObservedDeployment, unhealthy: bool) -> tuple[State, Failure | None]:
@@ -307,7 +358,8 @@ def halt_reason(rollout: ChannelRollout) -> str:
 
 def describe_failure(tenant: TenantRollout) -> str:
     words = {Failure.BUILD_FAILED: "build or health check failed", Failure.CRASHED: "crashed",
-             Failure.UNHEALTHY: "health check did not answer 200"}
+             Failure.UNHEALTHY: "health check did not answer 200",
+             Failure.TIMED_OUT: "not healthy within the gate's timeout"}
     text = words[tenant.failure] if tenant.failure else "failed"
     return text + (", rolled back" if tenant.rolled_back else "")
 

@@ -33,6 +33,7 @@ from saas_infra.plan import (
     MoveRegion,
     PlacedService,
     Plan,
+    RecordFailure,
     Redeploy,
     Restore,
     Rollback,
@@ -628,6 +629,7 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
         Rollback("b" * 40, GatewayRef("env", "svc")),
         ScheduleDelete("[saas-infra tenant=a]", "2026-12-03T12:00:00Z"),
         CancelDelete("[saas-infra tenant=a]"),
+        RecordFailure("[saas-infra tenant=a]"),
         Restore(),
         Delete(DeleteMode.NOW, "luthien-a"),
     ]

@@ -3,12 +3,13 @@ observed fleet alone (order, waves, tenant states, halts, resumes, soak)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from saas_infra.manifest import LoadedManifest
 from saas_infra.manifest.loader import parse_fleet
-from saas_infra.marker import Marker
+from saas_infra.marker import FailureRecord, Marker, failure_record
 from saas_infra.railway.observed import (
     Observed,
     ObservedDeployment,
@@ -145,3 +146,60 @@ def test_without_a_rollout_section_every_tenant_is_one_wave_and_nothing_halts():
                     project("a", dep("o", OLD, "SUCCESS", T0)))
     [rollout] = derive(manifests("a", "zed"), fleet_file(), seen, T0)
     assert len(rollout.waves) == 1 and not rollout.halted and rollout.starting == ["a"]
+
+
+def marked(name: str, record: FailureRecord | None, *history: ObservedDeployment
+           ) -> ObservedProject:
+    return replace(project(name, *history), marker=Marker(name, failed=record))
+
+
+def test_the_marker_record_halts_where_the_history_shows_no_failure():
+    # Rolled back long ago: the failed deployment is out of the listing's view, or Railway
+    # called it SUCCESS while the gate's health path failed; the marker holds the failure.
+    record = failure_record(NEW, T0 + timedelta(minutes=1), "unhealthy")
+    seen = observed(marked("zed", record, dep("r", OLD, "SUCCESS", T0 + timedelta(minutes=2))),
+                    project("a", dep("o", OLD, "SUCCESS", T0)))
+    [rollout] = derive(manifests("a", "zed"), fleet_file(ROLLOUT), seen, T0 + timedelta(days=9))
+    zed = rollout.tenant("zed")
+    assert zed is not None and zed.state is State.FAILED and zed.failure is Failure.UNHEALTHY
+    assert zed.rolled_back and not zed.clear_record and zed.to_record is None
+    assert rollout.halted and rollout.starting == []
+    held = observed(marked("zed", record, dep("n", NEW, "SUCCESS", T0)),  # on_failure: hold
+                    project("a", dep("o", OLD, "SUCCESS", T0)))
+    [still] = derive(manifests("a", "zed"), fleet_file(ROLLOUT), held, T0 + timedelta(days=9))
+    assert still.halted and not still.tenants[0].rolled_back
+
+
+def test_a_resume_forgives_the_record_and_a_healthy_tenant_has_it_cleared():
+    record = failure_record(NEW, T0 + timedelta(minutes=1), "crashed")
+    at = (T0 + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    resumed = f"    resume: {{commit: '{NEW}', at: '{at}'}}\n"
+    back = marked("zed", record, dep("r", OLD, "SUCCESS", T0 + timedelta(minutes=2)))
+    seen = observed(back, project("a", dep("o", OLD, "SUCCESS", T0)))
+    [rollout] = derive(manifests("a", "zed"), fleet_file(ROLLOUT, resumed), seen, T0)
+    assert not rollout.halted and rollout.starting == ["zed"]
+    assert not rollout.tenants[0].clear_record  # not healthy on the version yet: kept
+    healthy = observed(marked("zed", record, dep("n", NEW, "SUCCESS", T0 + timedelta(minutes=4))),
+                       project("a", dep("o", OLD, "SUCCESS", T0)))
+    [later] = derive(manifests("a", "zed"), fleet_file(ROLLOUT, resumed), healthy, T0)
+    assert later.tenants[0].state is State.HEALTHY and later.tenants[0].clear_record
+    other = failure_record(OLD, T0, "crashed")  # another version's record: irrelevant
+    moved = observed(marked("zed", other, dep("n", NEW, "SUCCESS", T0 + timedelta(minutes=4))),
+                     project("a", dep("o", OLD, "SUCCESS", T0)))
+    [changed] = derive(manifests("a", "zed"), fleet_file(ROLLOUT), moved, T0)
+    assert not changed.halted and changed.tenants[0].clear_record
+
+
+def test_a_failure_only_the_history_shows_is_to_be_recorded():
+    crashed = dep("n", NEW, "CRASHED", T0 + timedelta(minutes=1))
+    seen = observed(project("zed", crashed), project("a", dep("o", OLD, "SUCCESS", T0)))
+    [rollout] = derive(manifests("a", "zed"), fleet_file(ROLLOUT), seen, T0)
+    assert rollout.halted
+    assert rollout.tenants[0].to_record == failure_record(NEW, T0 + timedelta(minutes=1),
+                                                           "crashed")
+    written = marked("zed", rollout.tenants[0].to_record, crashed)
+    [again] = derive(manifests("a", "zed"), fleet_file(ROLLOUT),
+                     observed(written, project("a", dep("o", OLD, "SUCCESS", T0))), T0)
+    assert again.halted and again.tenants[0].to_record is None  # recorded: nothing to write
+    [unsectioned] = derive(manifests("a", "zed"), fleet_file(), seen, T0)
+    assert unsectioned.tenants[0].to_record is None  # without a rollout nothing halts

@@ -40,6 +40,7 @@ SYMBOLS = {
     ActionKind.ROLLBACK: ("<", "magenta"),
     ActionKind.SCHEDULE_DELETE: ("!", "magenta"),
     ActionKind.CANCEL_DELETE: ("=", "green"),
+    ActionKind.RECORD_FAILURE: ("~", "yellow"),
     ActionKind.RESTORE: ("=", "green"),
     ActionKind.DELETE: ("-", "red"),
 }
@@ -48,7 +49,7 @@ SUMMARY_COLUMNS = (  # (identifier, one, many, kinds): JSON keys are identifiers
     ("updates", "update", "updates",
      (ActionKind.UPDATE_SOURCE, ActionKind.SET_VARIABLES, ActionKind.SET_SECRETS,
       ActionKind.UPDATE_SETTINGS, ActionKind.MOVE_REGION, ActionKind.SET_LIMITS,
-      ActionKind.SET_BACKUPS, ActionKind.SET_VERSION)),
+      ActionKind.SET_BACKUPS, ActionKind.SET_VERSION, ActionKind.RECORD_FAILURE)),
     ("redeploys", "redeploy", "redeploys", (ActionKind.REDEPLOY, ActionKind.ROLLBACK)),
     ("scheduled_deletions", "scheduled deletion", "scheduled deletions",
      (ActionKind.SCHEDULE_DELETE,)),

@@ -251,7 +251,9 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
               in_scope: Callable[[str], bool]) -> list[Action]:
     """A channel's new version reaches only the wave that may start now: the deploys of its
     other tenants are left out (a trigger removal stays), its starting tenants deploy with
-    the rollout's health gate, and its failed tenants roll back when the rollout says so."""
+    the rollout's health gate, and its failed tenants roll back when the rollout says so. A
+    redeploy of a tenant the rollout has not reached redeploys what it runs, and a new tenant
+    is created on the version the others ran before, joining the rollout in its wave."""
     if not rollouts:
         return actions
     members = {t.name: r for r in rollouts for t in r.tenants}
@@ -260,6 +262,12 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
     for action in actions:
         rollout = members.get(action.tenant)
         change = action.change
+        if rollout is not None and isinstance(change, Redeploy):
+            out.append(_redeploy_unreached(action, change, rollout))
+            continue
+        if rollout is not None and isinstance(change, Create):
+            out.append(_create_on_previous(action, change, rollout))
+            continue
         if rollout is None or not isinstance(change, SetVersion) or not change.deploy:
             out.append(action)
             continue
@@ -283,6 +291,51 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
                 gate=_gate(rollout, name, observed)), project_id=project.id))
         out += _rollbacks(rollout, observed, in_scope)
     return out
+
+
+def _redeploy_unreached(action: Action, change: Redeploy, rollout: ChannelRollout) -> Action:
+    """A redeploy is no way past the rollout: a tenant it has not reached (its wave has not
+    started, or the rollout is halted) redeploys the commit it runs (unknown: the one the
+    others ran before), never the channel's new version."""
+    tenant = rollout.tenant(action.tenant)
+    if tenant is None or rollout.reached(tenant):
+        return action
+    version = tenant.running or rollout.previous_version
+    if version is None or not _is_commit(version):
+        return action  # an image redeploys the image its source names (latestCommit)
+    why = (f"the rollout of channel {rollout.channel} to {short(rollout.version)} is halted"
+           if rollout.halted else _held_reason(rollout, tenant.name))
+    head = action.reason.partition(" (")[0]
+    return replace(action, reason=f"{head} (of the commit it runs, {short(version)}: {why})",
+                   change=replace(change, commit=version))
+
+
+def _create_on_previous(action: Action, change: Create, rollout: ChannelRollout) -> Action:
+    """A new tenant of a channel whose rollout is under way or halted starts on the version
+    the channel's tenants ran before it, ungated as a known version; the rollout then takes it
+    to the new one in its wave. Without a rollout section, or with nothing else known, it is
+    created on the channel's version."""
+    tenant = rollout.tenant(action.tenant)
+    previous = rollout.previous_version
+    if rollout.spec is None or tenant is None or tenant.state is not State.OLD or (
+            previous is None):
+        return action
+    source = change.source
+    if _is_commit(previous) and source.repo:
+        source = replace(source, commit=previous)
+    elif not _is_commit(previous) and source.image:
+        source = replace(source, image=previous)
+    else:  # the channel changed kinds (commit and image): nothing to start it on but its own
+        return action
+    state = "halted" if rollout.halted else "in progress"
+    return replace(action, change=replace(change, source=source), reason=(
+        f"{action.reason}; created on {short(previous)}, the version channel {rollout.channel}'s "
+        f"tenants ran before its rollout to {short(rollout.version)} ({state}); the rollout "
+        f"deploys {short(rollout.version)} in its wave {tenant.wave + 1}"))
+
+
+def _is_commit(version: str) -> bool:
+    return len(version) == 40 and "/" not in version
 
 
 def _wave_reason(rollout: ChannelRollout, tenant: str) -> str:

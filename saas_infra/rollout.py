@@ -33,6 +33,7 @@ Without a `rollout` section every tenant of a channel is one wave, as before, an
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -139,6 +140,21 @@ class ChannelRollout:
     @property
     def done(self) -> bool:
         return all(t.state is State.HEALTHY for t in self.tenants)
+
+    @property
+    def previous_version(self) -> str | None:
+        """The version the channel's tenants ran before this rollout: the one most of those not
+        on the channel's version run (None: none runs another version)."""
+        runs = Counter(t.running for t in self.tenants if t.running and t.running != self.version)
+        return runs.most_common(1)[0][0] if runs else None
+
+    def reached(self, tenant: TenantRollout) -> bool:
+        """Whether the rollout has come to the tenant: it is not old, or its wave starts now,
+        and the rollout is not halted (or the tenant runs the channel's version already)."""
+        if tenant.running == self.version:
+            return True
+        return not self.halted and (tenant.state is not State.OLD
+                                    or tenant.name in self.starting)
 
     @property
     def underway(self) -> bool:

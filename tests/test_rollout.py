@@ -28,7 +28,7 @@ SETTLE_MINUTES = 15
 
 
 def fleet_yaml(version: str, *, advance: str = "all", on_failure: str = "rollback",
-               resume: str = "") -> str:
+               resume: str = "", timeout: str = "5m") -> str:
     return f"""\
 # The fleet's release channels (a comment the resume must keep).
 version: 1
@@ -41,7 +41,7 @@ channels:
 {resume}rollout:
   waves: [1, "50%", "100%"]
   canary: [delta]
-  health: {{path: /health, timeout: 5m}}
+  health: {{path: /health, timeout: {timeout}}}
   soak: 10m
   max_failed: 0
   on_failure: {on_failure}

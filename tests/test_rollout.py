@@ -205,6 +205,33 @@ def test_rollout_errors_in_the_fleet_file_name_file_line_and_field(tenants_dir: 
     assert any(p.startswith("fleet.yaml:8: rollout.on_failure:") for p in problems)
 
 
+@pytest.mark.parametrize(("waves", "message"), [
+    ("['50%', '25%', '100%']", 'fleet.yaml:6: rollout.waves.1: wave 2 ("25%") does not grow past '
+     'wave 1 ("50%")'),
+    ("[2, 2, '100%']", "fleet.yaml:6: rollout.waves.1: wave 2 (2) does not grow past wave 1 (2)"),
+    ("[1, '50%', 3, '100%']", 'fleet.yaml:6: rollout.waves.2: wave 3 (3) is a count after the '
+     'share "50%": give counts first, then shares'),
+])
+def test_waves_that_do_not_grow_are_refused_at_the_wave(tenants_dir: Path, waves: str,
+                                                          message: str):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults: {{gateway: {{repo: {REPO}}}}}\n"
+        f"channels:\n  stable: {{commit: '{V1}'}}\nrollout:\n  waves: {waves}\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    with pytest.raises(ManifestError) as caught:
+        load_tenants(tenants_dir)
+    [problem] = [str(p) for p in caught.value.problems]
+    assert problem.startswith(message), problem
+
+
+def test_growing_waves_of_counts_then_shares_are_accepted(tenants_dir: Path):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults: {{gateway: {{repo: {REPO}}}}}\n"
+        f"channels:\n  stable: {{commit: '{V1}'}}\nrollout:\n  waves: [1, 5, '10%', '100%']\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    assert [t.name for t in load_tenants(tenants_dir)] == ["acme"]
+
+
 def test_an_unknown_channel_is_named_at_the_manifest_line(tenants_dir: Path):
     (tenants_dir.parent / "fleet.yaml").write_text(
         f"version: 1\ndefaults: {{gateway: {{repo: {REPO}}}}}\n"

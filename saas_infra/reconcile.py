@@ -28,7 +28,13 @@ from saas_infra.errors import (
     RailwayError,
     StalePlanError,
 )
-from saas_infra.manifest import KnownRegion, LoadedManifest, region_problems
+from saas_infra.manifest import (
+    KnownRegion,
+    LoadedFleet,
+    LoadedManifest,
+    canary_warnings,
+    region_problems,
+)
 from saas_infra.manifest.models import FleetFile
 from saas_infra.plan import (
     Action,
@@ -99,10 +105,15 @@ class Fleet:
     def fleet_model(self) -> FleetFile | None:
         """The fleet file's model (channels, rollout), or None without one. Its problems are
         the manifests' to report (load/read), so they are not raised here."""
+        loaded = self.loaded_fleet()
+        return loaded.fleet if loaded else None
+
+    def loaded_fleet(self) -> LoadedFleet | None:
+        """The fleet file with its lines (for problems at file:line), or None without one."""
         if not self.tenants_dir.is_dir():
             return None
         loaded, _ = manifests_mod.read_fleet(self.tenants_dir, self.fleet_file)
-        return loaded.fleet if loaded else None
+        return loaded
 
     def rollouts(self, manifests: list[LoadedManifest], observed: Observed,
                  at: datetime | None = None) -> list[ChannelRollout]:
@@ -152,7 +163,9 @@ class Fleet:
             fleet=self.fleet_model(),
         )
         missing = missing_secret_sources(plan, self.env)
-        return replace(plan, warnings=(*plan.warnings, missing)) if missing else plan
+        canaries = [str(p) for p in canary_warnings(manifests, self.loaded_fleet())]
+        extra = (*canaries, *([missing] if missing else []))
+        return replace(plan, warnings=(*plan.warnings, *extra)) if extra else plan
 
     def look_deeper(self, observed: Observed, manifests: list[LoadedManifest],
                     targets: Iterable[str] = ()) -> Observed:

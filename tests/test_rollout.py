@@ -232,6 +232,37 @@ def test_growing_waves_of_counts_then_shares_are_accepted(tenants_dir: Path):
     assert [t.name for t in load_tenants(tenants_dir)] == ["acme"]
 
 
+def test_a_canary_that_is_no_tenant_of_the_channel_is_warned_at_its_line(rolled: Fleet, run_cli):
+    text = fleet_yaml(V1).replace("canary: [delta]", "canary:\n    - gama\n    - own")
+    text = text.replace("channels:\n", "channels:\n  edge: {commit: '" + V2 + "', rollout: "
+                        "{canary: [alpha]}}\n")
+    set_fleet(rolled, text)
+    (rolled.tenants_dir / "own.yaml").write_text(f"version: 1\nname: own\ngateway: "
+                                                 f"{{commit: '{V2}'}}\n")
+    lines = {n: i for i, n in enumerate(text.splitlines(), start=1)}
+    typo = (f"fleet.yaml:{lines['    - gama']}: rollout.canary.0: canary 'gama' is not a tenant "
+            "(no manifest names it); did you mean 'gamma'?")
+    pinned = (f"fleet.yaml:{lines['    - own']}: rollout.canary.1: canary 'own' is not a tenant "
+              "of the channel this rollout is for (stable): it follows no channel")
+    elsewhere = ("fleet.yaml:7: channels.edge.rollout.canary.0: canary 'alpha' is not a tenant of "
+                 "the channel this rollout is for (edge): it follows channel stable")
+    validated = run_cli("validate")
+    assert validated.exit_code == 0, validated.output
+    planned = run_cli("plan")
+    assert planned.exit_code == 0, planned.output
+    for result in (validated, planned):
+        for warning in (typo, pinned, elsewhere):
+            assert f"Warning: {warning}" in result.stderr, result.stderr
+    warned = json.loads(run_cli("validate", "--json").stdout)["warnings"]
+    assert [w.split(":")[1] for w in warned[:3]] == ["7", str(lines["    - gama"]),
+                                                      str(lines["    - own"])]
+
+
+def test_canaries_of_the_channel_raise_no_warning(rolled: Fleet, run_cli):
+    result = run_cli("validate")
+    assert result.exit_code == 0 and "canary" not in result.stderr, result.stderr
+
+
 def test_an_unknown_channel_is_named_at_the_manifest_line(tenants_dir: Path):
     (tenants_dir.parent / "fleet.yaml").write_text(
         f"version: 1\ndefaults: {{gateway: {{repo: {REPO}}}}}\n"

@@ -5,6 +5,7 @@ into models with file/line/field errors; fleet.py merges what a manifest inherit
 edit.py changes files line by line for the operator verbs; schema.py generates the JSON schemas. Nothing in this package talks to Railway or the network.
 """
 
+from saas_infra.manifest.canaries import canary_warnings
 from saas_infra.manifest.edit import (
     clear_tombstone,
     render_manifest,
@@ -75,6 +76,7 @@ __all__ = [
     "Tenant",
     "TenantManifest",
     "Tombstone",
+    "canary_warnings",
     "check_name",
     "region_problems",
     "lacks_provider_key",

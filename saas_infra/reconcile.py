@@ -33,6 +33,7 @@ from saas_infra.manifest import (
     LoadedFleet,
     LoadedManifest,
     canary_warnings,
+    fleet_region_problems,
     region_problems,
 )
 from saas_infra.manifest.models import FleetFile
@@ -128,10 +129,14 @@ class Fleet:
                               allow_region_move=allow_region_move, deep=deep)
 
     def check_regions(self, manifests: list[LoadedManifest]) -> None:
-        """Refuse the pass, before anything is sent, when a manifest names a region Railway
-        does not offer (unknown, or deprecated). Railway's list is read only when some
-        manifest sets a region, once per Fleet: one request per pass."""
-        if not any(m.manifest.region for m in manifests):
+        """Refuse the pass, before anything is sent, when a manifest or the fleet file (its
+        defaults, a tier) names a region Railway does not offer (unknown, or deprecated).
+        Railway's list is read only when some region is set, once per Fleet: one request per
+        pass."""
+        loaded = self.loaded_fleet()
+        written = loaded is not None and (loaded.fleet.defaults.region is not None or any(
+            tier.region is not None for tier in loaded.fleet.tiers.values()))
+        if not written and not any(m.manifest.region for m in manifests):
             return
         if self.known_regions is None:
             self.known_regions = {
@@ -139,6 +144,7 @@ class Fleet:
                 for r in ops.deploy_regions(self.client)
             }
         problems = region_problems(manifests, self.known_regions)
+        problems += fleet_region_problems(loaded, self.known_regions, problems)
         if problems:
             raise ManifestError(problems)
 

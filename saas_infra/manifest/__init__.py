@@ -48,7 +48,7 @@ from saas_infra.manifest.models import (
     lacks_provider_key,
     set_on_railway,
 )
-from saas_infra.manifest.regions import KnownRegion, region_problems
+from saas_infra.manifest.regions import KnownRegion, fleet_region_problems, region_problems
 from saas_infra.manifest.schema import (
     fleet_json_schema,
     fleet_json_schema_text,
@@ -79,6 +79,7 @@ __all__ = [
     "canary_warnings",
     "check_name",
     "region_problems",
+    "fleet_region_problems",
     "lacks_provider_key",
     "set_on_railway",
     "clear_tombstone",

@@ -319,3 +319,24 @@ def test_a_held_crash_is_rolled_back_by_a_rollback_action_once_the_fleet_file_sa
     rolled.clock.advance(minutes=SETTLE_MINUTES)
     assert running(emu, "delta") == V1
     assert not rolled.plan().actions
+
+
+@pytest.mark.parametrize("image", ["ghcr.io/o/p:latest", "ghcr.io/o/p:1.2.3", "ghcr.io/o/p"])
+def test_a_channel_image_without_a_digest_is_told_to_use_a_digest_whatever_its_tag(
+        tenants_dir: Path, image: str):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\nchannels:\n  edge: {{image: '{image}'}}\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    with pytest.raises(ManifestError) as caught:
+        load_tenants(tenants_dir)
+    [problem] = [str(p) for p in caught.value.problems]
+    assert problem.startswith(f"fleet.yaml:3: channels.edge.image: '{image}' has no digest: a "
+                              "channel's image must be given by digest"), problem
+    assert "version tag (" not in problem and "use a version tag" not in problem
+
+
+def test_a_tenant_gateway_image_may_still_pin_a_version_tag(tenants_dir: Path):
+    (tenants_dir / "acme.yaml").write_text(
+        "version: 1\nname: acme\ngateway: {image: 'ghcr.io/o/p:1.2.3'}\n")
+    [acme] = load_tenants(tenants_dir)
+    assert acme.manifest.gateway.image == "ghcr.io/o/p:1.2.3"

@@ -709,10 +709,14 @@ def _check_duration(value: str) -> str:
 
 
 def _check_digest_image(value: str) -> str:
+    # Before the general image rule: its advice for ':latest' or no tag ("use a version tag")
+    # suits a tenant's own gateway.image, not a channel, which takes a digest and nothing else.
+    shaped = "://" not in value and len(value) <= 512 and _IMAGE_RE.fullmatch(value)
+    if shaped and shaped.group("digest") is None:
+        raise ValueError(f"'{value}' has no digest: a channel's image must be given by digest "
+                         "(registry/path@sha256:<64 hex>), never by a tag, which can move "
+                         "(not even a version tag)")
     _check_image(value)
-    if "@" not in value:
-        raise ValueError(f"'{value}' has no digest: a channel pins an image by digest "
-                         "(registry/path@sha256:<64 hex>), never by a tag that can move")
     return value
 
 

@@ -168,6 +168,40 @@ def test_a_resume_in_the_fleet_file_continues_the_rollout(rolled: Fleet, emu: Em
     assert {running(emu, t) for t in TENANTS} == {BAD}
 
 
+def test_resume_of_a_rollout_that_is_not_halted_writes_nothing_unless_forced(
+        rolled: Fleet, run_cli, runtime, emu: Emulator):
+    set_fleet(rolled, fleet_yaml(V2, advance="wave"))
+    apply_pass(rolled)  # wave 1 healthy, soaking: under way, not halted
+    runtime.clock = rolled.clock
+    path = rolled.tenants_dir.parent / "fleet.yaml"
+    before, calls = path.read_text(), emu.counts["total"]
+    result = run_cli("rollout", "resume", "stable")
+    assert emu.counts["total"] > calls  # it looked at Railway, as `rollout status` does
+    assert result.exit_code == 0, result.output
+    assert "Channel stable's rollout is not halted (soaking (" in result.stdout
+    assert "nothing was written" in result.stdout and "Resumed" not in result.output
+    assert path.read_text() == before
+    data = json.loads(run_cli("rollout", "resume", "stable", "--json").stdout)
+    assert (data["resumed"], data["halted"]) == (False, False)
+    assert data["state"].startswith("soaking")
+    assert path.read_text() == before
+    forced = run_cli("rollout", "resume", "stable", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "Resumed channel stable" in forced.stdout
+    assert f"resume: {{commit: '{V2}', at: '" in path.read_text()
+
+
+def test_resume_of_an_unknown_channel_names_it_and_the_channels(rolled: Fleet, run_cli,
+                                                                emu: Emulator):
+    before = emu.counts["total"]
+    result = run_cli("rollout", "resume", "stabel")
+    assert result.exit_code == 1
+    assert "Error: unknown channel 'stabel': fleet.yaml defines the channels stable" in (
+        result.stderr)
+    assert "did you mean stable?" in result.output and "manifest problem" not in result.output
+    assert emu.counts["total"] == before  # checked offline: Railway is not asked
+
+
 def test_advance_wave_starts_one_wave_per_pass(rolled: Fleet, emu: Emulator):
     set_fleet(rolled, fleet_yaml(V2, advance="wave"))
     first = apply_pass(rolled)

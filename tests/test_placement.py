@@ -346,3 +346,12 @@ def test_status_and_list_show_the_region(run_cli, fleet, tenants_dir) -> None:
     assert status["region"] == EU and status["regions"]["Redis"] == EU
     shown = run_cli("status", "acme").output
     assert f"  Region:   {EU} (Postgres, Redis, gateway)\n" in shown
+
+
+def test_the_flag_s_help_says_plan_only_records_it_and_apply_moves(run_cli) -> None:
+    planned = " ".join(run_cli("plan", "--help").stdout.split())
+    assert "Plan moves nothing: with --out the saved plan records the confirmation, so `apply " \
+           "--plan FILE` moves them" in planned
+    assert "Confirm moving tenants' databases" not in planned
+    applied = " ".join(run_cli("apply", "--help").stdout.split())
+    assert "Confirm moving tenants' databases to their manifest's region" in applied

@@ -69,8 +69,9 @@ def validate(s: Session) -> int:
               help="Rewrite every gateway secret from its from_env variable, also those Railway "
                    "already has (secrets are otherwise compared by name only).")
 @click.option("--allow-region-move", is_flag=True,
-              help="Confirm moving tenants' databases to their manifest's region: Railway "
-                   "migrates each volume, and the tenant is offline until it is done.")
+              help="Mark the plan's database moves as confirmed. Plan moves nothing: with --out "
+                   "the saved plan records the confirmation, so `apply --plan FILE` moves them "
+                   "(Railway migrates each volume; the tenant is offline until it is done).")
 @click.option("--deep", is_flag=True,
               help="Also read each tenant's resource limits and backup schedule on Railway (2 "
                    "calls a tenant) instead of trusting the record of the last pass.")

@@ -355,3 +355,10 @@ def test_the_flag_s_help_says_plan_only_records_it_and_apply_moves(run_cli) -> N
     assert "Confirm moving tenants' databases" not in planned
     applied = " ".join(run_cli("apply", "--help").stdout.split())
     assert "Confirm moving tenants' databases to their manifest's region" in applied
+
+
+def test_a_refused_move_is_not_counted_as_applied(run_cli, in_us) -> None:
+    result = run_cli("apply", "--yes")
+    assert result.exit_code == 1
+    assert "nothing was sent for this tenant" in result.output
+    assert result.stdout.splitlines()[-1] == "No change completed; 1 tenant failed; not converged."

@@ -28,7 +28,14 @@ from saas_infra.errors import (
     RailwayError,
     StalePlanError,
 )
-from saas_infra.manifest import KnownRegion, LoadedManifest, region_problems
+from saas_infra.manifest import (
+    KnownRegion,
+    LoadedFleet,
+    LoadedManifest,
+    canary_warnings,
+    fleet_region_problems,
+    region_problems,
+)
 from saas_infra.manifest.models import FleetFile
 from saas_infra.plan import (
     Action,
@@ -99,10 +106,15 @@ class Fleet:
     def fleet_model(self) -> FleetFile | None:
         """The fleet file's model (channels, rollout), or None without one. Its problems are
         the manifests' to report (load/read), so they are not raised here."""
+        loaded = self.loaded_fleet()
+        return loaded.fleet if loaded else None
+
+    def loaded_fleet(self) -> LoadedFleet | None:
+        """The fleet file with its lines (for problems at file:line), or None without one."""
         if not self.tenants_dir.is_dir():
             return None
         loaded, _ = manifests_mod.read_fleet(self.tenants_dir, self.fleet_file)
-        return loaded.fleet if loaded else None
+        return loaded
 
     def rollouts(self, manifests: list[LoadedManifest], observed: Observed,
                  at: datetime | None = None) -> list[ChannelRollout]:
@@ -117,10 +129,14 @@ class Fleet:
                               allow_region_move=allow_region_move, deep=deep)
 
     def check_regions(self, manifests: list[LoadedManifest]) -> None:
-        """Refuse the pass, before anything is sent, when a manifest names a region Railway
-        does not offer (unknown, or deprecated). Railway's list is read only when some
-        manifest sets a region, once per Fleet: one request per pass."""
-        if not any(m.manifest.region for m in manifests):
+        """Refuse the pass, before anything is sent, when a manifest or the fleet file (its
+        defaults, a tier) names a region Railway does not offer (unknown, or deprecated).
+        Railway's list is read only when some region is set, once per Fleet: one request per
+        pass."""
+        loaded = self.loaded_fleet()
+        written = loaded is not None and (loaded.fleet.defaults.region is not None or any(
+            tier.region is not None for tier in loaded.fleet.tiers.values()))
+        if not written and not any(m.manifest.region for m in manifests):
             return
         if self.known_regions is None:
             self.known_regions = {
@@ -128,6 +144,7 @@ class Fleet:
                 for r in ops.deploy_regions(self.client)
             }
         problems = region_problems(manifests, self.known_regions)
+        problems += fleet_region_problems(loaded, self.known_regions, problems)
         if problems:
             raise ManifestError(problems)
 
@@ -152,7 +169,9 @@ class Fleet:
             fleet=self.fleet_model(),
         )
         missing = missing_secret_sources(plan, self.env)
-        return replace(plan, warnings=(*plan.warnings, missing)) if missing else plan
+        canaries = [str(p) for p in canary_warnings(manifests, self.loaded_fleet())]
+        extra = (*canaries, *([missing] if missing else []))
+        return replace(plan, warnings=(*plan.warnings, *extra)) if extra else plan
 
     def look_deeper(self, observed: Observed, manifests: list[LoadedManifest],
                     targets: Iterable[str] = ()) -> Observed:

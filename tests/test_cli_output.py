@@ -64,7 +64,7 @@ def test_an_empty_pass_says_nothing_to_do(run_cli, write_tenant):
 def _report(actions: int, tenants: int, failed: int = 0, converged: bool = True):
     plan = Plan(at="2026-11-26T12:00:00Z",
                 actions=tuple(_set(f"t{i % tenants}") for i in range(actions)))
-    outcomes = [SimpleNamespace(ok=i >= failed) for i in range(tenants)]
+    outcomes = [SimpleNamespace(tenant=f"t{i}", ok=i >= failed) for i in range(tenants)]
     return SimpleNamespace(plan=plan, outcomes=outcomes, blocked=[],
                            failed=[o for o in outcomes if not o.ok], converged=converged)
 
@@ -73,7 +73,11 @@ def _report(actions: int, tenants: int, failed: int = 0, converged: bool = True)
     (_report(3, 2), "Applied 3 changes to 2 tenants; converged."),
     (_report(1, 1), "Applied 1 change to 1 tenant; converged."),
     (_report(2, 2, failed=1, converged=False),
-     "Applied 2 changes to 2 tenants; 1 tenant failed; not converged."),
+     "Applied 1 change to 1 tenant; 1 tenant failed; not converged."),
+    (_report(3, 2, failed=1, converged=False),  # t0's two changes failed: not applied
+     "Applied 1 change to 1 tenant; 1 tenant failed; not converged."),
+    (_report(2, 1, failed=1, converged=False), "No change completed; 1 tenant failed; not "
+     "converged."),
     (_report(2, 1, converged=False), "Applied 2 changes to 1 tenant; not converged."),
 ])
 def test_the_verdict_counts_changes_and_tenants(report, verdict):

@@ -123,6 +123,39 @@ def test_a_deprecated_region_is_named_with_its_replacement(fleet, tenants_dir) -
     assert "deprecated" in problem.message and "use its replacement us-west2" in problem.message
 
 
+def test_a_fleet_file_region_no_tenant_inherits_is_checked_at_its_line(
+        fleet, tenants_dir, client) -> None:
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults:\n  region: {US}\ntiers:\n  gold:\n    region: mars-1\n")
+    write_manifest(tenants_dir, "acme", GATEWAY, extra=f"tier: gold\nregion: {EU}\n")
+    sent = counting(client)
+    with pytest.raises(ManifestError) as caught:
+        fleet.plan()
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.field) == ("fleet.yaml", 6, "tiers.gold.region")
+    assert "'mars-1' is not a region Railway offers" in problem.message
+    assert sent.count("Regions") == 1
+
+
+def test_a_bad_inherited_region_is_named_once_for_its_tenant(fleet, tenants_dir) -> None:
+    (tenants_dir.parent / "fleet.yaml").write_text("version: 1\ndefaults:\n  region: mars-1\n")
+    write_manifest(tenants_dir, "acme", GATEWAY)
+    with pytest.raises(ManifestError) as caught:
+        fleet.plan()
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.field) == ("fleet.yaml", 3, "defaults.region")
+    assert problem.message.endswith("(tenant acme)")
+
+
+def test_regions_are_read_when_only_the_fleet_file_sets_one(fleet, tenants_dir, client) -> None:
+    write_manifest(tenants_dir, "acme", GATEWAY)
+    converge(fleet)
+    (tenants_dir.parent / "fleet.yaml").write_text(f"version: 1\ntiers:\n  eu:\n    region: {EU}\n")
+    sent = counting(client)
+    fleet.plan()
+    assert sent.count("Regions") == 1
+
+
 def test_regions_are_read_only_when_a_manifest_sets_one_and_once_a_pass(
         fleet, tenants_dir, client) -> None:
     write_manifest(tenants_dir, "acme", GATEWAY)
@@ -313,3 +346,19 @@ def test_status_and_list_show_the_region(run_cli, fleet, tenants_dir) -> None:
     assert status["region"] == EU and status["regions"]["Redis"] == EU
     shown = run_cli("status", "acme").output
     assert f"  Region:   {EU} (Postgres, Redis, gateway)\n" in shown
+
+
+def test_the_flag_s_help_says_plan_only_records_it_and_apply_moves(run_cli) -> None:
+    planned = " ".join(run_cli("plan", "--help").stdout.split())
+    assert "Plan moves nothing: with --out the saved plan records the confirmation, so `apply " \
+           "--plan FILE` moves them" in planned
+    assert "Confirm moving tenants' databases" not in planned
+    applied = " ".join(run_cli("apply", "--help").stdout.split())
+    assert "Confirm moving tenants' databases to their manifest's region" in applied
+
+
+def test_a_refused_move_is_not_counted_as_applied(run_cli, in_us) -> None:
+    result = run_cli("apply", "--yes")
+    assert result.exit_code == 1
+    assert "nothing was sent for this tenant" in result.output
+    assert result.stdout.splitlines()[-1] == "No change completed; 1 tenant failed; not converged."

@@ -168,6 +168,40 @@ def test_a_resume_in_the_fleet_file_continues_the_rollout(rolled: Fleet, emu: Em
     assert {running(emu, t) for t in TENANTS} == {BAD}
 
 
+def test_resume_of_a_rollout_that_is_not_halted_writes_nothing_unless_forced(
+        rolled: Fleet, run_cli, runtime, emu: Emulator):
+    set_fleet(rolled, fleet_yaml(V2, advance="wave"))
+    apply_pass(rolled)  # wave 1 healthy, soaking: under way, not halted
+    runtime.clock = rolled.clock
+    path = rolled.tenants_dir.parent / "fleet.yaml"
+    before, calls = path.read_text(), emu.counts["total"]
+    result = run_cli("rollout", "resume", "stable")
+    assert emu.counts["total"] > calls  # it looked at Railway, as `rollout status` does
+    assert result.exit_code == 0, result.output
+    assert "Channel stable's rollout is not halted (soaking (" in result.stdout
+    assert "nothing was written" in result.stdout and "Resumed" not in result.output
+    assert path.read_text() == before
+    data = json.loads(run_cli("rollout", "resume", "stable", "--json").stdout)
+    assert (data["resumed"], data["halted"]) == (False, False)
+    assert data["state"].startswith("soaking")
+    assert path.read_text() == before
+    forced = run_cli("rollout", "resume", "stable", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "Resumed channel stable" in forced.stdout
+    assert f"resume: {{commit: '{V2}', at: '" in path.read_text()
+
+
+def test_resume_of_an_unknown_channel_names_it_and_the_channels(rolled: Fleet, run_cli,
+                                                                emu: Emulator):
+    before = emu.counts["total"]
+    result = run_cli("rollout", "resume", "stabel")
+    assert result.exit_code == 1
+    assert "Error: unknown channel 'stabel': fleet.yaml defines the channels stable" in (
+        result.stderr)
+    assert "did you mean stable?" in result.output and "manifest problem" not in result.output
+    assert emu.counts["total"] == before  # checked offline: Railway is not asked
+
+
 def test_advance_wave_starts_one_wave_per_pass(rolled: Fleet, emu: Emulator):
     set_fleet(rolled, fleet_yaml(V2, advance="wave"))
     first = apply_pass(rolled)
@@ -203,6 +237,64 @@ def test_rollout_errors_in_the_fleet_file_name_file_line_and_field(tenants_dir: 
     assert any(p.startswith("fleet.yaml:7: rollout.soak: 'ten minutes' is not a duration")
                for p in problems)
     assert any(p.startswith("fleet.yaml:8: rollout.on_failure:") for p in problems)
+
+
+@pytest.mark.parametrize(("waves", "message"), [
+    ("['50%', '25%', '100%']", 'fleet.yaml:6: rollout.waves.1: wave 2 ("25%") does not grow past '
+     'wave 1 ("50%")'),
+    ("[2, 2, '100%']", "fleet.yaml:6: rollout.waves.1: wave 2 (2) does not grow past wave 1 (2)"),
+    ("[1, '50%', 3, '100%']", 'fleet.yaml:6: rollout.waves.2: wave 3 (3) is a count after the '
+     'share "50%": give counts first, then shares'),
+])
+def test_waves_that_do_not_grow_are_refused_at_the_wave(tenants_dir: Path, waves: str,
+                                                          message: str):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults: {{gateway: {{repo: {REPO}}}}}\n"
+        f"channels:\n  stable: {{commit: '{V1}'}}\nrollout:\n  waves: {waves}\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    with pytest.raises(ManifestError) as caught:
+        load_tenants(tenants_dir)
+    [problem] = [str(p) for p in caught.value.problems]
+    assert problem.startswith(message), problem
+
+
+def test_growing_waves_of_counts_then_shares_are_accepted(tenants_dir: Path):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults: {{gateway: {{repo: {REPO}}}}}\n"
+        f"channels:\n  stable: {{commit: '{V1}'}}\nrollout:\n  waves: [1, 5, '10%', '100%']\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    assert [t.name for t in load_tenants(tenants_dir)] == ["acme"]
+
+
+def test_a_canary_that_is_no_tenant_of_the_channel_is_warned_at_its_line(rolled: Fleet, run_cli):
+    text = fleet_yaml(V1).replace("canary: [delta]", "canary:\n    - gama\n    - own")
+    text = text.replace("channels:\n", "channels:\n  edge: {commit: '" + V2 + "', rollout: "
+                        "{canary: [alpha]}}\n")
+    set_fleet(rolled, text)
+    (rolled.tenants_dir / "own.yaml").write_text(f"version: 1\nname: own\ngateway: "
+                                                 f"{{commit: '{V2}'}}\n")
+    lines = {n: i for i, n in enumerate(text.splitlines(), start=1)}
+    typo = (f"fleet.yaml:{lines['    - gama']}: rollout.canary.0: canary 'gama' is not a tenant "
+            "(no manifest names it); did you mean 'gamma'?")
+    pinned = (f"fleet.yaml:{lines['    - own']}: rollout.canary.1: canary 'own' is not a tenant "
+              "of the channel this rollout is for (stable): it follows no channel")
+    elsewhere = ("fleet.yaml:7: channels.edge.rollout.canary.0: canary 'alpha' is not a tenant of "
+                 "the channel this rollout is for (edge): it follows channel stable")
+    validated = run_cli("validate")
+    assert validated.exit_code == 0, validated.output
+    planned = run_cli("plan")
+    assert planned.exit_code == 0, planned.output
+    for result in (validated, planned):
+        for warning in (typo, pinned, elsewhere):
+            assert f"Warning: {warning}" in result.stderr, result.stderr
+    warned = json.loads(run_cli("validate", "--json").stdout)["warnings"]
+    assert [w.split(":")[1] for w in warned[:3]] == ["7", str(lines["    - gama"]),
+                                                      str(lines["    - own"])]
+
+
+def test_canaries_of_the_channel_raise_no_warning(rolled: Fleet, run_cli):
+    result = run_cli("validate")
+    assert result.exit_code == 0 and "canary" not in result.stderr, result.stderr
 
 
 def test_an_unknown_channel_is_named_at_the_manifest_line(tenants_dir: Path):
@@ -261,3 +353,24 @@ def test_a_held_crash_is_rolled_back_by_a_rollback_action_once_the_fleet_file_sa
     rolled.clock.advance(minutes=SETTLE_MINUTES)
     assert running(emu, "delta") == V1
     assert not rolled.plan().actions
+
+
+@pytest.mark.parametrize("image", ["ghcr.io/o/p:latest", "ghcr.io/o/p:1.2.3", "ghcr.io/o/p"])
+def test_a_channel_image_without_a_digest_is_told_to_use_a_digest_whatever_its_tag(
+        tenants_dir: Path, image: str):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\nchannels:\n  edge: {{image: '{image}'}}\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    with pytest.raises(ManifestError) as caught:
+        load_tenants(tenants_dir)
+    [problem] = [str(p) for p in caught.value.problems]
+    assert problem.startswith(f"fleet.yaml:3: channels.edge.image: '{image}' has no digest: a "
+                              "channel's image must be given by digest"), problem
+    assert "version tag (" not in problem and "use a version tag" not in problem
+
+
+def test_a_tenant_gateway_image_may_still_pin_a_version_tag(tenants_dir: Path):
+    (tenants_dir / "acme.yaml").write_text(
+        "version: 1\nname: acme\ngateway: {image: 'ghcr.io/o/p:1.2.3'}\n")
+    [acme] = load_tenants(tenants_dir)
+    assert acme.manifest.gateway.image == "ghcr.io/o/p:1.2.3"

@@ -10,7 +10,7 @@ import click
 from saas_infra import render
 from saas_infra.clock import parse_time
 from saas_infra.errors import ConfigError, ManifestError
-from saas_infra.manifest import lacks_provider_key
+from saas_infra.manifest import canary_warnings, lacks_provider_key, read_fleet
 from saas_infra.render import data, text
 
 from .base import (
@@ -40,7 +40,9 @@ def validate(s: Session) -> int:
         return exc.exit_code
     names = [m.manifest.name for m in manifests]
     fleet = s.fleet_file_in_use()
-    warnings = text.provider_key_warning(
+    loaded_fleet, _ = read_fleet(s.settings.tenants_dir, s.settings.fleet_file)
+    warnings = [str(p) for p in canary_warnings(manifests, loaded_fleet)]
+    warnings += text.provider_key_warning(
         [m.manifest.name for m in manifests if lacks_provider_key(m.manifest)])
     s.show_or_emit(text.validated(len(manifests), str(s.settings.tenants_dir), fleet),
                    data.validation(names, fleet, warnings))
@@ -67,8 +69,9 @@ def validate(s: Session) -> int:
               help="Rewrite every gateway secret from its from_env variable, also those Railway "
                    "already has (secrets are otherwise compared by name only).")
 @click.option("--allow-region-move", is_flag=True,
-              help="Confirm moving tenants' databases to their manifest's region: Railway "
-                   "migrates each volume, and the tenant is offline until it is done.")
+              help="Mark the plan's database moves as confirmed. Plan moves nothing: with --out "
+                   "the saved plan records the confirmation, so `apply --plan FILE` moves them "
+                   "(Railway migrates each volume; the tenant is offline until it is done).")
 @click.option("--deep", is_flag=True,
               help="Also read each tenant's resource limits and backup schedule on Railway (2 "
                    "calls a tenant) instead of trusting the record of the last pass.")

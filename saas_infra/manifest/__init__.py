@@ -5,6 +5,7 @@ into models with file/line/field errors; fleet.py merges what a manifest inherit
 edit.py changes files line by line for the operator verbs; schema.py generates the JSON schemas. Nothing in this package talks to Railway or the network.
 """
 
+from saas_infra.manifest.canaries import canary_warnings
 from saas_infra.manifest.edit import (
     clear_tombstone,
     render_manifest,
@@ -47,7 +48,7 @@ from saas_infra.manifest.models import (
     lacks_provider_key,
     set_on_railway,
 )
-from saas_infra.manifest.regions import KnownRegion, region_problems
+from saas_infra.manifest.regions import KnownRegion, fleet_region_problems, region_problems
 from saas_infra.manifest.schema import (
     fleet_json_schema,
     fleet_json_schema_text,
@@ -75,8 +76,10 @@ __all__ = [
     "Tenant",
     "TenantManifest",
     "Tombstone",
+    "canary_warnings",
     "check_name",
     "region_problems",
+    "fleet_region_problems",
     "lacks_provider_key",
     "set_on_railway",
     "clear_tombstone",

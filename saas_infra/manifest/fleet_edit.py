@@ -9,16 +9,17 @@ No network, and no Railway.
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from pathlib import Path
 
 import yaml
 
 from saas_infra.clock import format_time
-from saas_infra.errors import ManifestError, ManifestProblem
+from saas_infra.errors import ConfigError, ManifestError, ManifestProblem
 from saas_infra.manifest.edit import _write_atomic
 from saas_infra.manifest.loader import LoadedFleet, display_path, parse_fleet
-from saas_infra.manifest.models import ResumeRequest
+from saas_infra.manifest.models import ChannelSpec, ResumeRequest
 
 
 def set_channel_resume(path: Path, channel: str, at: datetime) -> ResumeRequest:
@@ -28,11 +29,7 @@ def set_channel_resume(path: Path, channel: str, at: datetime) -> ResumeRequest:
     fleet, problems = parse_fleet(data, display_path(path), path)
     if fleet is None:
         raise ManifestError(problems)
-    spec = fleet.fleet.channels.get(channel)
-    if spec is None:
-        known = ", ".join(sorted(fleet.fleet.channels)) or "none"
-        raise ManifestError([ManifestProblem(display_path(path), None, "channels",
-                                             f"no channel '{channel}' (defined: {known})")])
+    spec = _channel(fleet, channel)
     key = "commit" if spec.commit else "image"
     flow = f"{{{key}: '{spec.version}', at: '{format_time(at)}'}}"
     text = data.decode("utf-8")
@@ -44,6 +41,27 @@ def set_channel_resume(path: Path, channel: str, at: datetime) -> ResumeRequest:
             display_path(path), None, f"channels.{channel}", "could not write the resume")])
     _write_atomic(path, new_text.encode("utf-8"), previous=data)
     return resume
+
+
+def known_channel(path: Path, channel: str) -> None:
+    """Raise unless the fleet file at `path` is valid and defines `channel`."""
+    fleet, problems = parse_fleet(path.read_bytes(), display_path(path), path)
+    if fleet is None:
+        raise ManifestError(problems)
+    _channel(fleet, channel)
+
+
+def _channel(fleet: LoadedFleet, channel: str) -> ChannelSpec:
+    spec = fleet.fleet.channels.get(channel)
+    if spec is None:
+        known = ", ".join(sorted(fleet.fleet.channels))
+        close = difflib.get_close_matches(channel, list(fleet.fleet.channels), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(
+            f"unknown channel '{channel}': {display_path(fleet.path)} defines "
+            + (f"the channels {known}" if known else "no channels"),
+            hint=f"{hint}`saas-infra rollout status` lists every channel and where it stands")
+    return spec
 
 
 def _resume_of(fleet: LoadedFleet | None, channel: str) -> ResumeRequest | None:
@@ -83,4 +101,4 @@ def _value(node: yaml.Node | None, key: str) -> yaml.Node | None:
     return None
 
 
-__all__ = ["set_channel_resume"]
+__all__ = ["known_channel", "set_channel_resume"]

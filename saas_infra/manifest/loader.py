@@ -475,7 +475,8 @@ def validation_problems(
         path = tuple(p for p in err["loc"] if p != "[key]")
         at = (err.get("ctx") or {}).get("at")
         if at is not None:
-            path += tuple(str(at).split("."))
+            # a digit step is a list index, as the composed lines key it
+            path += tuple(int(p) if p.isdigit() else p for p in str(at).split("."))
         message = _fleet_message(err, path) if fleet else _message(err, path)
         problems.append(ManifestProblem(shown, _line_for(path, lines), dotted(path), message))
     return problems

@@ -709,10 +709,14 @@ def _check_duration(value: str) -> str:
 
 
 def _check_digest_image(value: str) -> str:
+    # Before the general image rule: its advice for ':latest' or no tag ("use a version tag")
+    # suits a tenant's own gateway.image, not a channel, which takes a digest and nothing else.
+    shaped = "://" not in value and len(value) <= 512 and _IMAGE_RE.fullmatch(value)
+    if shaped and shaped.group("digest") is None:
+        raise ValueError(f"'{value}' has no digest: a channel's image must be given by digest "
+                         "(registry/path@sha256:<64 hex>), never by a tag, which can move "
+                         "(not even a version tag)")
     _check_image(value)
-    if "@" not in value:
-        raise ValueError(f"'{value}' has no digest: a channel pins an image by digest "
-                         "(registry/path@sha256:<64 hex>), never by a tag that can move")
     return value
 
 
@@ -768,6 +772,31 @@ class RolloutHealth(_Model):
                               json_schema_extra={"pattern": DURATION_PATTERN})
 
 
+def _check_waves_grow(waves: list[int | str]) -> None:
+    """Waves are cumulative, so each must reach further than the one before. Counts and shares
+    compare only among themselves: how many tenants "25%" is depends on the channel, unknown
+    offline. So counts come first (a small fixed canary), then shares, each strictly growing."""
+    for index, (before, wave) in enumerate(zip(waves, waves[1:], strict=False), start=1):
+        shown = f"\"{wave}\"" if isinstance(wave, str) else str(wave)
+        if isinstance(before, str) and isinstance(wave, int):
+            raise PydanticCustomError(
+                "rollout_waves", "wave {number} ({shown}) is a count after the share "
+                "\"{before}\": give counts first, then shares (e.g. [1, 5, \"25%\", \"100%\"])",
+                {"number": index + 1, "shown": shown, "before": before,
+                 "at": f"waves.{index}"})
+        if type(before) is type(wave) and _wave_size(wave) <= _wave_size(before):
+            raise PydanticCustomError(
+                "rollout_waves", "wave {number} ({shown}) does not grow past wave {previous} "
+                "({was}): waves are cumulative, each must be larger than the one before",
+                {"number": index + 1, "shown": shown, "previous": index,
+                 "was": f"\"{before}\"" if isinstance(before, str) else str(before),
+                 "at": f"waves.{index}"})
+
+
+def _wave_size(wave: int | str) -> int:
+    return int(wave.rstrip("%")) if isinstance(wave, str) else wave
+
+
 class RolloutSpec(_Model):
     """How a channel's new version reaches its tenants: wave by wave, each gated on health."""
 
@@ -796,6 +825,7 @@ class RolloutSpec(_Model):
 
     @model_validator(mode="after")
     def _reaches_everyone(self) -> RolloutSpec:
+        _check_waves_grow(self.waves)
         last = self.waves[-1] if self.waves else None
         if last != "100%":
             raise PydanticCustomError(

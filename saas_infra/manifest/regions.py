@@ -3,7 +3,8 @@
 The model checks a region's shape offline (`validate`); only Railway knows which ids exist, and it
 adds and retires regions. A pass hands this module Railway's list (railway/operations.py
 `deploy_regions`) and gets back one problem per tenant whose region Railway would refuse, naming
-the file, line and field that set it. Pure: no I/O.
+the file, line and field that set it, and one per region the fleet file writes that Railway would
+refuse, even one no tenant inherits. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from saas_infra.errors import ManifestProblem
-from saas_infra.manifest.loader import LoadedManifest
+from saas_infra.manifest.compose import dotted
+from saas_infra.manifest.loader import LoadedFleet, LoadedManifest, display_path
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,26 @@ def region_problems(manifests: Sequence[LoadedManifest],
         at = loaded.region_at
         where = (at.file, at.line, at.field) if at else (str(loaded.path), None, "region")
         problems.append(ManifestProblem(*where, f"{message} (tenant {loaded.name})"))
+    return problems
+
+
+def fleet_region_problems(fleet: LoadedFleet | None, known: Mapping[str, KnownRegion],
+                          reported: Sequence[ManifestProblem] = ()) -> list[ManifestProblem]:
+    """One problem per region the fleet file writes (defaults, tiers) that Railway would refuse,
+    whether or not a tenant inherits it (a tier whose tenants all set their own region still
+    says something wrong). A place `reported` already names (for a tenant) is left out."""
+    if fleet is None:
+        return []
+    done = {(p.file, p.line, p.field) for p in reported}
+    layers: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("defaults", "region"), fleet.fleet.defaults.region),
+        *((("tiers", name, "region"), tier.region) for name, tier in fleet.fleet.tiers.items())]
+    problems = []
+    for path, region in layers:
+        message = _refusal(region, known) if region is not None else None
+        where = (display_path(fleet.path), fleet.lines.get(path), dotted(path))
+        if message is not None and where not in done:
+            problems.append(ManifestProblem(*where, message))
     return problems
 
 

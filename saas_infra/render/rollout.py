@@ -39,6 +39,11 @@ def _named(tenant: Any) -> str:
         tenant.name)
 
 
+def state_of(rollout: ChannelRollout) -> str:
+    """Where a channel's rollout stands, in the words of `rollout status`."""
+    return _verdict(rollout)
+
+
 def _verdict(rollout: ChannelRollout) -> str:
     if rollout.halted:
         return "HALTED"
@@ -62,5 +67,16 @@ def resumed_lines(channel: str, version: str, at: datetime, path: str) -> list[L
                 "this time and goes on with the rollout; a new failure halts it again.")]
 
 
+def not_halted_lines(channel: str, state: str) -> list[Line]:
+    return [out(f"Channel {channel}'s rollout is not halted ({state}); nothing was written."),
+            say(f"`saas-infra rollout status {channel}` shows it wave by wave; "
+                "`--force` writes the resume all the same.")]
+
+
+def not_halted_data(channel: str, state: str) -> dict[str, Any]:
+    return {"channel": channel, "resumed": False, "halted": False, "state": state}
+
+
 def resumed_data(channel: str, version: str, at: datetime, path: str) -> dict[str, Any]:
-    return {"channel": channel, "version": version, "at": format_time(at), "file": path}
+    return {"channel": channel, "resumed": True, "version": version, "at": format_time(at),
+            "file": path}

@@ -211,9 +211,13 @@ def apply_verdict(report: Any) -> str:
         if halted:
             return f"Nothing applied; the rollout of {halted} is halted (see above)."
         return NOTHING_TO_DO
-    tenants = {a.tenant for a in plan.actions}
-    done = (f"Applied {words.plural(len(plan.actions), 'change')} to "
-            f"{words.plural(len(tenants), 'tenant')}")
+    # Only what was applied: the actions of tenants whose outcome is ok. A failed tenant's
+    # changes (refused, or stopped part-way) are its failure, counted as such below.
+    ok = {o.tenant for o in report.outcomes if o.ok}
+    applied = [a for a in plan.actions if a.tenant in ok]
+    tenants = {a.tenant for a in applied}
+    done = (f"Applied {words.plural(len(applied), 'change')} to "
+            f"{words.plural(len(tenants), 'tenant')}" if applied else "No change completed")
     if report.failed:
         stop = f"; the rollout of {halted} is halted" if halted else ""
         return (f"{done}; {words.plural(len(report.failed), 'tenant')} failed{stop}; "

@@ -353,3 +353,12 @@ def test_the_tenant_detail_shows_the_tenants_settings_and_never_a_secret_value(
     assert "Backups: daily, monthly; none made yet" in page  # as Railway shows them
     assert "ANTHROPIC_API_KEY <small>secret</small>" in page
     assert "sk-ant-never-shown" not in page
+
+
+def test_a_pinned_tenant_shows_its_pinned_commit_not_a_branch(browser, write_tenant, tenants_dir):
+    write_tenant("acme")
+    path = tenants_dir / "acme.yaml"
+    path.write_text(path.read_text().replace("branch: main", f"commit: '{'c0ffee' * 6}c0ff'"))
+    row = browser.get("/fragment/fleet").text
+    assert "LuthienResearch/luthien-proxy@c0ffeec0ffee" in row.replace("<wbr>", "")
+    assert "pinned" in row and "luthien-proxy@main" not in row.replace("<wbr>", "")

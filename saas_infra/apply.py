@@ -277,8 +277,10 @@ class _TenantRun:
                 self.set_variables(self.gateway_ids(project_id, change.gateway), change)
             case SetSecrets() as change:
                 self.set_secrets(self.gateway_ids(project_id, change.gateway), change.secrets)
-            case UpdateSource(source=source, gateway=gateway):
+            case UpdateSource(source=source, gateway=gateway, gate=gate):
                 self.update_source(self.gateway_ids(project_id, gateway), source)
+                if gate is not None:  # an image channel's new image, in its rollout's wave
+                    self.await_gate(gate)
             case UpdateSettings(settings=settings, gateway=gateway):
                 self.update_settings(self.gateway_ids(project_id, gateway), settings)
             case MoveRegion() as change:
@@ -289,9 +291,13 @@ class _TenantRun:
             case SetBackups() as change:
                 self.set_backups(self.known(project_id), change)
                 self.write_marker(self.known(project_id), change.description)
-            case Redeploy(description=description, gateway=gateway, commit=commit):
-                self.gateway_ids(project_id, gateway)
-                self.redeploy(self.known(project_id), description, commit)
+            case Redeploy(description=description, gateway=gateway, commit=commit, image=image):
+                ids = self.gateway_ids(project_id, gateway)
+                if image:  # the source back to the image it runs: serviceConnect deploys it
+                    self.update_source(ids, Source(image=image))
+                    self.write_marker(self.known(project_id), description)
+                else:
+                    self.redeploy(self.known(project_id), description, commit)
             case SetVersion() as change:
                 self.gateway_ids(project_id, change.gateway)
                 self.set_version(change)

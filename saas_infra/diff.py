@@ -251,9 +251,11 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
               in_scope: Callable[[str], bool]) -> list[Action]:
     """A channel's new version reaches only the wave that may start now: the deploys of its
     other tenants are left out (a trigger removal stays), its starting tenants deploy with
-    the rollout's health gate, and its failed tenants roll back when the rollout says so. A
-    redeploy of a tenant the rollout has not reached redeploys what it runs, and a new tenant
-    is created on the version the others ran before, joining the rollout in its wave."""
+    the rollout's health gate, and its failed tenants roll back when the rollout says so. An
+    image channel's version comes by a source change (serviceConnect deploys it): held and
+    gated the same way. A redeploy of a tenant the rollout has not reached redeploys what it
+    runs, and a new tenant is created on the version the others ran before, joining the
+    rollout in its wave."""
     if not rollouts:
         return actions
     members = {t.name: r for r in rollouts for t in r.tenants}
@@ -263,8 +265,20 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
         rollout = members.get(action.tenant)
         change = action.change
         if rollout is not None and isinstance(change, Redeploy):
-            out.append(_redeploy_unreached(action, change, rollout))
+            out.append(_redeploy_unreached(action, change, rollout, observed))
             continue
+        if rollout is not None and isinstance(change, UpdateSource) and (
+                change.source.image == rollout.version):
+            tenant = rollout.tenant(action.tenant)
+            if action.tenant in rollout.starting:
+                deploying.add(action.tenant)
+                out.append(replace(action, reason=f"{_wave_reason(rollout, action.tenant)}: "
+                                   f"{action.reason}",
+                                   change=replace(change, gate=_gate(rollout, action.tenant,
+                                                                     observed))))
+            elif tenant is None or rollout.reached(tenant):
+                out.append(action)
+            continue  # held: the new image waits for the tenant's wave
         if rollout is not None and isinstance(change, Create):
             out.append(_create_on_previous(action, change, rollout))
             continue
@@ -293,21 +307,29 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
     return out
 
 
-def _redeploy_unreached(action: Action, change: Redeploy, rollout: ChannelRollout) -> Action:
+def _redeploy_unreached(action: Action, change: Redeploy, rollout: ChannelRollout,
+                        observed: Observed) -> Action:
     """A redeploy is no way past the rollout: a tenant it has not reached (its wave has not
-    started, or the rollout is halted) redeploys the commit it runs (unknown: the one the
-    others ran before), never the channel's new version."""
+    started, or the rollout is halted) redeploys the version it runs (unknown: the one the
+    others ran before), never the channel's new version. An image is redeployed from the
+    gateway's source (latestCommit), so a source that names another image (the tenant was
+    rolled back) is set back to the running one, which deploys it."""
     tenant = rollout.tenant(action.tenant)
     if tenant is None or rollout.reached(tenant):
         return action
     version = tenant.running or rollout.previous_version
-    if version is None or not _is_commit(version):
-        return action  # an image redeploys the image its source names (latestCommit)
+    if version is None:
+        return action
     why = (f"the rollout of channel {rollout.channel} to {short(rollout.version)} is halted"
            if rollout.halted else _held_reason(rollout, tenant.name))
     head = action.reason.partition(" (")[0]
-    return replace(action, reason=f"{head} (of the commit it runs, {short(version)}: {why})",
-                   change=replace(change, commit=version))
+    if _is_commit(version):
+        return replace(action, reason=f"{head} (of the commit it runs, {short(version)}: {why})",
+                       change=replace(change, commit=version))
+    project = observed.tenant_project(action.tenant)
+    source = project.gateway.image if project and project.gateway else None
+    return replace(action, reason=f"{head} (of the image it runs, {short(version)}: {why})",
+                   change=replace(change, image=None if source == version else version))
 
 
 def _create_on_previous(action: Action, change: Create, rollout: ChannelRollout) -> Action:
@@ -390,7 +412,7 @@ def _rollbacks(rollout: ChannelRollout, observed: Observed,
 
 def _view(rollout: ChannelRollout, actions: Sequence[Action]) -> RolloutView:
     starting = {a.tenant for a in actions
-                if isinstance(a.change, SetVersion) and a.change.gate is not None
+                if isinstance(a.change, SetVersion | UpdateSource) and a.change.gate is not None
                 or (a.tenant in rollout.starting and a.kind is ActionKind.SET_VERSION)}
     waves = tuple(RolloutWave(
         wave.index + 1,

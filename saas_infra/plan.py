@@ -169,9 +169,13 @@ class Create:
 
 @dataclass(frozen=True)
 class UpdateSource:
+    """Connect the gateway to `source` (serviceConnect, which deploys it). For a channel that
+    pins an image, this is how a new image reaches a tenant: in its rollout's wave, gated."""
+
     kind: ClassVar[ActionKind] = ActionKind.UPDATE_SOURCE
     source: Source
     gateway: GatewayRef
+    gate: HealthGate | None = None  # a rollout's wave: wait for health before it is done
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,9 @@ class Redeploy:
     description: str  # the marker that records the request as done
     gateway: GatewayRef
     commit: str | None = None  # a pinned gateway redeploys its pin, not the branch's head
+    # An image gateway a rollout has not reached, whose source names another image than the one
+    # it runs (rolled back): the source goes back to this image (serviceConnect deploys it).
+    image: str | None = None
 
 
 @dataclass(frozen=True)

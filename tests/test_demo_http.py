@@ -362,3 +362,15 @@ def test_a_pinned_tenant_shows_its_pinned_commit_not_a_branch(browser, write_ten
     row = browser.get("/fragment/fleet").text
     assert "LuthienResearch/luthien-proxy@c0ffeec0ffee" in row.replace("<wbr>", "")
     assert "pinned" in row and "luthien-proxy@main" not in row.replace("<wbr>", "")
+
+
+def test_the_tenant_detail_shows_a_channel_tenants_pin_and_channel(browser, tenants_dir):
+    commit = "c0ffee" * 6 + "c0ff"
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        "version: 1\ndefaults:\n  channel: stable\n  gateway: {repo: LuthienResearch/luthien-proxy}"
+        f"\nchannels:\n  stable: {{commit: '{commit}'}}\n")
+    (tenants_dir / "acme.yaml").write_text("version: 1\nname: acme\n")
+    browser.get("/")
+    detail = browser.get("/fragment/tenant/acme").text
+    assert "LuthienResearch/luthien-proxy@c0ffeec0ffee" in detail
+    assert "pinned (channel stable)" in detail and "luthien-proxy@main" not in detail

@@ -192,3 +192,11 @@ def test_the_readme_release_walkthrough_runs_in_the_sandbox(clone):
     assert invoke("rollout", "status", "--sandbox", at=START + timedelta(minutes=40)).stdout == (
         f"Channel stable: {fix[:12]}, every tenant on it\n"
         "  wave 1: healthy: acme\n  wave 2: healthy: initech\n")
+    # The build that fails: the README's words for it, and nothing rolled back.
+    (failing,) = [sha for sha, message, _ in commits.SEEDED_HISTORY if "fails its build" in message]
+    quoted = re.search(r"its build FAILED \(`(halted: [^`]+)`\)", text)
+    assert quoted
+    built = release(failing, START + timedelta(minutes=50))
+    assert built.exit_code == 1
+    assert " ".join(quoted[1].split()) in built.stdout
+    assert "rolled back" not in built.stdout

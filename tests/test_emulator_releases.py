@@ -219,6 +219,39 @@ def test_push_commit_moves_the_head_without_deploying(api, client, emu):
     assert history(client, tenant)[-1]["meta"]["commitHash"] == head
 
 
+def test_a_new_emulator_knows_the_seeded_history_of_the_gateway_repo(api, client, emu):
+    """A new state holds the gateway repo's seeded commits (test fixtures, commits.py): the
+    newest good one is the head, and each deploys with the outcome its message announces."""
+    tenant = running_tenant(api)
+    first = history(client, tenant)[-1]["meta"]
+    assert (first["commitHash"], first["commitMessage"]) == (
+        "559266bc0610d8c620b7240e247817fa027f4f91", "v1.6.0")  # the first deploy takes the head
+    statuses = {}
+    for sha in ("550ad2a7431b8d986ec9a8abc57c00be63d2cc51",  # v1.4.0
+                "7558c103ad199ea7c6e36eb2589eac4e0625c18b",  # v1.6.0-rc1: crashes on start
+                "1623cc3c5fe5de5ae6b1de4a5955c960ae0ecc67"):  # v1.6.0-rc2: fails its build
+        deployment_id = ops.deploy_commit(client, service_id=tenant["gateway"],
+                                          environment_id=tenant["env"], commit_sha=sha)
+        settle(emu)
+        details = ops.deployment_details(client, deployment_id)
+        statuses[details["meta"]["commitMessage"]] = details["status"]
+    assert statuses == {"v1.4.0": "SUCCESS", "v1.6.0-rc1: crashes on start": "CRASHED",
+                        "v1.6.0-rc2: fails its build": "FAILED"}
+    assert history(client, tenant)[-1]["meta"]["branch"] == "main"
+
+
+def test_the_seeded_history_is_only_for_a_new_state(tmp_path):
+    """A state file from before the seeded history keeps its own branch heads."""
+    path = tmp_path / "emulator.json"
+    Emulator(clock=FakeClock(), state_file=path).push_commit("Other/repo", "main")
+    stored = json.loads(path.read_text())
+    del stored["heads"][f"{REPO}@main"]
+    path.write_text(json.dumps(stored))
+    again = Emulator(clock=FakeClock(), state_file=path)
+    assert f"{REPO}@main" not in again.state.heads
+    assert [h for h in Emulator(clock=FakeClock()).state.heads] == [f"{REPO}@main"]
+
+
 # --- a given commit, and how it behaves --------------------------------------------------------
 
 

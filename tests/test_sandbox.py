@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 
 from saas_infra.cli import Runtime, cli
 from saas_infra.clock import FakeClock
+from saas_infra.emulator import commits
 from tests.conftest import follows_warning
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +126,77 @@ def test_a_command_holding_the_sandbox_is_named_by_its_command_line(clone):
         waiting = invoke("plan", "--sandbox", "--lock-timeout", "0")
 
     assert "(held by `saas-infra apply`, pid " in waiting.stderr.splitlines()[0]
+
+
+# --- the README's release walkthrough ("Try it in the sandbox") --------------------------------
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def walkthrough() -> str:
+    """The README's "Try it in the sandbox" paragraphs, up to the next one."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("**Try it in the sandbox.**")
+    return readme[start:readme.index("\nLimit: ", start)]
+
+
+def fenced(text: str) -> list[str]:
+    """The fenced blocks of `text`, in order, without their fences."""
+    return re.findall(r"^```[a-z]*\n(.*?)^```$", text, flags=re.M | re.S)
+
+
+def shown(block: str) -> list[str]:
+    """Output lines as the README shows them, with deployment ids made comparable."""
+    return [UUID.sub("<id>", line) for line in block.splitlines()]
+
+
+def test_the_readme_lists_exactly_the_emulators_seeded_commits():
+    table = re.findall(r"^\| `([0-9a-f]{40})` \| ([^|]+?) \|", walkthrough(), flags=re.M)
+    assert table == [(sha, message) for sha, message, _ in commits.SEEDED_HISTORY]
+
+
+def test_the_readme_release_walkthrough_runs_in_the_sandbox(clone):
+    """Every step of the README's walkthrough, literally: its commands, its fleet.yaml edits,
+    the commits it names, and the output it shows."""
+    text = walkthrough()
+    setup, fleet_tail, failed, status, fixed = fenced(text)
+    commands = [line.split("#")[0].split() for line in setup.splitlines()]
+    assert commands[0] == ["rm", "-rf", ".saas-infra"]
+    for step in commands[1:]:
+        assert step[:3] == ["uv", "run", "saas-infra"]
+        assert invoke(*step[3:]).exit_code == 0
+    fleet = clone / "fleet.yaml"
+    assert "add `channel: stable` under `defaults:`" in text
+    fleet.write_text(fleet.read_text().replace("defaults:\n", "defaults:\n  channel: stable\n", 1)
+                     + fleet_tail)
+    first, crashing, fix = re.findall(r"stable: \{commit: ([0-9a-f]{40})\}", text)
+    assert f"stable: {{commit: {first}}}" in fleet_tail
+
+    def release(sha: str, at: datetime):
+        fleet.write_text(re.sub(r"stable: \{commit: [0-9a-f]{40}\}", f"stable: {{commit: {sha}}}",
+                                fleet.read_text()))
+        return invoke("apply", "--sandbox", at=at)
+
+    created = invoke("apply", "--sandbox")
+    assert created.exit_code == 0, created.output
+    halted = release(crashing, START + timedelta(minutes=10))
+    assert halted.exit_code == 1
+    lines = shown(halted.stdout)
+    assert all(line in lines for line in shown(failed)), halted.stdout
+    later = invoke("rollout", "status", "--sandbox", at=START + timedelta(minutes=20))
+    assert shown(later.stdout) == shown(status)
+    done = release(fix, START + timedelta(minutes=30))
+    assert done.exit_code == 0, done.output
+    lines = shown(done.stdout)
+    assert all(line in lines for line in shown(fixed)), done.stdout
+    assert invoke("rollout", "status", "--sandbox", at=START + timedelta(minutes=40)).stdout == (
+        f"Channel stable: {fix[:12]}, every tenant on it\n"
+        "  wave 1: healthy: acme\n  wave 2: healthy: initech\n")
+    # The build that fails: the README's words for it, and nothing rolled back.
+    (failing,) = [sha for sha, message, _ in commits.SEEDED_HISTORY if "fails its build" in message]
+    quoted = re.search(r"its build FAILED \(`(halted: [^`]+)`\)", text)
+    assert quoted
+    built = release(failing, START + timedelta(minutes=50))
+    assert built.exit_code == 1
+    assert " ".join(quoted[1].split()) in built.stdout
+    assert "rolled back" not in built.stdout

@@ -109,7 +109,8 @@ What it does NOT model (tests must not rely on these):
   deployment replaces one (only a scripted removal passes through it); deploymentRedeploy;
   deployment instances; redeploy-race errors; which roles may decrypt (one switch per token);
   restricted environments (Environment.canAccess).
-- GitHub: any repo and branch exist; `User does not have access to the repo` never happens;
+- GitHub: any repo and branch exist (LuthienResearch/luthien-proxy's `main` starts with five
+  seeded commits: test fixtures, commits.py, not a Railway behaviour); `User does not have access to the repo` never happens;
   CI never fails (a "Wait for CI" deploy is never SKIPPED); watch paths; webhook signatures;
   serviceDisconnect; `meta.reason` and the other meta keys third parties report.
 - serviceDelete with environmentId deletes the whole service; deletedAt of services/environments.

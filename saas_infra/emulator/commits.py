@@ -39,6 +39,13 @@ Evidence (railwayapp/docs at c2a634f1, railwayapp/cli at df3838bf; "reported": a
   them, so a client must not need them. An image deployment's meta has `image` as the source
   names it, and `imageDigest` only when the reference pins a digest (reported: CopilotKit PR
   #4210 reads `meta.imageDigest`; for a tag the emulator cannot know the digest).
+
+The gateway repository's seeded history (SEEDED_HISTORY, seed()): every new emulator state
+starts with five commits on LuthienResearch/luthien-proxy's `main`, each with a message and an
+outcome, so a release can be tried in `--sandbox` without a test control. They are test fixtures
+of the emulator's stand-in for GitHub, not anything Railway does or shows: the real repository's
+commits are other ones. The README ("Releasing a new version to the fleet") lists them, and a test
+keeps that list equal to this one.
 """
 
 from __future__ import annotations
@@ -97,6 +104,28 @@ def register(
     if author is not None:
         record["author"] = author
     return record
+
+
+# --- the gateway repository's seeded history (test fixtures, see the module docstring) ---------
+
+GATEWAY_REPO = "LuthienResearch/luthien-proxy"
+GATEWAY_BRANCH = "main"
+
+# (sha, message, outcome), oldest first; the last, a good one, is the branch head.
+SEEDED_HISTORY: tuple[tuple[str, str, str], ...] = (
+    ("550ad2a7431b8d986ec9a8abc57c00be63d2cc51", "v1.4.0", "success"),
+    ("d82e6376367c165e38e18ce15f990dd037c5e07c", "v1.5.0", "success"),
+    ("7558c103ad199ea7c6e36eb2589eac4e0625c18b", "v1.6.0-rc1: crashes on start", "crashes"),
+    ("1623cc3c5fe5de5ae6b1de4a5955c960ae0ecc67", "v1.6.0-rc2: fails its build", "build_failed"),
+    ("559266bc0610d8c620b7240e247817fa027f4f91", "v1.6.0", "success"),
+)
+
+
+def seed(state: State) -> None:
+    """Give a new state the gateway repository's seeded history (draws nothing from the rng)."""
+    history(state, GATEWAY_REPO, GATEWAY_BRANCH).extend(sha for sha, _, _ in SEEDED_HISTORY)
+    for sha, message, outcome in SEEDED_HISTORY:
+        register(state, GATEWAY_REPO, sha, message=message)["outcome"] = outcome
 
 
 # --- outcomes ----------------------------------------------------------------------------------

@@ -143,7 +143,9 @@ class Emulator:
         for name in titles:
             workspace = Workspace(names.new_id(self.rng), name, self.plan, now)
             workspaces[workspace.id] = workspace
-        return State(user=user, workspaces=workspaces, tokens={}, triggers_modelled=True)
+        state = State(user=user, workspaces=workspaces, tokens={}, triggers_modelled=True)
+        commits.seed(state)  # the gateway repository's known commits (test fixtures)
+        return state
 
     def _adopt(self, state: State, account_token: str | None, workspace_token: str | None) -> None:
         """Make `state` current; explicit tokens replace stored ones, missing ones are generated."""

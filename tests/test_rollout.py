@@ -74,17 +74,24 @@ def deployed(emu: Emulator, tenant: str) -> list[str | None]:
     return [d.get("commitHash") for d in service["deployments"]]
 
 
-@pytest.fixture
-def rolled(fleet: Fleet, emu: Emulator) -> Fleet:
-    """Four tenants of channel stable, all running V1; the gate probes the emulator."""
+def converged_channel(fleet: Fleet, emu: Emulator, fleet_text: str) -> Fleet:
+    """TENANTS on the channel of `fleet_text`, created by a pass and settled; the gate probes the
+    emulator. Shared by the rollout test modules."""
     fleet.health = lambda: httpx.Client(transport=emu.transport())
-    set_fleet(fleet, fleet_yaml(V1))
+    set_fleet(fleet, fleet_text)
     for name in TENANTS:
         (fleet.tenants_dir / f"{name}.yaml").write_text(f"version: 1\nname: {name}\n")
     report = apply_pass(fleet)
     assert not report.failed, [o.error for o in report.failed]
     fleet.clock.advance(minutes=SETTLE_MINUTES)
     assert fleet.plan().empty
+    return fleet
+
+
+@pytest.fixture
+def rolled(fleet: Fleet, emu: Emulator) -> Fleet:
+    """Four tenants of channel stable, all running V1; the gate probes the emulator."""
+    converged_channel(fleet, emu, fleet_yaml(V1))
     assert {running(emu, t) for t in TENANTS} == {V1}
     return fleet
 

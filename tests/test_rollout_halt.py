@@ -17,15 +17,17 @@ from saas_infra.plan import ActionKind
 from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import parse_project
 from saas_infra.reconcile import Fleet, apply_pass
-from tests.test_rollout import (
+from tests.test_rollout import (  # noqa: F401  (known_commits: a fixture)
     BAD,
     REPO,
     SETTLE_MINUTES,
     TENANTS,
     V1,
     V2,
+    converged_channel,
     deployed,
     fleet_yaml,
+    known_commits,
     running,
     set_fleet,
 )
@@ -33,25 +35,10 @@ from tests.test_rollout import (
 LISTED = ops.HISTORY  # the environment's newest deployments the fleet listing carries
 
 
-@pytest.fixture(autouse=True)
-def known_commits(emu: Emulator) -> None:
-    for sha in (V1, V2):
-        emu.set_commit_outcome(REPO, sha, "success")
-    emu.set_commit_outcome(REPO, BAD, "crashes")
-
-
 @pytest.fixture
 def rolled(fleet: Fleet, emu: Emulator) -> Fleet:
     """Four tenants of channel stable on V1 (delta the canary); the gate probes the emulator."""
-    fleet.health = lambda: httpx.Client(transport=emu.transport())
-    set_fleet(fleet, fleet_yaml(V1))
-    for name in TENANTS:
-        (fleet.tenants_dir / f"{name}.yaml").write_text(f"version: 1\nname: {name}\n")
-    report = apply_pass(fleet)
-    assert not report.failed, [o.error for o in report.failed]
-    fleet.clock.advance(minutes=SETTLE_MINUTES)
-    assert fleet.plan().empty
-    return fleet
+    return converged_channel(fleet, emu, fleet_yaml(V1))
 
 
 class Killed(BaseException):

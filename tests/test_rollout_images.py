@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from saas_infra.emulator import Emulator
 from saas_infra.plan import ActionKind, Create, Plan, Redeploy, UpdateSource
 from saas_infra.reconcile import Fleet, apply_pass
-from tests.test_rollout import SETTLE_MINUTES, TENANTS, set_fleet
+from tests.test_rollout import SETTLE_MINUTES, TENANTS, converged_channel, set_fleet
 
 REGISTRY = "ghcr.io/luthienresearch/luthien-proxy@sha256:"
 I1, I2, BAD = REGISTRY + "a" * 64, REGISTRY + "b" * 64, REGISTRY + "c" * 64
@@ -66,14 +65,7 @@ def running(emu: Emulator, tenant: str) -> str | None:
 @pytest.fixture
 def rolled(fleet: Fleet, emu: Emulator) -> Fleet:
     """Four tenants of the image channel stable, all on I1 (delta the canary)."""
-    fleet.health = lambda: httpx.Client(transport=emu.transport())
-    set_fleet(fleet, fleet_yaml(I1))
-    for name in TENANTS:
-        (fleet.tenants_dir / f"{name}.yaml").write_text(f"version: 1\nname: {name}\n")
-    report = apply_pass(fleet)
-    assert not report.failed, [o.error for o in report.failed]
-    fleet.clock.advance(minutes=SETTLE_MINUTES)
-    assert fleet.plan().empty
+    converged_channel(fleet, emu, fleet_yaml(I1))
     assert {running(emu, t) for t in TENANTS} == {I1}
     return fleet
 

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from saas_infra.emulator import Emulator
 from saas_infra.plan import ActionKind, Create, Redeploy
 from saas_infra.reconcile import Fleet, apply_pass
 from saas_infra.render import plan_text
-from tests.test_rollout import (
+from tests.test_rollout import (  # noqa: F401  (known_commits: a fixture)
     BAD,
     REPO,
     SETTLE_MINUTES,
     TENANTS,
     V1,
     V2,
+    converged_channel,
     deployed,
     fleet_yaml,
+    known_commits,
     running,
     set_fleet,
 )
@@ -34,25 +35,14 @@ SLOW = "4" * 40  # its deployment stays DEPLOYING past a short gate (Railway's o
 
 
 @pytest.fixture(autouse=True)
-def known_commits(emu: Emulator) -> None:
-    for sha in (V1, V2):
-        emu.set_commit_outcome(REPO, sha, "success")
-    emu.set_commit_outcome(REPO, BAD, "crashes")
+def slow_commit(emu: Emulator) -> None:
     emu.set_commit_outcome(REPO, SLOW, "unhealthy")
 
 
 @pytest.fixture
 def rolled(fleet: Fleet, emu: Emulator) -> Fleet:
     """Four tenants of channel stable on V1 (delta the canary); the gate probes the emulator."""
-    fleet.health = lambda: httpx.Client(transport=emu.transport())
-    set_fleet(fleet, fleet_yaml(V1))
-    for name in TENANTS:
-        (fleet.tenants_dir / f"{name}.yaml").write_text(f"version: 1\nname: {name}\n")
-    report = apply_pass(fleet)
-    assert not report.failed, [o.error for o in report.failed]
-    fleet.clock.advance(minutes=SETTLE_MINUTES)
-    assert fleet.plan().empty
-    return fleet
+    return converged_channel(fleet, emu, fleet_yaml(V1))
 
 
 @pytest.fixture

@@ -124,13 +124,18 @@ def check_name(value: str) -> str:
     return value
 
 
-def check_tier(value: str) -> str:
-    if not re.fullmatch(TIER_PATTERN, value):
+def _key_name(value: str, pattern: str, what: str) -> str:
+    """A name fleet.yaml keys things by (a tier, a channel)."""
+    if not re.fullmatch(pattern, value):
         raise ValueError(
-            f"'{value}' is not a tier name (a lowercase letter, then lowercase letters, digits, "
-            "- or _; at most 63 characters)"
+            f"'{value}' is not a {what} name (a lowercase letter, then lowercase letters, "
+            "digits, - or _; at most 63 characters)"
         )
     return value
+
+
+def check_tier(value: str) -> str:
+    return _key_name(value, TIER_PATTERN, "tier")
 
 
 def check_region(value: str) -> str:
@@ -686,12 +691,7 @@ Advance = Literal["all", "wave"]
 
 
 def check_channel(value: str) -> str:
-    if not re.fullmatch(CHANNEL_PATTERN, value):
-        raise ValueError(
-            f"'{value}' is not a channel name (a lowercase letter, then lowercase letters, "
-            "digits, - or _; at most 63 characters)"
-        )
-    return value
+    return _key_name(value, CHANNEL_PATTERN, "channel")
 
 
 def duration_seconds(value: str) -> int:

@@ -135,6 +135,71 @@ def test_a_trigger_for_an_image_service_or_another_provider_is_refused(api, clie
         ops.deployment_trigger_create(client, **ids(tenant), repository=REPO, branch="main")
 
 
+def empty_gateway(api: Api, client) -> dict:
+    """A new project's gateway created with no source: it deploys nothing (yet)."""
+    project = api.create_project("luthien-initech")
+    created = ops.service_create(client, project_id=project["id"], name="gateway")
+    return {"project": project, "env": project["environments"]["edges"][0]["node"]["id"],
+            "gateway": created["id"]}
+
+
+def gateway_state(emu: Emulator) -> dict:
+    [project] = [p for p in emu.snapshot()["projects"] if p["name"] == "luthien-initech"]
+    [service] = project["services"]
+    return service
+
+
+@pytest.mark.parametrize("how", ["serviceCreate", "serviceConnect"])
+def test_connecting_a_repo_deploys_the_branch_head_and_makes_a_trigger(api, client, emu, how):
+    """The two ways Railway's clients connect a repo; both deploy the branch (see triggers.py)."""
+    head = emu.push_commit(REPO, "main")
+    if how == "serviceCreate":
+        project = api.create_project("luthien-initech")
+        ops.service_create(client, project_id=project["id"], name="gateway", repo=REPO,
+                           branch="main")
+    else:
+        ops.service_connect(client, empty_gateway(api, client)["gateway"], repo=REPO,
+                            branch="main")
+    service = gateway_state(emu)
+    assert [d["commitHash"] for d in service["deployments"]] == [head]
+    assert [t["branch"] for t in service["triggers"]] == ["main"]
+
+
+def test_nothing_else_connects_a_repo_to_an_empty_service(api, client, emu):
+    """serviceInstanceUpdate(source: {repo}) is ignored (Terraform c84b997, PR #21, issue #16),
+    and a trigger made for a service with no source connects nothing (the worst case): the pin
+    cannot be deployed without serviceConnect or serviceCreate deploying the branch first."""
+    emu.set_commit_outcome(REPO, SHA_A, "success")
+    tenant = empty_gateway(api, client)
+    ops.service_instance_update(client, service_id=tenant["gateway"],
+                                environment_id=tenant["env"], settings={"source": {"repo": REPO}})
+    assert gateway_state(emu)["source"]["repo"] is None
+    ops.deployment_trigger_create(client, **ids(tenant), repository=REPO, branch="main")
+    service = gateway_state(emu)
+    assert service["source"] == {"repo": None, "branch": None, "image": None}
+    assert [t["branch"] for t in service["triggers"]] == ["main"]
+    with pytest.raises(RailwayError, match="without a source"):
+        ops.deploy_commit(client, service_id=tenant["gateway"], environment_id=tenant["env"],
+                          commit_sha=SHA_A)
+    emu.github_push(REPO, "refs/heads/main", SHA_B)
+    assert gateway_state(emu)["deployments"] == []
+
+
+def test_an_image_set_on_the_instance_is_assigned_without_a_deploy(api, client, emu):
+    """Terraform PR #21: setting the source on the instance assigns an image but deploys
+    nothing; serviceConnect is what deploys it."""
+    tenant = running_tenant(api)
+    before = history(client, tenant)
+    assert ops.service_instance_update(client, service_id=tenant["gateway"],
+                                       environment_id=tenant["env"],
+                                       settings={"source": {"image": IMAGE}}) is True
+    assert history(client, tenant) == before
+    assert ops.deployment_triggers(client, **ids(tenant)) == []
+    [project] = [p for p in emu.snapshot()["projects"] if p["name"] == "luthien-acme"]
+    [gateway] = [s for s in project["services"] if s["id"] == tenant["gateway"]]
+    assert gateway["source"] == {"repo": None, "branch": None, "image": IMAGE}
+
+
 def test_triggers_of_another_workspace_are_not_authorized(api, emu):
     tenant = running_tenant(api)
     stranger = Emulator(clock=emu.clock, rate_limits=ROOMY)

@@ -209,6 +209,17 @@ def test_create_with_a_commit_deploys_the_pin_and_no_push_deploys_it(
     assert SHA_D not in commits_deployed(emu, "initech")
 
 
+def test_a_new_pinned_tenant_deploys_the_branch_head_then_its_pin(
+        fleet: Fleet, write_tenant, emu: Emulator) -> None:
+    """Railway offers no way to connect a repo without deploying its branch (README, "Pinned
+    versions"): the head goes first, then the pin, in the same pass, and no trigger stays."""
+    head = emu.push_commit(REPO, "main")
+    write_tenant("initech", commit=SHA_B)
+    converge(fleet)
+    assert commits_deployed(emu, "initech") == [head, SHA_B]
+    assert gateway(emu, "initech")["triggers"] == []
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (("--commit", "abc1234"), "--commit: 'abc1234' is a short SHA (7 hex digits)"),
     (("--commit", SHA_A, "--image", "ghcr.io/luthienresearch/luthien-proxy:2.0.0"),

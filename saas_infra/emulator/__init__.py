@@ -57,6 +57,11 @@ at c2a634f1, terraform-community-providers/terraform-provider-railway at b1cd755
   deployment's commit or image, settings snapshot and variables within the plan's image
   retention (docs content/docs/deployments/deployment-actions.md, content/docs/pricing/
   plans.md); canRollback is false otherwise, the running deployment included (worst case).
+- Connecting a repo deploys its branch's head, by serviceConnect or by serviceCreate with a
+  source and branch (docs content/docs/integrations/api/manage-services.md, "Git branch to
+  deploy"); serviceInstanceUpdate(source: {repo}) connects nothing and an image given there is
+  assigned without a deployment (terraform resource_service.go, c84b997; PR #21); a trigger
+  made for a service with no source connects nothing (worst case). instances.py, triggers.py.
 - Which deployment serves a gateway: the newest that went live; a failed, skipped or
   unfinished newer one leaves it serving, a crashed one replaced it (docs
   content/docs/deployments/reference.md, "Singleton deploys").

@@ -31,6 +31,13 @@ Evidence (read at the commits named; "reported" marks third-party observations):
   numReplicas 1, sleepApplication false): railwayapp/docs `content/docs/integrations/api/
   manage-services.md` (apiDefault) at c2a634f1. Unset nullable fields read null here.
 - A literal null resets a field, an omitted one keeps it (API-NOTES §4.4, from the CLI).
+- `source` (ServiceSourceInput: image or repo, no branch) is no way to connect a repo: "Railway
+  ignoring attached source repo since beginning of 2024", so the provider connects with
+  serviceConnect (terraform resource_service.go comment, c84b997; PR #21; issue #16: "It creates
+  the service but the repo is not connected to it"). A repo given here is ignored. An image is
+  assigned without a deployment (PR #21: other paths "are doing only part of the job, for
+  instance by assigning a docker image, but not triggering a deployment"), and the service's
+  trigger goes, as when serviceConnect connects an image (triggers.py).
 - serviceInstanceLimitsUpdate takes vCPUs and memoryGB (the schema) and, like settings, applies
   from the next deployment (reported). `serviceInstanceLimits` returns a JSON object; its keys
   here (`vCPUs`, `memoryGB`, plan defaults merged in) follow third-party readers: unverified.
@@ -45,7 +52,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import regions
+from . import regions, triggers
 from .context import ApiFailure, RequestContext
 from .state import Deployment, Instance, Service
 
@@ -131,9 +138,21 @@ def m_service_instance_update(
     for instance, deploy in updated:
         changed = changed or deploy != instance.deploy
         instance.deploy = deploy
+        changed = _assign_image(ctx, instance, input.get("source")) or changed
     ctx.touched(service.id)
     # The legacy `region` input is accepted and moves nothing (see the module docstring).
     return changed or "region" in input
+
+
+def _assign_image(ctx: RequestContext, instance: Instance, source: dict[str, Any] | None) -> bool:
+    """An image in `source` becomes the instance's, deploying nothing; a repo is ignored (see
+    the module docstring). Whether anything changed."""
+    image = (source or {}).get("image")
+    if not image or image == instance.image:
+        return False
+    instance.repo, instance.branch, instance.image = None, None, image
+    triggers.connect(ctx.state, instance)  # an image has no trigger
+    return True
 
 
 # --- resource limits --------------------------------------------------------------------------

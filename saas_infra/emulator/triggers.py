@@ -31,7 +31,18 @@ terraform-community-providers/terraform-provider-railway at b1cd755 unless a com
 - Autodeploy can be disabled in the dashboard (docs github-autodeploys.md, "Disable automatic
   deployments"); no API field shows it. Emulator.set_autodeploy() flips it: the trigger stays
   listed, unchanged, and pushes stop deploying it (the worst case: a client cannot tell).
-Where the sources are silent (the emulator's choices): connecting an image drops the service's
+- Only serviceConnect and serviceCreate (source and branch) connect a repo, and both deploy the
+  branch head: "Git branch to deploy" (docs content/docs/integrations/api/manage-services.md,
+  serviceCreate's `input.branch`, 6b2cbc23), "Branch to deploy from when connecting a GitHub
+  repo" (cli src/commands/service.rs, 4539b8f8). serviceInstanceUpdate(source: {repo}) connects
+  nothing: ServiceSourceInput has no branch, and "Railway ignor[es] attached source repo since
+  beginning of 2024" (terraform resource_service.go comment, c84b997; PR #21: other paths "are
+  doing only part of the job"; issue #16: "It creates the service but the repo is not connected
+  to it"); instances.py ignores it so.
+Where the sources are silent (the emulator's choices): a trigger created for a service with no
+source is listed and connects nothing (no client creates one so; the worst case for a client
+hoping to connect a repo without a deploy: the service stays empty, and serviceInstanceDeployV2
+refuses it); connecting an image drops the service's
 triggers (an image has no branch to follow); creating an image service's trigger is refused
 ("Problem processing request", as API-NOTES §9 saw for a bad deploymentTriggerUpdate); creating,
 updating or deleting a trigger deploys nothing; `validCheckSuites` reads 0; `rootDirectory` is
@@ -151,8 +162,10 @@ def environment_triggers(environment: Environment, info: Info, **page: Any) -> d
 
 
 def _follow(instance: Instance, trigger: Trigger) -> None:
-    """The branch lives on the trigger: the service deploys what it names."""
-    instance.repo, instance.branch = trigger.repository, trigger.branch
+    """The branch lives on the trigger: a repo service deploys what it names. A service with no
+    source stays empty (see the module docstring)."""
+    if instance.repo:
+        instance.repo, instance.branch = trigger.repository, trigger.branch
 
 
 def m_create(_root: Any, info: Info, input: dict[str, Any]) -> Trigger:

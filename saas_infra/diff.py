@@ -4,7 +4,7 @@ Railway-owned detail (ids, timestamps, generated keys, RAILWAY_* variables) is l
 comparison, so the plan made right after an apply is empty. A value Railway did not return
 (masked or sealed) is unknown: never drift, never rewritten; the plan warns once instead.
 Secrets by reference are compared by name only: one absent from Railway is set, one present is
-left alone unless `resync_secrets` asks to rewrite it (its value is nothing a plan may hold).
+left alone unless the pass's `resync_secrets` asks to rewrite it (its value is nothing a plan may hold).
 What Railway shows only per service (the gateway's resource limits, the Postgres volume's backup
 schedule) is compared with the record the last pass left in the project's marker, at no request;
 a plan made `deep` compares it with what read_deep found on Railway too.
@@ -39,6 +39,7 @@ from saas_infra.plan import (
     HealthGate,
     Limits,
     MoveRegion,
+    PassOptions,
     PlacedService,
     Plan,
     RecordFailure,
@@ -186,9 +187,7 @@ def compute_plan(
     targets: Iterable[str] = (),
     max_deletions: int = 3,
     workspace_id: str | None = None,
-    resync_secrets: bool = False,
-    allow_region_move: bool = False,
-    deep: bool = False,
+    options: PassOptions = PassOptions(),
     fleet: FleetFile | None = None,
 ) -> Plan:
     targets = tuple(sorted(set(targets)))
@@ -213,7 +212,7 @@ def compute_plan(
         ]
         tenant_actions, tenant_findings = _tenant_plan(
             wanted[name].manifest, managed.get(name, []), restorable, now,
-            unmarked.get(name), resync_secrets, allow_region_move, records.get(name, _KEEP),
+            unmarked.get(name), options, records.get(name, _KEEP),
         )
         actions.extend(tenant_actions)
         findings.extend(tenant_findings)
@@ -242,7 +241,7 @@ def compute_plan(
         fingerprints={m.manifest.name: m.fingerprint for m in manifests if in_scope(m.manifest.name)},
         targets=targets,
         workspace_id=workspace_id,
-        deep=deep,
+        deep=options.deep,
     )
 
 
@@ -431,8 +430,7 @@ def _view(rollout: ChannelRollout, actions: Sequence[Action]) -> RolloutView:
 def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                  pending: list[ObservedProject], now: datetime,
                  unmarked: ObservedProject | None = None,
-                 resync_secrets: bool = False,
-                 allow_region_move: bool = False,
+                 options: PassOptions = PassOptions(),
                  failure: FailureRecord | _Keep | None = _KEEP
                  ) -> tuple[list[Action], list[Finding]]:
     name = manifest.name
@@ -464,8 +462,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                              f"delete but {why}; cancelling that delete", Restore(),
                              project_id=restorable.id)
             # Once restored it is a live project: its marker still carries the old deadline.
-            return [restore, *_update(manifest, restorable, marker, resync_secrets,
-                                      allow_region_move, failure)], []
+            return [restore, *_update(manifest, restorable, marker, options, failure)], []
         if deletion:  # never created (or removed by hand), and going anyway: nothing to create
             return [], []
         if unmarked is not None:  # creating would make a second luthien-<name> beside it
@@ -475,7 +472,7 @@ def _tenant_plan(manifest: TenantManifest, live: list[ObservedProject],
                 f"`[saas-infra tenant={name}]` in its description, or remove or rename it",
                 tenant=name, project_id=unmarked.id, project_name=unmarked.name)]
         return [_create(manifest, None, marker)], []
-    return _update(manifest, project, marker, resync_secrets, allow_region_move, failure), []
+    return _update(manifest, project, marker, options, failure), []
 
 
 def _marker_of(project: ObservedProject) -> Marker:
@@ -545,7 +542,7 @@ def _create(manifest: TenantManifest, project: ObservedProject | None, marker: M
 
 
 def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
-            resync_secrets: bool = False, allow_region_move: bool = False,
+            options: PassOptions = PassOptions(),
             failure: FailureRecord | _Keep | None = _KEEP) -> list[Action]:
     name = manifest.name
     actions: list[Action] = []
@@ -563,13 +560,13 @@ def _update(manifest: TenantManifest, project: ObservedProject, marker: Marker,
     ):
         actions.append(_create(manifest, project, marker))
     creating = bool(actions)
-    actions += _region_moves(manifest, project, confirmed=allow_region_move)
+    actions += _region_moves(manifest, project, confirmed=options.allow_region_move)
     sizing, marker = _sizing_changes(manifest, project, marker,
                                      actions[0].change if creating else None)
     pin = manifest.gateway.commit
     redeploying = bool(manifest.redeploy) and _marker_of(project).redeploy != marker.redeploy
     if gateway is not None:
-        changes = _gateway_changes(manifest, project, gateway, resync_secrets,
+        changes = _gateway_changes(manifest, project, gateway, options,
                                    pin_deployed_later=redeploying and not creating)
         # After the settings (so their redeploy can wait for the limits') and before the rest:
         # every later marker write then carries the new record.
@@ -723,10 +720,10 @@ def _gateway_ref(project: ObservedProject) -> GatewayRef:
 
 
 def _gateway_changes(manifest: TenantManifest, project: ObservedProject,
-                     gateway: ObservedService, resync_secrets: bool = False, *,
+                     gateway: ObservedService, options: PassOptions = PassOptions(), *,
                      pin_deployed_later: bool = False) -> list[Action]:
     actions = _settings_changes(manifest, project, gateway)  # first: a later deploy carries them
-    actions += _secret_changes(manifest, project, gateway, resync_secrets)
+    actions += _secret_changes(manifest, project, gateway, options.resync_secrets)
     want = desired_variables(manifest.gateway)
     # A value Railway did not return is left alone: comparing it would rewrite every one.
     to_set = {k: v for k, v in want.items()

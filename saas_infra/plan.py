@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import types
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from enum import Enum, StrEnum
 from typing import Any, ClassVar, TypeAlias, Union, get_args, get_origin, get_type_hints
 
@@ -539,6 +539,48 @@ class Plan:
             what = exc.msg.removesuffix(" at").removesuffix(" starting").lower()
             raise PlanError(f"the saved plan is not valid JSON: {what} at line {exc.lineno}, "
                             f"column {exc.colno} (cut short, or edited?)") from None
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    """The operator's choices for one pass (the flags of `plan` and `apply`), handed down as one
+    value from the command line to diff. A new choice is a field here, its flag in
+    cli/reconciler.py and the code that reads it; what a saved plan or a re-check makes of it
+    is said once, below."""
+
+    # Rewrite the gateway secrets Railway already has too (`--resync-secrets`); otherwise
+    # secrets are compared by name only. A plan records it in its set-secrets' `resync`.
+    resync_secrets: bool = False
+    # Plan database moves to the manifest's region as confirmed (`--allow-region-move`); apply
+    # runs only confirmed moves. A plan records it in its move-region's `confirmed`.
+    allow_region_move: bool = False
+    # Read the per-service settings (limits, backups) on Railway (`--deep`) instead of trusting
+    # the marker's record alone. A plan records it in its own `deep`.
+    deep: bool = False
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> PassOptions:
+        """The choices a saved plan was made with, as its actions and fields record them."""
+        return cls(
+            resync_secrets=any(isinstance(a.change, SetSecrets) and a.change.resync
+                               for a in plan.actions),
+            allow_region_move=any(isinstance(a.change, MoveRegion) and a.change.confirmed
+                                  for a in plan.actions),
+            deep=plan.deep,
+        )
+
+    def with_saved(self, plan: Plan) -> PassOptions:
+        """The choices for applying the saved `plan` (whose moves the caller has confirmed
+        already if these options allow it): a resync and a deep read are the plan's or asked
+        now; the moves are confirmed exactly as the plan confirms them."""
+        saved = PassOptions.from_plan(plan)
+        return replace(saved, resync_secrets=self.resync_secrets or saved.resync_secrets,
+                       deep=self.deep or saved.deep)
+
+    def for_recheck(self) -> PassOptions:
+        """The choices of the re-plans that check a pass converged: secrets compared by name
+        again, since a plan that rewrites them all is never empty."""
+        return replace(self, resync_secrets=False)
 
 
 def _checksum(data: dict[str, Any]) -> str:

@@ -46,6 +46,7 @@ from saas_infra.plan import (
     FindingKind,
     Guard,
     MoveRegion,
+    PassOptions,
     Plan,
     RolloutView,
     SetSecrets,
@@ -122,11 +123,9 @@ class Fleet:
         return derive(manifests, self.fleet_model(), observed, at or self.clock.now())
 
     def plan(self, *, targets: Iterable[str] = (), at: datetime | None = None,
-             resync_secrets: bool = False, allow_region_move: bool = False,
-             deep: bool = False) -> Plan:
+             options: PassOptions = PassOptions()) -> Plan:
         return self.plan_from(self.load(), self.observe(), targets=targets, at=at,
-                              resync_secrets=resync_secrets,
-                              allow_region_move=allow_region_move, deep=deep)
+                              options=options)
 
     def check_regions(self, manifests: list[LoadedManifest]) -> None:
         """Refuse the pass, before anything is sent, when a manifest or the fleet file (its
@@ -150,11 +149,10 @@ class Fleet:
 
     def plan_from(self, manifests: list[LoadedManifest], observed: Observed, *,
                   targets: Iterable[str] = (), at: datetime | None = None,
-                  resync_secrets: bool = False, allow_region_move: bool = False,
-                  deep: bool = False) -> Plan:
+                  options: PassOptions = PassOptions()) -> Plan:
         check_targets(targets, manifests, observed)
         self.check_regions(manifests)
-        if deep:
+        if options.deep:
             observed = self.look_deeper(observed, manifests, targets)
         plan = compute_plan(
             manifests,
@@ -163,9 +161,7 @@ class Fleet:
             targets=targets,
             max_deletions=self.max_deletions,
             workspace_id=self.workspace(),
-            resync_secrets=resync_secrets,
-            allow_region_move=allow_region_move,
-            deep=deep,
+            options=options,
             fleet=self.fleet_model(),
         )
         missing = missing_secret_sources(plan, self.env)
@@ -351,36 +347,27 @@ def apply_pass(
     progress: ProgressFn | None = None,
     observed: Observed | None = None,
     on_plan: Callable[[Plan], None] | None = None,
-    resync_secrets: bool = False,
-    allow_region_move: bool = False,
-    deep: bool = False,
+    options: PassOptions = PassOptions(),
 ) -> ApplyReport:
     """Plan (or take a saved plan), refuse on a guard, apply, then plan again: under the fleet
     lock (lock.py), so that two passes never act on the fleet at once. `on_plan` is shown the
-    plan it is about to apply, once the guards let it. `resync_secrets` rewrites the secrets
-    present on Railway too (a saved plan that does says so itself); the check after apply
-    compares secrets by name, as every pass does. `allow_region_move` confirms the moves of
-    databases to another region (which migrate their data); a saved plan records it, and the
-    flag given with a saved plan confirms that plan's moves."""
+    plan it is about to apply, once the guards let it. `options` are the operator's choices
+    (PassOptions): a saved plan carries its own, and `allow_region_move` given with a saved plan
+    confirms that plan's moves; the checks after apply compare secrets by name, as every pass
+    does (PassOptions.for_recheck)."""
     manifests = fleet.load()  # first: a bad manifest stops the pass before Railway is asked
     if plan is None:
         # Look first without the lock: a pass with nothing to do (most hourly passes) must not
         # take it, since on Railway taking it costs four calls and a settle time.
         observed = observed or fleet.observe()  # a caller's fresh look serves as the first
-        first = fleet.plan_from(manifests, observed, targets=targets,
-                                resync_secrets=resync_secrets,
-                                allow_region_move=allow_region_move, deep=deep)
+        first = fleet.plan_from(manifests, observed, targets=targets, options=options)
         check_guards(first)
         if first.empty and _next_wave(first, [], None) is None:
             return ApplyReport(first, [], first, observed)
     else:
-        resync_secrets = resync_secrets or any(
-            isinstance(a.change, SetSecrets) and a.change.resync for a in plan.actions)
-        if allow_region_move:
+        if options.allow_region_move:
             plan = confirm_region_moves(plan)
-        allow_region_move = any(
-            isinstance(a.change, MoveRegion) and a.change.confirmed for a in plan.actions)
-        deep = deep or plan.deep
+        options = options.with_saved(plan)
     if plan is not None and plan.workspace_id and plan.workspace_id != fleet.workspace():
         raise StalePlanError(
             f"the saved plan was made for workspace {plan.workspace_id}, not {fleet.workspace()}"
@@ -393,8 +380,7 @@ def apply_pass(
             manifests = fleet.load()
             fresh = fleet.plan_from(manifests, fleet.observe(),
                                     targets=plan.targets if plan else targets,
-                                    resync_secrets=resync_secrets,
-                                    allow_region_move=allow_region_move, deep=deep)
+                                    options=options)
             if plan is None:
                 plan = fresh
             else:
@@ -409,7 +395,11 @@ def apply_pass(
             outcomes = applier.apply(plan)
             lost = _lost(held)
             observed = fleet.observe()  # reads only: what the pass did, even with the lock lost
-            after = fleet.plan_from(fleet.load(), observed, targets=targets, deep=deep)
+            recheck = options.for_recheck()
+            # Unlike the wave re-plans below, this first check plans moves unconfirmed (kept as
+            # it was; whether it should confirm them too is an open question).
+            after = fleet.plan_from(fleet.load(), observed, targets=targets,
+                                    options=replace(recheck, allow_region_move=False))
             done = list(plan.actions)
             # `advance: all`: wave after wave in this pass, each once the one before soaked.
             for _ in range(_MAX_WAVES):
@@ -419,7 +409,7 @@ def apply_pass(
                 _soak(fleet, held, wait)
                 if wait:
                     after = fleet.plan_from(fleet.load(), fleet.observe(), targets=targets,
-                                            allow_region_move=allow_region_move, deep=deep)
+                                            options=recheck)
                 if not after.rollouts or not any(r.starting for r in after.rollouts):
                     continue
                 check_guards(after)
@@ -430,7 +420,7 @@ def apply_pass(
                 lost = _lost(held)
                 observed = fleet.observe()
                 after = fleet.plan_from(fleet.load(), observed, targets=targets,
-                                        allow_region_move=allow_region_move, deep=deep)
+                                        options=recheck)
             report = ApplyReport(replace(plan, actions=tuple(done)), outcomes, after, observed,
                                  lost=lost)
     except LockLostError as exc:  # on release: what the pass did (new keys too) is still told

@@ -12,7 +12,7 @@ import pytest
 
 from saas_infra.errors import ManifestError
 from saas_infra.manifest import load_tenants, parse_fleet, parse_manifest
-from saas_infra.plan import ActionKind, MoveRegion, Plan
+from saas_infra.plan import ActionKind, MoveRegion, PassOptions, Plan
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import apply_pass
 from saas_infra.render import plan as render
@@ -234,7 +234,7 @@ def test_apply_refuses_the_move_without_the_flag_and_other_tenants_go_on(
 
 
 def test_the_flag_moves_the_data_and_the_tenant_converges(fleet, emu, clock, in_us) -> None:
-    converge(fleet, allow_region_move=True)
+    converge(fleet, options=PassOptions(allow_region_move=True))
     for name in ("Postgres", "Redis"):
         assert placement(emu, "acme", name) == {EU: {"numReplicas": 1}}
         assert service_of(emu, "acme", name)["volume"]["state"] == "MIGRATING"
@@ -248,7 +248,7 @@ def test_the_flag_moves_the_data_and_the_tenant_converges(fleet, emu, clock, in_
 
 
 def test_a_saved_plan_records_the_confirmation(fleet, tenants_dir, emu, clock, in_us) -> None:
-    saved = Plan.from_json(fleet.plan(allow_region_move=True).to_json())
+    saved = Plan.from_json(fleet.plan(options=PassOptions(allow_region_move=True)).to_json())
     assert saved.actions[0].change.confirmed
     converge(fleet, plan=saved)
     assert placement(emu, "acme", "Postgres") == {EU: {"numReplicas": 1}}
@@ -258,7 +258,7 @@ def test_a_saved_plan_without_it_is_refused_then_confirmed_at_apply(fleet, emu, 
     saved = Plan.from_json(fleet.plan().to_json())
     report = apply_pass(fleet, plan=saved)
     assert [o.tenant for o in report.failed] == ["acme"]
-    converge(fleet, plan=Plan.from_json(fleet.plan().to_json()), allow_region_move=True)
+    converge(fleet, plan=Plan.from_json(fleet.plan().to_json()), options=PassOptions(allow_region_move=True))
     assert placement(emu, "acme", "Redis") == {EU: {"numReplicas": 1}}
 
 
@@ -313,7 +313,7 @@ def test_a_database_moved_on_railway_is_a_data_move_back(fleet, tenants_dir, emu
     assert move.kind is ActionKind.MOVE_REGION
     assert [(s.name, s.region) for s in move.change.services] == [("Postgres", US)]
     assert apply_pass(fleet).failed  # not without the flag
-    converge(fleet, allow_region_move=True)
+    converge(fleet, options=PassOptions(allow_region_move=True))
     clock.advance(minutes=10)
     assert service_of(emu, "acme", "Postgres")["volume"]["region"] == EU
 
@@ -328,7 +328,7 @@ def test_a_move_that_died_before_its_redeploy_is_finished(fleet, tenants_dir, em
     move = fleet.plan().actions[0]
     assert move.kind is ActionKind.MOVE_REGION
     assert [(s.region, s.write) for s in move.change.services] == [(US, False), (US, False)]
-    converge(fleet, allow_region_move=True)
+    converge(fleet, options=PassOptions(allow_region_move=True))
     assert service_of(emu, "acme", "Redis")["volume"]["state"] == "MIGRATING"
 
 

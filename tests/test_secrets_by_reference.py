@@ -13,7 +13,7 @@ import pytest
 
 from saas_infra.errors import ManifestError
 from saas_infra.manifest import load_tenants
-from saas_infra.plan import ActionKind, Create, Plan, SetSecrets
+from saas_infra.plan import ActionKind, Create, PassOptions, Plan, SetSecrets
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import apply_pass
 from tests.test_apply import converge, gateway_of, kinds, projects, write_manifest
@@ -158,12 +158,12 @@ def test_a_present_secret_is_left_alone_until_resync_rewrites_it(fleet, client, 
     converge(fleet)
     _set_by_hand(fleet, client, "ANTHROPIC_API_KEY", OTHER)  # rotated on Railway by hand
     assert fleet.plan().empty  # secrets are compared by name: present is enough
-    plan = fleet.plan(resync_secrets=True)
+    plan = fleet.plan(options=PassOptions(resync_secrets=True))
     [action] = plan.actions
     assert isinstance(action.change, SetSecrets) and action.change.resync
     assert "rewritten (--resync-secrets)" in action.reason
     assert VALUE not in plan.to_json() and OTHER not in plan.to_json()
-    converge(fleet, resync_secrets=True)
+    converge(fleet, options=PassOptions(resync_secrets=True))
     assert gateway_of(emu, "acme")["variables"]["ANTHROPIC_API_KEY"] == VALUE
 
 
@@ -173,7 +173,7 @@ def test_a_sealed_secret_is_present_by_name_and_left_alone(fleet, tenants_dir, e
     converge(fleet)
     emu.seal_variable("luthien-acme", "gateway", "ANTHROPIC_API_KEY")
     assert fleet.plan().empty
-    assert kinds(fleet.plan(resync_secrets=True)) == [("acme", "set-secrets")]
+    assert kinds(fleet.plan(options=PassOptions(resync_secrets=True))) == [("acme", "set-secrets")]
 
 
 def test_a_secret_shown_empty_is_missing_and_set_again(fleet, client, tenants_dir, emu):

@@ -12,6 +12,7 @@ import pytest
 
 from saas_infra.manifest import parse_manifest
 from saas_infra.marker import Marker, parse_marker
+from saas_infra.plan import PassOptions
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import apply_pass
 from tests.test_apply import converge, gateway_of, kinds, project_of, write_manifest
@@ -147,13 +148,13 @@ def test_limits_changed_on_railway_are_seen_only_by_deep_and_repaired(fleet, ten
     ops.service_instance_limits_update(fleet.client, service_id=gateway,
                                        environment_id=environment, vcpus=8)
     assert fleet.plan().empty  # the record still says 2/4: a normal plan reads nothing more
-    deep = fleet.plan(deep=True)
+    deep = fleet.plan(options=PassOptions(deep=True))
     assert kinds(deep) == [("acme", "set-limits")] and deep.deep
     assert "8 vCPU" in deep.actions[0].reason
-    report = apply_pass(fleet, deep=True)
+    report = apply_pass(fleet, options=PassOptions(deep=True))
     assert report.converged
     assert gateway_of(emu, "acme")["limits"] == {"vCPUs": 2.0, "memoryGB": 4.0}
-    assert fleet.plan(deep=True).empty
+    assert fleet.plan(options=PassOptions(deep=True)).empty
 
 
 def test_a_schedule_changed_on_railway_is_repaired_by_deep(fleet, write_tenant, emu):
@@ -162,8 +163,8 @@ def test_a_schedule_changed_on_railway_is_repaired_by_deep(fleet, write_tenant, 
     _, _, _, volume = ids(fleet, "acme")
     ops.volume_backup_schedule_update(fleet.client, volume_instance_id=volume, kinds=[])
     assert fleet.plan().empty
-    assert kinds(fleet.plan(deep=True)) == [("acme", "set-backups")]
-    assert apply_pass(fleet, deep=True).converged
+    assert kinds(fleet.plan(options=PassOptions(deep=True))) == [("acme", "set-backups")]
+    assert apply_pass(fleet, options=PassOptions(deep=True)).converged
     assert schedules(emu, "acme") == ["DAILY"]
 
 
@@ -231,7 +232,7 @@ def test_a_normal_noop_plan_reads_nothing_per_tenant_and_deep_reads_two_calls_ea
     fleet.plan()
     normal = list(calls)
     calls.clear()
-    fleet.plan(deep=True)
+    fleet.plan(options=PassOptions(deep=True))
     assert "ServiceInstanceLimits" not in normal
     assert sorted(set(calls) - set(normal)) == ["ServiceInstanceLimits",
                                                 "VolumeInstanceBackupScheduleList"]

@@ -11,6 +11,7 @@ from saas_infra import render
 from saas_infra.clock import parse_time
 from saas_infra.errors import ConfigError, ManifestError
 from saas_infra.manifest import canary_warnings, lacks_provider_key, read_fleet
+from saas_infra.plan import PassOptions
 from saas_infra.render import data, text
 
 from .base import (
@@ -93,9 +94,9 @@ def plan(s: Session, detailed_exitcode: bool, markdown: bool, out_file: Path | N
         at = parse_time(at_time) if at_time else None
     except ValueError:
         raise ConfigError(f"--at {at_time!r} is not a time; e.g. 2026-12-31T00:00:00Z") from None
+    options = PassOptions(resync_secrets, allow_region_move, deep)
     result = s.fleet.plan_from(manifests, s.fleet.observe(), targets=targets, at=at,
-                               resync_secrets=resync_secrets,
-                               allow_region_move=allow_region_move, deep=deep)
+                               options=options)
     if out_file:
         out_file.write_text(result.to_json() + "\n")
         s.show([text.saved_plan(str(out_file))])
@@ -150,11 +151,11 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
     from saas_infra.reconcile import apply_pass, check_guards
 
     fleet = s.fleet
+    options = PassOptions(resync_secrets, allow_region_move, deep)
     saved = _saved_plan(plan_file) if plan_file else None
     shown = False
     if saved is None and s.interactive and not yes:
-        preview = fleet.plan(targets=targets, resync_secrets=resync_secrets,
-                             allow_region_move=allow_region_move, deep=deep)
+        preview = fleet.plan(targets=targets, options=options)
         if s.as_json:  # stdout is for the JSON report: the question goes to stderr
             s.console.message(render.summary_line(preview))
         else:
@@ -172,8 +173,7 @@ def apply(s: Session, yes: bool, plan_file: Path | None, targets: tuple[str, ...
             saved, shown = preview, True
     on_plan = None if shown or s.as_json or markdown else _show_plan(s)
     report = apply_pass(fleet, plan=saved, targets=targets, progress=s.progress(),
-                        on_plan=on_plan, resync_secrets=resync_secrets,
-                        allow_region_move=allow_region_move, deep=deep)
+                        on_plan=on_plan, options=options)
     return _finish(s, report, markdown=markdown)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from saas_infra.plan import (
     HealthGate,
     Limits,
     MoveRegion,
+    PassOptions,
     PlacedService,
     Plan,
     RecordFailure,
@@ -642,6 +644,35 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
                 rollouts=rollouts, deep=True)
     again = Plan.from_json(plan.to_json())
     assert again == plan and not again.edited
+
+
+def _saved(*changes, deep=False) -> Plan:
+    return Plan.from_json(Plan(at="x", actions=tuple(Action("a", "why", c, "prj") for c in changes),
+                               deep=deep).to_json())
+
+
+RESYNC = SetSecrets({"API_TOKEN": "CI_TOKEN"}, GatewayRef("env", "svc"), resync=True)
+MOVE = MoveRegion("europe-west4-drams3a", (PlacedService("Postgres", "pg", "us-west2"),), "env")
+
+
+def test_a_saved_plan_carries_the_options_its_actions_record():
+    assert PassOptions.from_plan(_saved(MOVE)) == PassOptions()
+    assert PassOptions.from_plan(_saved(RESYNC, replace(MOVE, confirmed=True), deep=True)) == \
+        PassOptions(resync_secrets=True, allow_region_move=True, deep=True)
+
+
+def test_applying_a_saved_plan_adds_a_resync_or_deep_read_but_confirms_only_its_moves():
+    asked = PassOptions(resync_secrets=True, allow_region_move=True, deep=True)
+    assert asked.with_saved(_saved(MOVE)) == PassOptions(resync_secrets=True, deep=True)
+    assert PassOptions().with_saved(_saved(RESYNC, deep=True)) == \
+        PassOptions(resync_secrets=True, deep=True)
+    assert PassOptions().with_saved(_saved(replace(MOVE, confirmed=True))) == \
+        PassOptions(allow_region_move=True)
+
+
+def test_the_recheck_after_a_pass_compares_secrets_by_name_again():
+    asked = PassOptions(resync_secrets=True, allow_region_move=True, deep=True)
+    assert asked.for_recheck() == PassOptions(allow_region_move=True, deep=True)
 
 
 def test_a_plan_saved_by_an_older_version_is_refused_with_what_to_do():

@@ -395,11 +395,10 @@ def apply_pass(
             outcomes = applier.apply(plan)
             lost = _lost(held)
             observed = fleet.observe()  # reads only: what the pass did, even with the lock lost
+            # The checks after apply plan as the pass did (moves confirmed as the operator
+            # confirmed them), but compare secrets by name again.
             recheck = options.for_recheck()
-            # Unlike the wave re-plans below, this first check plans moves unconfirmed (kept as
-            # it was; whether it should confirm them too is an open question).
-            after = fleet.plan_from(fleet.load(), observed, targets=targets,
-                                    options=replace(recheck, allow_region_move=False))
+            after = fleet.plan_from(fleet.load(), observed, targets=targets, options=recheck)
             done = list(plan.actions)
             # `advance: all`: wave after wave in this pass, each once the one before soaked.
             for _ in range(_MAX_WAVES):

@@ -277,6 +277,9 @@ class _TenantRun:
                 self.set_variables(self.gateway_ids(project_id, change.gateway), change)
             case SetSecrets() as change:
                 self.set_secrets(self.gateway_ids(project_id, change.gateway), change.secrets)
+            case UpdateSource(source=source, gateway=gateway, deploy=False):
+                self.gateway_ids(project_id, gateway)
+                self.assign_image(source.image)
             case UpdateSource(source=source, gateway=gateway, gate=gate):
                 self.update_source(self.gateway_ids(project_id, gateway), source)
                 if gate is not None:  # an image channel's new image, in its rollout's wave
@@ -614,6 +617,18 @@ class _TenantRun:
         )
         self.step("source", "updated")  # serviceConnect deploys the new source
 
+    def assign_image(self, image: str | None) -> None:
+        """The gateway's source names `image`, deploying nothing (serviceInstanceUpdate: see
+        the emulator's instances.py for Railway's evidence). Every later deploy from the source
+        (a variable, secret, settings or limits change) then takes this image."""
+        if not image:
+            raise PlanError(f"tenant {self.outcome.tenant}: a source reset names no image")
+        _, environment_id, service_id = self.ids
+        ops.service_instance_update(self.client, service_id=service_id,
+                                    environment_id=environment_id,
+                                    settings={"source": {"image": image}})
+        self.step("source", f"set to {image}, not deployed")
+
     def connect_new_gateway(self, change: Create) -> None:
         """A gateway created (or adopted) empty by this pass: its settings are written, then
         its source is connected, and that connect is its one deployment, settings included.
@@ -881,7 +896,11 @@ class _TenantRun:
 
     def rollback(self, failed: str) -> str:
         """deploymentRollback to the newest deployment that can be rolled back to and runs
-        another version than `failed`; what happened, in words."""
+        another version than `failed`; what happened, in words. A rollback restores the image
+        but not the source, which still names the failed image its update-source connected: it
+        is set back to the image now running, or the next deploy from the source (a variable
+        change, say) would ship the failed one ungated. A pass that dies in between is repaired
+        by the next (diff plans the same reset for a tenant the rollout has not reached)."""
         project_id, environment_id, service_id = self.ids
         history = ops.deployment_history(self.client, project_id=project_id,
                                          environment_id=environment_id, service_id=service_id,
@@ -892,6 +911,8 @@ class _TenantRun:
             if deployment.get("canRollback") and version and version != failed:
                 ops.deployment_rollback(self.client, deployment["id"])
                 self.step("rollback", "requested")
+                if not _is_commit(version) and not _is_commit(failed):
+                    self.assign_image(version)
                 return f"rolled back to {_short(version)} (deployment {deployment['id']})"
         self.step("rollback", "nothing to roll back to")
         return "no earlier deployment can be rolled back to"
@@ -1003,7 +1024,11 @@ class _Gated:
 
 
 def _short(version: str) -> str:
-    return version[:12] if len(version) == 40 and "/" not in version else version
+    return version[:12] if _is_commit(version) else version
+
+
+def _is_commit(version: str) -> bool:
+    return len(version) == 40 and "/" not in version
 
 
 def _has_source(gateway: ObservedService | None) -> bool:
@@ -1016,7 +1041,9 @@ def _deploys(action: Action) -> bool:
             return bool(values)
         case SetSecrets():
             return True
-        case UpdateSource() | Redeploy() | UpdateSettings():
+        case UpdateSource(deploy=deploy):
+            return deploy
+        case Redeploy() | UpdateSettings():
             return True
         case SetLimits(deploy=deploy):
             return deploy

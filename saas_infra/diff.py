@@ -72,6 +72,7 @@ from saas_infra.rollout import (
     ChannelRollout,
     Failure,
     State,
+    TenantRollout,
     derive,
     describe_failure,
     short,
@@ -253,8 +254,9 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
     the rollout's health gate, and its failed tenants roll back when the rollout says so. An
     image channel's version comes by a source change (serviceConnect deploys it): held and
     gated the same way. A redeploy of a tenant the rollout has not reached redeploys what it
-    runs, and a new tenant is created on the version the others ran before, joining the
-    rollout in its wave."""
+    runs, a held-back image tenant whose source names another image than it runs gets its
+    source set back first (no deploy), and a new tenant is created on the version the others
+    ran before, joining the rollout in its wave."""
     if not rollouts:
         return actions
     members = {t.name: r for r in rollouts for t in r.tenants}
@@ -275,9 +277,9 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
                                    f"{action.reason}",
                                    change=replace(change, gate=_gate(rollout, action.tenant,
                                                                      observed))))
-            elif tenant is None or rollout.reached(tenant):
+            elif tenant is None or (rollout.reached(tenant) and not _held_back(rollout, tenant)):
                 out.append(action)
-            continue  # held: the new image waits for the tenant's wave
+            continue  # held: the new image waits for the tenant's wave (or a resume)
         if rollout is not None and isinstance(change, Create):
             out.append(_create_on_previous(action, change, rollout))
             continue
@@ -303,7 +305,51 @@ def _roll_out(actions: list[Action], rollouts: Sequence[ChannelRollout], observe
                 desired_source(wanted[name].manifest.gateway), True, _gateway_ref(project),
                 gate=_gate(rollout, name, observed)), project_id=project.id))
         out += _rollbacks(rollout, observed, in_scope)
+        out = _source_resets(out, rollout, observed, in_scope)
     return out
+
+
+def _held_back(rollout: ChannelRollout, tenant: TenantRollout) -> bool:
+    """Whether the channel's new version must not reach the tenant by any deploy now: the
+    rollout has not come to it (halted, or its wave not started), or it failed on the version
+    and was rolled back."""
+    if tenant.running == rollout.version:
+        return False
+    return not rollout.reached(tenant) or tenant.state is State.FAILED
+
+
+def _source_resets(actions: list[Action], rollout: ChannelRollout, observed: Observed,
+                   in_scope: Callable[[str], bool]) -> list[Action]:
+    """An image tenant held back whose source names another image than the one it runs (a pass
+    died between its rollback and the source reset that follows it, in apply) gets its source
+    set back without a deploy, before its other actions: each of those that deploys takes the
+    source's image."""
+    out = list(actions)
+    for tenant in rollout.tenants:
+        project = observed.tenant_project(tenant.name)
+        gateway = project.gateway if project else None
+        running = tenant.running
+        if (project is None or gateway is None or not in_scope(tenant.name)
+                or not _held_back(rollout, tenant) or running is None or _is_commit(running)
+                or gateway.repo or not gateway.image or gateway.image == running
+                or any(a.tenant == tenant.name and a.kind is ActionKind.CREATE for a in out)):
+            continue
+        reset = Action(tenant.name, f"gateway source {gateway.image} -> {running}, the image it "
+                       f"runs, without a deploy ({_held_why(rollout, tenant)}): a later deploy would "
+                       "take the source's",
+                       UpdateSource(Source(image=running), _gateway_ref(project), deploy=False),
+                       project_id=project.id)
+        at = next((i for i, a in enumerate(out) if a.tenant == tenant.name), len(out))
+        out.insert(at, reset)
+    return out
+
+
+def _held_why(rollout: ChannelRollout, tenant: TenantRollout) -> str:
+    if tenant.state is State.FAILED:
+        return f"{short(rollout.version)} {describe_failure(tenant)}"
+    if rollout.halted:
+        return f"the rollout of channel {rollout.channel} to {short(rollout.version)} is halted"
+    return _held_reason(rollout, tenant.name)
 
 
 def _redeploy_unreached(action: Action, change: Redeploy, rollout: ChannelRollout,

@@ -170,12 +170,15 @@ class Create:
 @dataclass(frozen=True)
 class UpdateSource:
     """Connect the gateway to `source` (serviceConnect, which deploys it). For a channel that
-    pins an image, this is how a new image reaches a tenant: in its rollout's wave, gated."""
+    pins an image, this is how a new image reaches a tenant: in its rollout's wave, gated.
+    Without `deploy`, an image is only assigned (serviceInstanceUpdate): a rolled-back
+    tenant's source set back to the image it runs, so no later deploy takes the failed one."""
 
     kind: ClassVar[ActionKind] = ActionKind.UPDATE_SOURCE
     source: Source
     gateway: GatewayRef
     gate: HealthGate | None = None  # a rollout's wave: wait for health before it is done
+    deploy: bool = True
 
 
 @dataclass(frozen=True)

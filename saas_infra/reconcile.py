@@ -37,6 +37,7 @@ from saas_infra.manifest import (
     region_problems,
 )
 from saas_infra.manifest.models import FleetFile
+from saas_infra.marker import parse_marker
 from saas_infra.plan import (
     Action,
     ActionKind,
@@ -48,6 +49,7 @@ from saas_infra.plan import (
     MoveRegion,
     PassOptions,
     Plan,
+    RecordFailure,
     RolloutView,
     SetSecrets,
 )
@@ -420,6 +422,19 @@ def apply_pass(
                 observed = fleet.observe()
                 after = fleet.plan_from(fleet.load(), observed, targets=targets,
                                         options=recheck)
+            # A failure record the pass's own deploys left stale (the tenant now runs its
+            # channel's version healthily) is housekeeping, not a change left undone: cleared
+            # here, as a later pass would clear it, before the pass is judged converged.
+            tidy = [] if lost else _stale_records(after)
+            if tidy:
+                if on_plan:
+                    on_plan(Plan(at=after.at, actions=tuple(tidy), targets=after.targets))
+                outcomes += applier.apply(replace(after, actions=tuple(tidy)))
+                done += tidy
+                lost = _lost(held)
+                observed = fleet.observe()
+                after = fleet.plan_from(fleet.load(), observed, targets=targets,
+                                        options=recheck)
             report = ApplyReport(replace(plan, actions=tuple(done)), outcomes, after, observed,
                                  lost=lost)
     except LockLostError as exc:  # on release: what the pass did (new keys too) is still told
@@ -463,6 +478,16 @@ def _next_wave(after: Plan, outcomes: list[TenantOutcome], lost: str | None) -> 
     if any(r.starting for r in going):
         return 0.0
     return float(min(r.soak_remaining or 0 for r in going))
+
+
+def _stale_records(after: Plan) -> list[Action]:
+    """The record-failure actions that only clear a marker's failure record, of tenants with
+    nothing else left to do: the pass applies them before it judges convergence."""
+    clears = {a.tenant for a in after.actions if isinstance(a.change, RecordFailure)
+              and (found := parse_marker(a.change.description)) is not None
+              and found.failed is None}
+    others = {a.tenant for a in after.actions if not isinstance(a.change, RecordFailure)}
+    return [a for a in after.actions if a.tenant in clears - others]
 
 
 def _lost(held: fleet_lock.FleetLock) -> str | None:

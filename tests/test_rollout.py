@@ -381,3 +381,44 @@ def test_a_tenant_gateway_image_may_still_pin_a_version_tag(tenants_dir: Path):
         "version: 1\nname: acme\ngateway: {image: 'ghcr.io/o/p:1.2.3'}\n")
     [acme] = load_tenants(tenants_dir)
     assert acme.manifest.gateway.image == "ghcr.io/o/p:1.2.3"
+
+
+def test_advance_wave_fix_forward_clears_the_stale_failure_record_in_its_own_pass(
+        rolled: Fleet, emu: Emulator, run_cli):
+    set_fleet(rolled, fleet_yaml(BAD, advance="wave"))
+    [failed] = apply_pass(rolled).failed  # delta crashes, its marker records the failure
+    assert failed.tenant == "delta"
+    rolled.clock.advance(minutes=SETTLE_MINUTES)
+    set_fleet(rolled, fleet_yaml(V2, advance="wave"))  # fix forward
+    result = run_cli("apply", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Not converged" not in result.output
+    assert "record-failure" in result.output  # the clean-up is shown as it is applied
+    assert result.stdout.strip().splitlines()[-1] == (
+        "Applied 2 changes to 1 tenant; converged; the rollout of stable continues on the next "
+        "pass (wave 2 of 3).")
+    assert [running(emu, t) for t in TENANTS] == [V1, V1, V2, V1]
+    [delta] = [p for p in emu.snapshot()["projects"]
+               if p["name"] == "luthien-delta" and p["deletedAt"] is None]
+    assert "failed=" not in delta["description"]
+
+
+def test_a_wave_pass_says_the_rollout_continues_on_the_next_pass(rolled: Fleet, emu: Emulator,
+                                                                 run_cli):
+    set_fleet(rolled, fleet_yaml(V2, advance="wave"))
+    first = run_cli("apply", "--yes")
+    assert first.exit_code == 0, first.output
+    verdict = first.stdout.strip().splitlines()[-1]
+    assert verdict == ("Applied 1 change to 1 tenant; converged; the rollout of stable continues "
+                       "on the next pass (wave 2 of 3)."), verdict
+    rolled.clock.advance(minutes=11)
+    second = run_cli("apply", "--yes")
+    assert second.exit_code == 0, second.output
+    assert second.stdout.strip().splitlines()[-1] == (
+        "Applied 1 change to 1 tenant; converged; the rollout of stable continues on the next "
+        "pass (wave 3 of 3).")
+    rolled.clock.advance(minutes=11)
+    last = run_cli("apply", "--yes")
+    assert last.exit_code == 0, last.output
+    assert last.stdout.strip().splitlines()[-1] == "Applied 2 changes to 2 tenants; converged."
+    assert {running(emu, t) for t in TENANTS} == {V2}

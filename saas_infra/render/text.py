@@ -226,7 +226,20 @@ def apply_verdict(report: Any) -> str:
         return f"{done}; the rollout of {halted} is halted; not converged."
     if not report.converged:
         return f"{done}; not converged."
-    return f"{done}; converged."
+    return f"{done}; converged{_continues(report)}."
+
+
+def _continues(report: Any) -> str:
+    """`advance: wave`: each rollout a later pass goes on with, and the wave it starts next
+    (the pass converged, yet the fleet is not all on the new version)."""
+    after = getattr(report, "after", None)
+    said = ""
+    for rollout in after.rollouts if after is not None else ():
+        wave = next((w.wave for w in rollout.waves if w.old or w.starting), None)
+        if rollout.advance == "wave" and not rollout.halted and wave is not None:
+            said += (f"; the rollout of {rollout.channel} continues on the next pass (wave "
+                     f"{wave} of {len(rollout.waves)})")
+    return said
 
 
 NOTHING_TO_DO = "Nothing to do: Railway matches the manifests."

@@ -935,16 +935,19 @@ def _unchecked_values(wanted: Mapping[str, LoadedManifest],
 
 
 def _following_branches(wanted: Mapping[str, LoadedManifest]) -> list[str]:
-    """One warning naming every tenant that follows a branch: every push to it deploys them,
-    untested and all at once."""
+    """One warning naming every tenant that follows a branch: every push to their branch deploys
+    them, untested and all at once. A tenant whose deletion is scheduled is left out: it is
+    going, and moving it to a channel or a pin would be wasted work."""
     following = [f"{name} on {gateway.branch or 'main'}" for name in sorted(wanted)
-                 if not (gateway := wanted[name].manifest.gateway).pinned]
+                 if not (gateway := wanted[name].manifest.gateway).pinned
+                 and wanted[name].manifest.deletion is None]
     if not following:
         return []
     one = len(following) == 1
     return [f"{_some(following, 'tenant', shown=len(following))} "
-            f"follow{'s' if one else ''} a branch: every push to it deploys "
-            f"{'it' if one else 'them'} at once, untested; to release deliberately, follow a "
+            f"follow{'s' if one else ''} a branch: every push to "
+            f"{'its branch deploys it' if one else 'their branch deploys them'} at once, "
+            "untested; to release deliberately, follow a "
             "release channel of fleet.yaml (channel: NAME) or pin a version (gateway.commit: a "
             "full commit SHA)."]
 

@@ -319,8 +319,8 @@ def create(fleet: Fleet, name: str, *, repo: str | None = None, branch: str | No
     if apply:
         observed = fleet.observe()
         _refuse_taken(observed, name)
-    path = mf.write_new_manifest(fleet.tenants_dir, name, repo=repo, branch=branch,
-                                 commit=commit, image=image)
+    path = mf.write_created_manifest(fleet.tenants_dir, name, repo=repo, branch=branch,
+                                     commit=commit, image=image, fleet_file=fleet.fleet_file)
     result = VerbResult(name, fleet.clock.now(), manifest_path=display_path(path))
     if not apply:
         return result

@@ -25,7 +25,8 @@ def follows_warning(*tenants: str, branch: str = "main") -> str:
     one = len(tenants) == 1
     names = ", ".join(f"{t} on {branch}" for t in tenants)
     return (f"{len(tenants)} tenant{'' if one else 's'} ({names}) follow{'s' if one else ''} a "
-            f"branch: every push to it deploys {'it' if one else 'them'} at once, untested; to "
+            f"branch: every push to {'its branch deploys it' if one else 'their branch deploys them'}"
+            " at once, untested; to "
             "release deliberately, follow a release channel of fleet.yaml (channel: NAME) or pin "
             "a version (gateway.commit: a full commit SHA).")
 

@@ -16,9 +16,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from saas_infra import manifest as mf
 from saas_infra.cli import Runtime, cli
 from saas_infra.emulator import Emulator, RateLimits
-from tests.conftest import fleet_projects, follows_warning
+from tests.conftest import fleet_projects
 
 KEY_NAMES = ("CLIENT_API_KEY", "ADMIN_API_KEY")
 SAVE_KEYS = ("Save these keys now: they are shown only once (`saas-infra credentials {name}` "
@@ -221,6 +222,68 @@ def test_create_no_apply_only_writes_the_file_and_needs_no_token(run_cli, emu, t
     assert emu.counts["total"] == 0
 
 
+SHA_STABLE = "d82e6376367c165e38e18ce15f990dd037c5e07c"
+
+
+def test_create_without_a_fleet_file_writes_the_default_repo_branch_and_auth_mode(
+        run_cli, tenants_dir):
+    assert run_cli("create", "acme", "--no-apply", env={"RAILWAY_TOKEN": None}).exit_code == 0
+    assert (tenants_dir / "acme.yaml").read_text() == (
+        "version: 1\nname: acme\ngateway:\n  repo: LuthienResearch/luthien-proxy\n  branch: main\n"
+        "  auth_mode: both\n")
+
+
+def test_create_leaves_the_source_to_fleet_yaml_defaults_that_give_one(run_cli, tenants_dir):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        "version: 1\ndefaults:\n  gateway: {repo: acme-corp/proxy, branch: stable, "
+        "auth_mode: client_key}\n")
+
+    result = run_cli("create", "acme", "--no-apply", env={"RAILWAY_TOKEN": None})
+
+    assert result.exit_code == 0, result.stderr
+    assert (tenants_dir / "acme.yaml").read_text() == "version: 1\nname: acme\n"
+    gateway = mf.load_tenant_file(tenants_dir / "acme.yaml").manifest.gateway
+    assert (gateway.repo, gateway.branch, gateway.auth_mode) == (
+        "acme-corp/proxy", "stable", "client_key")
+
+
+def test_create_of_a_channel_tenant_writes_no_branch_and_follows_the_channel(
+        run_cli, tenants_dir):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        f"version: 1\ndefaults:\n  channel: stable\nchannels:\n  stable: {{commit: {SHA_STABLE}}}\n")
+
+    result = run_cli("create", "acme", "--no-apply", env={"RAILWAY_TOKEN": None})
+
+    assert result.exit_code == 0, result.stderr
+    # the channel pins a commit, which needs a repo; nothing else is written
+    assert (tenants_dir / "acme.yaml").read_text() == (
+        "version: 1\nname: acme\ngateway:\n  repo: LuthienResearch/luthien-proxy\n")
+    loaded = mf.load_tenant_file(tenants_dir / "acme.yaml")
+    assert (loaded.channel, loaded.manifest.gateway.commit) == ("stable", SHA_STABLE)
+
+
+def test_create_with_a_source_flag_writes_it_despite_fleet_yaml_defaults(run_cli, tenants_dir):
+    (tenants_dir.parent / "fleet.yaml").write_text(
+        "version: 1\ndefaults:\n  gateway: {repo: acme-corp/proxy}\n")
+
+    result = run_cli("create", "acme", "--branch", "dev", "--no-apply",
+                     env={"RAILWAY_TOKEN": None})
+
+    assert result.exit_code == 0, result.stderr
+    assert "  branch: dev\n" in (tenants_dir / "acme.yaml").read_text()
+
+
+def test_create_and_redeploy_help_say_where_defaults_and_redeployed_versions_come_from(
+        run_cli):
+    created = " ".join(run_cli("create", "--help").stdout.split())
+    redeployed = " ".join(run_cli("redeploy", "--help").stdout.split())
+    assert "Branch to deploy from [fleet.yaml's defaults if it has any, else main]" in created
+    assert "[fleet.yaml's defaults if it has any, else LuthienResearch/luthien-proxy]" in created
+    assert "an image tenant redeploys the image it runs" in redeployed
+    assert ("A channel tenant that its rollout has not reached yet redeploys the version it runs"
+            in redeployed)
+
+
 def test_create_whose_deploy_fails_keeps_the_manifest_shows_the_keys_and_exits_1(
         run_cli, emu, tenants_dir):
     emu.fail_next_deploy("gateway", "FAILED")
@@ -415,8 +478,7 @@ def test_status_shows_services_health_deadline_and_drift(run_cli, emu, client):
         f"  - Redis     SUCCESS  {services['Redis']['source']['image']}",
         "  - gateway   SUCCESS  LuthienResearch/luthien-proxy@main",
         "  drift: set-variables: gateway variables differ from the manifest: -LOG_LEVEL",
-        f"  warning: {follows_warning('acme')}",
-    )
+    )  # no branch warning: acme's deletion is scheduled
 
 
 def test_status_json_and_a_failing_health_probe(run_cli, emu):

@@ -205,6 +205,10 @@ def test_orphans_unmanaged_projects_and_pending_deletions_are_counted(
     assert details["tenants"] == ["acme", "globex"] and details["orphans"] == ["globex"]
     assert details["unmanaged"] == ["luthien-handmade"] and details["pending_deletion"] == ["gone"]
     assert checks["listing"]["details"]["pending_deletion"] == 1
+    # counts of one read in the singular ("1 orphan", never "1 orphans")
+    assert checks["fleet"]["summary"].startswith(
+        "2 tenants, 1 pending deletion, 1 unmanaged luthien-* project; 1 manifest, 1 orphan; a "
+        "pass now would make ")
     assert result.exit_code == 0, result.stdout
 
 

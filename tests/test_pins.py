@@ -14,6 +14,7 @@ from saas_infra import manifest as mf
 from saas_infra import verbs
 from saas_infra.emulator import Emulator
 from saas_infra.errors import ManifestError
+from saas_infra.manifest.models import Tombstone
 from saas_infra.plan import ActionKind, SetVersion, Source
 from saas_infra.railway import operations as ops
 from saas_infra.reconcile import Fleet, apply_pass
@@ -189,8 +190,16 @@ def test_plan_warns_once_naming_the_tenants_that_follow_a_branch(two: Fleet,
     warnings = [w for w in two.plan().warnings if "follow a branch" in w]
     assert len(warnings) == 1
     assert warnings[0].startswith("2 tenants (globex on main, initech on dev) follow a branch: "
-                                  "every push to it deploys them at once")
+                                  "every push to their branch deploys them at once")
     assert "acme" not in warnings[0] and "umbrella" not in warnings[0]
+
+
+def test_the_branch_warning_leaves_out_a_tenant_whose_deletion_is_scheduled(
+        two: Fleet, write_tenant) -> None:
+    write_tenant("initech", branch="dev", deletion=Tombstone(requested_at=two.clock.now()))
+    [warning] = [w for w in two.plan().warnings if "follow" in w and "a branch" in w]
+    assert warning.startswith("1 tenant (globex on main) follows a branch: every push to its "
+                              "branch deploys it at once")
 
 
 def test_no_follow_warning_when_every_tenant_is_pinned(fleet: Fleet, write_tenant) -> None:

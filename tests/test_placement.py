@@ -99,7 +99,7 @@ def test_an_unknown_region_refuses_the_pass_naming_file_field_and_valid_ids(
         apply_pass(fleet)
     [problem] = caught.value.problems
     assert (problem.file.endswith("acme.yaml"), problem.line, problem.field) == (True, 5, "region")
-    assert "did you mean europe-west4-drams3a (EU West)?" in problem.message
+    assert "did you mean europe-west4-drams3a (EU West)? Valid regions: " in problem.message
     for region in (US, "us-east4-eqdc4a", EU, "asia-southeast1-eqsg3a"):
         assert region in problem.message
     assert not any(op.endswith("Create") or "Deploy" in op for op in sent), sent
@@ -134,6 +134,7 @@ def test_a_fleet_file_region_no_tenant_inherits_is_checked_at_its_line(
     [problem] = caught.value.problems
     assert (problem.file, problem.line, problem.field) == ("fleet.yaml", 6, "tiers.gold.region")
     assert "'mars-1' is not a region Railway offers" in problem.message
+    assert "?." not in problem.message and "Valid regions: " in problem.message
     assert sent.count("Regions") == 1
 
 

@@ -15,7 +15,7 @@ import pytest
 from saas_infra.emulator import Emulator
 from saas_infra.plan import ActionKind, Create, Redeploy
 from saas_infra.reconcile import Fleet, apply_pass
-from saas_infra.render import plan_text
+from saas_infra.render import plan_markdown, plan_text
 from tests.test_rollout import (  # noqa: F401  (known_commits: a fixture)
     BAD,
     REPO,
@@ -103,7 +103,13 @@ def test_a_new_tenant_of_a_halted_channel_is_created_on_the_old_version(halted: 
     assert create.change.source.commit == V1
     assert "111111111111" in create.reason and "halted" in create.reason
     text = "\n".join(line for line, _ in plan_text(plan))
-    assert "epsilon" in text
+    # the rollout view names it as new, on the version it is created on, never as old
+    [wave] = [line for line in text.splitlines() if line.startswith("  wave ") and "epsilon" in line]
+    assert wave.endswith("; new (created on 111111111111): epsilon"), wave
+    assert "old version: epsilon" not in text and "epsilon," not in wave
+    markdown = plan_markdown(plan)
+    assert "| old version | new |" in markdown
+    assert "| `epsilon` (created on 111111111111) |" in markdown
     report = apply_pass(halted)
     assert report.halted and not [o for o in report.failed if o.tenant == "epsilon"]
     halted.clock.advance(minutes=SETTLE_MINUTES)

@@ -26,8 +26,10 @@ def _exit(result: VerbResult) -> int:
 @command()
 @NAME
 @common
-@click.option("--repo", help="GitHub repo owner/repo [LuthienResearch/luthien-proxy].")
-@click.option("--branch", help="Branch to deploy from [main].")
+@click.option("--repo", help="GitHub repo owner/repo [fleet.yaml's defaults if it has any, else "
+              "LuthienResearch/luthien-proxy].")
+@click.option("--branch", help="Branch to deploy from [fleet.yaml's defaults if it has any, else "
+              "main].")
 @click.option("--commit", help="Pin the gateway to this full commit SHA of the repo: it runs "
               "exactly that commit, and no push deploys it.")
 @click.option("--image", help="Deploy a pinned image instead of a repo (digest or tag).")
@@ -36,6 +38,10 @@ def _exit(result: VerbResult) -> int:
 def create(s: Session, name: str, repo: str | None, branch: str | None, commit: str | None,
            image: str | None, no_apply: bool, no_wait: bool) -> int:
     """Create a tenant: write tenants/NAME.yaml, provision it, show its keys once.
+
+    Without --repo, --branch, --commit or --image, a fleet.yaml whose defaults give the gateway's
+    source or a release channel gives them to the tenant: its manifest names no source (it
+    inherits, and follows the channel).
 
     Waits until the gateway's first deployment succeeds. The keys are printed once, and never
     when CI is set; `saas-infra credentials NAME` reads them back from Railway.
@@ -60,7 +66,9 @@ def create(s: Session, name: str, repo: str | None, branch: str | None, commit: 
 def redeploy(s: Session, name: str, no_apply: bool, no_wait: bool) -> int:
     """Deploy the gateway again from the newest commit of its branch, and wait for it.
 
-    A pinned gateway (gateway.commit) deploys its pinned commit again, never the branch's head.
+    A pinned gateway (gateway.commit) deploys its pinned commit again, never the branch's head;
+    an image tenant redeploys the image it runs. A channel tenant that its rollout has not reached
+    yet redeploys the version it runs, never the channel's new one.
     """
     verbs.require_manifest(s.fleet_for(False), name)  # a typo fails before "Redeploying"
     verbs.check_manifests(s.fleet_for(False))

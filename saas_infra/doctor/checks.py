@@ -393,6 +393,10 @@ def _listing_verdict(facts: Facts, now: datetime, differences) -> Check:
     return Check("listing", Status.OK, summary, details=details)
 
 
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _counted(count, live: int, pending: int, against: str | None) -> str:
     """What Railway's projectCount (a field no Railway client uses) turned out to count."""
     if count is None:
@@ -503,8 +507,8 @@ def _fleet(setup: Setup, facts: Facts, now: datetime) -> Check:
     unmanaged = observed.unmanaged()
     leftovers = [p.name for p in observed.projects if is_doctor_project(p.name, p.description)
                  and not p.pending_deletion]
-    summary = (f"{len(managed)} tenants, {len(pending)} pending deletion, "
-               f"{len(unmanaged)} unmanaged luthien-* projects")
+    summary = (f"{_count(len(managed), 'tenant')}, {len(pending)} pending deletion, "
+               f"{_count(len(unmanaged), 'unmanaged luthien-* project')}")
     details: dict[str, Any] = {
         "tenants": sorted(managed), "pending_deletion": sorted(pending),
         "unmanaged": sorted(p.name for p in unmanaged), "doctor_projects": leftovers,
@@ -523,8 +527,8 @@ def _fleet(setup: Setup, facts: Facts, now: datetime) -> Check:
     blocked = sorted({f.tenant for f in plan.findings if f.kind.value == "blocked"})
     details.update(manifests=len(manifests), orphans=orphans, blocked=blocked,
                    pending_actions=len(plan.actions))
-    summary += (f"; {len(manifests)} manifests, {len(orphans)} orphans; a pass now would make "
-                f"{len(plan.actions)} changes")
+    summary += (f"; {_count(len(manifests), 'manifest')}, {_count(len(orphans), 'orphan')}; a "
+                f"pass now would make {_count(len(plan.actions), 'change')}")
     if plan.guards:
         return Check("fleet", Status.FAIL, summary, details=details,
                      fix="a pass would stop: " + "; ".join(g.message for g in plan.guards))

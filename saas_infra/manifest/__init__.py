@@ -13,6 +13,7 @@ from saas_infra.manifest.edit import (
     set_gateway_source,
     set_redeploy,
     set_tombstone,
+    write_created_manifest,
     write_new_manifest,
 )
 from saas_infra.manifest.loader import (
@@ -100,5 +101,6 @@ __all__ = [
     "set_gateway_source",
     "set_redeploy",
     "set_tombstone",
+    "write_created_manifest",
     "write_new_manifest",
 ]

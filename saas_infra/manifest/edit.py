@@ -117,6 +117,51 @@ def write_new_manifest(
         data["deletion"] = deletion.model_dump()
     path = directory / f"{name}.yaml"
     manifest = _validated(TenantManifest, data, display_path(path))  # also keeps `name` path-safe
+    return _write_new(directory, name, render_manifest(manifest, schema_ref=_schema_ref(directory)))
+
+
+def write_created_manifest(
+    directory: Path,
+    name: str,
+    *,
+    repo: str | None = None,
+    branch: str | None = None,
+    commit: str | None = None,
+    image: str | None = None,
+    fleet_file: Path | None = None,
+) -> Path:
+    """The manifest `create` writes. When fleet.yaml's defaults give the gateway's source or a
+    channel and no source is asked for, the manifest leaves its gateway to fleet.yaml (only a
+    `repo` where a channel needs one to pin a commit of), so it inherits the fleet's source,
+    branch and auth_mode like a hand-written short manifest. Otherwise, and without a fleet
+    file, it is `write_new_manifest`'s: the default repo on main, AUTH_MODE both."""
+    directory = Path(directory)
+    fleet, problems = read_fleet(directory, fleet_file)
+    if problems:
+        raise ManifestError(problems)
+    asked = any(v is not None for v in (repo, branch, commit, image))
+    if fleet is None or asked or not _defaults_give_source(fleet):
+        return write_new_manifest(directory, name, repo=repo, branch=branch, commit=commit,
+                                  image=image)
+    header = [f"# yaml-language-server: $schema={ref}"] if (ref := _schema_ref(directory)) else []
+    shown = display_path(directory / f"{name}.yaml")
+    for gateway in ([], ["gateway:", f"  repo: {_scalar(DEFAULT_REPO)}"]):
+        text = "\n".join([*header, "version: 1", f"name: {_scalar(name)}", *gateway]) + "\n"
+        manifest, _ = parse_manifest(text.encode("utf-8"), shown, stem=name, fleet=fleet)
+        if manifest is not None:
+            return _write_new(directory, name, text)
+    return write_new_manifest(directory, name)  # fleet.yaml gives too little: stand alone
+
+
+def _defaults_give_source(fleet: LoadedFleet) -> bool:
+    defaults = fleet.fleet.defaults
+    gateway = defaults.gateway
+    return defaults.channel is not None or (
+        gateway is not None and (gateway.repo is not None or gateway.image is not None))
+
+
+def _write_new(directory: Path, name: str, text: str) -> Path:
+    """Write a new tenant's manifest text; refuse when the tenant has a manifest."""
     for suffix in SUFFIXES:
         existing = directory / f"{name}{suffix}"
         if existing.exists():
@@ -127,7 +172,7 @@ def write_new_manifest(
     except OSError as exc:
         message = f"cannot create the tenants directory: {exc.strerror or exc}"
         raise ManifestError([ManifestProblem(display_path(directory), None, "", message)]) from exc
-    text = render_manifest(manifest, schema_ref=_schema_ref(directory))
+    path = directory / f"{name}.yaml"
     _write_atomic(path, text.encode("utf-8"), create=True)
     return path
 

@@ -78,7 +78,9 @@ def _refusal(region: str, known: Mapping[str, KnownRegion]) -> str | None:
                    else "")
         return (f"Railway has deprecated the region {region} and places nothing new there"
                 f"{instead}. Valid regions: {listed}")
-    return f"'{region}' is not a region Railway offers{_guess(region, valid)}. Valid regions: {listed}"
+    guess = _guess(region, valid)  # a guess ends in "?", which ends the sentence too
+    return (f"'{region}' is not a region Railway offers{guess}{'' if guess else '.'} "
+            f"Valid regions: {listed}")
 
 
 def _slug(text: str) -> str:

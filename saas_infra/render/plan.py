@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from saas_infra.plan import (
     Action,
     ActionKind,
+    Create,
     Delete,
     DeleteMode,
     FindingKind,
@@ -101,10 +102,11 @@ def plan_text(plan: Plan, *, show_unmanaged: bool = False) -> list[tuple[str, st
             lines.append((f"  ? {finding.kind.value:<10} {who}: {finding.reason}", "yellow"))
     for guard in plan.guards:
         lines.append((f"  x guard {guard.name}: {guard.message}", "red bold"))
+    created = new_tenants(plan)
     for rollout in plan.rollouts:
         lines.append((rollout_title(rollout), "bold"))
         lines += [(f"  {line}", "red" if "failed" in line else None)
-                  for line in rollout_wave_lines(rollout)]
+                  for line in rollout_wave_lines(rollout, created)]
         if rollout.reason:
             lines.append((f"  {rollout.reason}", "red bold" if rollout.halted else None))
     lines.append((summary_line(plan), "bold"))
@@ -122,27 +124,61 @@ def rollout_title(rollout: RolloutView) -> str:
             f"({_plural(len(rollout.waves), 'wave')}; {state}):")
 
 
-def rollout_wave_lines(rollout: RolloutView) -> list[str]:
-    """`wave N: deploying now: a, b; old version: c`, one line per wave."""
+def new_tenants(plan: Plan) -> dict[str, str]:
+    """The tenants this plan creates from nothing (no project yet), each with the version it is
+    created on ("" for none). A rollout counts them among its old tenants, since they are not
+    on the new version; the rollout view names them as new instead, a plan reader's word."""
+    return {a.tenant: a.change.source.commit or a.change.source.image or ""
+            for a in plan.actions
+            if isinstance(a.change, Create) and "project" in a.change.missing}
+
+
+def _split_new(names: tuple[str, ...],
+               created: dict[str, str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The old tenants that are old indeed, and the new ones by the version they are created on."""
+    old = [n for n in names if n not in created]
+    by_version: dict[str, list[str]] = {}
+    for name in (n for n in names if n in created):
+        by_version.setdefault(created[name], []).append(name)
+    return old, by_version
+
+
+def _created_on(version: str) -> str:
+    return f" (created on {short(version)})" if version else ""
+
+
+def rollout_wave_lines(rollout: RolloutView, created: dict[str, str] | None = None) -> list[str]:
+    """`wave N: deploying now: a, b; old version: c; new (created on v): d`, one line per wave."""
     out = []
     for wave in rollout.waves:
-        parts = [f"{word}: {', '.join(getattr(wave, key))}" for key, word in _WAVE_STATES
-                 if getattr(wave, key)]
+        old, new = _split_new(wave.old, created or {})
+        parts = [f"{word}: {', '.join(names)}" for key, word in _WAVE_STATES
+                 if (names := old if key == "old" else getattr(wave, key))]
+        parts += [f"new{_created_on(version)}: {', '.join(names)}"
+                  for version, names in new.items()]
         out.append(f"wave {wave.wave}: " + ("; ".join(parts) or "no tenants"))
     return out
 
 
 def _rollout_markdown(plan: Plan) -> list[str]:
     out = []
+    created = new_tenants(plan)
     for rollout in plan.rollouts:
         out += [f"### {_md(rollout_title(rollout).rstrip(':'))}", ""]
         if rollout.halted:
             out += ["> [!CAUTION]", f"> {_md(rollout.reason or 'halted')}", ""]
-        out += ["| wave | deploying now | failed | in progress | healthy | old version |",
-                "|---|---|---|---|---|---|"]
+        # A "new" column only when this plan creates some of the channel's tenants.
+        with_new = any(n in created for wave in rollout.waves for n in wave.old)
+        out += ["| wave | deploying now | failed | in progress | healthy | old version |"
+                + (" new |" if with_new else ""),
+                "|---|---|---|---|---|---|" + ("---|" if with_new else "")]
         for wave in rollout.waves:
-            cells = [", ".join(f"`{_md(n)}`" for n in getattr(wave, key)) or "-"
-                     for key, _ in _WAVE_STATES]
+            old, new = _split_new(wave.old, created)
+            cells = [", ".join(f"`{_md(n)}`" for n in (
+                old if key == "old" else getattr(wave, key))) or "-" for key, _ in _WAVE_STATES]
+            if with_new:
+                cells.append(", ".join(f"`{_md(n)}`{_md(_created_on(v))}"
+                                       for v, names in new.items() for n in names) or "-")
             out.append(f"| {wave.wave} | " + " | ".join(cells) + " |")
         out.append("")
         if rollout.reason and not rollout.halted:

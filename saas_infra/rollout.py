@@ -182,13 +182,14 @@ class ChannelRollout:
         return self.spec.on_failure if self.spec else "hold"
 
     def to_dict(self) -> dict[str, Any]:
-        remaining = self.soak_remaining
+        left = self.soak_remaining  # whole seconds, rounded up as the plan's
+        seconds = None if left is None else math.ceil(left.total_seconds())
         return {
             "channel": self.channel, "version": self.version, "done": self.done,
             "halted": self.halted, "reason": self.reason,
             "next_wave": None if self.next_wave is None else self.next_wave + 1,
             "starting": self.starting,
-            "soak_remaining_seconds": None if remaining is None else int(remaining.total_seconds()),
+            "soak_remaining_seconds": seconds,
             "failed": [t.name for t in self.failed],
             "resume_command": self.resume_command if self.halted else None,
             "rollout": self.spec is not None,

@@ -466,10 +466,11 @@ def _view(rollout: ChannelRollout, actions: Sequence[Action]) -> RolloutView:
         starting=tuple(n for n in wave.names(State.OLD) if n in starting))
         for wave in rollout.waves)
     left = rollout.soak_remaining
+    seconds = None if left is None else math.ceil(left.total_seconds())
     return RolloutView(rollout.channel, rollout.version, waves,
                        advance=rollout.spec.advance if rollout.spec else "all",
                        halted=rollout.halted, reason=rollout.reason,
-                       soak_remaining=None if left is None else math.ceil(left.total_seconds()),
+                       soak_remaining_seconds=seconds,
                        resume_command=rollout.resume_command if rollout.halted else None)
 
 

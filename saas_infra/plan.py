@@ -420,7 +420,7 @@ class RolloutWave:
 @dataclass(frozen=True)
 class RolloutView:
     """A channel whose version is not yet on every tenant: for people, and for apply to know
-    whether to go on with the next wave (`advance`) after `soak_remaining` seconds."""
+    whether to go on with the next wave (`advance`) after `soak_remaining_seconds`."""
 
     channel: str
     version: str
@@ -428,7 +428,7 @@ class RolloutView:
     advance: str = "all"
     halted: bool = False
     reason: str | None = None  # why halted, or why no wave starts now
-    soak_remaining: int | None = None  # seconds before the next wave may start
+    soak_remaining_seconds: int | None = None  # before the next wave may start
     resume_command: str | None = None
 
     @property

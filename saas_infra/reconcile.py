@@ -472,12 +472,12 @@ def _next_wave(after: Plan, outcomes: list[TenantOutcome], lost: str | None) -> 
     if lost or any(not o.ok for o in outcomes):
         return None
     going = [r for r in after.rollouts if r.advance == "all" and not r.halted
-             and (r.starting or r.soak_remaining is not None)]
+             and (r.starting or r.soak_remaining_seconds is not None)]
     if not going:
         return None
     if any(r.starting for r in going):
         return 0.0
-    return float(min(r.soak_remaining or 0 for r in going))
+    return float(min(r.soak_remaining_seconds or 0 for r in going))
 
 
 def _stale_records(after: Plan) -> list[Action]:

@@ -76,7 +76,8 @@ class TenantRollout:
     name: str
     wave: int  # 0-based
     state: State
-    running: str | None = None  # the version its latest deployment runs
+    # The version of its latest deployment: what its state is decided on (and a pass acts on).
+    running: str | None = None
     failure: Failure | None = None
     since: datetime | None = None  # when its latest deployment reached its status
     deployment_id: str | None = None  # the deployment that decided its state
@@ -86,11 +87,15 @@ class TenantRollout:
     # A failure the deployment history shows and the marker does not record yet (a pass died
     # between its gate and the marker write): the pass records it.
     to_record: FailureRecord | None = None
+    # The version that serves: the newest deployment that went live, which a newer FAILED one
+    # did not replace (ObservedService.serving); None: nothing serves, or none is listed. What
+    # `rollout status` shows as `running`.
+    serving: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"tenant": self.name, "state": self.state.value,
                 "failure": self.failure.value if self.failure else None,
-                "running": self.running, "rolled_back": self.rolled_back,
+                "running": self.serving, "rolled_back": self.rolled_back,
                 "deployment_id": self.deployment_id}
 
 
@@ -177,13 +182,14 @@ class ChannelRollout:
         return self.spec.on_failure if self.spec else "hold"
 
     def to_dict(self) -> dict[str, Any]:
-        remaining = self.soak_remaining
+        left = self.soak_remaining  # whole seconds, rounded up as the plan's
+        seconds = None if left is None else math.ceil(left.total_seconds())
         return {
             "channel": self.channel, "version": self.version, "done": self.done,
             "halted": self.halted, "reason": self.reason,
             "next_wave": None if self.next_wave is None else self.next_wave + 1,
             "starting": self.starting,
-            "soak_remaining_seconds": None if remaining is None else int(remaining.total_seconds()),
+            "soak_remaining_seconds": seconds,
             "failed": [t.name for t in self.failed],
             "resume_command": self.resume_command if self.halted else None,
             "rollout": self.spec is not None,
@@ -262,7 +268,9 @@ def tenant_state(name: str, wave: int, version: str, gateway: ObservedService | 
                  record: FailureRecord | None = None) -> TenantRollout:
     """The tenant's state from its deployments, then from the marker's failure record: a record
     of this version that no resume forgave makes it failed, whatever the history shows."""
+    serving = gateway.serving if gateway else None
     found, failed_at = _from_deployments(name, wave, version, gateway, resume, unhealthy)
+    found = replace(found, serving=serving.version if serving else None)
     halting = record is not None and record.of(version) and not (
         resume is not None and record.at <= resume.at)
     if found.state is State.FAILED:

@@ -34,6 +34,7 @@ from saas_infra.railway import operations as ops
 from saas_infra.railway.observed import (
     RAILWAY_RESTORE_WINDOW,
     Observed,
+    ObservedDeployment,
     ObservedProject,
     ObservedService,
     ObservedSettings,
@@ -492,9 +493,16 @@ class InstanceRow:
     asleep: bool = False  # running, and Railway put the gateway to sleep (SLEEPING)
     managed: bool = True
     source: dict[str, str] | None = None  # the manifest's gateway source (repo/branch or image)
-    commit: str | None = None  # what the gateway's latest deployment runs (meta.commitHash)
-    image: str | None = None  # or, for an image source, the image it runs
+    # What the gateway serves: its newest deployment that went live (ObservedService.serving),
+    # which a newer failed or unfinished deployment did not replace (meta.commitHash).
+    commit: str | None = None
+    image: str | None = None  # or, for an image source, the image it serves
+    # The version of its newest deployment, when that is not what it serves (it failed, or is
+    # still under way); None otherwise.
+    newest: str | None = None
     pinned: bool | None = None  # the manifest pins a commit or image; None without a manifest
+    pin: str | None = None  # the commit or image it is pinned to (a channel's: its version)
+    channel: str | None = None  # the release channel whose version it runs (None: none)
     # The manifest's gateway secrets by name: NAME -> (the variable it is read from, whether
     # Railway has NAME). Never a value.
     secrets: dict[str, SecretState] = field(default_factory=dict)
@@ -554,6 +562,7 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
     gateway = project.gateway if project else None
     marker = project.marker if project else None
     deployment = gateway.deployment if gateway else None
+    serving = gateway.serving if gateway else None
     return InstanceRow(
         name=name,
         status=state,
@@ -568,9 +577,12 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         asleep=deployment is not None and deployment.status == "SLEEPING",
         managed=loaded is not None or bool(shown and shown.marker),
         source=desired_source(spec.gateway).to_dict() if spec else None,
-        commit=deployment.commit if deployment else None,
-        image=deployment.image if deployment else None,
+        commit=serving.commit if serving else None,
+        image=serving.image if serving else None,
+        newest=_newest(deployment, serving),
         pinned=spec.gateway.pinned if spec else None,
+        pin=(spec.gateway.commit or spec.gateway.image) if spec else None,
+        channel=loaded.channel if loaded else None,
         secrets={name: SecretState(var, name in gateway.secret_names if gateway else None)
                  for name, var in desired_secrets(spec.gateway).items()} if spec else {},
         settings=_settings_shown(gateway.settings) if gateway and gateway.settings else None,
@@ -579,6 +591,13 @@ def instance_row(name: str, loaded: mf.LoadedManifest | None, project: ObservedP
         resources=_limits_shown(marker.limits) if marker and marker.limits else None,
         backups=list(marker.backups) if marker and marker.backups is not None else None,
     )
+
+
+def _newest(latest: ObservedDeployment | None, serving: ObservedDeployment | None) -> str | None:
+    """The newest deployment's version when it is not the one that serves."""
+    if latest is None or (serving is not None and latest.id == serving.id):
+        return None
+    return latest.version
 
 
 def _regions_of(project: ObservedProject | None) -> dict[str, str | None]:

@@ -403,7 +403,11 @@ def test_list_json_keeps_the_original_instances_shape(run_cli, emu, clock):
         "commit": next(s for s in fleet_projects(emu)[0]["services"]
                        if s["name"] == "gateway")["deployments"][-1]["commitHash"],
         "image": None,
+        # added with the serving version: the newest deployment's, when it does not serve
+        "newest": None,
         "pinned": False,
+        # added with release channels: the channel whose version it runs (None: none)
+        "channel": None,
         "secrets": {},
         # added with the deploy settings: as set on Railway, in the manifest's terms
         "settings": {"healthcheck": {"path": "/health", "timeout": 300},

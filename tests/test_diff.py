@@ -639,7 +639,7 @@ def test_every_action_kind_has_one_change_class_that_survives_a_saved_plan():
     assert set(CHANGES) == set(ActionKind)
     rollouts = (RolloutView("stable", "b" * 40, (RolloutWave(1, healthy=("a",)),
                                                  RolloutWave(2, old=("c",), starting=("b",))),
-                            halted=False, soak_remaining=None),)
+                            halted=False, soak_remaining_seconds=None),)
     plan = Plan(at="x", actions=tuple(Action("a", "why", c, "prj") for c in changes),
                 rollouts=rollouts, deep=True)
     again = Plan.from_json(plan.to_json())

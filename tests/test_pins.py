@@ -303,8 +303,11 @@ def test_status_probes_the_served_emulators_gateways_and_shows_the_pin(
     text = run("status", "acme").stdout
     assert f"  Version:  {SHA_A[:12]} (pinned)" in text and "Health:   ok (HTTP 200)" in text
     listed = json.loads(run("list", "--json").stdout)["instances"]
-    assert [(r["name"], r["commit"], r["pinned"]) for r in listed] == [
-        ("acme", SHA_A, True), ("globex", SHA_C, True)]
+    # globex's crashed deployment of its pin had replaced the one before: nothing serves.
+    assert [(r["name"], r["commit"], r["newest"], r["pinned"]) for r in listed] == [
+        ("acme", SHA_A, None, True), ("globex", None, SHA_C, True)]
+    assert (f"  Version:  nothing serves (pinned to {SHA_C[:12]}); the newest deploy of "
+            f"{SHA_C[:12]} CRASHED") in run("status", "globex").stdout
 
 
 def test_a_manifest_pins_the_fleet_defaults_repo_and_a_new_source_drops_a_pin() -> None:

@@ -32,10 +32,15 @@ from saas_infra.tenancy import (
     POSTGRES,
     PROJECT_PREFIX,
     RAILWAY_PREFIX,
+    RUNNING,
     looks_secret,
 )
 
 RAILWAY_RESTORE_WINDOW = timedelta(hours=48)  # how long Railway keeps a scheduled delete
+# A deployment in one of these had replaced the ones before it (it went live first), so no
+# older one serves (the emulator's gateway.py models the same; railwayapp/docs
+# content/docs/deployments/reference.md, "Singleton deploys").
+_NEVER_SERVED = frozenset({"CRASHED", "REMOVING", "REMOVED"})
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,26 @@ class ObservedService:
 
     @property
     def running_commit(self) -> str | None:
-        """The commit of its latest deployment (Railway's meta.commitHash), if it names one."""
+        """The commit of its latest deployment (Railway's meta.commitHash), if it names one:
+        what a pass last deployed, which `serving` may not be (its build failed)."""
         return self.deployment.commit if self.deployment else None
+
+    @property
+    def serving(self) -> ObservedDeployment | None:
+        """The deployment that serves: the newest that went live (SUCCESS, SLEEPING). A newer
+        one still in progress, waiting, skipped or FAILED (a build or Railway's health check)
+        never replaced it, so Railway keeps serving it; a CRASHED or removed one had replaced
+        it, so nothing serves. None: nothing serves, or the listing shows no deployment that
+        succeeded (the history holds only the environment's newest few)."""
+        latest = self.deployment
+        newest = [latest] if latest is not None else []
+        newest += [d for d in self.history or () if latest is None or d.id != latest.id]
+        for deployment in newest:
+            if deployment.status in RUNNING:
+                return deployment
+            if deployment.status in _NEVER_SERVED:
+                return None
+        return None
 
 
 @dataclass(frozen=True)

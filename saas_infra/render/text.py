@@ -376,14 +376,28 @@ def status_lines(detail: TenantDetail) -> list[Line]:
 
 
 def version_text(row: InstanceRow) -> str:
-    """What the gateway runs, and whether a push can change that."""
-    running = row.image or (row.commit[:12] if row.commit else "no commit known")
+    """What the gateway serves, whether a push can change that, the channel whose version it
+    is to run, and a newest deployment that did not replace it."""
+    running = row.image or row.commit
+    text = _short(running) if running else "nothing serves" if row.newest else "no commit known"
     source = row.source or {}
-    if row.pinned:
-        return f"{running} (pinned)"
-    if row.pinned is False:
-        return f"{running} (follows {source.get('branch', 'its branch')})"
-    return running
+    if row.pinned and row.channel:
+        text += (f" (pinned, channel {row.channel})" if running == row.pin else
+                 f" (channel {row.channel} is at {_short(row.pin)}: rolling out)")
+    elif row.pinned:
+        text += " (pinned)" if running == row.pin else f" (pinned to {_short(row.pin)})"
+    elif row.pinned is False:
+        text += f" (follows {source.get('branch', 'its branch')})"
+    if row.newest:
+        text += f"; the newest deploy of {_short(row.newest)} {row.deployment_status}"
+    return text
+
+
+def _short(version: str | None) -> str:
+    """A commit's first 12 digits; an image as named."""
+    if version is None:
+        return "-"
+    return version[:12] if len(version) == 40 and "/" not in version else version
 
 
 def health_detail(health: Any) -> str:

@@ -129,3 +129,5 @@ def test_the_version_line_says_pinned_only_of_a_tenant_serving_its_pin():
         f"nothing serves (pinned to {V2[:12]}); the newest deploy of {V2[:12]} CRASHED")
     assert version_text(_row(commit=V1, pinned=False, source={"branch": "main"})) == (
         f"{V1[:12]} (follows main)")
+    assert version_text(_row(pinned=True, pin=V2, newest=V2, deployment_status="BUILDING")) == (
+        f"{V2[:12]} (pinned); deploying (BUILDING), not serving yet")

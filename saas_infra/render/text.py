@@ -15,6 +15,7 @@ from saas_infra.diff import BACKUPS_GO_WITH_THE_PROJECT, VALUES_ACCESS
 from saas_infra.errors import CooldownError, RateLimitedError, SaasInfraError
 from saas_infra.render import words
 from saas_infra.render.plan import plan_text
+from saas_infra.tenancy import IN_PROGRESS
 from saas_infra.verbs import (
     Credentials,
     Identity,
@@ -379,16 +380,21 @@ def version_text(row: InstanceRow) -> str:
     """What the gateway serves, whether a push can change that, the channel whose version it
     is to run, and a newest deployment that did not replace it."""
     running = row.image or row.commit
-    text = _short(running) if running else "nothing serves" if row.newest else "no commit known"
+    # A first deploy still on its way: the version it brings, not "nothing serves".
+    first = not running and row.newest is not None and row.deployment_status in IN_PROGRESS
+    shown = row.newest if first else running
+    text = _short(shown) if shown else "nothing serves" if row.newest else "no commit known"
     source = row.source or {}
     if row.pinned and row.channel:
-        text += (f" (pinned, channel {row.channel})" if running == row.pin else
+        text += (f" (pinned, channel {row.channel})" if shown == row.pin else
                  f" (channel {row.channel} is at {_short(row.pin)}: rolling out)")
     elif row.pinned:
-        text += " (pinned)" if running == row.pin else f" (pinned to {_short(row.pin)})"
+        text += " (pinned)" if shown == row.pin else f" (pinned to {_short(row.pin)})"
     elif row.pinned is False:
         text += f" (follows {source.get('branch', 'its branch')})"
-    if row.newest:
+    if first:
+        text += f"; deploying ({row.deployment_status}), not serving yet"
+    elif row.newest:
         text += f"; the newest deploy of {_short(row.newest)} {row.deployment_status}"
     return text
 

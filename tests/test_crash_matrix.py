@@ -8,7 +8,7 @@ The test ids are `<scenario>-<n>`; n runs over every call a clean run of that sc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -218,17 +218,24 @@ def clean_calls(name: str, root: Path) -> int:
     return transport.calls
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "case" not in metafunc.fixturenames:
+def kill_points(metafunc: pytest.Metafunc, fixture: str, scenarios: Iterable[str],
+                clean_calls: Callable[[str, Path], int]) -> None:
+    """Parametrize `fixture` with (scenario, N) for every Railway call N a clean run of the
+    scenario makes: the pass is killed right after that call."""
+    if fixture not in metafunc.fixturenames:
         return
     import tempfile
 
     cases = []
-    for name in SCENARIOS:
+    for name in scenarios:
         with tempfile.TemporaryDirectory() as root:
             count = clean_calls(name, Path(root))
         cases += [pytest.param((name, n), id=f"{name}-{n}") for n in range(1, count + 1)]
-    metafunc.parametrize("case", cases)
+    metafunc.parametrize(fixture, cases)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    kill_points(metafunc, "case", SCENARIOS, clean_calls)
 
 
 # --- the matrix -----------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ The test ids are `<scenario>-<n>`; n runs over every call of a clean run of that
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from saas_infra.reconcile import Fleet, apply_pass
 from saas_infra.rollout import ChannelRollout
 from tests.chaos_checks import DeploySpy
 from tests.conftest import START
-from tests.test_crash_matrix import NEXT_PASS_HOURS, DyingTransport, Killed
+from tests.test_crash_matrix import NEXT_PASS_HOURS, DyingTransport, Killed, kill_points
 from tests.test_rollout import BAD, REPO, TENANTS, V1, V2, fleet_yaml
 
 SOAK_MINUTES = 10  # fleet_yaml's soak
@@ -133,14 +132,7 @@ def clean_calls(name: str, root: Path) -> int:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "rollout_case" not in metafunc.fixturenames:
-        return
-    cases = []
-    for name in SCENARIOS:
-        with tempfile.TemporaryDirectory() as root:
-            count = clean_calls(name, Path(root))
-        cases += [pytest.param((name, n), id=f"{name}-{n}") for n in range(1, count + 1)]
-    metafunc.parametrize("rollout_case", cases)
+    kill_points(metafunc, "rollout_case", SCENARIOS, clean_calls)
 
 
 # --- what a finished rollout must look like ------------------------------------------------------
